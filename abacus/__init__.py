@@ -1,0 +1,57 @@
+"""Abacus: self-hosted tracker of AI coding tool usage and cost."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+
+from flask import Flask
+
+from .config import Settings, sqlalchemy_url
+from .extensions import csrf, db, login_manager, migrate
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+
+
+def create_app(overrides: Mapping[str, str] | None = None, *, dotenv: bool = True) -> Flask:
+    """Build the app from the environment (and `.env` unless `dotenv` is False);
+    `overrides` (env-style names) win, for tests."""
+    settings = Settings.load(overrides, read_dotenv=dotenv)
+    app = Flask(__name__, instance_path=str(settings.instance_path))
+    app.config.update(
+        ABACUS=settings,
+        SECRET_KEY=settings.secret_key,
+        TESTING=settings.env == "test",
+        SQLALCHEMY_DATABASE_URI=sqlalchemy_url(_database_url(settings)),
+        SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
+        REDIS_URL=settings.redis_url,  # None: embedded Redis, started on first use
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.env == "production",
+        REMEMBER_COOKIE_SECURE=settings.env == "production",
+        WTF_CSRF_TIME_LIMIT=None,
+        MAX_CONTENT_LENGTH=1024 * 1024 * 1024,
+    )
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(MIGRATIONS_DIR))
+    login_manager.init_app(app)
+    csrf.init_app(app)
+
+    from . import cli, models  # noqa: F401 - models register their tables
+    from .web import register_blueprints
+
+    register_blueprints(app)
+    cli.init_app(app)
+    return app
+
+
+def _database_url(settings: Settings) -> str:
+    if settings.database_url:
+        return settings.database_url
+    from . import embedded
+
+    return embedded.database_url(settings.instance_path)
+

@@ -1,0 +1,246 @@
+"""SQLAlchemy models. Money is NUMERIC, tokens BIGINT, times timestamptz (UTC).
+
+Only `ingest.py` writes UsageEvent, UsageDaily and ChangeLog.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+
+from flask_login import UserMixin
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from .extensions import db
+
+Money = Numeric(14, 6)
+MoneySum = Numeric(18, 6)
+Tokens = BigInteger
+
+ACCOUNT_STATUSES = ("active", "auth_expired", "rate_limited", "error", "disabled")
+COST_SOURCES = ("provider", "estimated", "unpriced")
+RUN_STATUSES = ("running", "success", "partial", "failed")
+BACKFILL_STATUSES = ("pending", "running", "complete")
+ROLES = ("admin", "member")
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+def _now_col(**kw) -> Mapped[datetime]:
+    return mapped_column(DateTime(timezone=True), server_default=func.now(), **kw)
+
+
+class Account(db.Model):
+    """One provider credential (an org, a team, a seat) that syncs on its own."""
+
+    __tablename__ = "accounts"
+    __table_args__ = (CheckConstraint(_in("status", ACCOUNT_STATUSES), name="status_valid"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    provider: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    credentials_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
+    settings: Mapped[dict] = mapped_column(JSONB, server_default="{}", default=dict)
+    status: Mapped[str] = mapped_column(String(32), server_default="active", default="active")
+    status_detail: Mapped[str | None] = mapped_column(Text)
+    last_success_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_error_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = _now_col()
+    updated_at: Mapped[datetime] = _now_col(onupdate=func.now())
+
+    def __repr__(self) -> str:  # never shows credentials
+        return f"<Account {self.provider}:{self.name}>"
+
+
+class UsageEvent(db.Model):
+    """One provider record as given, keyed by the provider's stable id for it."""
+
+    __tablename__ = "usage_events"
+    __table_args__ = (
+        UniqueConstraint("account_id", "event_key", name="uq_usage_events_account_key"),
+        CheckConstraint(_in("cost_source", COST_SOURCES), name="cost_source_valid"),
+        Index("ix_usage_events_account_day", "account_id", "day"),
+        Index("ix_usage_events_email_day", "email", "day"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    provider: Mapped[str] = mapped_column(String(64))
+    tool: Mapped[str] = mapped_column(String(64))
+    event_key: Mapped[str] = mapped_column(Text)
+    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    day: Mapped[date] = mapped_column(Date)
+    actor: Mapped[str] = mapped_column(Text)
+    email: Mapped[str | None] = mapped_column(Text)
+    model: Mapped[str] = mapped_column(Text)
+    raw_model: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(Text, server_default="")
+    input_tokens: Mapped[int] = mapped_column(Tokens, server_default="0")
+    output_tokens: Mapped[int] = mapped_column(Tokens, server_default="0")
+    cache_write_tokens: Mapped[int] = mapped_column(Tokens, server_default="0")
+    cache_read_tokens: Mapped[int] = mapped_column(Tokens, server_default="0")
+    cost_usd: Mapped[Decimal | None] = mapped_column(Money)
+    cost_source: Mapped[str] = mapped_column(String(16))
+    extras: Mapped[dict] = mapped_column(JSONB, server_default="{}")
+    first_seen_at: Mapped[datetime] = _now_col()
+    updated_at: Mapped[datetime] = _now_col()
+    last_run_id: Mapped[int | None] = mapped_column(
+        ForeignKey("sync_runs.id", ondelete="SET NULL"))
+
+
+class ChangeLog(db.Model):
+    """One row per field a later sync or import changed on a stored event."""
+
+    __tablename__ = "change_log"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    event_id: Mapped[int] = mapped_column(
+        ForeignKey("usage_events.id", ondelete="CASCADE"), index=True)
+    field: Mapped[str] = mapped_column(String(64))
+    old_value: Mapped[str | None] = mapped_column(Text)
+    new_value: Mapped[str | None] = mapped_column(Text)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("sync_runs.id", ondelete="SET NULL"))
+    changed_at: Mapped[datetime] = _now_col()
+
+
+class UsageDaily(db.Model):
+    """Rollup of usage_events per (account, day, tool, actor, email, model).
+
+    Rebuilt by `ingest` for the (account, day) pairs a batch changed, in the same transaction,
+    so pages read a table whose size does not grow with the number of raw events.
+    """
+
+    __tablename__ = "usage_daily"
+    __table_args__ = (
+        Index("ix_usage_daily_day", "day"),
+        Index("ix_usage_daily_account_day", "account_id", "day"),
+        Index("ix_usage_daily_email_day", "email", "day"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    day: Mapped[date] = mapped_column(Date)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    provider: Mapped[str] = mapped_column(String(64))
+    tool: Mapped[str] = mapped_column(String(64))
+    actor: Mapped[str] = mapped_column(Text)
+    email: Mapped[str | None] = mapped_column(Text)
+    model: Mapped[str] = mapped_column(Text)
+    events: Mapped[int] = mapped_column(BigInteger)
+    input_tokens: Mapped[int] = mapped_column(Tokens)
+    output_tokens: Mapped[int] = mapped_column(Tokens)
+    cache_write_tokens: Mapped[int] = mapped_column(Tokens)
+    cache_read_tokens: Mapped[int] = mapped_column(Tokens)
+    cost_usd: Mapped[Decimal] = mapped_column(MoneySum)
+    estimated_cost_usd: Mapped[Decimal] = mapped_column(MoneySum)
+    unpriced_events: Mapped[int] = mapped_column(BigInteger)
+
+
+class IdentityMapping(db.Model):
+    """A provider identity (API key name, Cursor user, GitHub id) → a person's e-mail."""
+
+    __tablename__ = "identity_mappings"
+
+    source: Mapped[str] = mapped_column(String(64), primary_key=True)
+    external_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    email: Mapped[str] = mapped_column(String(255), index=True)
+    assigned_by: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = _now_col()
+    updated_at: Mapped[datetime] = _now_col(onupdate=func.now())
+
+
+class SyncState(db.Model):
+    __tablename__ = "sync_state"
+    __table_args__ = (
+        CheckConstraint(_in("backfill_status", BACKFILL_STATUSES), name="backfill_status_valid"),
+    )
+
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
+    synced_through: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    cursor: Mapped[dict | None] = mapped_column(JSONB)
+    backfill_status: Mapped[str] = mapped_column(String(16), server_default="pending")
+    backfill_oldest_day: Mapped[date | None] = mapped_column(Date)
+    backfill_target_day: Mapped[date | None] = mapped_column(Date)
+    backfill_empty_windows: Mapped[int] = mapped_column(Integer, server_default="0")
+    updated_at: Mapped[datetime] = _now_col(onupdate=func.now())
+
+
+class SyncRun(db.Model):
+    """Every sync, backfill and import leaves one of these."""
+
+    __tablename__ = "sync_runs"
+    __table_args__ = (
+        CheckConstraint(_in("status", RUN_STATUSES), name="status_valid"),
+        Index("ix_sync_runs_account_started", "account_id", "started_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))  # sync | backfill | import
+    account_id: Mapped[int | None] = mapped_column(
+        ForeignKey("accounts.id", ondelete="SET NULL"))
+    source: Mapped[str | None] = mapped_column(Text)  # file name, provider endpoint, …
+    window_start: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    window_end: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    started_at: Mapped[datetime] = _now_col()
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(String(16), server_default="running")
+    fetched: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    inserted: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    updated: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    unchanged: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    rejected: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    error: Mapped[str | None] = mapped_column(Text)
+    job_id: Mapped[str | None] = mapped_column(String(64))
+    details: Mapped[dict] = mapped_column(JSONB, server_default="{}")
+
+
+class User(UserMixin, db.Model):
+    """Someone who signed in."""
+
+    __tablename__ = "users"
+    __table_args__ = (CheckConstraint(_in("role", ROLES), name="role_valid"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(255), unique=True)
+    name: Mapped[str | None] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16), server_default="member")
+    created_at: Mapped[datetime] = _now_col()
+    last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+
+class PricingOverride(db.Model):
+    """Admin-set prices (USD per 1M tokens) that win over data/pricing.json."""
+
+    __tablename__ = "pricing_overrides"
+
+    model: Mapped[str] = mapped_column(String(128), primary_key=True)  # canonical name
+    input_per_mtok: Mapped[Decimal] = mapped_column(Numeric(12, 6))
+    output_per_mtok: Mapped[Decimal] = mapped_column(Numeric(12, 6))
+    cache_write_per_mtok: Mapped[Decimal] = mapped_column(Numeric(12, 6))
+    cache_read_per_mtok: Mapped[Decimal] = mapped_column(Numeric(12, 6))
+    note: Mapped[str | None] = mapped_column(Text)
+    updated_by: Mapped[str | None] = mapped_column(String(255))
+    updated_at: Mapped[datetime] = _now_col(onupdate=func.now())

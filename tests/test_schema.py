@@ -1,0 +1,32 @@
+"""The migrations build exactly the schema the models describe."""
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import inspect
+
+from abacus.extensions import db
+
+
+def test_migrated_database_matches_models(ctx):
+    with db.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), db.metadata)
+    assert diff == []
+
+
+def test_schema_has_every_table_with_exact_types(ctx):
+    insp = inspect(db.engine)
+    tables = set(insp.get_table_names())
+    assert {"accounts", "usage_events", "change_log", "usage_daily", "identity_mappings",
+            "sync_state", "sync_runs", "users", "pricing_overrides"} <= tables
+    cols = {c["name"]: c for c in insp.get_columns("usage_events")}
+    assert str(cols["cost_usd"]["type"]).startswith("NUMERIC")
+    assert str(cols["input_tokens"]["type"]) == "BIGINT"
+    assert cols["occurred_at"]["type"].timezone is True
+    uniques = insp.get_unique_constraints("usage_events")
+    assert any(u["column_names"] == ["account_id", "event_key"] for u in uniques)
+
+
+def test_healthz_reports_both_parts(client):
+    resp = client.get("/healthz")
+    assert resp.status_code == 200
+    assert resp.get_json() == {"db": "ok", "redis": "ok"}
