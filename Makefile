@@ -1,0 +1,38 @@
+# Two commands: `make run` (set up, migrate, start web + worker + scheduler) and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+
+.PHONY: run test lint bench-import clean-venv
+
+run: $(VENV)/.installed-embedded
+	$(BIN)/python -m abacus.devserver
+
+test: $(VENV)/.installed-embedded-dev
+	@sh scripts/ensure-chromium.sh
+	$(BIN)/python -m ruff check .
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed-embedded-dev
+	$(BIN)/python -m ruff check .
+
+bench-import: $(VENV)/.installed-embedded-dev
+	$(BIN)/python bench/import_bench.py $(BENCH_ARGS)
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else \
+	  "abacus needs Python 3.11 or newer (found %s); set PYTHON=python3.11" % sys.version.split()[0])'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+# Reinstall when pyproject.toml changes; one stamp per set of extras.
+$(VENV)/.installed-embedded: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e '.[embedded]'
+	@touch $@
+
+$(VENV)/.installed-embedded-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e '.[embedded,dev]'
+	@touch $@
+
+clean-venv:
+	rm -rf $(VENV)

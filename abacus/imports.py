@@ -1,0 +1,434 @@
+"""Streaming CSV importers (Cursor's dashboard usage export first).
+
+One pass over the file: each row is parsed and validated, good rows stream straight into
+`ingest` (COPY into a staging table), and the whole import runs in one transaction. If any row
+is bad and `skip_invalid` is off, the transaction is rolled back, so nothing is stored, and the
+report names file, row, column and value of the first problems. Memory stays constant however
+large the file is.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import BinaryIO
+
+import psycopg2
+from sqlalchemy import func, select
+
+from .extensions import db
+from .ingest import IngestResult, ingest
+from .models import Account, SyncRun
+from .providers.base import UsageRecord
+from .providers.cursor_events import cursor_event_key
+
+MAX_REPORTED = 20
+CURSOR_PROVIDERS = ("cursor", "cursor_session")
+DEFAULT_CSV_ACCOUNT = "cursor-csv"
+
+# Header name (case-insensitive) → field. Parsed by name, never by position: Cursor has
+# inserted columns over time (cursor.md §6 lists the variants).
+CURSOR_COLUMNS: dict[str, str] = {
+    "date": "date",
+    "user": "user",
+    "team": "team",
+    "cloud agent id": "cloud_agent_id",
+    "automation id": "automation_id",
+    "kind": "kind",
+    "model": "model",
+    "max mode": "max_mode",
+    "input (w/ cache write)": "cache_write",
+    "input (w/o cache write)": "input",
+    "input (no cache)": "input",
+    "cache read": "cache_read",
+    "output tokens": "output",
+    "total tokens": "total",
+    "cost": "cost",
+    "cost to you": "cost_to_you",
+    "requests": "requests",
+}
+REQUIRED = ("date", "model", "cache_write", "input", "cache_read", "output")
+TOKEN_FIELDS = ("input", "cache_write", "cache_read", "output")
+# Cost cells that carry no money: `Included` (plan usage: we estimate it), `Free` and the
+# errored `-` (nothing was charged).
+NO_PROVIDER_COST = {"included", ""}
+ZERO_COST = {"-", "free"}
+
+
+class ImportFailed(Exception):
+    """The file was refused; nothing was stored. `report` says why."""
+
+    def __init__(self, report: ImportReport):
+        super().__init__(report.summary())
+        self.report = report
+
+
+@dataclass
+class Problem:
+    row: int
+    column: str
+    value: str
+    message: str
+
+    def format(self, filename: str) -> str:
+        where = f"{filename}: row {self.row}" + (f", column {self.column!r}" if self.column else "")
+        shown = f" {self.value!r}" if self.value else ""
+        return f"{where}:{shown} {self.message}"
+
+
+@dataclass
+class ImportReport:
+    filename: str
+    account: str | None = None
+    rows: int = 0
+    rejected: int = 0
+    problems: list[Problem] = field(default_factory=list)
+    total_mismatches: list[int] = field(default_factory=list)  # first row numbers
+    total_mismatch_count: int = 0
+    result: IngestResult = field(default_factory=IngestResult)
+    stored: bool = False
+    aborted: bool = False
+    run_id: int | None = None
+
+    def add_problem(self, problem: Problem) -> None:
+        self.rejected += 1
+        if len(self.problems) < MAX_REPORTED:
+            self.problems.append(problem)
+
+    def problem_lines(self) -> list[str]:
+        lines = [p.format(self.filename) for p in self.problems]
+        if self.rejected > len(self.problems):
+            lines.append(f"… and {self.rejected - len(self.problems)} more bad rows")
+        return lines
+
+    def summary(self) -> str:
+        if not self.stored:
+            return (f"{self.filename}: {self.rejected} bad row(s) in {self.rows}; "
+                    "nothing was imported")
+        r = self.result
+        text = (f"{self.filename} → account {self.account!r}: {self.rows} rows, "
+                f"{r.inserted} inserted, {r.updated} updated, {r.unchanged} unchanged")
+        if self.rejected:
+            text += f", {self.rejected} skipped as invalid"
+        return text
+
+    def as_dict(self) -> dict:
+        return {"filename": self.filename, "account": self.account, "rows": self.rows,
+                "inserted": self.result.inserted, "updated": self.result.updated,
+                "unchanged": self.result.unchanged, "rejected": self.rejected,
+                "stored": self.stored, "problems": self.problem_lines(),
+                "total_mismatch_rows": self.total_mismatch_count,
+                "unpriced_models": self.result.unpriced_models, "run_id": self.run_id}
+
+
+class _Abort(Exception):
+    """Stops the import: raised from inside the COPY stream once the file is known bad."""
+
+
+class _CountingReader(io.RawIOBase):
+    """Counts bytes read from the underlying file, for progress."""
+
+    def __init__(self, raw: BinaryIO):
+        self._raw = raw
+        self.count = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        n = self._raw.readinto(buffer)
+        self.count += n or 0
+        return n
+
+
+Progress = Callable[[int, int, int], None]  # (bytes read, total bytes, rows)
+
+
+def resolve_cursor_account(name: str | None) -> Account:
+    """--account NAME, else the only Cursor account, else the one named `cursor-csv`.
+
+    A missing account is created as a CSV-only Cursor account (no credentials); the creation is
+    part of the import's transaction, so a refused file leaves no empty account behind.
+    """
+    if name:
+        account = db.session.execute(select(Account).where(Account.name == name)).scalar()
+        if account is not None and account.provider not in CURSOR_PROVIDERS:
+            raise ValueError(f"account {name!r} is a {account.provider} account, not Cursor")
+    else:
+        cursor_accounts = db.session.execute(
+            select(Account).where(Account.provider.in_(CURSOR_PROVIDERS))).scalars().all()
+        if len(cursor_accounts) == 1:
+            return cursor_accounts[0]
+        name = DEFAULT_CSV_ACCOUNT
+        account = next((a for a in cursor_accounts if a.name == name), None)
+    if account is None:
+        account = Account(provider="cursor", name=name, settings={"source": "csv"})
+        db.session.add(account)
+        db.session.flush()
+    return account
+
+
+def import_cursor_csv(path: str | os.PathLike, *, account_name: str | None = None,
+                      user: str | None = None, skip_invalid: bool = False,
+                      progress: Progress | None = None, job_id: str | None = None
+                      ) -> ImportReport:
+    """Import one Cursor usage export; commits on success, stores nothing on refusal.
+
+    Raises ImportFailed (after recording a failed run) when the file is refused.
+    """
+    path = Path(path)
+    report = ImportReport(filename=path.name)
+    try:
+        account = resolve_cursor_account(account_name)
+        report.account = account.name
+        run = SyncRun(kind="import", account_id=account.id, source=path.name, job_id=job_id,
+                      status="running")
+        db.session.add(run)
+        db.session.flush()
+        owner = user or (account.settings or {}).get("owner_email")
+        with path.open("rb") as raw:
+            counter = _CountingReader(raw)
+            total = os.fstat(raw.fileno()).st_size
+            text = io.TextIOWrapper(io.BufferedReader(counter, 1 << 16), encoding="utf-8-sig",
+                                    newline="")
+            rows = _parse_cursor_rows(text, report, account, owner, skip_invalid,
+                                      lambda: progress and progress(counter.count, total,
+                                                                    report.rows))
+            try:
+                report.result = ingest(account, rows, run.id)
+            except psycopg2.Error:
+                # psycopg2 turns our _Abort inside the COPY stream into QueryCanceled.
+                if not report.aborted:
+                    raise
+            if progress:
+                progress(counter.count, total, report.rows)
+        if report.rejected and not skip_invalid or report.rows == 0:
+            if report.rows == 0 and not report.problems:
+                report.add_problem(Problem(1, "", "", "the file has no data rows"))
+            raise _Abort
+    except _Abort:
+        db.session.rollback()
+        _record_failed_run(report, job_id)
+        raise ImportFailed(report) from None
+    except (UnicodeDecodeError, csv.Error) as exc:
+        db.session.rollback()
+        report.add_problem(Problem(report.rows + 1, "", "", f"unreadable CSV: {exc}"))
+        _record_failed_run(report, job_id)
+        raise ImportFailed(report) from None
+    except BaseException:
+        db.session.rollback()
+        raise
+
+    r = report.result
+    run.status = "partial" if report.rejected else "success"
+    run.finished_at = func.now()
+    run.fetched, run.inserted, run.updated = report.rows, r.inserted, r.updated
+    run.unchanged, run.rejected = r.unchanged, report.rejected
+    run.details = {"problems": report.problem_lines(),
+                   "total_mismatch_rows": report.total_mismatch_count,
+                   "unpriced_models": r.unpriced_models, "changes": r.changes}
+    db.session.commit()
+    report.stored, report.run_id = True, run.id
+    return report
+
+
+def _record_failed_run(report: ImportReport, job_id: str | None) -> None:
+    account_id = None
+    if report.account:
+        account_id = db.session.execute(
+            select(Account.id).where(Account.name == report.account)).scalar()
+    run = SyncRun(kind="import", account_id=account_id, source=report.filename, job_id=job_id,
+                  status="failed", finished_at=func.now(), fetched=report.rows,
+                  rejected=report.rejected, error=report.summary(),
+                  details={"problems": report.problem_lines()})
+    db.session.add(run)
+    db.session.commit()
+    report.run_id = run.id
+
+
+def _parse_cursor_rows(text: io.TextIOBase, report: ImportReport, account: Account,
+                       owner: str | None, skip_invalid: bool,
+                       tick: Callable[[], object]) -> Iterator[UsageRecord]:
+    reader = csv.reader(text)
+    header = next(reader, None)
+    if not header or not any(h.strip() for h in header):
+        report.add_problem(Problem(1, "", "", "empty file: no header row"))
+        report.aborted = True
+        raise _Abort
+    columns = _map_header(header, report)
+    if columns is None:
+        report.aborted = True
+        raise _Abort
+    has_user = "user" in columns
+    seat_actor = f"seat:{account.name}"
+    stop_feeding = False
+    for values in reader:
+        if not values or (len(values) == 1 and not values[0].strip()):
+            continue  # blank line
+        report.rows += 1
+        if report.rows % 20_000 == 0:
+            tick()
+        row_no = reader.line_num
+        record = _cursor_record(values, columns, row_no, report, has_user, seat_actor, owner)
+        if record is None:
+            stop_feeding = stop_feeding or not skip_invalid
+            continue
+        if not stop_feeding:
+            yield record
+    if stop_feeding:
+        report.aborted = True
+        raise _Abort
+
+
+def _map_header(header: list[str], report: ImportReport) -> dict[str, int] | None:
+    columns: dict[str, int] = {}
+    for i, name in enumerate(header):
+        key = CURSOR_COLUMNS.get(name.strip().strip('"').lower())
+        if key is None:
+            report.add_problem(Problem(1, name, "", "unknown column header"))
+        elif key in columns:
+            report.add_problem(Problem(1, name, "", "column appears twice"))
+        else:
+            columns[key] = i
+    for key in REQUIRED:
+        if key not in columns:
+            label = next(k for k, v in CURSOR_COLUMNS.items() if v == key)
+            report.add_problem(Problem(1, label.title(), "", "required column is missing"))
+    return None if report.problems else columns
+
+
+def _cursor_record(values: list[str], columns: dict[str, int], row_no: int,
+                   report: ImportReport, has_user: bool, seat_actor: str,
+                   owner: str | None) -> UsageRecord | None:
+    header_names = {v: k for k, v in CURSOR_COLUMNS.items()}
+
+    def cell(key: str) -> str:
+        i = columns.get(key)
+        return values[i].strip() if i is not None and i < len(values) else ""
+
+    def bad(key: str, message: str) -> None:
+        report.add_problem(Problem(row_no, _label(header_names[key]), cell(key), message))
+
+    if len(values) < len(columns):
+        report.add_problem(Problem(row_no, "", "", f"has {len(values)} fields, the header has "
+                                                   f"{len(columns)}"))
+        return None
+    ok = True
+    occurred_at = _parse_time(cell("date"))
+    if occurred_at is None:
+        bad("date", "is not an ISO 8601 date or time")
+        ok = False
+    tokens: dict[str, int] = {}
+    for key in TOKEN_FIELDS:
+        n = _parse_tokens(cell(key))
+        if n is None:
+            bad(key, "is not a whole number of tokens")
+            ok = False
+        tokens[key] = n or 0
+    model = cell("model")
+    if not model:
+        bad("model", "is empty")
+        ok = False
+    user = cell("user").lower() if has_user else ""
+    if has_user and not user:
+        bad("user", "is empty")
+        ok = False
+    extras: dict[str, object] = {}
+    cost: Decimal | None = None
+    cost_key = "cost_to_you" if "cost_to_you" in columns else "cost" if "cost" in columns else None
+    if cost_key:
+        raw_cost = cell(cost_key)
+        label = raw_cost.lower()
+        if label in NO_PROVIDER_COST:
+            if raw_cost:
+                extras["cost_label"] = raw_cost
+        elif label in ZERO_COST:
+            cost = Decimal(0)
+            extras["cost_label"] = raw_cost
+        else:
+            cost = _parse_money(raw_cost)
+            if cost is None:
+                bad(cost_key, "is not an amount in dollars")
+                ok = False
+    if "total" in columns:
+        total = _parse_tokens(cell("total"))
+        if total is None:
+            bad("total", "is not a whole number of tokens")
+            ok = False
+        elif ok and total != sum(tokens.values()):
+            report.total_mismatch_count += 1
+            if len(report.total_mismatches) < MAX_REPORTED:
+                report.total_mismatches.append(row_no)
+            extras["total_tokens"] = total
+    if not ok:
+        return None
+    for key, name in (("cloud_agent_id", "cloud_agent_id"), ("automation_id", "automation_id"),
+                      ("team", "team"), ("requests", "requests")):
+        if cell(key):
+            extras[name] = cell(key)
+    if "max_mode" in columns:
+        extras["max_mode"] = cell("max_mode").lower() in ("yes", "true", "1")
+    if cost_key == "cost_to_you" and cell("cost"):
+        extras["model_cost"] = cell("cost")
+    assert occurred_at is not None
+    ms = int(occurred_at.timestamp() * 1000)
+    return UsageRecord(
+        event_key=cursor_event_key(ms, user, model),
+        occurred_at=occurred_at,
+        tool="cursor",
+        actor=user or seat_actor,
+        email=user or owner or None,
+        raw_model=model,
+        kind=cell("kind"),
+        input_tokens=tokens["input"],
+        output_tokens=tokens["output"],
+        cache_write_tokens=tokens["cache_write"],
+        cache_read_tokens=tokens["cache_read"],
+        cost_usd=cost,
+        extras=extras,
+    )
+
+
+def _label(header_key: str) -> str:
+    """Display a header the way Cursor writes it."""
+    special = {"input (w/ cache write)": "Input (w/ Cache Write)",
+               "input (w/o cache write)": "Input (w/o Cache Write)",
+               "cloud agent id": "Cloud Agent ID", "automation id": "Automation ID"}
+    return special.get(header_key, header_key.title())
+
+
+def _parse_time(value: str) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    # Exports are UTC; a date-only or naive value is read as UTC too.
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def _parse_tokens(value: str) -> int | None:
+    if value == "-":
+        return 0  # errored rows
+    digits = value.replace(",", "")
+    if not digits.isdigit() or not digits.isascii():
+        return None
+    return int(digits)
+
+
+def _parse_money(value: str) -> Decimal | None:
+    text = value.replace("$", "", 1).replace(",", "") if value.startswith("$") else value
+    try:
+        amount = Decimal(text)
+    except InvalidOperation:
+        return None
+    if not amount.is_finite() or amount < 0:
+        return None
+    return amount

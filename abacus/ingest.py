@@ -1,0 +1,328 @@
+"""The only writer of usage_events, change_log and usage_daily.
+
+A batch of UsageRecord objects for one account is streamed with COPY into a temporary staging
+table, then merged with a handful of set-based statements:
+
+1. records that share an event key inside the batch get an ordinal (`key#2`, …) in a
+   deterministic order, so two genuine events are never collapsed into one;
+2. identity mappings resolve e-mails; missing costs are estimated from the price table
+   (`estimated`), or flagged `unpriced` when the model has no price (never a silent $0);
+3. stored events whose fields differ are updated and one change_log row is written per
+   changed field; identical ones are left untouched; new ones are inserted;
+4. usage_daily is rebuilt for exactly the (account, day) pairs whose events changed.
+
+Everything happens in the caller's transaction (ingest never commits), so a sync can advance
+its cursor in the same transaction as the data, and a failed import stores nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+
+from sqlalchemy import select
+
+from .extensions import db
+from .models import Account, PricingOverride
+from .pricing import Price, canonical_model, load_shipped_prices
+from .providers.base import UsageRecord
+
+# Fields compared to decide whether a re-sent record is a revision. Order is the column order
+# of the staging table after event_key.
+FIELDS = ("occurred_at", "day", "tool", "actor", "email", "model", "raw_model", "kind",
+          "input_tokens", "output_tokens", "cache_write_tokens", "cache_read_tokens",
+          "cost_usd", "cost_source", "extras")
+
+_STAGE_DDL = """
+DROP TABLE IF EXISTS pg_temp.ingest_raw;
+CREATE TEMP TABLE ingest_raw (
+    seq bigint NOT NULL,
+    event_key text NOT NULL,
+    occurred_at timestamptz NOT NULL,
+    tool text NOT NULL,
+    actor text NOT NULL,
+    email text,
+    model text NOT NULL,
+    raw_model text NOT NULL,
+    kind text NOT NULL,
+    input_tokens bigint NOT NULL,
+    output_tokens bigint NOT NULL,
+    cache_write_tokens bigint NOT NULL,
+    cache_read_tokens bigint NOT NULL,
+    cost_usd numeric(14, 6),
+    extras jsonb NOT NULL
+) ON COMMIT DROP;
+DROP TABLE IF EXISTS pg_temp.ingest_prices;
+CREATE TEMP TABLE ingest_prices (
+    model text PRIMARY KEY,
+    input numeric NOT NULL, output numeric NOT NULL,
+    cache_write numeric NOT NULL, cache_read numeric NOT NULL
+) ON COMMIT DROP;
+"""
+_STAGE_COLUMNS = ("seq, event_key, occurred_at, tool, actor, email, model, raw_model, kind, "
+                  "input_tokens, output_tokens, cache_write_tokens, cache_read_tokens, "
+                  "cost_usd, extras")
+
+# COPY text format: backslash, tab and line breaks must be escaped inside values.
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+@dataclass
+class IngestResult:
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    changes: int = 0  # change_log rows written (one per changed field)
+    days_refreshed: list[date] = field(default_factory=list)
+    unpriced_models: dict[str, int] = field(default_factory=dict)  # model -> events
+
+    @property
+    def total(self) -> int:
+        return self.inserted + self.updated + self.unchanged
+
+    def add(self, other: IngestResult) -> None:
+        self.inserted += other.inserted
+        self.updated += other.updated
+        self.unchanged += other.unchanged
+        self.changes += other.changes
+        self.days_refreshed = sorted(set(self.days_refreshed) | set(other.days_refreshed))
+        for model, n in other.unpriced_models.items():
+            self.unpriced_models[model] = self.unpriced_models.get(model, 0) + n
+
+
+def current_prices() -> dict[str, Price]:
+    """Shipped prices with the admins' overrides on top."""
+    prices = dict(load_shipped_prices())
+    for o in db.session.execute(select(PricingOverride)).scalars():
+        prices[o.model] = Price(o.input_per_mtok, o.output_per_mtok, o.cache_write_per_mtok,
+                                o.cache_read_per_mtok, source="override")
+    return prices
+
+
+def ingest(account: Account, records: Iterable[UsageRecord], run_id: int | None = None,
+           *, progress: Callable[[int], None] | None = None) -> IngestResult:
+    """Upsert `records` for `account` in the current transaction; see the module docstring.
+
+    `progress(n)` is called with the number of records streamed so far (every 10,000).
+    """
+    session = db.session
+    tz = _timezone()
+    raw = session.connection().connection.dbapi_connection
+    with raw.cursor() as cur:
+        cur.execute(_STAGE_DDL)
+        _load_prices(cur, current_prices())
+        cur.copy_expert(f"COPY ingest_raw ({_STAGE_COLUMNS}) FROM STDIN",
+                        _LineReader(_copy_lines(records, progress)))
+        return _merge(cur, account, run_id, tz)
+
+
+def _timezone() -> str:
+    from flask import current_app
+
+    return current_app.config["ABACUS"].timezone
+
+
+def _load_prices(cur, prices: dict[str, Price]) -> None:
+    rows = [(m, p.input, p.output, p.cache_write, p.cache_read) for m, p in prices.items()]
+    if rows:
+        args = ",".join(cur.mogrify("(%s,%s,%s,%s,%s)", r).decode() for r in rows)
+        cur.execute(f"INSERT INTO ingest_prices VALUES {args}")
+
+
+def _copy_lines(records: Iterable[UsageRecord],
+                progress: Callable[[int], None] | None) -> Iterator[str]:
+    dumps = json.JSONEncoder(separators=(",", ":"), default=str, sort_keys=True).encode
+    seq = 0
+    for seq, r in enumerate(records, 1):
+        email = r.email.translate(_COPY_ESCAPES) if r.email else "\\N"
+        cost = "\\N" if r.cost_usd is None else str(r.cost_usd)
+        extras = dumps(r.extras).translate(_COPY_ESCAPES) if r.extras else "{}"
+        yield (f"{seq}\t{r.event_key.translate(_COPY_ESCAPES)}\t{r.occurred_at.isoformat()}\t"
+               f"{r.tool.translate(_COPY_ESCAPES)}\t{r.actor.translate(_COPY_ESCAPES)}\t{email}\t"
+               f"{canonical_model(r.raw_model).translate(_COPY_ESCAPES)}\t"
+               f"{r.raw_model.translate(_COPY_ESCAPES)}\t{r.kind.translate(_COPY_ESCAPES)}\t"
+               f"{r.input_tokens}\t{r.output_tokens}\t{r.cache_write_tokens}\t"
+               f"{r.cache_read_tokens}\t{cost}\t{extras}\n")
+        if progress is not None and seq % 10_000 == 0:
+            progress(seq)
+    if progress is not None:
+        progress(seq)
+
+
+class _LineReader:
+    """File-like adapter so COPY pulls lines from a generator: memory stays constant."""
+
+    def __init__(self, lines: Iterator[str]):
+        self._lines = lines
+        self._buf = b""
+
+    def read(self, size: int = -1) -> bytes:
+        size = 1 << 16 if size is None or size < 0 else size
+        chunks, have = [self._buf], len(self._buf)
+        for line in self._lines:
+            data = line.encode()
+            chunks.append(data)
+            have += len(data)
+            if have >= size:
+                break
+        buf = b"".join(chunks)
+        self._buf = buf[size:]
+        return buf[:size]
+
+
+_CHANGED_COLUMNS = ", ".join(FIELDS)
+
+
+def _merge(cur, account: Account, run_id: int | None, tz: str) -> IngestResult:
+    result = IngestResult()
+    params = {"acc": account.id, "run": run_id, "tz": tz, "provider": account.provider}
+
+    # 1. Ordinals for keys that repeat inside the batch (same ms, same user, same model), in
+    #    a content order so a re-sent batch gets the same ordinals.
+    # 2. Derived columns: day in the org time zone, mapped e-mail, cost and its source.
+    #    (CREATE … AS SELECT: one pass, cheaper than updating the raw rows in place.)
+    cur.execute("""
+        DROP TABLE IF EXISTS pg_temp.ingest_stage;
+        CREATE TEMP TABLE ingest_stage ON COMMIT DROP AS
+        WITH dup AS (SELECT event_key FROM ingest_raw GROUP BY event_key HAVING count(*) > 1),
+        ranked AS (
+            SELECT r.seq, row_number() OVER (
+                PARTITION BY r.event_key
+                ORDER BY r.input_tokens, r.output_tokens, r.cache_write_tokens,
+                         r.cache_read_tokens, r.cost_usd, r.kind, r.extras::text, r.seq) AS rn
+            FROM ingest_raw r JOIN dup USING (event_key))
+        SELECT r.seq,
+               CASE WHEN k.rn > 1 THEN r.event_key || '#' || k.rn ELSE r.event_key END
+                   AS event_key,
+               r.occurred_at,
+               (r.occurred_at AT TIME ZONE %(tz)s)::date AS day,
+               r.tool, r.actor,
+               COALESCE(m.email, r.email) AS email,
+               r.model, r.raw_model, r.kind,
+               r.input_tokens, r.output_tokens, r.cache_write_tokens, r.cache_read_tokens,
+               CASE WHEN r.cost_usd IS NOT NULL THEN r.cost_usd
+                    WHEN p.model IS NOT NULL THEN round(
+                        (r.input_tokens * p.input + r.output_tokens * p.output
+                         + r.cache_write_tokens * p.cache_write
+                         + r.cache_read_tokens * p.cache_read) / 1000000, 6)::numeric(14, 6)
+               END AS cost_usd,
+               CASE WHEN r.cost_usd IS NOT NULL THEN 'provider'
+                    WHEN p.model IS NOT NULL THEN 'estimated'
+                    ELSE 'unpriced' END AS cost_source,
+               r.extras
+        FROM ingest_raw r
+        LEFT JOIN ranked k ON k.seq = r.seq
+        LEFT JOIN ingest_prices p ON p.model = r.model
+        LEFT JOIN identity_mappings m ON m.source = %(provider)s AND m.external_id = r.actor;
+        ANALYZE ingest_stage;
+    """, params)
+    cur.execute("""SELECT model, count(*) FROM ingest_stage WHERE cost_source = 'unpriced'
+                   GROUP BY model ORDER BY count(*) DESC""")
+    result.unpriced_models = {m: n for m, n in cur.fetchall()}
+
+    # 3a. Revisions: stored events whose fields differ from the batch.
+    cur.execute(f"""
+        DROP TABLE IF EXISTS pg_temp.ingest_changed;
+        CREATE TEMP TABLE ingest_changed ON COMMIT DROP AS
+        SELECT e.id, s.seq, e.day AS old_day
+        FROM ingest_stage s
+        JOIN usage_events e ON e.account_id = %(acc)s AND e.event_key = s.event_key
+        WHERE ({', '.join('e.' + f for f in FIELDS)})
+              IS DISTINCT FROM ({', '.join('s.' + f for f in FIELDS)})
+    """, params)
+    pairs = ", ".join(f"('{f}', e.{f}::text, s.{f}::text)" for f in FIELDS)
+    cur.execute(f"""
+        INSERT INTO change_log (event_id, field, old_value, new_value, run_id)
+        SELECT e.id, c.field, c.old, c.new, %(run)s
+        FROM ingest_changed ch
+        JOIN usage_events e ON e.id = ch.id
+        JOIN ingest_stage s ON s.seq = ch.seq
+        CROSS JOIN LATERAL (VALUES {pairs}) AS c(field, old, new)
+        WHERE c.old IS DISTINCT FROM c.new
+    """, params)
+    result.changes = cur.rowcount
+    cur.execute(f"""
+        UPDATE usage_events e SET ({_CHANGED_COLUMNS}, updated_at, last_run_id)
+            = ({', '.join('s.' + f for f in FIELDS)}, now(), %(run)s)
+        FROM ingest_changed ch JOIN ingest_stage s ON s.seq = ch.seq
+        WHERE e.id = ch.id
+    """, params)
+    result.updated = cur.rowcount
+
+    # 3b. New events. ON CONFLICT guards against a concurrent writer of the same account.
+    cur.execute(f"""
+        WITH ins AS (
+            INSERT INTO usage_events (account_id, provider, event_key, {_CHANGED_COLUMNS},
+                                      last_run_id)
+            SELECT %(acc)s, %(provider)s, s.event_key, {', '.join('s.' + f for f in FIELDS)},
+                   %(run)s
+            FROM ingest_stage s
+            WHERE NOT EXISTS (SELECT 1 FROM usage_events e
+                              WHERE e.account_id = %(acc)s AND e.event_key = s.event_key)
+            ORDER BY s.occurred_at
+            ON CONFLICT (account_id, event_key) DO NOTHING
+            RETURNING day)
+        SELECT day, count(*) FROM ins GROUP BY day
+    """, params)
+    inserted_days = cur.fetchall()
+    result.inserted = sum(n for _, n in inserted_days)
+    cur.execute("SELECT count(*) FROM ingest_stage")
+    result.unchanged = cur.fetchone()[0] - result.inserted - result.updated
+
+    # 4. Rollups for exactly the days whose events changed (old and new day of a revision).
+    cur.execute("""SELECT old_day FROM ingest_changed
+                   UNION SELECT s.day FROM ingest_changed ch JOIN ingest_stage s USING (seq)""")
+    days = {d for d, in cur.fetchall()} | {d for d, _ in inserted_days}
+    result.days_refreshed = sorted(days)
+    if days:
+        refresh_daily(cur, account.id, result.days_refreshed)
+    return result
+
+
+def refresh_daily(cur, account_id: int, days: list[date]) -> None:
+    """Rebuild usage_daily rows of one account for the given days from usage_events."""
+    params = {"acc": account_id, "days": days}
+    cur.execute("DELETE FROM usage_daily WHERE account_id = %(acc)s AND day = ANY(%(days)s)",
+                params)
+    cur.execute("""
+        INSERT INTO usage_daily (day, account_id, provider, tool, actor, email, model, events,
+                                 input_tokens, output_tokens, cache_write_tokens,
+                                 cache_read_tokens, cost_usd, estimated_cost_usd,
+                                 unpriced_events)
+        SELECT day, account_id, provider, tool, actor, email, model, count(*),
+               sum(input_tokens), sum(output_tokens), sum(cache_write_tokens),
+               sum(cache_read_tokens), COALESCE(sum(cost_usd), 0),
+               COALESCE(sum(cost_usd) FILTER (WHERE cost_source = 'estimated'), 0),
+               count(*) FILTER (WHERE cost_source = 'unpriced')
+        FROM usage_events
+        WHERE account_id = %(acc)s AND day = ANY(%(days)s)
+        GROUP BY day, account_id, provider, tool, actor, email, model
+    """, params)
+
+
+def rebuild_rollups(account_id: int | None = None) -> int:
+    """Recompute every event's day (after an ABACUS_TIMEZONE change) and all rollups."""
+    tz = _timezone()
+    raw = db.session.connection().connection.dbapi_connection
+    with raw.cursor() as cur:
+        where = "" if account_id is None else "WHERE id = %(acc)s"
+        cur.execute(f"SELECT id FROM accounts {where} ORDER BY id", {"acc": account_id})
+        accounts = [a for a, in cur.fetchall()]
+        for acc in accounts:
+            cur.execute("""UPDATE usage_events SET day = (occurred_at AT TIME ZONE %(tz)s)::date
+                           WHERE account_id = %(acc)s
+                             AND day <> (occurred_at AT TIME ZONE %(tz)s)::date""",
+                        {"tz": tz, "acc": acc})
+            cur.execute("SELECT DISTINCT day FROM usage_events WHERE account_id = %(acc)s "
+                        "UNION SELECT DISTINCT day FROM usage_daily WHERE account_id = %(acc)s",
+                        {"acc": acc})
+            refresh_daily(cur, acc, [d for d, in cur.fetchall()])
+    return len(accounts)
+
+
+def money(value: Decimal | None) -> str:
+    """Decimal → '12.34' for reports (cents, half-up like an invoice)."""
+    return f"{(value or Decimal(0)).quantize(Decimal('0.01')):f}"

@@ -1,0 +1,1 @@
+"""Provider adapters: HTTP in, normalized UsageRecord objects out. No database, no Flask."""

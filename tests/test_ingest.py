@@ -1,0 +1,261 @@
+"""Ingest: idempotent upserts, change tracking, rollups that always equal the events."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import func, select, text
+
+from abacus.extensions import db
+from abacus.ingest import ingest
+from abacus.models import Account, ChangeLog, IdentityMapping, PricingOverride, UsageEvent
+from abacus.providers.base import UsageRecord
+
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def make_account(name: str = "team", provider: str = "cursor") -> Account:
+    acc = Account(provider=provider, name=name)
+    db.session.add(acc)
+    db.session.flush()
+    return acc
+
+
+def rec(key: str, *, minutes: int = 0, actor: str = "ann@example.com", model: str = "gpt-5",
+        inp: int = 100, out: int = 10, cw: int = 0, cr: int = 0,
+        cost: Decimal | None = Decimal("0.5"), tool: str = "cursor",
+        email: str | None = "ann@example.com", kind: str = "Usage-based") -> UsageRecord:
+    return UsageRecord(event_key=key, occurred_at=T0 + timedelta(minutes=minutes), tool=tool,
+                       actor=actor, email=email, raw_model=model, kind=kind, input_tokens=inp,
+                       output_tokens=out, cache_write_tokens=cw, cache_read_tokens=cr,
+                       cost_usd=cost)
+
+
+def rollup_mismatches() -> list:
+    """Rows where usage_daily differs from the aggregate over usage_events (both directions)."""
+    q = text("""
+        WITH agg AS (
+            SELECT day, account_id, tool, actor, email, model, count(*) AS events,
+                   sum(input_tokens) i, sum(output_tokens) o, sum(cache_write_tokens) cw,
+                   sum(cache_read_tokens) cr, COALESCE(sum(cost_usd), 0) AS cost,
+                   count(*) FILTER (WHERE cost_source = 'unpriced') AS unpriced
+            FROM usage_events GROUP BY 1, 2, 3, 4, 5, 6),
+        roll AS (
+            SELECT day, account_id, tool, actor, email, model, events, input_tokens i,
+                   output_tokens o, cache_write_tokens cw, cache_read_tokens cr, cost_usd cost,
+                   unpriced_events unpriced FROM usage_daily)
+        (SELECT * FROM agg EXCEPT ALL SELECT * FROM roll)
+        UNION ALL
+        (SELECT * FROM roll EXCEPT ALL SELECT * FROM agg)
+    """)
+    return db.session.execute(q).all()
+
+
+def test_new_events_are_inserted_and_rolled_up(ctx):
+    acc = make_account()
+    res = ingest(acc, [rec("a"), rec("b", minutes=1, inp=50), rec("c", minutes=60 * 24)])
+    db.session.commit()
+    assert (res.inserted, res.updated, res.unchanged) == (3, 0, 0)
+    assert res.days_refreshed == [T0.date(), T0.date() + timedelta(days=1)]
+    assert rollup_mismatches() == []
+    day = db.session.execute(text(
+        "SELECT events, input_tokens, cost_usd FROM usage_daily WHERE day = :d"),
+        {"d": T0.date()}).one()
+    assert day == (2, 150, Decimal("1.000000"))
+
+
+def test_resending_the_same_batch_changes_nothing(ctx):
+    acc = make_account()
+    batch = [rec("a"), rec("b", minutes=1)]
+    ingest(acc, batch)
+    db.session.commit()
+    before = db.session.execute(text("SELECT id, updated_at FROM usage_events ORDER BY id")).all()
+    res = ingest(acc, batch)
+    db.session.commit()
+    assert (res.inserted, res.updated, res.unchanged, res.changes) == (0, 0, 2, 0)
+    assert res.days_refreshed == []
+    after = db.session.execute(text("SELECT id, updated_at FROM usage_events ORDER BY id")).all()
+    assert after == before
+
+
+def test_a_revision_updates_the_event_and_logs_each_changed_field(ctx):
+    acc = make_account()
+    ingest(acc, [rec("a", cost=Decimal("0.50"), out=10)])
+    db.session.commit()
+    res = ingest(acc, [rec("a", cost=Decimal("0.75"), out=12)], run_id=None)
+    db.session.commit()
+    assert (res.inserted, res.updated, res.unchanged, res.changes) == (0, 1, 0, 2)
+    event = db.session.execute(select(UsageEvent)).scalar_one()
+    assert event.cost_usd == Decimal("0.75") and event.output_tokens == 12
+    log = {c.field: (c.old_value, c.new_value) for c in db.session.execute(
+        select(ChangeLog)).scalars()}
+    assert log == {"cost_usd": ("0.500000", "0.750000"), "output_tokens": ("10", "12")}
+    assert rollup_mismatches() == []
+
+
+def test_same_key_twice_in_a_batch_keeps_both_events(ctx):
+    acc = make_account()
+    batch = [rec("dup", inp=1), rec("dup", inp=2), rec("dup", inp=3)]
+    res = ingest(acc, batch)
+    db.session.commit()
+    assert res.inserted == 3
+    keys = db.session.execute(select(UsageEvent.event_key).order_by(
+        UsageEvent.input_tokens)).scalars().all()
+    assert keys == ["dup", "dup#2", "dup#3"]
+    # Re-sent in another order: same ordinals, nothing changes.
+    res = ingest(acc, list(reversed(batch)))
+    assert (res.inserted, res.updated, res.unchanged) == (0, 0, 3)
+
+
+def test_missing_cost_is_estimated_and_unknown_model_is_unpriced(ctx):
+    acc = make_account()
+    res = ingest(acc, [
+        rec("est", model="claude-sonnet-4-5-20250929", inp=1_000_000, out=0, cost=None),
+        rec("unk", model="mystery-model-9", cost=None),
+    ])
+    db.session.commit()
+    events = {e.event_key: e for e in db.session.execute(select(UsageEvent)).scalars()}
+    assert events["est"].model == "sonnet-4.5"
+    assert events["est"].raw_model == "claude-sonnet-4-5-20250929"
+    assert (events["est"].cost_source, events["est"].cost_usd) == ("estimated", Decimal("3"))
+    assert (events["unk"].cost_source, events["unk"].cost_usd) == ("unpriced", None)
+    assert res.unpriced_models == {"mystery-model-9": 1}
+    daily = db.session.execute(text(
+        "SELECT sum(estimated_cost_usd), sum(unpriced_events) FROM usage_daily")).one()
+    assert daily == (Decimal("3.000000"), 1)
+
+
+def test_admin_price_override_wins(ctx):
+    acc = make_account()
+    db.session.add(PricingOverride(model="sonnet-4.5", input_per_mtok=Decimal("1"),
+                                   output_per_mtok=Decimal("1"), cache_write_per_mtok=Decimal("1"),
+                                   cache_read_per_mtok=Decimal("1")))
+    ingest(acc, [rec("x", model="claude-sonnet-4-5", inp=2_000_000, out=0, cost=None)])
+    event = db.session.execute(select(UsageEvent)).scalar_one()
+    assert event.cost_usd == Decimal("2")
+
+
+def test_identity_mapping_resolves_email(ctx):
+    acc = make_account(provider="anthropic")
+    db.session.add(IdentityMapping(source="anthropic", external_id="key-ci",
+                                   email="bo@example.com"))
+    ingest(acc, [rec("k1", actor="key-ci", email=None, tool="claude_code")])
+    assert db.session.execute(select(UsageEvent.email)).scalar_one() == "bo@example.com"
+
+
+def test_accounts_are_kept_apart(ctx):
+    a, b = make_account("a"), make_account("b")
+    ingest(a, [rec("same")])
+    res = ingest(b, [rec("same")])
+    assert res.inserted == 1
+    assert db.session.execute(select(func.count(UsageEvent.id))).scalar_one() == 2
+
+
+def test_day_boundary_follows_org_timezone(app, app_env):
+    from abacus import create_app
+
+    berlin = create_app({**app_env, "ABACUS_TIMEZONE": "Europe/Berlin"}, dotenv=False)
+    with berlin.app_context():
+        acc = make_account()
+        late = datetime(2026, 3, 1, 23, 30, tzinfo=UTC)  # 00:30 on 2 March in Berlin
+        ingest(acc, [UsageRecord(event_key="tz", occurred_at=late, tool="cursor", actor="x",
+                                 raw_model="gpt-5", cost_usd=Decimal("1"))])
+        db.session.commit()
+        assert str(db.session.execute(select(UsageEvent.day)).scalar_one()) == "2026-03-02"
+        db.session.remove()
+
+
+# --- property: any sequence of batches keeps the invariants ------------------------------
+
+record_strategy = st.builds(
+    lambda key, actor, model, day, minute, inp, out, cw, cr, cost: UsageRecord(
+        event_key=f"k{key}", occurred_at=T0 + timedelta(days=day, minutes=minute),
+        tool="cursor", actor=actor, email=actor, raw_model=model, input_tokens=inp,
+        output_tokens=out, cache_write_tokens=cw, cache_read_tokens=cr, cost_usd=cost),
+    key=st.integers(0, 12),
+    actor=st.sampled_from(["ann@example.com", "bo@example.com"]),
+    model=st.sampled_from(["gpt-5", "claude-4.5-sonnet", "auto", "nope-1"]),
+    day=st.integers(0, 3), minute=st.integers(0, 5),
+    inp=st.integers(0, 10**9), out=st.integers(0, 1000), cw=st.integers(0, 50),
+    cr=st.integers(0, 50),
+    cost=st.one_of(st.none(), st.decimals(min_value=0, max_value=1000, places=2)),
+)
+
+
+def _expected_state(batches):
+    """What the events table should hold: per key (with ordinals), the last version seen."""
+    state = {}
+    for batch in batches:
+        groups: dict[str, list] = {}
+        for r in batch:
+            groups.setdefault(r.event_key, []).append(r)
+        for key, rs in groups.items():
+            rs = sorted(rs, key=lambda r: (r.input_tokens, r.output_tokens,
+                                           r.cache_write_tokens, r.cache_read_tokens,
+                                           r.cost_usd is None, r.cost_usd or 0))
+            for i, r in enumerate(rs, 1):
+                state[key if i == 1 else f"{key}#{i}"] = r
+    return state
+
+
+def stored_view(r: UsageRecord) -> dict:
+    """The fields ingest stores for a record, computed independently of ingest."""
+    from abacus.pricing import PriceBook, canonical_model
+
+    model = canonical_model(r.raw_model)
+    estimate = PriceBook.shipped().estimate(model, r.input_tokens, r.output_tokens,
+                                            r.cache_write_tokens, r.cache_read_tokens)
+    cost = r.cost_usd if r.cost_usd is not None else estimate
+    source = ("provider" if r.cost_usd is not None
+              else "estimated" if estimate is not None else "unpriced")
+    return {"occurred_at": r.occurred_at, "day": r.occurred_at.date(), "actor": r.actor,
+            "email": r.email, "model": model, "raw_model": r.raw_model,
+            "input_tokens": r.input_tokens, "output_tokens": r.output_tokens,
+            "cache_write_tokens": r.cache_write_tokens,
+            "cache_read_tokens": r.cache_read_tokens,
+            "cost_usd": None if cost is None else Decimal(cost).quantize(Decimal("0.000001")),
+            "cost_source": source}
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                 HealthCheck.too_slow])
+@given(batches=st.lists(st.lists(record_strategy, max_size=12), min_size=1, max_size=5),
+       repeat=st.booleans(), shuffle_seed=st.randoms(use_true_random=False))
+def test_property_any_batches_keep_invariants(ctx, batches, repeat, shuffle_seed):
+    nested = db.session.begin_nested()
+    try:
+        acc = make_account("prop")
+        if repeat:  # re-send every batch once more, reordered
+            batches = batches + [shuffle_seed.sample(b, len(b)) for b in batches]
+        expected_changes = 0
+        seen: dict[str, UsageRecord] = {}
+        for batch in batches:
+            # Real field changes this batch should log, from a plain Python model.
+            for key, new in _expected_state([batch]).items():
+                if key in seen:
+                    old_view, new_view = stored_view(seen[key]), stored_view(new)
+                    expected_changes += sum(old_view[f] != new_view[f] for f in old_view)
+                seen[key] = new
+            ingest(acc, batch)
+        db.session.flush()
+        # No duplicates: exactly one stored event per distinct key (with ordinals).
+        keys = db.session.execute(select(UsageEvent.event_key).where(
+            UsageEvent.account_id == acc.id)).scalars().all()
+        assert len(keys) == len(set(keys))
+        assert set(keys) == set(seen)
+        # Stored values are the last version of each event.
+        for e in db.session.execute(select(UsageEvent).where(
+                UsageEvent.account_id == acc.id)).scalars():
+            view = stored_view(seen[e.event_key])
+            assert {f: getattr(e, f) for f in view} == view
+        # Rollup equals the aggregate over events.
+        assert rollup_mismatches() == []
+        # One change_log row per real change.
+        logged = db.session.execute(select(func.count(ChangeLog.id))).scalar_one()
+        assert logged == expected_changes
+    finally:
+        nested.rollback()

@@ -1,0 +1,49 @@
+"""Background processes: `python worker.py` runs an RQ worker, `python worker.py scheduler`
+the rq-scheduler process (run exactly one of those)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+from abacus import create_app
+from abacus.config import ConfigError
+from abacus.extensions import db
+from abacus.queue import QUEUE_NAME, redis_connection
+
+
+def run_worker() -> None:
+    from rq import Worker
+
+    engine = db.engine
+    # A forked job must not share the parent's database connections.
+    os.register_at_fork(after_in_child=lambda: engine.dispose(close=False))
+    Worker([QUEUE_NAME], connection=redis_connection()).work(with_scheduler=False)
+
+
+def run_scheduler() -> None:
+    from rq_scheduler import Scheduler
+
+    from abacus.jobs import register_schedules
+
+    scheduler = Scheduler(queue_name=QUEUE_NAME, connection=redis_connection(), interval=30)
+    ids = register_schedules(scheduler)
+    logging.getLogger("abacus.scheduler").info("schedules registered: %s", ids or "none yet")
+    scheduler.run()
+
+
+def main(argv: list[str]) -> None:
+    role = argv[1] if len(argv) > 1 else "worker"
+    if role not in ("worker", "scheduler"):
+        sys.exit("usage: python worker.py [worker|scheduler]")
+    try:
+        app = create_app()
+    except ConfigError as exc:
+        sys.exit(f"abacus: configuration error: {exc}")
+    with app.app_context():
+        run_worker() if role == "worker" else run_scheduler()
+
+
+if __name__ == "__main__":
+    main(sys.argv)
