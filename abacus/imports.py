@@ -267,6 +267,7 @@ def _parse_cursor_rows(text: io.TextIOBase, report: ImportReport, account: Accou
         raise _Abort
     has_user = "user" in columns
     seat_actor = f"seat:{account.name}"
+    fast = _fast_row_parser(columns, seat_actor, owner)
     stop_feeding = False
     for values in reader:
         if not values or (len(values) == 1 and not values[0].strip()):
@@ -274,8 +275,17 @@ def _parse_cursor_rows(text: io.TextIOBase, report: ImportReport, account: Accou
         report.rows += 1
         if report.rows % 20_000 == 0:
             tick()
-        row_no = reader.line_num
-        record = _cursor_record(values, columns, row_no, report, has_user, seat_actor, owner)
+        try:
+            record, total_mismatch = fast(values)
+        except (ValueError, IndexError, ArithmeticError):
+            # The careful path re-parses the row to say exactly what is wrong with it.
+            record = _cursor_record(values, columns, reader.line_num, report, has_user,
+                                    seat_actor, owner)
+        else:
+            if total_mismatch:
+                report.total_mismatch_count += 1
+                if len(report.total_mismatches) < MAX_REPORTED:
+                    report.total_mismatches.append(reader.line_num)
         if record is None:
             stop_feeding = stop_feeding or not skip_invalid
             continue
@@ -284,6 +294,75 @@ def _parse_cursor_rows(text: io.TextIOBase, report: ImportReport, account: Accou
     if stop_feeding:
         report.aborted = True
         raise _Abort
+
+
+def _fast_row_parser(columns: dict[str, int], seat_actor: str, owner: str | None):
+    """Build a parser for well-formed rows (the hot path, millions of rows).
+
+    It raises on anything unusual; the caller then runs `_cursor_record`, which validates
+    field by field and reports what is wrong.
+    """
+    i_date, i_model = columns["date"], columns["model"]
+    i_in, i_cw, i_cr, i_out = (columns[k] for k in TOKEN_FIELDS)
+    i_user, i_kind, i_total = columns.get("user"), columns.get("kind"), columns.get("total")
+    i_max = columns.get("max_mode")
+    cost_key = "cost_to_you" if "cost_to_you" in columns else "cost" if "cost" in columns else None
+    i_cost = columns.get(cost_key) if cost_key else None
+    i_model_cost = columns.get("cost") if cost_key == "cost_to_you" else None
+    optional = [(name, columns[name]) for name in ("cloud_agent_id", "automation_id", "team",
+                                                     "requests") if name in columns]
+    width = len(columns)
+    fromiso, utc, zero = datetime.fromisoformat, UTC, Decimal(0)
+    extras_max = {True: {"max_mode": True}, False: {"max_mode": False}}
+
+    def parse(values: list[str]) -> tuple[UsageRecord, bool]:
+        if len(values) < width:
+            raise ValueError("short row")
+        at = fromiso(values[i_date])
+        at = at.replace(tzinfo=utc) if at.tzinfo is None else at.astimezone(utc)
+        inp, cw, cr, out = int(values[i_in]), int(values[i_cw]), int(values[i_cr]), \
+            int(values[i_out])
+        model = values[i_model].strip()
+        user = values[i_user].strip().lower() if i_user is not None else ""
+        if not model or (i_user is not None and not user):
+            raise ValueError("empty model or user")
+        extras: dict[str, object] = {}
+        if i_max is not None:
+            extras = dict(extras_max[values[i_max].strip().lower() in ("yes", "true", "1")])
+        cost = None
+        if i_cost is not None:
+            raw_cost = values[i_cost].strip()
+            label = raw_cost.lower()
+            if label in NO_PROVIDER_COST:
+                if raw_cost:
+                    extras["cost_label"] = raw_cost
+            elif label in ZERO_COST:
+                cost = zero
+                extras["cost_label"] = raw_cost
+            else:
+                cost = Decimal(raw_cost[1:] if raw_cost[:1] == "$" else raw_cost)
+                if not cost.is_finite() or cost < 0:
+                    raise ValueError("bad cost")
+        mismatch = False
+        if i_total is not None:
+            total = int(values[i_total])
+            if total != inp + cw + cr + out:
+                mismatch = True
+                extras["total_tokens"] = total
+        for name, i in optional:
+            if values[i]:
+                extras[name] = values[i].strip()
+        if i_model_cost is not None and values[i_model_cost]:
+            extras["model_cost"] = values[i_model_cost].strip()
+        return UsageRecord(
+            event_key=cursor_event_key(int(at.timestamp() * 1000), user, model),
+            occurred_at=at, tool="cursor", actor=user or seat_actor,
+            email=user or owner or None, raw_model=model,
+            kind=values[i_kind].strip() if i_kind is not None else "",
+            input_tokens=inp, output_tokens=out, cache_write_tokens=cw, cache_read_tokens=cr,
+            cost_usd=cost, extras=extras), mismatch
+
+    return parse
 
 
 def _map_header(header: list[str], report: ImportReport) -> dict[str, int] | None:

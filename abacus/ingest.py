@@ -20,8 +20,9 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
@@ -37,6 +38,7 @@ FIELDS = ("occurred_at", "day", "tool", "actor", "email", "model", "raw_model", 
           "cost_usd", "cost_source", "extras")
 
 _STAGE_DDL = """
+DROP VIEW IF EXISTS pg_temp.ingest_stage;
 DROP TABLE IF EXISTS pg_temp.ingest_raw;
 CREATE TEMP TABLE ingest_raw (
     seq bigint NOT NULL,
@@ -53,7 +55,8 @@ CREATE TEMP TABLE ingest_raw (
     cache_write_tokens bigint NOT NULL,
     cache_read_tokens bigint NOT NULL,
     cost_usd numeric(14, 6),
-    extras jsonb NOT NULL
+    extras jsonb NOT NULL,
+    day date NOT NULL
 ) ON COMMIT DROP;
 DROP TABLE IF EXISTS pg_temp.ingest_prices;
 CREATE TEMP TABLE ingest_prices (
@@ -64,9 +67,10 @@ CREATE TEMP TABLE ingest_prices (
 """
 _STAGE_COLUMNS = ("seq, event_key, occurred_at, tool, actor, email, model, raw_model, kind, "
                   "input_tokens, output_tokens, cache_write_tokens, cache_read_tokens, "
-                  "cost_usd, extras")
+                  "cost_usd, extras, day")
 
 # COPY text format: backslash, tab and line breaks must be escaped inside values.
+_ZERO = timedelta(0)
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
@@ -115,11 +119,14 @@ def ingest(account: Account, records: Iterable[UsageRecord], run_id: int | None 
         cur.execute(_STAGE_DDL)
         _load_prices(cur, current_prices())
         cur.copy_expert(f"COPY ingest_raw ({_STAGE_COLUMNS}) FROM STDIN",
-                        _LineReader(_copy_lines(records, progress)))
-        return _merge(cur, account, run_id, tz)
+                        _LineReader(_copy_lines(records, progress, ZoneInfo(tz))))
+        result = _merge(cur, account, run_id)
+        # The view depends on the temp table, which is dropped on commit.
+        cur.execute("DROP VIEW pg_temp.ingest_stage")
+        return result
 
 
-def _timezone() -> str:
+def _timezone() -> str:  # the org time zone decides which day an event belongs to
     from flask import current_app
 
     return current_app.config["ABACUS"].timezone
@@ -132,20 +139,38 @@ def _load_prices(cur, prices: dict[str, Price]) -> None:
         cur.execute(f"INSERT INTO ingest_prices VALUES {args}")
 
 
-def _copy_lines(records: Iterable[UsageRecord],
-                progress: Callable[[int], None] | None) -> Iterator[str]:
+def _copy_lines(records: Iterable[UsageRecord], progress: Callable[[int], None] | None,
+                tz: ZoneInfo) -> Iterator[str]:
+    """One COPY text line per record. Hot path (millions of rows): keep it lean."""
     dumps = json.JSONEncoder(separators=(",", ":"), default=str, sort_keys=True).encode
+    extras_cache: dict[tuple, str] = {}
+    utc = tz.key == "UTC"
     seq = 0
     for seq, r in enumerate(records, 1):
-        email = r.email.translate(_COPY_ESCAPES) if r.email else "\\N"
+        extras = r.extras
+        if not extras:
+            extras_text = "{}"
+        else:
+            try:  # most records share a handful of small extras: format each shape once
+                ck = tuple((k, v.__class__, v) for k, v in extras.items())
+                extras_text = extras_cache.get(ck) or extras_cache.setdefault(ck, dumps(extras))
+            except TypeError:  # unhashable values
+                extras_text = dumps(extras)
+        at = r.occurred_at
+        day = (at if utc and at.utcoffset() == _ZERO else at.astimezone(tz)).date()
+        # Text fields are joined with NUL (never valid in PostgreSQL text), escaped in one
+        # translate call, then split again.
+        text = "\0".join((r.event_key, r.tool, r.actor, r.email or "", r.kind,
+                           canonical_model(r.raw_model), r.raw_model, extras_text))
+        key, tool, actor, email, kind, model, raw_model, extras_text = text.translate(
+            _COPY_ESCAPES).split("\0")
+        if r.email is None:
+            email = "\\N"
         cost = "\\N" if r.cost_usd is None else str(r.cost_usd)
-        extras = dumps(r.extras).translate(_COPY_ESCAPES) if r.extras else "{}"
-        yield (f"{seq}\t{r.event_key.translate(_COPY_ESCAPES)}\t{r.occurred_at.isoformat()}\t"
-               f"{r.tool.translate(_COPY_ESCAPES)}\t{r.actor.translate(_COPY_ESCAPES)}\t{email}\t"
-               f"{canonical_model(r.raw_model).translate(_COPY_ESCAPES)}\t"
-               f"{r.raw_model.translate(_COPY_ESCAPES)}\t{r.kind.translate(_COPY_ESCAPES)}\t"
-               f"{r.input_tokens}\t{r.output_tokens}\t{r.cache_write_tokens}\t"
-               f"{r.cache_read_tokens}\t{cost}\t{extras}\n")
+        yield (f"{seq}\t{key}\t{at.isoformat()}\t{tool}\t{actor}\t{email}\t{model}\t"
+               f"{raw_model}\t{kind}\t{r.input_tokens}\t{r.output_tokens}\t"
+               f"{r.cache_write_tokens}\t{r.cache_read_tokens}\t{cost}\t{extras_text}\t"
+               f"{day.isoformat()}\n")
         if progress is not None and seq % 10_000 == 0:
             progress(seq)
     if progress is not None:
@@ -176,17 +201,13 @@ class _LineReader:
 _CHANGED_COLUMNS = ", ".join(FIELDS)
 
 
-def _merge(cur, account: Account, run_id: int | None, tz: str) -> IngestResult:
+def _merge(cur, account: Account, run_id: int | None) -> IngestResult:
     result = IngestResult()
-    params = {"acc": account.id, "run": run_id, "tz": tz, "provider": account.provider}
+    params = {"acc": account.id, "run": run_id, "provider": account.provider}
 
     # 1. Ordinals for keys that repeat inside the batch (same ms, same user, same model), in
     #    a content order so a re-sent batch gets the same ordinals.
-    # 2. Derived columns: day in the org time zone, mapped e-mail, cost and its source.
-    #    (CREATE … AS SELECT: one pass, cheaper than updating the raw rows in place.)
     cur.execute("""
-        DROP TABLE IF EXISTS pg_temp.ingest_stage;
-        CREATE TEMP TABLE ingest_stage ON COMMIT DROP AS
         WITH dup AS (SELECT event_key FROM ingest_raw GROUP BY event_key HAVING count(*) > 1),
         ranked AS (
             SELECT r.seq, row_number() OVER (
@@ -194,12 +215,14 @@ def _merge(cur, account: Account, run_id: int | None, tz: str) -> IngestResult:
                 ORDER BY r.input_tokens, r.output_tokens, r.cache_write_tokens,
                          r.cache_read_tokens, r.cost_usd, r.kind, r.extras::text, r.seq) AS rn
             FROM ingest_raw r JOIN dup USING (event_key))
-        SELECT r.seq,
-               CASE WHEN k.rn > 1 THEN r.event_key || '#' || k.rn ELSE r.event_key END
-                   AS event_key,
-               r.occurred_at,
-               (r.occurred_at AT TIME ZONE %(tz)s)::date AS day,
-               r.tool, r.actor,
+        UPDATE ingest_raw r SET event_key = r.event_key || '#' || k.rn
+        FROM ranked k WHERE k.seq = r.seq AND k.rn > 1
+    """)
+    # 2. Derived columns, computed where they are read (cheaper than rewriting the rows):
+    #    mapped e-mail, cost and its source.
+    cur.execute("""
+        CREATE OR REPLACE TEMP VIEW ingest_stage AS
+        SELECT r.seq, r.event_key, r.occurred_at, r.day, r.tool, r.actor,
                COALESCE(m.email, r.email) AS email,
                r.model, r.raw_model, r.kind,
                r.input_tokens, r.output_tokens, r.cache_write_tokens, r.cache_read_tokens,
@@ -214,13 +237,15 @@ def _merge(cur, account: Account, run_id: int | None, tz: str) -> IngestResult:
                     ELSE 'unpriced' END AS cost_source,
                r.extras
         FROM ingest_raw r
-        LEFT JOIN ranked k ON k.seq = r.seq
         LEFT JOIN ingest_prices p ON p.model = r.model
-        LEFT JOIN identity_mappings m ON m.source = %(provider)s AND m.external_id = r.actor;
-        ANALYZE ingest_stage;
-    """, params)
-    cur.execute("""SELECT model, count(*) FROM ingest_stage WHERE cost_source = 'unpriced'
-                   GROUP BY model ORDER BY count(*) DESC""")
+        LEFT JOIN identity_mappings m
+            ON m.source = {provider} AND m.external_id = r.actor
+    """.format(provider=cur.mogrify("%s", (account.provider,)).decode()))  # DDL takes no params
+    cur.execute("ANALYZE ingest_raw")
+    cur.execute("""SELECT r.model, count(*) FROM ingest_raw r
+                   LEFT JOIN ingest_prices p USING (model)
+                   WHERE r.cost_usd IS NULL AND p.model IS NULL
+                   GROUP BY r.model ORDER BY count(*) DESC""")
     result.unpriced_models = {m: n for m, n in cur.fetchall()}
 
     # 3a. Revisions: stored events whose fields differ from the batch.
@@ -262,19 +287,18 @@ def _merge(cur, account: Account, run_id: int | None, tz: str) -> IngestResult:
             FROM ingest_stage s
             WHERE NOT EXISTS (SELECT 1 FROM usage_events e
                               WHERE e.account_id = %(acc)s AND e.event_key = s.event_key)
-            ORDER BY s.occurred_at
             ON CONFLICT (account_id, event_key) DO NOTHING
             RETURNING day)
         SELECT day, count(*) FROM ins GROUP BY day
     """, params)
     inserted_days = cur.fetchall()
     result.inserted = sum(n for _, n in inserted_days)
-    cur.execute("SELECT count(*) FROM ingest_stage")
+    cur.execute("SELECT count(*) FROM ingest_raw")
     result.unchanged = cur.fetchone()[0] - result.inserted - result.updated
 
     # 4. Rollups for exactly the days whose events changed (old and new day of a revision).
     cur.execute("""SELECT old_day FROM ingest_changed
-                   UNION SELECT s.day FROM ingest_changed ch JOIN ingest_stage s USING (seq)""")
+                   UNION SELECT r.day FROM ingest_changed ch JOIN ingest_raw r USING (seq)""")
     days = {d for d, in cur.fetchall()} | {d for d, _ in inserted_days}
     result.days_refreshed = sorted(days)
     if days:

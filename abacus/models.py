@@ -79,7 +79,6 @@ class UsageEvent(db.Model):
         UniqueConstraint("account_id", "event_key", name="uq_usage_events_account_key"),
         CheckConstraint(_in("cost_source", COST_SOURCES), name="cost_source_valid"),
         Index("ix_usage_events_account_day", "account_id", "day"),
-        Index("ix_usage_events_email_day", "email", "day"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -103,8 +102,9 @@ class UsageEvent(db.Model):
     extras: Mapped[dict] = mapped_column(JSONB, server_default="{}")
     first_seen_at: Mapped[datetime] = _now_col()
     updated_at: Mapped[datetime] = _now_col()
-    last_run_id: Mapped[int | None] = mapped_column(
-        ForeignKey("sync_runs.id", ondelete="SET NULL"))
+    # The run that last wrote this event. No foreign key on purpose: a per-row constraint
+    # check would slow bulk imports, and runs are never deleted.
+    last_run_id: Mapped[int | None] = mapped_column(Integer)
 
 
 class ChangeLog(db.Model):

@@ -157,13 +157,11 @@ def upgrade():
     sa.Column('last_run_id', sa.Integer(), nullable=True),
     sa.CheckConstraint("cost_source IN ('provider', 'estimated', 'unpriced')", name=op.f('ck_usage_events_cost_source_valid')),
     sa.ForeignKeyConstraint(['account_id'], ['accounts.id'], name=op.f('fk_usage_events_account_id_accounts'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['last_run_id'], ['sync_runs.id'], name=op.f('fk_usage_events_last_run_id_sync_runs'), ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_usage_events')),
     sa.UniqueConstraint('account_id', 'event_key', name='uq_usage_events_account_key')
     )
     with op.batch_alter_table('usage_events', schema=None) as batch_op:
         batch_op.create_index('ix_usage_events_account_day', ['account_id', 'day'], unique=False)
-        batch_op.create_index('ix_usage_events_email_day', ['email', 'day'], unique=False)
 
     op.create_table('change_log',
     sa.Column('id', sa.BigInteger(), nullable=False),
@@ -190,7 +188,6 @@ def downgrade():
 
     op.drop_table('change_log')
     with op.batch_alter_table('usage_events', schema=None) as batch_op:
-        batch_op.drop_index('ix_usage_events_email_day')
         batch_op.drop_index('ix_usage_events_account_day')
 
     op.drop_table('usage_events')

@@ -1,0 +1,252 @@
+#!/usr/bin/env python3
+"""Build abacus/data/pricing.json from the LiteLLM price catalog.
+
+    python scripts/build_pricing.py [--source PATH] [--out PATH]
+
+Keeps first-party Anthropic, OpenAI coding-model families and Gemini 2.5/3 chat models, keyed
+by canonical model name, in USD per million tokens. Known catalog errors and gaps are fixed
+here (and listed in `_meta.fixes`), and the result is checked against the vendor prices
+transcribed in shared/providers/pricing.md: a mismatch aborts without writing anything.
+The output is deterministic, so tests/test_pricing.py can prove the committed file is current.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import re
+import sys
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # runnable from a checkout without installing the package
+    sys.path.insert(0, str(ROOT))
+
+from abacus.pricing import canonical_model  # noqa: E402
+
+# A copy of shared/data/litellm_model_prices_and_context_window.json (sha256 in pricing.json),
+# kept in the repo so the table can be rebuilt and checked from a clone alone.
+DEFAULT_SOURCE = ROOT / "scripts" / "data" / "litellm_model_prices_and_context_window.json"
+DEFAULT_OUT = ROOT / "abacus" / "data" / "pricing.json"
+
+MODES = frozenset({"chat", "responses"})
+OPENAI_FAMILY_RE = re.compile(r"(?:gpt-4\.1|gpt-4o|gpt-5|o3|codex-mini)(?:[-.].*)?")
+OPENAI_EXACT = frozenset({"o1", "o4-mini"})
+GEMINI_EXACT = frozenset({"gemini-2.5-pro", "gemini-2.5-flash", "gemini-2.5-flash-lite"})
+DATED_KEY_RE = re.compile(r"-(?:[0-9]{8}|[0-9]{4}-[0-9]{2}-[0-9]{2})$")
+FIELDS = ("input", "output", "cache_write", "cache_read")
+
+# (input, output, cache_write, cache_read) per 1M tokens.
+Row = tuple[str, str, str, str]
+
+# Missing from the catalog (it only has Bedrock/Vertex keys for them) but still returned by
+# Claude Code Analytics; Anthropic pricing page. Used only while the catalog lacks them.
+MANUAL_GAPS: dict[str, Row] = {
+    "haiku-3.5": ("0.80", "4.00", "1.00", "0.08"),
+    "sonnet-3.5": ("3", "15", "3.75", "0.30"),
+}
+# Cursor "Auto" (Cursor pricing docs, from 2025-09-15): input and cache write 1.25, output 6,
+# cache read 0.25. Not a LiteLLM model, so always manual.
+MANUAL_ALWAYS: dict[str, Row] = {"auto": ("1.25", "6.00", "1.25", "0.25")}
+
+# 1-hour cache-write errors in the catalog (pricing.md §2: $0.50 and $30 on Anthropic's page).
+# Abacus prices cache writes at the 5-minute rate, so the wrong field is simply not shipped;
+# the fix is still recorded while the catalog carries the error.
+ONE_HOUR_FIXES = {"claude-3-haiku-20240307": "0.50", "claude-3-opus-20240229": "30"}
+
+# pricing.md §2 (Anthropic, confirmed against Anthropic's pricing page): (in, out, 5m write, read).
+EXPECTED_ANTHROPIC: dict[str, Row] = {
+    **dict.fromkeys(("opus-4.5", "opus-4.6", "opus-4.7", "opus-4.8"), ("5", "25", "6.25", "0.50")),
+    **dict.fromkeys(("opus-4.1", "opus-4", "opus-3"), ("15", "75", "18.75", "1.50")),
+    **dict.fromkeys(("sonnet-4.6", "sonnet-4.5", "sonnet-4", "sonnet-3.7"),
+                    ("3", "15", "3.75", "0.30")),
+    "haiku-4.5": ("1", "5", "1.25", "0.10"),
+    "haiku-3.5": ("0.80", "4", "1", "0.08"),
+    "haiku-3": ("0.25", "1.25", "0.30", "0.03"),
+}
+# pricing.md §3/§4 (input, cached input, output). "—" in pricing.md means no cache discount,
+# which we ship as cache_read == input.
+EXPECTED_OTHER: dict[str, tuple[str, str, str]] = {
+    "gpt-4.1": ("2.00", "0.50", "8.00"),
+    "gpt-4.1-mini": ("0.40", "0.10", "1.60"),
+    "gpt-4.1-nano": ("0.10", "0.025", "0.40"),
+    "gpt-4o": ("2.50", "1.25", "10.00"),
+    "gpt-4o-2024-05-13": ("5.00", "5.00", "15.00"),
+    "gpt-4o-mini": ("0.15", "0.075", "0.60"),
+    "o1": ("15.00", "7.50", "60.00"),
+    "o3": ("2.00", "0.50", "8.00"),
+    "o3-mini": ("1.10", "0.55", "4.40"),
+    "o3-pro": ("20.00", "20.00", "80.00"),
+    "o4-mini": ("1.10", "0.275", "4.40"),
+    **dict.fromkeys(("gpt-5", "gpt-5.1", "gpt-5-codex", "gpt-5.1-codex", "gpt-5.1-codex-max"),
+                    ("1.25", "0.125", "10.00")),
+    **dict.fromkeys(("gpt-5-mini", "gpt-5.1-codex-mini"), ("0.25", "0.025", "2.00")),
+    "gpt-5-nano": ("0.05", "0.005", "0.40"),
+    "gpt-5-pro": ("15.00", "15.00", "120.00"),
+    **dict.fromkeys(("gpt-5.2", "gpt-5.2-codex", "gpt-5.3-codex"), ("1.75", "0.175", "14.00")),
+    "gpt-5.4": ("2.50", "0.25", "15.00"),
+    "gpt-5.4-mini": ("0.75", "0.075", "4.50"),
+    "gpt-5.4-nano": ("0.20", "0.02", "1.25"),
+    "gpt-5.5": ("5.00", "0.50", "30.00"),
+    "codex-mini-latest": ("1.50", "0.375", "6.00"),
+    "gemini-2.5-pro": ("1.25", "0.125", "10.00"),
+    "gemini-2.5-flash": ("0.30", "0.03", "2.50"),
+    "gemini-2.5-flash-lite": ("0.10", "0.01", "0.40"),
+}
+
+
+class PriceCheckError(RuntimeError):
+    """The built table disagrees with the confirmed vendor prices."""
+
+
+def per_million(value: Any) -> Decimal:
+    """LiteLLM's USD-per-token number as exact USD per 1M tokens (3e-06 -> Decimal('3'))."""
+    per_token = value if isinstance(value, Decimal) else Decimal(str(value))
+    return (per_token * 1_000_000).normalize()
+
+
+def fmt(value: Decimal) -> str:
+    return format(value.normalize(), "f")  # "f": never "1E+1" for ten dollars
+
+
+def select(key: str, entry: dict[str, Any]) -> str | None:
+    """Canonical name if the catalog entry is one Abacus ships, else None."""
+    if not isinstance(entry, dict) or entry.get("mode") not in MODES:
+        return None
+    provider = entry.get("litellm_provider")
+    name = canonical_model(key)
+    if provider == "anthropic":
+        return name
+    if provider == "openai" and (name in OPENAI_EXACT or OPENAI_FAMILY_RE.fullmatch(name)):
+        return name
+    if provider == "gemini" and (name in GEMINI_EXACT or name.startswith("gemini-3")):
+        return name
+    return None
+
+
+def catalog_row(entry: dict[str, Any]) -> tuple[Decimal, Decimal, Decimal, Decimal]:
+    inp = per_million(entry["input_cost_per_token"])
+    out = per_million(entry["output_cost_per_token"])
+    # OpenAI and Gemini do not charge a separate cache write: written tokens cost the input
+    # price, which is what the missing field means.
+    write = entry.get("cache_creation_input_token_cost")
+    read = entry.get("cache_read_input_token_cost")
+    return (inp, out, inp if write is None else per_million(write),
+            inp if read is None else per_million(read))
+
+
+def _preference(key: str) -> tuple[bool, str]:
+    return (DATED_KEY_RE.search(key) is None, key)  # dated keys first, then by name
+
+
+def build_document(source: Path) -> dict[str, Any]:
+    raw = source.read_bytes()
+    catalog = json.loads(raw, parse_float=Decimal)
+    groups: dict[str, dict[str, tuple[Decimal, ...]]] = {}
+    for key, entry in catalog.items():
+        name = select(key, entry)
+        if name is not None:
+            groups.setdefault(name, {})[key] = catalog_row(entry)
+
+    fixes: list[dict[str, str]] = []
+    models: dict[str, dict[str, Any]] = {}
+    for name, rows in sorted(groups.items()):
+        chosen = min(rows, key=_preference)
+        agreeing = sorted(k for k, row in rows.items() if row == rows[chosen])
+        if len(agreeing) < len(rows):
+            others = sorted(set(rows) - set(agreeing))
+            print(f"warning: {name}: catalog keys disagree; using {chosen}, ignoring "
+                  f"{', '.join(others)} (a dated id with its own price belongs in "
+                  "abacus.pricing.KEEP_DATED)", file=sys.stderr)
+            fixes.append({"model": name, "kind": "conflicting_keys", "used": chosen,
+                          "ignored": ", ".join(others)})
+        models[name] = {
+            **{field: fmt(v) for field, v in zip(FIELDS, rows[chosen], strict=True)},
+            "source": "litellm", "litellm_keys": agreeing,
+        }
+
+    for key, correct in ONE_HOUR_FIXES.items():
+        wrong = catalog.get(key, {}).get("cache_creation_input_token_cost_above_1hr")
+        if wrong is not None and per_million(wrong) != Decimal(correct):
+            fixes.append({
+                "model": canonical_model(key), "kind": "catalog_error_not_shipped",
+                "litellm_key": key, "field": "cache_creation_input_token_cost_above_1hr",
+                "catalog": fmt(per_million(wrong)), "correct": fmt(Decimal(correct)),
+                "note": "Abacus prices cache writes at the 5-minute rate; 1h rate not shipped",
+            })
+
+    manual = {name: row for name, row in MANUAL_GAPS.items() if name not in models}
+    for name in sorted(manual):
+        fixes.append({"model": name, "kind": "missing_from_catalog_added",
+                      "note": "Anthropic pricing page (pricing.md section 2)"})
+    for name, row in {**manual, **MANUAL_ALWAYS}.items():
+        models[name] = {**{f: fmt(Decimal(v)) for f, v in zip(FIELDS, row, strict=True)},
+                        "source": "manual", "litellm_keys": []}
+
+    check(models)
+    meta = {
+        "source_file": source.name,
+        "source_sha256": hashlib.sha256(raw).hexdigest(),
+        "generated_by": "scripts/build_pricing.py",
+        "units": "USD per 1M tokens",
+        "cache_write_note": "Anthropic 5-minute write rate; the input price where the vendor "
+                            "charges no separate write (OpenAI, Gemini)",
+        "fixes": fixes,
+    }
+    return {"_meta": meta, **models}
+
+
+def check(models: dict[str, dict[str, Any]]) -> None:
+    """Fail loudly if any confirmed price (pricing.md §2-§5) differs from the built table."""
+    expected: dict[str, dict[str, str]] = {
+        name: dict(zip(FIELDS, row, strict=True))
+        for name, row in {**EXPECTED_ANTHROPIC, **MANUAL_ALWAYS}.items()
+    }
+    for name, (inp, read, out) in EXPECTED_OTHER.items():
+        # No vendor cache-write charge: shipped as the input price (see catalog_row).
+        expected[name] = {"input": inp, "output": out, "cache_write": inp, "cache_read": read}
+    problems = []
+    for name, want in sorted(expected.items()):
+        got = models.get(name)
+        if got is None:
+            problems.append(f"{name}: missing")
+            continue
+        for field, value in want.items():
+            if Decimal(got[field]) != Decimal(value):
+                problems.append(f"{name}.{field}: built {got[field]}, expected {value}")
+    if problems:
+        raise PriceCheckError("price check failed:\n  " + "\n  ".join(problems))
+
+
+def render(document: dict[str, Any]) -> bytes:
+    return (json.dumps(document, indent=2, sort_keys=True) + "\n").encode()
+
+
+def build(source: Path = DEFAULT_SOURCE, out: Path = DEFAULT_OUT) -> int:
+    """Write the table to `out`; returns the number of models. Nothing is written on error."""
+    document = build_document(source)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(render(document))
+    return len(document) - 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--source", type=Path, default=DEFAULT_SOURCE,
+                        help="LiteLLM model_prices_and_context_window.json")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    args = parser.parse_args(argv)
+    try:
+        count = build(args.source, args.out)
+    except PriceCheckError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"wrote {count} models to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
