@@ -45,7 +45,7 @@ FIELDS: tuple[Field, ...] = (
           "it run `flask abacus rollups rebuild`."),
     Field("ABACUS_INSTANCE_PATH", "`./instance`",
           "Folder for the generated secret key and the embedded engines' data."),
-    Field("ALLOWED_DOMAINS", "(none: nobody can sign in)",
+    Field("ALLOWED_DOMAINS", "none: nobody can sign in (`make run` sets `example.com`)",
           "Comma-separated e-mail domains allowed to sign in."),
     Field("ABACUS_ADMINS", "(none)", "Comma-separated e-mails that get the admin role."),
     Field("ABACUS_DEV_LOGIN", "0 (`make run` sets 1)",
@@ -55,7 +55,8 @@ FIELDS: tuple[Field, ...] = (
     Field("PORT", "5000", "Port the web process listens on (`make run`)."),
     Field("TEST_DATABASE_URL", "embedded PostgreSQL",
           "Tests only: server on which `make test` creates a throw-away database."),
-    Field("TEST_REDIS_URL", "embedded Redis", "Tests only: Redis used by `make test` (db 15)."),
+    Field("TEST_REDIS_URL", "embedded Redis",
+          "Tests only: a Redis database `make test` may empty (e.g. `redis://127.0.0.1:6379/15`)."),
 )
 
 

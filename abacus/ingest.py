@@ -71,6 +71,7 @@ _STAGE_COLUMNS = ("seq, event_key, occurred_at, tool, actor, email, model, raw_m
 
 # COPY text format: backslash, tab and line breaks must be escaped inside values.
 _ZERO = timedelta(0)
+_LOCK_NAMESPACE = 0x0AB0  # first key of pg_advisory_xact_lock(ns, account_id)
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
@@ -116,6 +117,11 @@ def ingest(account: Account, records: Iterable[UsageRecord], run_id: int | None 
     tz = _timezone()
     raw = session.connection().connection.dbapi_connection
     with raw.cursor() as cur:
+        # One writer per account at a time (until commit), so concurrent syncs and imports of
+        # one account cannot both insert the same event.
+        cur.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_LOCK_NAMESPACE, account.id))
+        # Room to hash-aggregate a large batch instead of sorting it on disk.
+        cur.execute("SET LOCAL work_mem = '64MB'")
         cur.execute(_STAGE_DDL)
         _load_prices(cur, current_prices())
         cur.copy_expert(f"COPY ingest_raw ({_STAGE_COLUMNS}) FROM STDIN",
@@ -241,7 +247,7 @@ def _merge(cur, account: Account, run_id: int | None) -> IngestResult:
         LEFT JOIN identity_mappings m
             ON m.source = {provider} AND m.external_id = r.actor
     """.format(provider=cur.mogrify("%s", (account.provider,)).decode()))  # DDL takes no params
-    cur.execute("ANALYZE ingest_raw")
+    cur.execute("ANALYZE ingest_raw (event_key, model, actor, day)")
     cur.execute("""SELECT r.model, count(*) FROM ingest_raw r
                    LEFT JOIN ingest_prices p USING (model)
                    WHERE r.cost_usd IS NULL AND p.model IS NULL
@@ -277,7 +283,7 @@ def _merge(cur, account: Account, run_id: int | None) -> IngestResult:
     """, params)
     result.updated = cur.rowcount
 
-    # 3b. New events. ON CONFLICT guards against a concurrent writer of the same account.
+    # 3b. New events. A plain INSERT is safe: ingest holds the account's lock (see ingest()).
     cur.execute(f"""
         WITH ins AS (
             INSERT INTO usage_events (account_id, provider, event_key, {_CHANGED_COLUMNS},
@@ -287,7 +293,6 @@ def _merge(cur, account: Account, run_id: int | None) -> IngestResult:
             FROM ingest_stage s
             WHERE NOT EXISTS (SELECT 1 FROM usage_events e
                               WHERE e.account_id = %(acc)s AND e.event_key = s.event_key)
-            ON CONFLICT (account_id, event_key) DO NOTHING
             RETURNING day)
         SELECT day, count(*) FROM ins GROUP BY day
     """, params)
@@ -301,6 +306,9 @@ def _merge(cur, account: Account, run_id: int | None) -> IngestResult:
                    UNION SELECT r.day FROM ingest_changed ch JOIN ingest_raw r USING (seq)""")
     days = {d for d, in cur.fetchall()} | {d for d, _ in inserted_days}
     result.days_refreshed = sorted(days)
+    if result.inserted > 10_000:
+        # Fresh statistics let the rollup hash-aggregate instead of sorting every row.
+        cur.execute("ANALYZE usage_events (account_id, day, actor, model)")
     if days:
         refresh_daily(cur, account.id, result.days_refreshed)
     return result

@@ -138,7 +138,9 @@ class UsageDaily(db.Model):
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     day: Mapped[date] = mapped_column(Date)
-    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    # No foreign key: this is a cache rebuilt from usage_events (which has one), and a per-row
+    # constraint check would slow every refresh.
+    account_id: Mapped[int] = mapped_column(Integer)
     provider: Mapped[str] = mapped_column(String(64))
     tool: Mapped[str] = mapped_column(String(64))
     actor: Mapped[str] = mapped_column(Text)

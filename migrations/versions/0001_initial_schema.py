@@ -124,7 +124,6 @@ def upgrade():
     sa.Column('cost_usd', sa.Numeric(precision=18, scale=6), nullable=False),
     sa.Column('estimated_cost_usd', sa.Numeric(precision=18, scale=6), nullable=False),
     sa.Column('unpriced_events', sa.BigInteger(), nullable=False),
-    sa.ForeignKeyConstraint(['account_id'], ['accounts.id'], name=op.f('fk_usage_daily_account_id_accounts'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_usage_daily'))
     )
     with op.batch_alter_table('usage_daily', schema=None) as batch_op:
