@@ -34,6 +34,7 @@ def create_app(overrides: Mapping[str, str] | None = None, *, dotenv: bool = Tru
         MAX_CONTENT_LENGTH=1024 * 1024 * 1024,
     )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("pgserver").setLevel(logging.WARNING)  # chatty about shared handles
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR))

@@ -46,23 +46,32 @@ def main() -> int:
         "worker": [py, "worker.py", "worker"],
         "scheduler": [py, "worker.py", "scheduler"],
     }
+    stopping: list[int] = []
+
+    def request_stop(signum, _frame) -> None:
+        stopping.append(signum)
+
+    # Ctrl-C (and a plain `kill`) stop everything cleanly, even where SIGINT was inherited
+    # as ignored (a backgrounded `make run`).
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
     children = {name: subprocess.Popen(cmd, env=env) for name, cmd in commands.items()}
     print(f"abacus: running at http://{settings.host}:{settings.port}  "
           "(web, worker, scheduler; Ctrl-C stops all)", flush=True)
     status = 0
     try:
-        while True:
+        while not stopping:
             for name, child in children.items():
-                if child.poll() is not None:
-                    print(f"abacus: {name} exited with {child.returncode}; stopping",
+                if child.poll() is not None and not stopping:
+                    print(f"abacus: {name} exited with {child.returncode}; stopping the rest",
                           file=sys.stderr, flush=True)
                     status = child.returncode or 1
-                    raise KeyboardInterrupt
-            time.sleep(0.5)
-    except KeyboardInterrupt:
-        pass
+                    stopping.append(0)
+                    break
+            time.sleep(0.3)
     finally:
         _stop(children.values())
+    print("abacus: stopped", flush=True)
     return status
 
 
