@@ -25,22 +25,28 @@ from abacus.extensions import db
 SECRET = "test-secret-key-0123456789abcdef"
 
 
-def _server_url(tmp: Path) -> str:
+# Embedded engines for tests live beside the app's own (git-ignored), not in pytest's temp
+# folders: pytest resets those to mode 0700, which locks out PostgreSQL's own system user when
+# the tests run as root.
+ENGINES = Path(__file__).resolve().parent.parent / "instance" / "test-engines"
+
+
+def _server_url() -> str:
     url = os.environ.get("TEST_DATABASE_URL")
     if url:
         return url
     from abacus import embedded
 
-    return embedded.database_url(tmp / "instance", database="postgres")
+    return embedded.database_url(ENGINES, database="postgres")
 
 
-def _redis_url(tmp: Path) -> str:
+def _redis_url() -> str:
     url = os.environ.get("TEST_REDIS_URL")
     if url:
         return url
     from abacus import embedded
 
-    return embedded.redis_url(tmp / "instance")
+    return embedded.redis_url(ENGINES)
 
 
 def _admin_dsn(url: str, database: str) -> str:
@@ -49,8 +55,8 @@ def _admin_dsn(url: str, database: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def database_url(tmp_path_factory) -> Iterator[str]:
-    server = _server_url(tmp_path_factory.mktemp("engines"))
+def database_url() -> Iterator[str]:
+    server = _server_url()
     name = f"abacus_test_{uuid.uuid4().hex[:10]}"
     admin = psycopg2.connect(_admin_dsn(server, make_url(server).database or "postgres"))
     admin.autocommit = True
@@ -61,9 +67,9 @@ def database_url(tmp_path_factory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def redis_url(tmp_path_factory) -> str:
+def redis_url() -> str:
     # Tests flush this Redis database after each test: point TEST_REDIS_URL at a spare one.
-    return _redis_url(tmp_path_factory.mktemp("redis"))
+    return _redis_url()
 
 
 @pytest.fixture(scope="session")
