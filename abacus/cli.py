@@ -28,12 +28,13 @@ def _progress_bar(label: str):
     bar = tqdm(total=0, unit="B", unit_scale=True, desc=label, disable=None, leave=False,
                file=sys.stderr)
 
-    def update(done: int, total: int, rows: int) -> None:
+    def update(stage: str, done: int, total: int, rows: int) -> None:
         if bar.disable:
             return
         bar.total = total
         bar.n = done
-        bar.set_postfix_str(f"{rows:,} rows", refresh=False)
+        note = {"storing": ", storing…", "done": ", done"}.get(stage, "")
+        bar.set_postfix_str(f"{rows:,} rows{note}", refresh=False)
         bar.refresh()
 
     return bar, update

@@ -147,7 +147,9 @@ class _CountingReader(io.RawIOBase):
         return n
 
 
-Progress = Callable[[int, int, int], None]  # (bytes read, total bytes, rows)
+# (stage, bytes read, total bytes, rows); stage is "reading" while rows stream in, then
+# "storing" while ingest merges them.
+Progress = Callable[[str, int, int, int], None]
 
 
 def resolve_cursor_account(name: str | None) -> Account:
@@ -197,17 +199,18 @@ def import_cursor_csv(path: str | os.PathLike, *, account_name: str | None = Non
             total = os.fstat(raw.fileno()).st_size
             text = io.TextIOWrapper(io.BufferedReader(counter, 1 << 16), encoding="utf-8-sig",
                                     newline="")
-            rows = _parse_cursor_rows(text, report, account, owner, skip_invalid,
-                                      lambda: progress and progress(counter.count, total,
-                                                                    report.rows))
+            def tick(stage: str = "reading") -> None:
+                if progress:
+                    progress(stage, counter.count, total, report.rows)
+
+            rows = _parse_cursor_rows(text, report, account, owner, skip_invalid, tick)
             try:
                 report.result = ingest(account, rows, run.id)
             except psycopg2.Error:
                 # psycopg2 turns our _Abort inside the COPY stream into QueryCanceled.
                 if not report.aborted:
                     raise
-            if progress:
-                progress(counter.count, total, report.rows)
+            tick("done")
         if report.rejected and not skip_invalid or report.rows == 0:
             if report.rows == 0 and not report.problems:
                 report.add_problem(Problem(1, "", "", "the file has no data rows"))
@@ -254,7 +257,7 @@ def _record_failed_run(report: ImportReport, job_id: str | None) -> None:
 
 def _parse_cursor_rows(text: io.TextIOBase, report: ImportReport, account: Account,
                        owner: str | None, skip_invalid: bool,
-                       tick: Callable[[], object]) -> Iterator[UsageRecord]:
+                       tick: Callable[..., object]) -> Iterator[UsageRecord]:
     reader = csv.reader(text)
     header = next(reader, None)
     if not header or not any(h.strip() for h in header):
@@ -294,6 +297,7 @@ def _parse_cursor_rows(text: io.TextIOBase, report: ImportReport, account: Accou
     if stop_feeding:
         report.aborted = True
         raise _Abort
+    tick("storing")
 
 
 def _fast_row_parser(columns: dict[str, int], seat_actor: str, owner: str | None):

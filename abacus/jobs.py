@@ -28,11 +28,11 @@ def _publish(meta: dict[str, Any], every: float = 0.5):
     job = get_current_job()
     last = [0.0]
 
-    def update(done: int, total: int, rows: int) -> None:
-        meta.update(done=done, total=total, rows=rows,
+    def update(stage: str, done: int, total: int, rows: int) -> None:
+        meta.update(stage=stage, done=done, total=total, rows=rows,
                     percent=round(100 * done / total, 1) if total else 100.0)
         now = time.monotonic()
-        if job is not None and (now - last[0] >= every or done >= total):
+        if job is not None and (now - last[0] >= every or stage != "reading"):
             last[0] = now
             job.meta["progress"] = dict(meta)
             job.save_meta()
@@ -46,7 +46,7 @@ def import_csv(path: str, account: str | None = None, user: str | None = None,
     from .imports import ImportFailed, import_cursor_csv
 
     with _app_context():
-        meta: dict[str, Any] = {"stage": "importing"}
+        meta: dict[str, Any] = {"stage": "queued"}
         try:
             report = import_cursor_csv(path, account_name=account, user=user,
                                        skip_invalid=skip_invalid, progress=_publish(meta),

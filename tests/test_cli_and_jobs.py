@@ -71,6 +71,7 @@ def test_import_job_runs_on_a_real_queue_with_progress(ctx, tmp_path):
     assert (report["inserted"], report["rejected"], report["stored"]) == (5, 0, True)
     assert job.meta["progress"]["percent"] == 100.0
     assert job.meta["progress"]["rows"] == 5
+    assert job.meta["progress"]["stage"] == "done"
     run = db.session.get(SyncRun, report["run_id"])
     assert (run.job_id, run.status) == (job.id, "success")
 

@@ -264,3 +264,18 @@ def test_cli_import_success_and_refusal(runner, tmp_path):
     assert "nothing was imported" in result.output
     again = runner.invoke(args=["abacus", "import", "cursor-csv", str(ok)])
     assert "0 inserted, 0 updated, 5 unchanged" in again.output
+
+
+def test_progress_reports_reading_then_storing_then_done(ctx, tmp_path):
+    header = VARIANTS["v2-team"]
+    rows = [dict(variant_rows(header)[1], Date=f"2026-04-01T00:{i // 60:02d}:{i % 60:02d}.000Z")
+            for i in range(45_000)]
+    path = write_csv(tmp_path / "big.csv", header, rows)
+    seen: list[tuple[str, int, int, int]] = []
+    report = import_cursor_csv(path, progress=lambda *a: seen.append(a))
+    assert report.result.inserted == 45_000
+    stages = [s for s, *_ in seen]
+    assert stages[0] == "reading" and stages[-2:] == ["storing", "done"]
+    assert [r for s, _, _, r in seen if s == "reading"] == [20_000, 40_000]
+    size = path.stat().st_size
+    assert seen[-1][1:] == (size, size, 45_000)

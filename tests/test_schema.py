@@ -30,3 +30,14 @@ def test_healthz_reports_both_parts(client):
     resp = client.get("/healthz")
     assert resp.status_code == 200
     assert resp.get_json() == {"db": "ok", "redis": "ok"}
+
+
+def test_healthz_names_the_part_that_is_down(app_env):
+    from abacus import create_app
+
+    broken = create_app({**app_env, "REDIS_URL": "redis://127.0.0.1:1/0"}, dotenv=False)
+    resp = broken.test_client().get("/healthz")
+    assert resp.status_code == 503
+    body = resp.get_json()
+    assert body["db"] == "ok" and body["redis"].startswith("error")
+    assert "127.0.0.1:1" not in body["redis"]  # no connection details leak
