@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -268,7 +269,9 @@ def test_cli_import_success_and_refusal(runner, tmp_path):
 
 def test_progress_reports_reading_then_storing_then_done(ctx, tmp_path):
     header = VARIANTS["v2-team"]
-    rows = [dict(variant_rows(header)[1], Date=f"2026-04-01T00:{i // 60:02d}:{i % 60:02d}.000Z")
+    start = datetime(2026, 4, 1, tzinfo=UTC)
+    rows = [dict(variant_rows(header)[1],
+                 Date=(start + timedelta(seconds=i)).isoformat().replace("+00:00", "Z"))
             for i in range(45_000)]
     path = write_csv(tmp_path / "big.csv", header, rows)
     seen: list[tuple[str, int, int, int]] = []
