@@ -168,8 +168,9 @@ def _copy_lines(records: Iterable[UsageRecord], progress: Callable[[int], None] 
         # translate call, then split again.
         text = "\0".join((r.event_key, r.tool, r.actor, r.email or "", r.kind,
                            canonical_model(r.raw_model), r.raw_model, extras_text))
-        key, tool, actor, email, kind, model, raw_model, extras_text = text.translate(
-            _COPY_ESCAPES).split("\0")
+        if "\\" in text or "\t" in text or "\n" in text or "\r" in text:  # rare
+            text = text.translate(_COPY_ESCAPES)
+        key, tool, actor, email, kind, model, raw_model, extras_text = text.split("\0")
         if r.email is None:
             email = "\\N"
         cost = "\\N" if r.cost_usd is None else str(r.cost_usd)

@@ -259,3 +259,20 @@ def test_property_any_batches_keep_invariants(ctx, batches, repeat, shuffle_seed
         assert logged == expected_changes
     finally:
         nested.rollback()
+
+
+def test_text_with_tabs_newlines_and_backslashes_survives_copy(ctx):
+    acc = make_account()
+    tricky = "a\tb\\c\nd\re 'q' \"dq\" ünï"
+    ingest(acc, [UsageRecord(event_key=tricky, occurred_at=T0, tool="cursor", actor=tricky,
+                             email=None, raw_model=tricky, kind=tricky,
+                             extras={"note": tricky, "n": 1, "flag": True})])
+    e = db.session.execute(select(UsageEvent)).scalar_one()
+    assert (e.event_key, e.actor, e.raw_model, e.kind) == (tricky,) * 4
+    assert e.email is None
+    assert e.extras == {"note": tricky, "n": 1, "flag": True}
+    # Re-sent unchanged: nothing to update (the text round-trips exactly).
+    again = ingest(acc, [UsageRecord(event_key=tricky, occurred_at=T0, tool="cursor",
+                                     actor=tricky, email=None, raw_model=tricky, kind=tricky,
+                                     extras={"note": tricky, "n": 1, "flag": True})])
+    assert (again.unchanged, again.updated) == (1, 0)
