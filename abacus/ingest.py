@@ -121,7 +121,7 @@ def ingest(account: Account, records: Iterable[UsageRecord], run_id: int | None 
         # one account cannot both insert the same event.
         cur.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_LOCK_NAMESPACE, account.id))
         # Room to hash-aggregate a large batch instead of sorting it on disk.
-        cur.execute("SET LOCAL work_mem = '64MB'")
+        cur.execute("SET LOCAL work_mem = '256MB'")
         cur.execute(_STAGE_DDL)
         _load_prices(cur, current_prices())
         cur.copy_expert(f"COPY ingest_raw ({_STAGE_COLUMNS}) FROM STDIN",
