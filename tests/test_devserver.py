@@ -1,0 +1,76 @@
+"""`make run`'s supervisor: web, worker and scheduler come up, a job runs in the forked
+worker, and one SIGINT (Ctrl-C) stops all three."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import requests
+from rq import Queue
+
+from abacus.queue import QUEUE_NAME, redis_connection
+from tests.test_import_cursor_csv import VARIANTS, variant_rows, write_csv
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen, seconds: float = 60) -> requests.Response:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+        try:
+            return requests.get(url, timeout=2)
+        except requests.ConnectionError:
+            time.sleep(0.3)
+    raise AssertionError(f"{url} did not answer within {seconds}s")
+
+
+def test_supervisor_serves_runs_jobs_and_stops_on_ctrl_c(app, app_env, tmp_path, ctx):
+    port = _free_port()
+    env = {**os.environ, **app_env, "ABACUS_ENV": "development", "PORT": str(port),
+           "HOST": "127.0.0.1"}
+    proc = subprocess.Popen([sys.executable, "-m", "abacus.devserver"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    try:
+        health = _wait_healthy(f"http://127.0.0.1:{port}/healthz", proc)
+        assert (health.status_code, health.json()) == (200, {"db": "ok", "redis": "ok"})
+        children = psutil.Process(proc.pid).children()
+        assert len(children) == 3  # web, worker, scheduler
+
+        # The real (forking) worker picks up an import job.
+        header = VARIANTS["v2-team"]
+        path = write_csv(tmp_path / "e.csv", header, variant_rows(header))
+        job = Queue(QUEUE_NAME, connection=redis_connection()).enqueue(
+            "abacus.jobs.import_csv", str(path))
+        deadline = time.monotonic() + 60
+        while not (job.is_finished or job.is_failed) and time.monotonic() < deadline:
+            time.sleep(0.3)
+            job.refresh()
+        assert job.is_finished, job.latest_result()
+        assert job.return_value()["inserted"] == 5
+
+        os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
+        assert proc.wait(timeout=30) == 0
+        for child in children:
+            assert not child.is_running() or child.status() == psutil.STATUS_ZOMBIE
+        output = proc.stdout.read()
+        assert "applying migrations (flask db upgrade)" in output
+        assert "abacus: stopped" in output
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
