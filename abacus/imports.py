@@ -197,13 +197,12 @@ def import_cursor_csv(path: str | os.PathLike, *, account_name: str | None = Non
         with path.open("rb") as raw:
             counter = _CountingReader(raw)
             total = os.fstat(raw.fileno()).st_size
-            text = io.TextIOWrapper(io.BufferedReader(counter, 1 << 16), encoding="utf-8-sig",
-                                    newline="")
+            lines = io.BufferedReader(counter, 1 << 16)
             def tick(stage: str = "reading") -> None:
                 if progress:
                     progress(stage, counter.count, total, report.rows)
 
-            rows = _parse_cursor_rows(text, report, account, owner, skip_invalid, tick)
+            rows = _parse_cursor_rows(lines, report, account, owner, skip_invalid, tick)
             try:
                 report.result = ingest(account, rows, run.id)
             except psycopg2.Error:
@@ -217,11 +216,6 @@ def import_cursor_csv(path: str | os.PathLike, *, account_name: str | None = Non
             raise _Abort
     except _Abort:
         db.session.rollback()
-        _record_failed_run(report, job_id)
-        raise ImportFailed(report) from None
-    except (UnicodeDecodeError, csv.Error) as exc:
-        db.session.rollback()
-        report.add_problem(Problem(report.rows + 1, "", "", f"unreadable CSV: {exc}"))
         _record_failed_run(report, job_id)
         raise ImportFailed(report) from None
     except BaseException:
@@ -255,10 +249,32 @@ def _record_failed_run(report: ImportReport, job_id: str | None) -> None:
     report.run_id = run.id
 
 
-def _parse_cursor_rows(text: io.TextIOBase, report: ImportReport, account: Account,
+def _parse_cursor_rows(lines: io.BufferedReader, report: ImportReport, account: Account,
                        owner: str | None, skip_invalid: bool,
                        tick: Callable[..., object]) -> Iterator[UsageRecord]:
-    reader = csv.reader(text)
+    position = [0]  # physical line being decoded, for error messages
+
+    def decoded() -> Iterator[str]:
+        # Line by line (not a TextIOWrapper) so a bad byte is reported on its own line.
+        for number, raw in enumerate(lines, 1):
+            position[0] = number
+            if b"\0" in raw:  # PostgreSQL text cannot hold it; Python's csv would pass it on
+                raise csv.Error("it contains a NUL byte")
+            yield raw.decode("utf-8-sig" if number == 1 else "utf-8")
+
+    reader = csv.reader(decoded())
+    try:
+        yield from _cursor_rows(reader, report, account, owner, skip_invalid, tick)
+    except (UnicodeDecodeError, csv.Error) as exc:
+        reason = ("is not UTF-8 text" if isinstance(exc, UnicodeDecodeError)
+                  else f"is not valid CSV: {exc}")
+        report.add_problem(Problem(position[0], "", "", f"the file {reason}"))
+        report.aborted = True
+        raise _Abort from None
+
+
+def _cursor_rows(reader, report: ImportReport, account: Account, owner: str | None,
+                 skip_invalid: bool, tick: Callable[..., object]) -> Iterator[UsageRecord]:
     header = next(reader, None)
     if not header or not any(h.strip() for h in header):
         report.add_problem(Problem(1, "", "", "empty file: no header row"))
@@ -382,7 +398,7 @@ def _map_header(header: list[str], report: ImportReport) -> dict[str, int] | Non
     for key in REQUIRED:
         if key not in columns:
             label = next(k for k, v in CURSOR_COLUMNS.items() if v == key)
-            report.add_problem(Problem(1, label.title(), "", "required column is missing"))
+            report.add_problem(Problem(1, _label(label), "", "required column is missing"))
     return None if report.problems else columns
 
 

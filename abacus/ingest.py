@@ -170,7 +170,10 @@ def _copy_lines(records: Iterable[UsageRecord], progress: Callable[[int], None] 
                            canonical_model(r.raw_model), r.raw_model, extras_text))
         if "\\" in text or "\t" in text or "\n" in text or "\r" in text:  # rare
             text = text.translate(_COPY_ESCAPES)
-        key, tool, actor, email, kind, model, raw_model, extras_text = text.split("\0")
+        parts = text.split("\0")
+        if len(parts) != 8:
+            raise ValueError(f"record {r.event_key!r}: text contains a NUL character")
+        key, tool, actor, email, kind, model, raw_model, extras_text = parts
         if r.email is None:
             email = "\\N"
         cost = "\\N" if r.cost_usd is None else str(r.cost_usd)

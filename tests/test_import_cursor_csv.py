@@ -185,7 +185,7 @@ def test_only_first_twenty_problems_are_listed_with_a_count(ctx, tmp_path):
 
 @pytest.mark.parametrize("content, message", [
     ("", "empty file: no header row"),
-    ("Date,User,Kind,Model\n", "required column is missing"),
+    ("Date,User,Kind,Model\n", "column 'Input (w/ Cache Write)': required column is missing"),
     ("Date,User,Wat,Model,Input (w/ Cache Write),Input (w/o Cache Write),Cache Read,"
      "Output Tokens\n", "unknown column header"),
     (VARIANTS["v2-team"] + "\n", "the file has no data rows"),
@@ -282,3 +282,22 @@ def test_progress_reports_reading_then_storing_then_done(ctx, tmp_path):
     assert [r for s, _, _, r in seen if s == "reading"] == [20_000, 40_000]
     size = path.stat().st_size
     assert seen[-1][1:] == (size, size, 45_000)
+
+
+GOOD_LINE = "2026-04-01T00:00:00Z,a@example.com,Included,gpt-5,No,0,1,0,1,2,0.01\n"
+
+
+@pytest.mark.parametrize("payload, message", [
+    ((VARIANTS["v2-team"] + "\n" + GOOD_LINE).encode() + "2026-04-01,caf\xe9@example.com\n".encode(
+        "latin-1"), "row 3: the file is not UTF-8 text"),
+    ((VARIANTS["v2-team"] + "\n" + GOOD_LINE + GOOD_LINE).encode() + b"2026,a\x00y\n",
+     "row 4: the file is not valid CSV"),
+])
+def test_unreadable_files_are_refused_with_the_row(ctx, tmp_path, payload, message):
+    path = tmp_path / "odd.csv"
+    path.write_bytes(payload)
+    with pytest.raises(ImportFailed) as info:
+        import_cursor_csv(path)
+    assert any(message in line for line in info.value.report.problem_lines()), \
+        info.value.report.problem_lines()
+    assert db.session.execute(select(func.count(UsageEvent.id))).scalar_one() == 0
