@@ -19,7 +19,7 @@ from abacus.models import Account, User
 from abacus.pricing import canonical_model, load_shipped_prices
 from abacus.providers.base import UsageRecord
 from abacus.web.auth import safe_next
-from abacus.web.dashboard import compact, day_range, number, usd
+from abacus.web.filters import compact, day_range, number, usd
 
 BANNER = "Development sign-in — not for production"
 

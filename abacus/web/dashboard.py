@@ -1,23 +1,18 @@
-"""Overview page `/` and the number-formatting filters every page uses."""
+"""Overview page `/`."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
-from decimal import ROUND_HALF_UP, Decimal
 
 from flask import Blueprint, current_app, render_template, request
 from flask.typing import ResponseReturnValue
 
 from .. import analytics
-from ..pricing import display_model
 
 bp = Blueprint("dashboard", __name__)
 
 RANGES = (7, 30, 90, 365)
 DEFAULT_DAYS = 30
-
-TOOL_LABELS = {"claude_code": "Claude Code", "cursor": "Cursor", "copilot": "GitHub Copilot",
-               "codex": "Codex", "openai": "OpenAI"}
 
 
 def org_today() -> date:
@@ -34,80 +29,3 @@ def index() -> ResponseReturnValue:
     return render_template("dashboard/index.html", ov=analytics.overview(start, end),
                            days=days, ranges=RANGES,
                            timezone=current_app.config["ABACUS"].timezone)
-
-
-@bp.app_template_filter("number")
-def number(value: int | Decimal | None) -> str:
-    """Exact count with thousands separators: 1234567 -> "1,234,567"."""
-    return f"{int(value or 0):,}"
-
-
-@bp.app_template_filter("compact")
-def compact(value: int | Decimal | None) -> str:
-    """Short count for cards: 1234 -> "1.2K", 1234567 -> "1.2M", 999 -> "999"."""
-    n = int(value or 0)
-    sign, n = ("-", -n) if n < 0 else ("", n)
-    if n < 1000:
-        return f"{sign}{n}"
-    for exponent, suffix in ((3, "K"), (6, "M"), (9, "B"), (12, "T")):
-        scaled = Decimal(n) / Decimal(10) ** exponent
-        places = Decimal("1") if scaled >= 100 else Decimal("0.1")
-        rounded = scaled.quantize(places, rounding=ROUND_HALF_UP)
-        if rounded < 1000 or suffix == "T":  # 999,950 rounds to 1000.0K: say 1M instead
-            text = f"{rounded:f}".removesuffix(".0")
-            return f"{sign}{text}{suffix}"
-    raise AssertionError("unreachable")
-
-
-@bp.app_template_filter("usd")
-def usd(value: Decimal | int | None) -> str:
-    """Money to the cent, half-up like an invoice: Decimal("1234.565") -> "$1,234.57"."""
-    amount = Decimal(value or 0).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
-    sign = "-" if amount < 0 else ""
-    return f"{sign}${abs(amount):,.2f}"
-
-
-@bp.app_template_filter("percent")
-def percent(part: int | Decimal, whole: int | Decimal) -> str:
-    """Share as a whole percent, "<1%" for a sliver so it never reads as nothing."""
-    if not whole:
-        return "0%"
-    share = Decimal(part) * 100 / Decimal(whole)
-    if 0 < share < 1:
-        return "<1%"
-    return f"{share.quantize(Decimal('1'), rounding=ROUND_HALF_UP)}%"
-
-
-@bp.app_template_filter("share")
-def share(part: int | Decimal, whole: int | Decimal) -> int:
-    """0-100 integer for a <progress> bar (no inline styles: a strict CSP is coming)."""
-    if not whole:
-        return 0
-    return int((Decimal(part) * 100 / Decimal(whole)).quantize(Decimal("1"),
-                                                               rounding=ROUND_HALF_UP))
-
-
-@bp.app_template_filter("tool_label")
-def tool_label(tool: str | None) -> str:
-    if not tool:
-        return "—"
-    return TOOL_LABELS.get(tool, tool.replace("_", " ").title())
-
-
-@bp.app_template_filter("model_label")
-def model_label(model: str) -> str:
-    return display_model(model)
-
-
-@bp.app_template_filter("day")
-def day(value: date) -> str:
-    """"Mar 4, 2026"; the day number without a leading zero on every platform."""
-    return f"{value:%b} {value.day}, {value.year}"
-
-
-@bp.app_template_filter("day_range")
-def day_range(start: date, end: date) -> str:
-    """"Mar 4 – Apr 2, 2026", the year said once when both ends share it."""
-    if start.year == end.year:
-        return f"{start:%b} {start.day} – {day(end)}"
-    return f"{day(start)} – {day(end)}"
