@@ -147,3 +147,15 @@ def test_readme_configuration_table_is_current():
     assert "make run" in readme and "make test" in readme
     assert "\nrun:" in makefile and "\ntest:" in makefile
     assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_dotenv_fills_what_the_environment_leaves_unset(tmp_path, monkeypatch):
+    (tmp_path / ".env").write_text("ABACUS_TIMEZONE=Europe/Berlin\nPORT=8123\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PORT", "9000")
+    monkeypatch.delenv("ABACUS_TIMEZONE", raising=False)
+    monkeypatch.setenv("ABACUS_ENV", "test")
+    settings = Settings.load({"ABACUS_INSTANCE_PATH": str(tmp_path)})
+    assert (settings.timezone, settings.port) == ("Europe/Berlin", 9000)
+    assert Settings.load({"ABACUS_INSTANCE_PATH": str(tmp_path)},
+                         read_dotenv=False).timezone == "UTC"

@@ -276,3 +276,16 @@ def test_text_with_tabs_newlines_and_backslashes_survives_copy(ctx):
                                      actor=tricky, email=None, raw_model=tricky, kind=tricky,
                                      extras={"note": tricky, "n": 1, "flag": True})])
     assert (again.unchanged, again.updated) == (1, 0)
+
+
+def test_only_the_days_that_changed_are_rebuilt(ctx):
+    acc = make_account()
+    ingest(acc, [rec("a"), rec("b", minutes=60 * 24)])  # day 1 and day 2
+    db.session.commit()
+    ids = dict(db.session.execute(text("SELECT day, id FROM usage_daily")).all())
+    res = ingest(acc, [rec("a"), rec("b", minutes=60 * 24, out=99)])  # revise day 2 only
+    assert res.days_refreshed == [T0.date() + timedelta(days=1)]
+    after = dict(db.session.execute(text("SELECT day, id FROM usage_daily")).all())
+    assert after[T0.date()] == ids[T0.date()]  # day 1's rollup row was not touched
+    assert after[T0.date() + timedelta(days=1)] != ids[T0.date() + timedelta(days=1)]
+    assert rollup_mismatches() == []
