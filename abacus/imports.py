@@ -326,13 +326,13 @@ def _fast_row_parser(columns: dict[str, int], seat_actor: str, owner: str | None
     i_in, i_cw, i_cr, i_out = (columns[k] for k in TOKEN_FIELDS)
     i_user, i_kind, i_total = columns.get("user"), columns.get("kind"), columns.get("total")
     i_max = columns.get("max_mode")
-    cost_key = "cost_to_you" if "cost_to_you" in columns else "cost" if "cost" in columns else None
+    cost_key = _cost_column(columns)
     i_cost = columns.get(cost_key) if cost_key else None
     i_model_cost = columns.get("cost") if cost_key == "cost_to_you" else None
     optional = [(name, columns[name]) for name in ("cloud_agent_id", "automation_id", "team",
                                                      "requests") if name in columns]
     width = len(columns)
-    fromiso, utc, zero = datetime.fromisoformat, UTC, Decimal(0)
+    fromiso, utc = datetime.fromisoformat, UTC
     extras_max = {True: {"max_mode": True}, False: {"max_mode": False}}
 
     def parse(values: list[str]) -> tuple[UsageRecord, bool]:
@@ -351,18 +351,9 @@ def _fast_row_parser(columns: dict[str, int], seat_actor: str, owner: str | None
             extras = dict(extras_max[values[i_max].strip().lower() in ("yes", "true", "1")])
         cost = None
         if i_cost is not None:
-            raw_cost = values[i_cost].strip()
-            label = raw_cost.lower()
-            if label in NO_PROVIDER_COST:
-                if raw_cost:
-                    extras["cost_label"] = raw_cost
-            elif label in ZERO_COST:
-                cost = zero
-                extras["cost_label"] = raw_cost
-            else:
-                cost = Decimal(raw_cost[1:] if raw_cost[:1] == "$" else raw_cost)
-                if not cost.is_finite() or cost < 0:
-                    raise ValueError("bad cost")
+            cost, label = _cost_cell(values[i_cost].strip())  # ValueError: careful path reports
+            if label:
+                extras["cost_label"] = label
         mismatch = False
         if i_total is not None:
             total = int(values[i_total])
@@ -440,21 +431,16 @@ def _cursor_record(values: list[str], columns: dict[str, int], row_no: int,
         ok = False
     extras: dict[str, object] = {}
     cost: Decimal | None = None
-    cost_key = "cost_to_you" if "cost_to_you" in columns else "cost" if "cost" in columns else None
+    cost_key = _cost_column(columns)
     if cost_key:
-        raw_cost = cell(cost_key)
-        label = raw_cost.lower()
-        if label in NO_PROVIDER_COST:
-            if raw_cost:
-                extras["cost_label"] = raw_cost
-        elif label in ZERO_COST:
-            cost = Decimal(0)
-            extras["cost_label"] = raw_cost
+        try:
+            cost, label = _cost_cell(cell(cost_key))
+        except ValueError:
+            bad(cost_key, "is not an amount in dollars")
+            ok = False
         else:
-            cost = _parse_money(raw_cost)
-            if cost is None:
-                bad(cost_key, "is not an amount in dollars")
-                ok = False
+            if label:
+                extras["cost_label"] = label
     if "total" in columns:
         total = _parse_tokens(cell("total"))
         if total is None:
@@ -520,6 +506,24 @@ def _parse_tokens(value: str) -> int | None:
     if not digits.isdigit() or not digits.isascii():
         return None
     return int(digits)
+
+
+def _cost_column(columns: dict[str, int]) -> str | None:
+    """The column that says what a row cost: `Cost to you` in the old export, else `Cost`."""
+    return "cost_to_you" if "cost_to_you" in columns else "cost" if "cost" in columns else None
+
+
+def _cost_cell(raw: str) -> tuple[Decimal | None, str | None]:
+    """(provider cost or None to estimate, the text label to keep); ValueError if unreadable."""
+    label = raw.lower()
+    if label in NO_PROVIDER_COST:
+        return None, raw or None
+    if label in ZERO_COST:
+        return Decimal(0), raw
+    amount = _parse_money(raw)
+    if amount is None:
+        raise ValueError(f"not an amount: {raw!r}")
+    return amount, None
 
 
 def _parse_money(value: str) -> Decimal | None:

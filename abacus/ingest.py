@@ -21,7 +21,6 @@ import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -87,15 +86,6 @@ class IngestResult:
     @property
     def total(self) -> int:
         return self.inserted + self.updated + self.unchanged
-
-    def add(self, other: IngestResult) -> None:
-        self.inserted += other.inserted
-        self.updated += other.updated
-        self.unchanged += other.unchanged
-        self.changes += other.changes
-        self.days_refreshed = sorted(set(self.days_refreshed) | set(other.days_refreshed))
-        for model, n in other.unpriced_models.items():
-            self.unpriced_models[model] = self.unpriced_models.get(model, 0) + n
 
 
 def current_prices() -> dict[str, Price]:
@@ -359,8 +349,3 @@ def rebuild_rollups(account_id: int | None = None) -> int:
                         {"acc": acc})
             refresh_daily(cur, acc, [d for d, in cur.fetchall()])
     return len(accounts)
-
-
-def money(value: Decimal | None) -> str:
-    """Decimal → '12.34' for reports (cents, half-up like an invoice)."""
-    return f"{(value or Decimal(0)).quantize(Decimal('0.01')):f}"
