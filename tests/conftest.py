@@ -67,9 +67,13 @@ def database_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def redis_url() -> str:
+def redis_url() -> Iterator[str]:
     # Tests flush this Redis database after each test: point TEST_REDIS_URL at a spare one.
-    return _redis_url()
+    yield _redis_url()
+    if not os.environ.get("TEST_REDIS_URL"):
+        from abacus import embedded
+
+        embedded.stop_redis()
 
 
 @pytest.fixture(scope="session")
