@@ -23,14 +23,25 @@ def run_worker() -> None:
 
 
 def run_scheduler() -> None:
+    from flask import current_app
     from rq_scheduler import Scheduler
 
-    from abacus.jobs import register_schedules
+    from abacus.jobs import register_schedules, schedules
 
     scheduler = Scheduler(queue_name=QUEUE_NAME, connection=redis_connection(), interval=30)
-    ids = register_schedules(scheduler)
+    ids = register_schedules(scheduler, schedules(current_app.config["ABACUS"]))
     logging.getLogger("abacus.scheduler").info("schedules registered: %s", ids or "none yet")
     scheduler.run()
+
+
+def _bootstrap_accounts() -> None:
+    """Accounts named in ANTHROPIC_ADMIN_KEYS / CURSOR_ADMIN_KEYS exist before any job runs."""
+    from abacus.accounts import AccountError, ensure_env_accounts
+
+    try:
+        ensure_env_accounts()
+    except AccountError as exc:
+        sys.exit(f"abacus: configuration error: {exc}")
 
 
 def main(argv: list[str]) -> None:
@@ -42,6 +53,7 @@ def main(argv: list[str]) -> None:
     except ConfigError as exc:
         sys.exit(f"abacus: configuration error: {exc}")
     with app.app_context():
+        _bootstrap_accounts()
         run_worker() if role == "worker" else run_scheduler()
 
 

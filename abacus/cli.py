@@ -122,3 +122,355 @@ def rollups_rebuild_command() -> None:
     n = rebuild_rollups()
     db.session.commit()
     click.echo(f"rebuilt rollups for {n} account(s)")
+
+
+# --- accounts, sync, backfill, mappings, status -------------------------------------------
+
+accounts_cli = AppGroup("accounts", help="Provider accounts (credentials are stored encrypted).")
+mappings_cli = AppGroup("mappings", help="Who is behind API keys and member ids.")
+abacus_cli.add_command(accounts_cli)
+abacus_cli.add_command(mappings_cli)
+
+SOURCES = click.Choice(["anthropic", "cursor", "cursor-session"], case_sensitive=False)
+
+
+def _fail(exc: Exception) -> click.ClickException:
+    return click.ClickException(str(exc))
+
+
+def _read_secret(path: str | None, label: str) -> str:
+    """A secret from a file (`-` = stdin) or a hidden prompt; never from the command line."""
+    if path == "-":
+        return sys.stdin.read().strip()
+    if path:
+        try:
+            return Path(path).read_text().strip()
+        except OSError as exc:
+            raise click.ClickException(f"{path}: {exc.strerror}") from None
+    return click.prompt(label, hide_input=True).strip()
+
+
+def _credentials_for(provider_id: str, secret_path: str | None) -> dict[str, str]:
+    from .providers import get_provider
+
+    provider = get_provider(provider_id)
+    creds = {f.name: _read_secret(secret_path, f.label) for f in provider.credential_fields}
+    return provider.prepare_credentials(creds)
+
+
+def _account_settings(proxy: str | None, base_url: str | None, email: str | None) -> dict:
+    return {k: v for k, v in (("proxy_url", proxy), ("base_url", base_url),
+                              ("owner_email", email.lower() if email else None)) if v}
+
+
+@accounts_cli.command("list")
+def accounts_list_command() -> None:
+    """Accounts with their state (never their credentials)."""
+    from .sync import status_report
+
+    rows = status_report()
+    if not rows:
+        click.echo("no accounts yet: set ANTHROPIC_ADMIN_KEYS / CURSOR_ADMIN_KEYS or "
+                   "`flask abacus accounts add`")
+    for r in rows:
+        click.echo(f"{r['provider']:<15}{r['name']:<28}{r['status']:<14}"
+                   f"last success {r['last_success_at'] or '-'}")
+
+
+@accounts_cli.command("add")
+@click.argument("provider", type=SOURCES)
+@click.option("--name", required=True, help="Stable name for the account.")
+@click.option("--key-file", "key_file", metavar="FILE",
+              help="File holding the API key (`-` reads stdin). Prompted when omitted.")
+@click.option("--cookie-file", "cookie_file", metavar="FILE",
+              help="cursor-session: file holding the WorkosCursorSessionToken cookie (the "
+                   "value, the name=value pair or a whole Cookie: header).")
+@click.option("--proxy", metavar="URL", help="HTTP(S) proxy for this account's requests.")
+@click.option("--base-url", metavar="URL", help="Override the provider's base URL.")
+@click.option("--email", metavar="EMAIL", help="cursor-session: who owns the seat.")
+def accounts_add_command(provider: str, name: str, key_file: str | None,
+                         cookie_file: str | None, proxy: str | None, base_url: str | None,
+                         email: str | None) -> None:
+    """Add an account: `accounts add cursor-session --name N --cookie-file F`."""
+    from .accounts import AccountError, add_account
+    from .extensions import db
+
+    try:
+        creds = _credentials_for(provider, cookie_file or key_file)
+        account = add_account(provider, name, creds, _account_settings(proxy, base_url, email))
+        db.session.commit()
+    except AccountError as exc:
+        raise _fail(exc) from None
+    click.echo(f"added {account.provider} account {account.name!r}")
+
+
+@accounts_cli.command("set-credentials")
+@click.argument("name")
+@click.option("--key-file", "key_file", metavar="FILE")
+@click.option("--cookie-file", "cookie_file", metavar="FILE")
+def accounts_set_credentials_command(name: str, key_file: str | None,
+                                     cookie_file: str | None) -> None:
+    """Replace an account's credentials (an account parked for refused ones resumes)."""
+    from .accounts import AccountError, find_account, set_credentials
+    from .extensions import db
+
+    try:
+        account = find_account(name)
+        set_credentials(account, _credentials_for(account.provider, cookie_file or key_file))
+        db.session.commit()
+    except AccountError as exc:
+        raise _fail(exc) from None
+    click.echo(f"credentials of {name!r} replaced; status {account.status}")
+
+
+def _set_enabled(name: str, enabled: bool) -> None:
+    from .accounts import AccountError, find_account, set_enabled
+    from .extensions import db
+
+    try:
+        account = find_account(name)
+    except AccountError as exc:
+        raise _fail(exc) from None
+    set_enabled(account, enabled)
+    db.session.commit()
+    click.echo(f"{name}: {account.status}")
+
+
+@accounts_cli.command("disable")
+@click.argument("name")
+def accounts_disable_command(name: str) -> None:
+    """Stop syncing an account (its data stays)."""
+    _set_enabled(name, False)
+
+
+@accounts_cli.command("enable")
+@click.argument("name")
+def accounts_enable_command(name: str) -> None:
+    """Resume syncing a disabled account."""
+    _set_enabled(name, True)
+
+
+def _sync_bar(label: str):
+    from tqdm import tqdm
+
+    bar = tqdm(total=0, unit="day", desc=label, disable=None, leave=False, file=sys.stderr)
+
+    def update(done: int, total: int, records: int, window: str) -> None:
+        if bar.disable:
+            return
+        bar.total, bar.n = total, done
+        bar.set_postfix_str(f"{window}, {records:,} records", refresh=False)
+        bar.refresh()
+
+    return bar, update
+
+
+def _accounts_or_fail(source: str | None, name: str | None):
+    from .accounts import AccountError
+    from .sync import selected_accounts
+
+    try:
+        accounts = selected_accounts(source, name)
+    except AccountError as exc:
+        raise _fail(exc) from None
+    if not accounts:
+        what = f"account {name!r}" if name else f"{source or 'any'} account with credentials"
+        raise click.ClickException(f"no {what} to sync")
+    return accounts
+
+
+def _report(outcomes) -> None:
+    for o in outcomes:
+        click.echo(o.summary())
+    if any(o.status in ("failed", "partial") for o in outcomes):
+        sys.exit(1)
+
+
+def _day(value: str | None, flag: str):
+    from datetime import date
+
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"expected YYYY-MM-DD, got {value!r}",
+                                 param_hint=flag) from None
+
+
+@abacus_cli.command("sync")
+@click.argument("source", type=SOURCES, required=False)
+@click.option("--account", "name", metavar="NAME", help="Only this account.")
+@click.option("--days", type=click.IntRange(1, 3650), help="Re-fetch the last N days.")
+@click.option("--from", "first", metavar="YYYY-MM-DD", help="Re-fetch from this day…")
+@click.option("--to", "last", metavar="YYYY-MM-DD", help="…to this day (default today).")
+def sync_command(source: str | None, name: str | None, days: int | None, first: str | None,
+                 last: str | None) -> None:
+    """Sync now, in the foreground (no SOURCE: every account). Same code as the scheduler."""
+    from datetime import UTC, datetime, timedelta
+
+    from .sync import sync_account
+
+    first_day, last_day = _day(first, "--from"), _day(last, "--to")
+    if days and (first_day or last_day):
+        raise click.UsageError("use --days or --from/--to, not both")
+    if last_day and not first_day:
+        raise click.UsageError("--to needs --from")
+    if days:
+        first_day = datetime.now(UTC).date() - timedelta(days=days - 1)
+    if first_day and last_day and last_day < first_day:
+        raise click.UsageError("--to is before --from")
+    outcomes = []
+    for account in _accounts_or_fail(source, name):
+        bar, update = _sync_bar(f"{account.provider}/{account.name}")
+        outcomes.append(sync_account(account.id, first=first_day, last=last_day,
+                                     progress=update))
+        bar.close()
+    _report(outcomes)
+
+
+@abacus_cli.command("backfill")
+@click.argument("source", type=SOURCES)
+@click.option("--account", "name", metavar="NAME")
+@click.option("--from", "first", metavar="YYYY-MM-DD",
+              help="Oldest day to reach (default ABACUS_BACKFILL_FROM; given explicitly, the "
+                   "walk does not stop early at empty days).")
+@click.option("--to", "last", metavar="YYYY-MM-DD",
+              help="Newest day to fetch; days before the already covered range only.")
+def backfill_command(source: str, name: str | None, first: str | None,
+                     last: str | None) -> None:
+    """Fill history backwards, resumably, in the foreground."""
+    from .sync import backfill_account, sync_account
+
+    first_day, last_day = _day(first, "--from"), _day(last, "--to")
+    outcomes = []
+    for account in _accounts_or_fail(source, name):
+        bar, update = _sync_bar(f"{account.provider}/{account.name} backfill")
+        if last_day:  # an explicit closed range: fetch it, leave the resume point alone
+            if not first_day:
+                raise click.UsageError("--to needs --from")
+            outcomes.append(sync_account(account.id, first=first_day, last=last_day,
+                                         progress=update))
+        else:
+            outcomes.append(backfill_account(account.id, target=first_day, progress=update))
+        bar.close()
+    _report(outcomes)
+
+
+@abacus_cli.command("backfill-complete")
+@click.argument("source", type=SOURCES)
+@click.option("--account", "name", metavar="NAME")
+def backfill_complete_command(source: str, name: str | None) -> None:
+    """Mark backfills done (the scheduler stops walking back)."""
+    from .sync import set_backfill
+
+    click.echo(f"{set_backfill(source, 'complete', name)} account(s) marked complete")
+
+
+@abacus_cli.command("backfill-reset")
+@click.argument("source", type=SOURCES)
+@click.option("--account", "name", metavar="NAME")
+def backfill_reset_command(source: str, name: str | None) -> None:
+    """Start backfills over (from the newest covered day back to the target)."""
+    from .sync import set_backfill
+
+    click.echo(f"{set_backfill(source, 'pending', name)} account(s) reset")
+
+
+@abacus_cli.command("gaps")
+@click.argument("source", type=SOURCES, required=False)
+def gaps_command(source: str | None) -> None:
+    """Days without usage inside each account's synced range."""
+    from .sync import gaps
+
+    found = gaps(source)
+    if not found:
+        click.echo("no gaps")
+    for g in found:
+        span = g.first.isoformat() if g.days == 1 else f"{g.first} .. {g.last}"
+        click.echo(f"{g.provider}/{g.account}: {span} ({g.days} day(s) without usage)")
+
+
+@mappings_cli.command("list")
+@click.argument("source", type=SOURCES, required=False)
+def mappings_list_command(source: str | None) -> None:
+    """Known identities, then the unmapped ones (usage kept under their own name)."""
+    from .identities import mappings, unmapped
+
+    provider = source.replace("-", "_") if source else None
+    for m in mappings(provider):
+        click.echo(f"{m.source:<15}{m.external_id:<40}{m.email:<36}{m.assigned_by or ''}")
+    for u in unmapped(provider):
+        click.echo(f"{u.provider:<15}{u.actor:<40}{'(unmapped)':<36}{u.events} event(s)")
+
+
+@mappings_cli.command("sync")
+@click.argument("source", type=SOURCES, required=False)
+def mappings_sync_command(source: str | None) -> None:
+    """Re-read API keys / members from the providers and re-attribute past usage."""
+    from .providers.base import ProviderError
+    from .sync import refresh_identities, selected_accounts
+
+    failed = False
+    for account in selected_accounts(source):
+        try:
+            n = refresh_identities(account)
+        except ProviderError as exc:
+            click.echo(f"{account.provider}/{account.name}: {exc}", err=True)
+            failed = True
+            continue
+        click.echo(f"{account.provider}/{account.name}: {n} mapping(s) added or changed")
+    if failed:
+        sys.exit(1)
+
+
+@mappings_cli.command("assign")
+@click.argument("external_id")
+@click.argument("email")
+@click.option("--source", type=SOURCES, default="anthropic", show_default=True)
+def mappings_assign_command(external_id: str, email: str, source: str) -> None:
+    """Map an identity (e.g. an API key name) to a person; past usage follows."""
+    from .extensions import db
+    from .identities import assign
+
+    try:
+        n = assign(source.replace("-", "_"), external_id, email, assigned_by="cli")
+    except ValueError as exc:
+        raise _fail(exc) from None
+    db.session.commit()
+    click.echo(f"{external_id} → {email.lower()}; {n} event(s) re-attributed")
+
+
+@abacus_cli.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def status_command(as_json: bool) -> None:
+    """Every account: state, last success, last error, backfill, limits and invoices."""
+    from .sync import status_report
+
+    rows = status_report()
+    if as_json:
+        keys = ("provider", "name", "tool", "status", "last_success_at", "last_error",
+                "backfill", "synced_through", "next_attempt_at", "details")
+        click.echo(json.dumps({"accounts": [{k: r[k] for k in keys} for r in rows]},
+                              default=str))
+        return
+    if not rows:
+        click.echo("no accounts")
+    for r in rows:
+        click.echo(f"{r['provider']}/{r['name']} ({r['tool']}): {r['status']}; "
+                   f"last success {r['last_success_at'] or 'never'}; backfill {r['backfill']}"
+                   + (f" (oldest day {r['backfill_oldest_day']})"
+                      if r['backfill_oldest_day'] else ""))
+        if r["last_error"]:
+            click.echo(f"  error: {r['last_error']}")
+        if r["next_attempt_at"] and r["status"] == "rate_limited":
+            click.echo(f"  next try after {r['next_attempt_at']}")
+        for key, data in r["details"].items():
+            click.echo(f"  {key}: {_describe(data)}")
+
+
+def _describe(data: dict) -> str:
+    """One line per snapshot: its scalar fields."""
+    parts = [f"{k}={v}" for k, v in data.items()
+             if not isinstance(v, dict | list) and v is not None]
+    return ", ".join(parts)[:300]

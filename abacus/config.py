@@ -7,16 +7,20 @@ cannot drift. A bad value stops start-up with one line naming the variable and t
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import dotenv_values
 
 ENVIRONMENTS = ("development", "test", "production")
+_NAME_RE = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
 class ConfigError(ValueError):
@@ -53,6 +57,36 @@ FIELDS: tuple[Field, ...] = (
           "production."),
     Field("HOST", "127.0.0.1", "Address the web process listens on (`make run`)."),
     Field("PORT", "5000", "Port the web process listens on (`make run`)."),
+    Field("ABACUS_ENCRYPTION_KEY", "derived from SECRET_KEY",
+          "Fernet key(s) that encrypt stored credentials, comma-separated: the first encrypts, "
+          "all decrypt (rotation). Make one with `python -c 'from cryptography.fernet import "
+          "Fernet; print(Fernet.generate_key().decode())'`."),
+    Field("ANTHROPIC_ADMIN_KEYS", "(none)",
+          "Anthropic Admin API keys, comma-separated, each `key` or `name=key`. Each becomes a "
+          "Claude Code account at start; a bare key is named `anthropic-<fingerprint>`."),
+    Field("CURSOR_ADMIN_KEYS", "(none)",
+          "Cursor team Admin API keys, same format; accounts named `cursor-<fingerprint>` "
+          "unless named."),
+    Field("ANTHROPIC_BASE_URL", "https://api.anthropic.com",
+          "Anthropic API base URL (an account's own `base_url` setting wins)."),
+    Field("CURSOR_BASE_URL", "https://api.cursor.com", "Cursor Admin API base URL."),
+    Field("CURSOR_DASHBOARD_BASE_URL", "https://cursor.com",
+          "cursor.com dashboard base URL used with seat session cookies."),
+    Field("CURSOR_MIN_REQUEST_INTERVAL", "3",
+          "Seconds between requests to Cursor (its Admin API allows 20 per minute)."),
+    Field("ALERT_WEBHOOK_URL", "(none)",
+          "When set, account alerts (revoked key, expired cookie, repeated failures) are "
+          "POSTed here as JSON with a Slack-compatible `text` field."),
+    Field("ABACUS_SCHEDULE_CURSOR", "`0 * * * *` (hourly)", "Cron (UTC) for Cursor team syncs."),
+    Field("ABACUS_SCHEDULE_CLAUDE_CODE", "`0 */6 * * *`", "Cron (UTC) for Claude Code syncs."),
+    Field("ABACUS_SCHEDULE_CURSOR_SESSION", "`30 */2 * * *`",
+          "Cron (UTC) for Cursor seat (session cookie) syncs."),
+    Field("ABACUS_SCHEDULE_BACKFILL", "`15 */6 * * *`",
+          "Cron (UTC) for history backfills; runs until each account's backfill is complete."),
+    Field("ABACUS_BACKFILL_FROM", "2025-01-01",
+          "Oldest day (YYYY-MM-DD) backfills reach for, unless `backfill --from` says otherwise."),
+    Field("ABACUS_BACKFILL_EMPTY_DAYS", "7",
+          "A backfill ends early after this many empty days in a row (history ran out)."),
     Field("TEST_DATABASE_URL", "embedded PostgreSQL",
           "Tests only: server on which `make test` creates a throw-away database."),
     Field("TEST_REDIS_URL", "embedded Redis",
@@ -83,6 +117,62 @@ def _parse_list(raw: str) -> tuple[str, ...]:
     return tuple(part.strip().lower() for part in raw.split(",") if part.strip())
 
 
+def _parse_float(name: str, raw: str, lo: float, hi: float) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}: expected a number of seconds, got {raw!r}") from None
+    if not lo <= value <= hi:
+        raise ConfigError(f"{name}: expected a number from {lo:g} to {hi:g}, got {value:g}")
+    return value
+
+
+def _parse_cron(name: str, raw: str) -> str:
+    from crontab import CronTab
+
+    try:
+        CronTab(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name}: {raw!r} is not a cron expression ({exc})") from None
+    return raw
+
+
+def _parse_day(name: str, raw: str) -> date:
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise ConfigError(f"{name}: expected a day as YYYY-MM-DD, got {raw!r}") from None
+
+
+def parse_keys(name: str, raw: str, prefix: str) -> tuple[tuple[str, str], ...]:
+    """`key1,name=key2` → ((name, key), …); a bare key is named `<prefix>-<fingerprint>`.
+
+    Names come from the key itself, never from its position, so reordering or adding keys
+    never renames an account. Errors name the entry by position, never show the key.
+    """
+    out: list[tuple[str, str]] = []
+    for i, part in enumerate((p.strip() for p in raw.split(",")), start=1):
+        if not part:
+            continue
+        label, sep, key = part.partition("=")
+        if not sep:
+            label, key = "", part
+        label, key = label.strip(), key.strip()
+        if not key:
+            raise ConfigError(f"{name}: entry {i} has a name but no key")
+        if sep and not label:
+            raise ConfigError(f"{name}: entry {i} has '=' but no name before it")
+        if label and not _NAME_RE.fullmatch(label):
+            raise ConfigError(f"{name}: entry {i}: name {label!r} may only use letters, digits, "
+                              "'.', '_' and '-' (at most 64)")
+        if not label:
+            label = f"{prefix}-{hashlib.sha256(key.encode()).hexdigest()[:8]}"
+        if any(label == n for n, _ in out):
+            raise ConfigError(f"{name}: the name {label!r} is used twice")
+        out.append((label, key))
+    return tuple(out)
+
+
 def _check_url(name: str, raw: str, schemes: tuple[str, ...]) -> str:
     scheme = raw.split("://", 1)[0] if "://" in raw else ""
     if scheme not in schemes:
@@ -93,7 +183,7 @@ def _check_url(name: str, raw: str, schemes: tuple[str, ...]) -> str:
 @dataclass(frozen=True)
 class Settings:
     env: str
-    secret_key: str
+    secret_key: str = field(repr=False)
     database_url: str | None
     redis_url: str | None
     timezone: str
@@ -103,6 +193,20 @@ class Settings:
     dev_login: bool
     host: str
     port: int
+    encryption_keys: tuple[str, ...] = field(default=(), repr=False)
+    anthropic_admin_keys: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    cursor_admin_keys: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    anthropic_base_url: str = "https://api.anthropic.com"
+    cursor_base_url: str = "https://api.cursor.com"
+    cursor_dashboard_base_url: str = "https://cursor.com"
+    cursor_min_request_interval: float = 3.0
+    alert_webhook_url: str | None = field(default=None, repr=False)
+    schedule_cursor: str = "0 * * * *"
+    schedule_claude_code: str = "0 */6 * * *"
+    schedule_cursor_session: str = "30 */2 * * *"
+    schedule_backfill: str = "15 */6 * * *"
+    backfill_from: date = date(2025, 1, 1)
+    backfill_empty_days: int = 7
 
     @property
     def tz(self) -> ZoneInfo:
@@ -173,7 +277,42 @@ class Settings:
             dev_login=dev_login,
             host=get("HOST") or "127.0.0.1",
             port=_parse_int("PORT", get("PORT") or "5000", 1, 65535),
+            encryption_keys=tuple(k.strip() for k in get("ABACUS_ENCRYPTION_KEY").split(",")
+                                  if k.strip()),
+            anthropic_admin_keys=parse_keys("ANTHROPIC_ADMIN_KEYS", get("ANTHROPIC_ADMIN_KEYS"),
+                                            "anthropic"),
+            cursor_admin_keys=parse_keys("CURSOR_ADMIN_KEYS", get("CURSOR_ADMIN_KEYS"),
+                                         "cursor"),
+            anthropic_base_url=_base_url("ANTHROPIC_BASE_URL", get("ANTHROPIC_BASE_URL"),
+                                         "https://api.anthropic.com"),
+            cursor_base_url=_base_url("CURSOR_BASE_URL", get("CURSOR_BASE_URL"),
+                                      "https://api.cursor.com"),
+            cursor_dashboard_base_url=_base_url("CURSOR_DASHBOARD_BASE_URL",
+                                                get("CURSOR_DASHBOARD_BASE_URL"),
+                                                "https://cursor.com"),
+            cursor_min_request_interval=_parse_float(
+                "CURSOR_MIN_REQUEST_INTERVAL", get("CURSOR_MIN_REQUEST_INTERVAL") or "3", 0, 600),
+            alert_webhook_url=(_check_url("ALERT_WEBHOOK_URL", get("ALERT_WEBHOOK_URL"),
+                                          ("http", "https"))
+                               if get("ALERT_WEBHOOK_URL") else None),
+            schedule_cursor=_parse_cron("ABACUS_SCHEDULE_CURSOR",
+                                        get("ABACUS_SCHEDULE_CURSOR") or "0 * * * *"),
+            schedule_claude_code=_parse_cron("ABACUS_SCHEDULE_CLAUDE_CODE",
+                                             get("ABACUS_SCHEDULE_CLAUDE_CODE") or "0 */6 * * *"),
+            schedule_cursor_session=_parse_cron(
+                "ABACUS_SCHEDULE_CURSOR_SESSION",
+                get("ABACUS_SCHEDULE_CURSOR_SESSION") or "30 */2 * * *"),
+            schedule_backfill=_parse_cron("ABACUS_SCHEDULE_BACKFILL",
+                                          get("ABACUS_SCHEDULE_BACKFILL") or "15 */6 * * *"),
+            backfill_from=_parse_day("ABACUS_BACKFILL_FROM",
+                                     get("ABACUS_BACKFILL_FROM") or "2025-01-01"),
+            backfill_empty_days=_parse_int("ABACUS_BACKFILL_EMPTY_DAYS",
+                                           get("ABACUS_BACKFILL_EMPTY_DAYS") or "7", 1, 3650),
         )
+
+
+def _base_url(name: str, raw: str, default: str) -> str:
+    return _check_url(name, raw, ("http", "https")).rstrip("/") if raw else default
 
 
 def sqlalchemy_url(url: str) -> str:

@@ -349,3 +349,41 @@ def rebuild_rollups(account_id: int | None = None) -> int:
                         {"acc": acc})
             refresh_daily(cur, acc, [d for d, in cur.fetchall()])
     return len(accounts)
+
+
+def reattribute(provider: str, actors: Iterable[str] | None = None) -> int:
+    """Apply identity mappings to stored events of `provider` (all actors, or just `actors`).
+
+    Called after mappings change, so past usage follows a newly assigned person. Rollups of
+    exactly the (account, day) pairs whose events changed are rebuilt in the same
+    transaction. Returns the number of events re-attributed.
+    """
+    actor_list = None if actors is None else sorted(set(actors))
+    if actor_list == []:
+        return 0
+    raw = db.session.connection().connection.dbapi_connection
+    params = {"provider": provider, "actors": actor_list}
+    only = "" if actor_list is None else "AND e.actor = ANY(%(actors)s)"
+    with raw.cursor() as cur:
+        cur.execute(f"""SELECT DISTINCT e.account_id FROM usage_events e
+                        JOIN identity_mappings m ON m.source = e.provider
+                                                AND m.external_id = e.actor
+                        WHERE e.provider = %(provider)s {only}
+                          AND e.email IS DISTINCT FROM m.email
+                        ORDER BY 1""", params)
+        accounts = [a for a, in cur.fetchall()]
+        for acc in accounts:  # same lock as ingest, taken in id order (no deadlocks)
+            cur.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_LOCK_NAMESPACE, acc))
+        cur.execute(f"""UPDATE usage_events e SET email = m.email, updated_at = now()
+                        FROM identity_mappings m
+                        WHERE m.source = e.provider AND m.external_id = e.actor
+                          AND e.provider = %(provider)s {only}
+                          AND e.email IS DISTINCT FROM m.email
+                        RETURNING e.account_id, e.day""", params)
+        touched: dict[int, set[date]] = {}
+        rows = cur.fetchall()
+        for acc, day in rows:
+            touched.setdefault(acc, set()).add(day)
+        for acc, days in touched.items():
+            refresh_daily(cur, acc, sorted(days))
+    return len(rows)

@@ -23,6 +23,10 @@ def _app_context() -> AbstractContextManager:
     return create_app().app_context()
 
 
+SYNC_JOB_TIMEOUT = 3 * 3600  # a first sync of a busy Cursor team, paced, can take a while
+BACKFILL_BUDGET = 15 * 60.0  # one backfill job's share before it yields to the schedule
+
+
 def _publish(meta: dict[str, Any], every: float = 0.5):
     """Return a progress callback that saves job.meta at most every `every` seconds."""
     job = get_current_job()
@@ -61,6 +65,96 @@ def _job_id() -> str | None:
     return job.id if job else None
 
 
+def _sync_progress(meta: dict[str, Any], every: float = 0.5):
+    """Progress callback of the sync engine, published in job.meta like imports."""
+    job = get_current_job()
+    last = [0.0]
+
+    def update(done: int, total: int, records: int, label: str) -> None:
+        meta.update(stage="syncing", done=done, total=total, rows=records, window=label,
+                    percent=round(100 * done / total, 1) if total else 100.0)
+        now = time.monotonic()
+        if job is not None and now - last[0] >= every:
+            last[0] = now
+            job.meta["progress"] = dict(meta)
+            job.save_meta()
+
+    return update
+
+
+def sync_account(account_id: int, first: str | None = None, last: str | None = None,
+                 scheduled: bool = False) -> dict[str, Any]:
+    """One account's sync (incremental, or the days first..last as YYYY-MM-DD)."""
+    from datetime import date
+
+    from . import sync
+
+    with _app_context():
+        outcome = sync.sync_account(
+            account_id, first=date.fromisoformat(first) if first else None,
+            last=date.fromisoformat(last) if last else None, scheduled=scheduled,
+            job_id=_job_id(), progress=_sync_progress({}))
+        return outcome.as_dict()
+
+
+def backfill_account(account_id: int, budget_seconds: float = BACKFILL_BUDGET) -> dict[str, Any]:
+    """Backfill one account for at most `budget_seconds`; the schedule continues it later."""
+    from . import sync
+
+    with _app_context():
+        outcome = sync.backfill_account(account_id, deadline=time.monotonic() + budget_seconds,
+                                        job_id=_job_id(), progress=_sync_progress({}))
+        return outcome.as_dict()
+
+
+def _enqueue_once(job_id: str, func, **kwargs: Any) -> bool:
+    """Enqueue unless the same job is already waiting or running (the lock would skip it)."""
+    from rq.exceptions import NoSuchJobError
+    from rq.job import Job
+
+    from .queue import queue, redis_connection
+
+    try:
+        status = Job.fetch(job_id, connection=redis_connection()).get_status()
+    except NoSuchJobError:
+        status = None
+    if status in ("queued", "started", "deferred", "scheduled"):
+        return False
+    queue().enqueue(func, job_id=job_id, job_timeout=SYNC_JOB_TIMEOUT, result_ttl=86400,
+                    failure_ttl=7 * 86400, kwargs=kwargs)
+    return True
+
+
+def sync_provider(provider: str) -> list[str]:
+    """Scheduled: one job per account of `provider` (each account syncs on its own)."""
+    from .sync import selected_accounts
+
+    with _app_context():
+        accounts = [a for a in selected_accounts(provider) if a.status != "disabled"]
+        return [a.name for a in accounts
+                if _enqueue_once(f"abacus-sync-{a.id}", sync_account, account_id=a.id,
+                                 scheduled=True)]
+
+
+def backfill_all() -> list[str]:
+    """Scheduled: a backfill job for every account whose history is not complete yet."""
+    from .models import SyncState
+    from .sync import selected_accounts
+
+    with _app_context():
+        from .extensions import db
+
+        names = []
+        for account in selected_accounts():
+            state = db.session.get(SyncState, account.id)
+            if account.status == "disabled" or (state and state.backfill_status == "complete"):
+                continue
+            if _enqueue_once(f"abacus-backfill-{account.id}", backfill_account,
+                             account_id=account.id):
+                names.append(account.name)
+        return names
+
+
 @dataclass(frozen=True)
 class Schedule:
     """A recurring job registered by the scheduler process."""
@@ -71,20 +165,31 @@ class Schedule:
     kwargs: dict[str, Any]
 
 
-# Filled by the sync engine; the scheduler registers exactly these (idempotently).
-SCHEDULES: tuple[Schedule, ...] = ()
+def schedules(settings) -> tuple[Schedule, ...]:
+    """The recurring jobs: one sync per provider (cron from the environment), backfills."""
+    from .providers import providers
+
+    crons = {"anthropic": settings.schedule_claude_code, "cursor": settings.schedule_cursor,
+             "cursor_session": settings.schedule_cursor_session}
+    out = [Schedule(f"abacus-schedule-sync-{pid}", crons.get(pid, provider.schedule),
+                    "abacus.jobs.sync_provider", {"provider": pid})
+           for pid, provider in sorted(providers().items())]
+    out.append(Schedule("abacus-schedule-backfill", settings.schedule_backfill,
+                        "abacus.jobs.backfill_all", {}))
+    return tuple(out)
 
 
-def register_schedules(scheduler, schedules: tuple[Schedule, ...] = SCHEDULES) -> list[str]:
-    """Make the scheduler hold exactly `schedules`: add missing ones, drop stale ones."""
-    wanted = {s.id: s for s in schedules}
+def register_schedules(scheduler, wanted_schedules: tuple[Schedule, ...]) -> list[str]:
+    """Make the scheduler hold exactly `wanted_schedules`: add missing ones, drop stale ones."""
+    wanted = {s.id: s for s in wanted_schedules}
     for job in scheduler.get_jobs():
-        if job.id.startswith("abacus:") and (
-                job.id not in wanted or job.meta.get("cron_string") != wanted[job.id].cron):
+        if job.id.startswith("abacus-schedule-") and (
+                job.id not in wanted or job.meta.get("cron_string") != wanted[job.id].cron
+                or job.kwargs != wanted[job.id].kwargs):
             scheduler.cancel(job)
     present = {job.id for job in scheduler.get_jobs()}
-    for s in schedules:
+    for s in wanted_schedules:
         if s.id not in present:
             scheduler.cron(s.cron, func=s.func, kwargs=s.kwargs, id=s.id, queue_name="default",
-                           use_local_timezone=False)
+                           use_local_timezone=False, timeout=SYNC_JOB_TIMEOUT)
     return sorted(wanted)

@@ -64,6 +64,8 @@ class Account(db.Model):
     last_success_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_error_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_error: Mapped[str | None] = mapped_column(Text)
+    # When a rate-limited account may be polled again (None: whenever its schedule says).
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = _now_col()
     updated_at: Mapped[datetime] = _now_col(onupdate=func.now())
 
@@ -178,12 +180,27 @@ class SyncState(db.Model):
     account_id: Mapped[int] = mapped_column(
         ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
     synced_through: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # First day the incremental sync covered; backfill walks back from the day before it.
+    synced_from: Mapped[date | None] = mapped_column(Date)
     cursor: Mapped[dict | None] = mapped_column(JSONB)
     backfill_status: Mapped[str] = mapped_column(String(16), server_default="pending")
     backfill_oldest_day: Mapped[date | None] = mapped_column(Date)
     backfill_target_day: Mapped[date | None] = mapped_column(Date)
     backfill_empty_windows: Mapped[int] = mapped_column(Integer, server_default="0")
     updated_at: Mapped[datetime] = _now_col(onupdate=func.now())
+
+
+class AccountSnapshot(db.Model):
+    """The latest non-usage fact about an account: plan summary, spend limit, invoice…"""
+
+    __tablename__ = "account_snapshots"
+
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32), primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), primary_key=True, server_default="")
+    data: Mapped[dict] = mapped_column(JSONB)
+    fetched_at: Mapped[datetime] = _now_col()
 
 
 class SyncRun(db.Model):

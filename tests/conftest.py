@@ -102,6 +102,7 @@ def app(app_env) -> Flask:
 
 
 TABLES = ("change_log", "usage_daily", "usage_events", "sync_state", "sync_runs",
+          "account_snapshots",
           "identity_mappings", "pricing_overrides", "users", "accounts")
 
 

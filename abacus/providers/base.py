@@ -1,15 +1,17 @@
-"""What every source of usage hands to `ingest`: normalized, provider-neutral records.
+"""The provider contract: what every usage source hands the sync engine and `ingest`.
 
-Providers, importers and the demo seeder build UsageRecord objects; nothing here touches the
-database or Flask.
+A provider is a pure adapter: an account's settings and credentials plus a time window in,
+normalized records out. Nothing here (or in any provider module) touches the database, Flask
+or RQ, so a provider can be tested against a fake HTTP server alone (see `abacus.testing`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,3 +44,163 @@ class UsageRecord:
         for name in ("input_tokens", "output_tokens", "cache_write_tokens", "cache_read_tokens"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{self.event_key}: {name} is negative")
+
+
+# --- errors a provider raises (the sync engine maps them to account states) ---------------
+
+class ProviderError(Exception):
+    """The provider failed in a way retrying later may fix (5xx after retries, bad body…).
+
+    Messages name the endpoint and the HTTP status, never a credential.
+    """
+
+
+class AuthExpired(ProviderError):
+    """The credentials were refused (401/403, an expired session cookie, a logout page).
+
+    The account is parked until its credentials change; polling it again would only repeat
+    the refusal.
+    """
+
+
+class RateLimited(ProviderError):
+    """Still rate limited after the session's own retries; `retry_after` is in seconds."""
+
+    def __init__(self, message: str, retry_after: float | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+# --- what a provider declares ------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Capabilities:
+    token_usage: bool = True
+    actual_costs: bool = False  # costs the provider reports (else estimated from prices)
+    usage_limits: bool = False  # plan limits, spend caps
+    invoices: bool = False
+    identities: bool = False  # can list who its actors are (API keys → people, members)
+
+
+@dataclass(frozen=True)
+class CredentialField:
+    """One secret (or not) value an account of this provider needs."""
+
+    name: str
+    label: str
+    secret: bool = True
+    help: str = ""
+
+
+@dataclass(frozen=True)
+class AccountConfig:
+    """What a provider sees of an account: no database row, just values."""
+
+    name: str
+    credentials: Mapping[str, str]
+    base_url: str
+    proxy_url: str | None = None
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    min_request_interval: float = 0.0  # seconds between requests (documented rate limits)
+
+    def __repr__(self) -> str:  # never shows credentials
+        return f"AccountConfig(name={self.name!r}, base_url={self.base_url!r})"
+
+
+@dataclass(frozen=True)
+class Window:
+    """A half-open UTC time range [start, end)."""
+
+    start: datetime
+    end: datetime
+
+    def __post_init__(self) -> None:
+        if self.start.tzinfo is None or self.end.tzinfo is None:
+            raise ValueError("window bounds must be timezone-aware")
+        if self.end <= self.start:
+            raise ValueError(f"empty window {self.start.isoformat()} .. {self.end.isoformat()}")
+
+    @property
+    def days(self) -> list[date]:
+        """The UTC days the window touches."""
+        first, last = self.start.date(), (self.end - timedelta(microseconds=1)).date()
+        return [first + timedelta(days=i) for i in range((last - first).days + 1)]
+
+    def start_ms(self) -> int:
+        return int(self.start.timestamp() * 1000)
+
+    def end_ms(self) -> int:
+        """The last millisecond inside the window (APIs disagree on inclusive ends)."""
+        return int(self.end.timestamp() * 1000) - 1
+
+
+@dataclass
+class Page:
+    """Records of one fetched page; `cursor` is the provider's resume point after it."""
+
+    records: list[UsageRecord]
+    cursor: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Identity:
+    """A provider identity (API key name, member id) and the person behind it."""
+
+    external_id: str
+    email: str
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A non-usage fact about an account, stored as the latest value per (kind, key).
+
+    Kinds in use: `summary` (plan and cycle), `hard_limit`, `invoice` (key = cycle start),
+    `profile`, `session` (cookie expiry). `data` must be JSON-serializable (money as strings);
+    a `warning` text in it raises an account alert once (e.g. a cookie about to expire).
+    """
+
+    kind: str
+    data: dict[str, Any]
+    key: str = ""
+
+
+class Provider:
+    """Base class for a usage source. Subclasses set the class attributes and `fetch`."""
+
+    id: ClassVar[str]
+    display_name: ClassVar[str]
+    tool: ClassVar[str]
+    capabilities: ClassVar[Capabilities] = Capabilities()
+    credential_fields: ClassVar[tuple[CredentialField, ...]] = ()
+    default_base_url: ClassVar[str] = ""
+    # The widest window one `fetch` call should cover; the engine splits ranges into these.
+    window: ClassVar[timedelta] = timedelta(days=1)
+    # How far back each incremental sync re-reads (providers revise recent data).
+    overlap: ClassVar[timedelta] = timedelta(hours=1)
+    # Seconds between requests the provider's documented rate limit asks for.
+    min_request_interval: ClassVar[float] = 0.0
+    # Default cron (UTC) for plugin providers; the built-ins take theirs from the environment.
+    schedule: ClassVar[str] = "0 * * * *"
+
+    def fetch(self, account: AccountConfig, window: Window,
+              cursor: dict[str, Any] | None = None) -> Iterator[Page]:
+        """Yield the records inside `window`, page by page."""
+        raise NotImplementedError
+
+    def identities(self, account: AccountConfig) -> Iterator[Identity]:
+        """Yield who the provider's actors are (only when `capabilities.identities`)."""
+        return iter(())
+
+    def snapshots(self, account: AccountConfig) -> Iterator[Snapshot]:
+        """Yield limits, invoices, plan summaries… (only for providers that have them)."""
+        return iter(())
+
+    def prepare_credentials(self, credentials: Mapping[str, str]) -> dict[str, str]:
+        """Tidy credentials as pasted (trim, extract a cookie value…) before storing them."""
+        return {k: v.strip() for k, v in credentials.items()}
+
+    def check_credentials(self, credentials: Mapping[str, str]) -> list[str]:
+        """Problems with credentials as entered (empty list: they look usable)."""
+        missing = [f.label for f in self.credential_fields if not credentials.get(f.name)]
+        return [f"{label} is required" for label in missing]

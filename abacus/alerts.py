@@ -1,0 +1,33 @@
+"""Account alerts: a log line always, and a JSON POST to ALERT_WEBHOOK_URL when it is set.
+
+The status page shows a banner for every account in a bad state (it reads `accounts`), so the
+banner needs nothing from here. The webhook body has a Slack-compatible `text` field plus
+structured fields for other receivers. A failing webhook is logged and never fails a sync.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import requests
+from flask import current_app
+
+from .models import Account
+
+log = logging.getLogger("abacus.alerts")
+
+
+def raise_alert(account: Account, kind: str, message: str) -> None:
+    """`kind`: auth_expired | rate_limited | error | cookie_expiring."""
+    text = f"Abacus: {account.provider} account '{account.name}' needs attention: {message}"
+    log.warning("%s", text)
+    url = current_app.config["ABACUS"].alert_webhook_url
+    if not url:
+        return
+    body = {"text": text, "kind": kind, "provider": account.provider, "account": account.name,
+            "message": message}
+    try:
+        requests.post(url, json=body, timeout=(5, 10)).raise_for_status()
+    except requests.RequestException as exc:
+        # Only the exception type: the webhook URL itself is a secret (Slack tokens live in it).
+        log.error("alert webhook failed: %s", type(exc).__name__)

@@ -1,0 +1,85 @@
+"""Who is behind a provider identity (API key name, member id): identity_mappings.
+
+Mappings come from providers (`sync_from_provider`) or from an admin (`assign`); an admin's
+assignment is never overwritten by a later sync. Every change re-attributes stored usage
+through `ingest.reattribute`, so past usage follows the mapping.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+
+from .extensions import db
+from .ingest import reattribute
+from .models import IdentityMapping, UsageDaily
+from .providers.base import Identity
+
+SYNC_ASSIGNER = "sync"
+
+
+@dataclass(frozen=True)
+class Unmapped:
+    provider: str
+    actor: str
+    events: int
+
+
+def sync_from_provider(provider: str, identities: Iterable[Identity]) -> int:
+    """Store what the provider says; returns how many mappings were added or changed."""
+    existing = {m.external_id: m for m in db.session.execute(
+        select(IdentityMapping).where(IdentityMapping.source == provider)).scalars()}
+    changed: list[str] = []
+    for ident in identities:
+        email = ident.email.strip().lower()
+        if not email:
+            continue
+        row = existing.get(ident.external_id)
+        if row is None:
+            row = IdentityMapping(source=provider, external_id=ident.external_id, email=email,
+                                  assigned_by=SYNC_ASSIGNER)
+            db.session.add(row)
+            existing[ident.external_id] = row
+            changed.append(ident.external_id)
+        elif row.assigned_by == SYNC_ASSIGNER and row.email != email:
+            row.email = email
+            changed.append(ident.external_id)
+    db.session.flush()
+    if changed:
+        reattribute(provider, changed)
+    return len(changed)
+
+
+def assign(provider: str, external_id: str, email: str, assigned_by: str) -> int:
+    """An admin maps an identity to a person; returns how many events were re-attributed."""
+    email = email.strip().lower()
+    if "@" not in email:
+        raise ValueError(f"{email!r} is not an e-mail address")
+    row = db.session.get(IdentityMapping, (provider, external_id))
+    if row is None:
+        db.session.add(IdentityMapping(source=provider, external_id=external_id, email=email,
+                                       assigned_by=assigned_by))
+    else:
+        row.email, row.assigned_by = email, assigned_by
+    db.session.flush()
+    return reattribute(provider, [external_id])
+
+
+def mappings(provider: str | None = None) -> list[IdentityMapping]:
+    query = select(IdentityMapping).order_by(IdentityMapping.source, IdentityMapping.external_id)
+    if provider:
+        query = query.where(IdentityMapping.source == provider)
+    return list(db.session.execute(query).scalars())
+
+
+def unmapped(provider: str | None = None) -> list[Unmapped]:
+    """Actors whose usage has no person yet (kept under their own name, never dropped)."""
+    query = (select(UsageDaily.provider, UsageDaily.actor, func.sum(UsageDaily.events))
+             .where(UsageDaily.email.is_(None))
+             .group_by(UsageDaily.provider, UsageDaily.actor)
+             .order_by(func.sum(UsageDaily.events).desc()))
+    if provider:
+        query = query.where(UsageDaily.provider == provider)
+    return [Unmapped(p, a, int(n)) for p, a, n in db.session.execute(query)]

@@ -1,0 +1,248 @@
+"""Cursor team usage through the Admin API (`https://api.cursor.com`, team admin key).
+
+One usage event per record from `POST /teams/filtered-usage-events`, members from
+`GET /teams/members`. Contract: shared/providers/cursor.md §1, §2, §4.
+
+Every event is stored, including request-priced and errored ones without `tokenUsage`: they
+can still carry a charge, and dropping them (as the original Abacus did) under-reports spend.
+The API has no event id; the key is (time, e-mail, model), built exactly as the CSV importer
+builds it so an export and an API sync of one team never count an event twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import requests
+
+from . import http
+from .base import (
+    AccountConfig,
+    AuthExpired,
+    Capabilities,
+    CredentialField,
+    Identity,
+    Page,
+    Provider,
+    ProviderError,
+    UsageRecord,
+    Window,
+)
+from .cursor_events import cursor_event_key
+
+EVENTS_PATH = "/teams/filtered-usage-events"
+MEMBERS_PATH = "/teams/members"
+PAGE_SIZE = 1000  # documented default is 10; 1000 is what working clients use
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+# API field -> extras key, copied when the event has it.
+_EXTRA_FIELDS = (
+    ("maxMode", "max_mode"),
+    ("requestsCosts", "requests_costs"),
+    ("isTokenBasedCall", "is_token_based_call"),
+    ("isChargeable", "is_chargeable"),
+    ("isHeadless", "is_headless"),
+    ("isFreeBugbot", "is_free_bugbot"),
+)
+
+
+class CursorProvider(Provider):
+    id = "cursor"
+    display_name = "Cursor (team Admin API)"
+    tool = "cursor"
+    capabilities = Capabilities(token_usage=True, actual_costs=True, identities=True)
+    credential_fields = (CredentialField("api_key", "Admin API key"),)
+    default_base_url = "https://api.cursor.com"
+    window = timedelta(days=1)
+    overlap = timedelta(hours=6)
+    min_request_interval = 3.0  # documented 20 requests/minute per team
+
+    # --- usage -----------------------------------------------------------------------------
+
+    def fetch(self, account: AccountConfig, window: Window,
+              cursor: dict[str, Any] | None = None) -> Iterator[Page]:
+        """Yield one Page per HTTP page, walking the window in ≤1-day chunks.
+
+        A page's cursor is `{"start_ms": <chunk start>, "page": <next page or None>}`; None
+        marks the chunk as finished, so a cursor the engine keeps after a complete window
+        never makes a later fetch skip anything. A cursor naming one of this window's chunks
+        resumes that chunk at its page; no chunk is ever skipped (re-fetching is idempotent,
+        event keys are stable).
+        """
+        resume_ms, resume_page = _resume_point(cursor)
+        with self._session(account) as session:
+            url = _base_url(account, self.default_base_url) + EVENTS_PATH
+            for chunk in self._chunks(window):
+                start_ms = chunk.start_ms()
+                page_no = resume_page if start_ms == resume_ms else 1
+                while page_no is not None:
+                    body = {"startDate": start_ms, "endDate": chunk.end_ms(),
+                            "page": page_no, "pageSize": PAGE_SIZE}
+                    data = http.request(session, "POST", url, f"Cursor {EVENTS_PATH}",
+                                        json=body)
+                    events, has_next = _events_page(data, page_no)
+                    page_no = page_no + 1 if has_next else None
+                    yield Page([event_record(event) for event in events],
+                               {"start_ms": start_ms, "page": page_no})
+
+    def _chunks(self, window: Window) -> list[Window]:
+        """The window cut into consecutive half-open pieces no longer than `self.window`."""
+        chunks, start = [], window.start
+        while start < window.end:
+            end = min(start + self.window, window.end)
+            chunks.append(Window(start, end))
+            start = end
+        return chunks
+
+    # --- identities ------------------------------------------------------------------------
+
+    def identities(self, account: AccountConfig) -> Iterator[Identity]:
+        """Every member, removed ones too (their past usage is still theirs).
+
+        Each member is yielded under its lower-cased e-mail (the `actor` of its events) and,
+        when the API gives one, under its numeric id.
+        """
+        with self._session(account) as session:
+            url = _base_url(account, self.default_base_url) + MEMBERS_PATH
+            data = http.request(session, "GET", url, f"Cursor {MEMBERS_PATH}")
+        members = data.get("teamMembers") if isinstance(data, dict) else None
+        if not isinstance(members, list):
+            raise ProviderError(f"Cursor {MEMBERS_PATH}: response has no teamMembers list")
+        for member in members:
+            if not isinstance(member, dict):
+                continue
+            email = str(member.get("email") or "").strip().lower()
+            if not email:
+                continue  # nothing to map usage to
+            name = member.get("name") or None
+            yield Identity(external_id=email, email=email, name=name)
+            if member.get("id") is not None:
+                yield Identity(external_id=str(member["id"]), email=email, name=name)
+
+    # --- plumbing --------------------------------------------------------------------------
+
+    def _session(self, account: AccountConfig) -> requests.Session:
+        key = (account.credentials.get("api_key") or "").strip()
+        if not key:
+            raise AuthExpired("Cursor Admin API key is missing")
+        session = http.make_session(proxy_url=account.proxy_url,
+                                    min_interval=account.min_request_interval)
+        session.auth = (key, "")  # HTTP Basic: the key as user name, empty password
+        return session
+
+
+def _base_url(account: AccountConfig, default: str) -> str:
+    return (account.base_url or default).rstrip("/")
+
+
+def _resume_point(cursor: Mapping[str, Any] | None) -> tuple[int | None, int]:
+    """(chunk start ms, page) an interrupted fetch stopped at; (None, 1) when there is none."""
+    if not cursor or not cursor.get("page"):
+        return None, 1
+    try:
+        start_ms, page = int(cursor["start_ms"]), int(cursor["page"])
+    except (KeyError, TypeError, ValueError):
+        return None, 1
+    return (start_ms, page) if page >= 1 else (None, 1)
+
+
+def _events_page(data: Any, page_no: int) -> tuple[list[dict[str, Any]], bool]:
+    what = f"Cursor {EVENTS_PATH} page {page_no}"
+    if not isinstance(data, dict) or not isinstance(data.get("usageEvents"), list):
+        raise ProviderError(f"{what}: response has no usageEvents list")
+    events = data["usageEvents"]
+    pagination = data.get("pagination")
+    has_next = bool(pagination.get("hasNextPage")) if isinstance(pagination, dict) else False
+    if has_next and not events:
+        # Asking for the next page would loop forever; fail so the next run retries.
+        raise ProviderError(f"{what}: empty page that claims a next page")
+    return events, has_next
+
+
+# --- one event ---------------------------------------------------------------------------
+
+def event_record(event: Mapping[str, Any]) -> UsageRecord:
+    """Normalize one `usageEvents[]` item (shape: cursor.md §4)."""
+    if not isinstance(event, Mapping):
+        raise ProviderError(f"Cursor {EVENTS_PATH}: usage event is not an object")
+    ms = _epoch_ms(event.get("timestamp"))
+    email = str(event.get("userEmail") or "").strip().lower()
+    model = str(event.get("model") or "").strip()
+    usage = event.get("tokenUsage")
+    usage = usage if isinstance(usage, Mapping) else {}
+    charged, total = event.get("chargedCents"), usage.get("totalCents")
+
+    extras: dict[str, Any] = {}
+    if charged is not None:
+        extras["charged_cents"] = charged
+    if total is not None:
+        extras["total_cents"] = total
+    fee = event.get("cursorTokenFee", event.get("cursorTokenFeeCents"))
+    if fee is not None:
+        extras["cursor_token_fee"] = fee
+    for field, key in _EXTRA_FIELDS:
+        if event.get(field) is not None:
+            extras[key] = event[field]
+    if usage.get("discountPercentOff") is not None:
+        extras["discount_percent_off"] = usage["discountPercentOff"]
+
+    key = cursor_event_key(ms, email, model)
+    try:
+        return UsageRecord(
+            event_key=key,
+            occurred_at=_EPOCH + timedelta(milliseconds=ms),
+            tool="cursor",
+            actor=email or "unknown",
+            email=email or None,
+            raw_model=model,  # `default` stays as given: it is Cursor's Auto, pricing maps both
+            kind=str(event.get("kind") or event.get("kindLabel") or ""),
+            input_tokens=_tokens(usage.get("inputTokens")),
+            output_tokens=_tokens(usage.get("outputTokens")),
+            cache_write_tokens=_tokens(usage.get("cacheWriteTokens")),
+            cache_read_tokens=_tokens(usage.get("cacheReadTokens")),
+            # chargedCents (model cost + Cursor's token fee) is what reconciles with Cursor's
+            # spend figures; totalCents (model cost alone) is the fallback for older events.
+            cost_usd=_cents_to_usd(charged if charged is not None else total),
+            extras=extras,
+        )
+    except ValueError as exc:  # negative token counts
+        raise ProviderError(f"Cursor {EVENTS_PATH}: bad usage event {key}: {exc}") from None
+
+
+def _epoch_ms(value: Any) -> int:
+    """`timestamp` is epoch milliseconds sent as a string ("1750979225854")."""
+    try:
+        return int(str(value).strip())
+    except ValueError:
+        raise ProviderError(f"Cursor {EVENTS_PATH}: usage event with timestamp "
+                            f"{str(value)[:40]!r}") from None
+
+
+def _tokens(value: Any) -> int:
+    if value is None or value == "":
+        return 0
+    try:
+        return int(Decimal(str(value)))
+    except (InvalidOperation, ValueError):
+        raise ProviderError(f"Cursor {EVENTS_PATH}: token count {str(value)[:40]!r}") from None
+
+
+def _cents_to_usd(cents: Any) -> Decimal | None:
+    """Cursor reports money in fractional cents (20.18232 = $0.2018232); convert exactly.
+
+    Bodies are parsed with Decimal floats, so `scaleb(-2)` shifts the decimal point without
+    any rounding; a number sent as a string is accepted the same way.
+    """
+    if cents is None or cents == "":
+        return None
+    try:
+        value = cents if isinstance(cents, Decimal) else Decimal(str(cents))
+    except InvalidOperation:
+        raise ProviderError(f"Cursor {EVENTS_PATH}: amount {str(cents)[:40]!r}") from None
+    if not value.is_finite():
+        raise ProviderError(f"Cursor {EVENTS_PATH}: amount {str(cents)[:40]!r}")
+    return value.scaleb(-2)

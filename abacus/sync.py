@@ -1,0 +1,541 @@
+"""Sync engine: per-account incremental sync and backfill, with account states and alerts.
+
+One account at a time per worker: a PostgreSQL session advisory lock (held on a connection of
+its own) keeps a second worker off the account, and it vanishes with the connection if the
+worker is killed. Work is split into windows of at most a day; each window's records are
+ingested and the account's sync state advanced in ONE transaction, so a run killed at any
+point leaves either the whole window or none of it, and the next run resumes from there.
+
+Failures map to account states: refused credentials park the account (`auth_expired`, an
+alert, no more requests until the credentials change), a rate limit that outlasts the HTTP
+retries marks it `rate_limited` until a next-try time, anything else is `error` with the
+message. The scheduler, `flask abacus sync` and the web's "sync now" all call these functions.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import select, text, update
+
+from .accounts import account_config, ensure_env_accounts
+from .alerts import raise_alert
+from .extensions import db
+from .identities import sync_from_provider
+from .ingest import ingest
+from .models import Account, AccountSnapshot, SyncRun, SyncState
+from .providers import get_provider
+from .providers.base import AuthExpired, Provider, ProviderError, RateLimited, Window
+
+log = logging.getLogger("abacus.sync")
+
+LOCK_NAMESPACE = 0x0AB1  # pg_try_advisory_lock(ns, account_id); ingest uses 0x0AB0
+FIRST_SYNC = timedelta(days=1)  # a new account's first sync covers yesterday and today
+RATE_LIMIT_PAUSE = timedelta(minutes=15)  # next try when a 429 came without Retry-After
+ONE_DAY = timedelta(days=1)
+
+# progress(done_windows, total_windows, records_so_far, label)
+Progress = Callable[[int, int, int, str], None]
+
+
+@dataclass
+class Outcome:
+    """What one account's run did; `status` is success | partial | failed | skipped."""
+
+    account: str
+    provider: str
+    kind: str
+    status: str
+    run_id: int | None = None
+    windows: int = 0
+    fetched: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    message: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def summary(self) -> str:
+        head = f"{self.provider}/{self.account} {self.kind}: {self.status}"
+        if self.status == "skipped":
+            return f"{head} ({self.message})"
+        counts = (f"{self.windows} window(s), {self.fetched} fetched, {self.inserted} new, "
+                  f"{self.updated} updated, {self.unchanged} unchanged")
+        return f"{head}: {counts}" + (f" ({self.message})" if self.message else "")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _midnight(d: date) -> datetime:
+    return datetime(d.year, d.month, d.day, tzinfo=UTC)
+
+
+def split_windows(start: datetime, end: datetime, size: timedelta = ONE_DAY) -> list[Window]:
+    """[start, end) cut at UTC midnights (and at most `size` long), oldest first."""
+    out: list[Window] = []
+    cur = start
+    while cur < end:
+        nxt = min(end, cur + size, _midnight(cur.date()) + ONE_DAY)
+        out.append(Window(cur, nxt))
+        cur = nxt
+    return out
+
+
+def day_range_windows(first: date, last: date, now: datetime) -> list[Window]:
+    """Whole UTC days first..last (inclusive), the current day ending now."""
+    end = min(_midnight(last) + ONE_DAY, now)
+    start = _midnight(first)
+    return split_windows(start, end) if start < end else []
+
+
+@contextmanager
+def account_lock(account_id: int) -> Iterator[bool]:
+    """Try to take the account's lock; yields False when another process holds it."""
+    conn = db.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+    try:
+        got = conn.execute(text("SELECT pg_try_advisory_lock(:ns, :id)"),
+                           {"ns": LOCK_NAMESPACE, "id": account_id}).scalar()
+        try:
+            yield bool(got)
+        finally:
+            if got:
+                conn.execute(text("SELECT pg_advisory_unlock(:ns, :id)"),
+                             {"ns": LOCK_NAMESPACE, "id": account_id})
+    finally:
+        conn.close()
+
+
+def _state(account: Account) -> SyncState:
+    state = db.session.get(SyncState, account.id)
+    if state is None:
+        state = SyncState(account_id=account.id, backfill_status="pending",
+                          backfill_empty_windows=0)
+        db.session.add(state)
+        db.session.flush()
+    return state
+
+
+def _skip_reason(account: Account, scheduled: bool) -> str | None:
+    if account.status == "disabled":
+        return "disabled"
+    if account.status == "auth_expired":
+        return "credentials were refused; replace them (flask abacus accounts set-credentials)"
+    if not account.credentials_encrypted:
+        return "no credentials (CSV-only account)"
+    if (scheduled and account.status == "rate_limited" and account.next_attempt_at
+            and account.next_attempt_at > utcnow()):
+        return f"rate limited until {account.next_attempt_at.isoformat(timespec='seconds')}"
+    return None
+
+
+class _Run:
+    """Shared skeleton of a sync or backfill run: lock, run row, windows, error mapping."""
+
+    def __init__(self, account: Account, kind: str, job_id: str | None,
+                 progress: Progress | None):
+        self.account = account
+        self.provider: Provider = get_provider(account.provider)
+        self.kind = kind
+        self.job_id = job_id
+        self.progress = progress
+        self.outcome = Outcome(account.name, account.provider, kind, "success")
+        self.committed_windows = 0
+
+    def start(self) -> SyncRun:
+        db.session.execute(
+            update(SyncRun)
+            .where(SyncRun.account_id == self.account.id, SyncRun.status == "running",
+                   SyncRun.kind.in_(("sync", "backfill")))
+            .values(status="failed", finished_at=utcnow(),
+                    error="interrupted: the worker stopped before finishing"))
+        run = SyncRun(kind=self.kind, account_id=self.account.id, source=self.provider.id,
+                      job_id=self.job_id, status="running", details={})
+        db.session.add(run)
+        db.session.commit()
+        self.run_id = run.id
+        self.outcome.run_id = run.id
+        return run
+
+    def run(self) -> SyncRun:
+        return db.session.get(SyncRun, self.run_id)
+
+    def fetch_window(self, window: Window, done: int, total: int) -> int:
+        """Fetch and ingest one window; the caller commits with its state change."""
+        state = _state(self.account)
+        records = []
+        cursor = state.cursor
+        for page in self.provider.fetch(self.config, window, cursor):
+            records.extend(page.records)
+            if page.cursor is not None:
+                cursor = page.cursor
+            if self.progress:
+                self.progress(done, total, self.outcome.fetched + len(records),
+                              window.start.date().isoformat())
+        result = ingest(self.account, records, self.run_id)
+        state.cursor = cursor
+        run = self.run()
+        run.fetched += len(records)
+        run.inserted += result.inserted
+        run.updated += result.updated
+        run.unchanged += result.unchanged
+        run.window_start = min(filter(None, (run.window_start, window.start)))
+        run.window_end = max(filter(None, (run.window_end, window.end)))
+        o = self.outcome
+        o.windows += 1
+        o.fetched += len(records)
+        o.inserted += result.inserted
+        o.updated += result.updated
+        o.unchanged += result.unchanged
+        return len(records)
+
+    def committed(self) -> None:
+        db.session.commit()
+        self.committed_windows += 1
+
+    def warn(self, message: str) -> None:
+        run = self.run()
+        run.details = {**(run.details or {}),
+                       "warnings": [*(run.details or {}).get("warnings", []), message]}
+        log.warning("%s/%s: %s", self.account.provider, self.account.name, message)
+
+    def succeed(self, message: str | None = None) -> Outcome:
+        account, run = self.account, self.run()
+        now = utcnow()
+        run.status, run.finished_at = "success", now
+        account.status, account.status_detail = "active", None
+        account.last_success_at, account.next_attempt_at = now, None
+        self.outcome.message = message
+        db.session.commit()
+        return self.outcome
+
+    def fail(self, exc: Exception) -> Outcome:
+        db.session.rollback()
+        account, run = self.account, self.run()
+        now = utcnow()
+        previous = account.status
+        message = str(exc) or type(exc).__name__
+        run.status = "partial" if self.committed_windows else "failed"
+        run.finished_at, run.error = now, message
+        account.last_error, account.last_error_at = message, now
+        if isinstance(exc, AuthExpired):
+            account.status = "auth_expired"
+            account.status_detail = message
+        elif isinstance(exc, RateLimited):
+            wait = (timedelta(seconds=exc.retry_after) if exc.retry_after
+                    else RATE_LIMIT_PAUSE)
+            account.status, account.next_attempt_at = "rate_limited", now + wait
+            account.status_detail = f"rate limited; next try after " \
+                                    f"{account.next_attempt_at.isoformat(timespec='seconds')}"
+        else:
+            account.status, account.status_detail = "error", message
+        db.session.commit()
+        self.outcome.status = run.status
+        self.outcome.message = message
+        log.warning("%s/%s %s failed: %s", account.provider, account.name, self.kind, message)
+        if account.status == "auth_expired" or (account.status == "error"
+                                                 and previous != "error"):
+            raise_alert(account, account.status, message)
+        return self.outcome
+
+    def execute(self, body: Callable[[], str | None]) -> Outcome:
+        try:
+            self.config = account_config(self.account)  # may refuse unreadable credentials
+            message = body()
+        except (ProviderError, ValueError) as exc:
+            return self.fail(exc)
+        except Exception as exc:  # a bug or an outage of ours: record it, then re-raise
+            log.exception("%s/%s %s crashed", self.account.provider, self.account.name,
+                          self.kind)
+            self.fail(ProviderError(f"internal error: {type(exc).__name__}: {exc}"))
+            raise
+        return self.succeed(message)
+
+
+def _refresh_side_data(r: _Run) -> None:
+    """Identities and snapshots (limits, invoices…) before usage, best effort."""
+    provider, account = r.provider, r.account
+    if provider.capabilities.identities:
+        try:
+            changed = sync_from_provider(provider.id, provider.identities(r.config))
+            db.session.commit()
+            if changed:
+                log.info("%s/%s: %d identity mapping(s) added or changed", provider.id,
+                         account.name, changed)
+        except AuthExpired:
+            raise
+        except ProviderError as exc:
+            db.session.rollback()
+            r.warn(f"identities not refreshed: {exc}")
+    try:
+        for snap in provider.snapshots(r.config):
+            store_snapshot(account, snap.kind, snap.key, snap.data)
+        db.session.commit()
+        r.config = account_config(account)  # a profile may have told who owns the seat
+    except AuthExpired:
+        raise
+    except ProviderError as exc:
+        db.session.rollback()
+        r.warn(f"account details not refreshed: {exc}")
+
+
+def store_snapshot(account: Account, kind: str, key: str, data: dict[str, Any]) -> None:
+    row = db.session.get(AccountSnapshot, (account.id, kind, key))
+    previous_warning = (row.data or {}).get("warning") if row else None
+    if row is None:
+        row = AccountSnapshot(account_id=account.id, kind=kind, key=key, data=data)
+        db.session.add(row)
+    else:
+        row.data, row.fetched_at = data, utcnow()
+    if kind == "profile" and data.get("email") and not (account.settings or {}).get(
+            "owner_email"):
+        account.settings = {**(account.settings or {}), "owner_email": data["email"].lower()}
+    warning = data.get("warning")
+    if warning and warning != previous_warning:
+        raise_alert(account, f"{kind}_warning", warning)
+
+
+def sync_account(account_id: int, *, first: date | None = None, last: date | None = None,
+                 scheduled: bool = False, job_id: str | None = None,
+                 progress: Progress | None = None) -> Outcome:
+    """Incremental sync (no days given) or a re-fetch of the days first..last."""
+    account = db.session.get(Account, account_id)
+    reason = _skip_reason(account, scheduled)
+    if reason:
+        return Outcome(account.name, account.provider, "sync", "skipped", message=reason)
+    with account_lock(account.id) as got:
+        if not got:
+            return Outcome(account.name, account.provider, "sync", "skipped",
+                           message="another worker is syncing this account")
+        r = _Run(account, "sync", job_id, progress)
+        r.start()
+
+        def body() -> str | None:
+            _refresh_side_data(r)
+            now = utcnow()
+            state = _state(account)
+            incremental = first is None
+            if incremental:
+                start = (state.synced_through - r.provider.overlap if state.synced_through
+                         else _midnight((now - FIRST_SYNC).date()))
+                windows = split_windows(start, now, r.provider.window)
+            else:
+                windows = day_range_windows(first, last or now.date(), now)
+            for i, window in enumerate(windows):
+                r.fetch_window(window, i, len(windows))
+                if incremental:
+                    state.synced_through = max(filter(None, (state.synced_through,
+                                                             window.end)))
+                    if state.synced_from is None or window.start.date() < state.synced_from:
+                        state.synced_from = window.start.date()
+                r.committed()
+            return None
+
+        return r.execute(body)
+
+
+def backfill_account(account_id: int, *, target: date | None = None,
+                     deadline: float | None = None, job_id: str | None = None,
+                     progress: Progress | None = None) -> Outcome:
+    """Walk back one day at a time from the oldest covered day to the target day.
+
+    Resumable: the oldest covered day is saved with each day's data. It ends at the target,
+    or (unless the target was given explicitly) after ABACUS_BACKFILL_EMPTY_DAYS empty days in
+    a row, or when `deadline` (time.monotonic) passes; then it stays pending for the next run.
+    """
+    account = db.session.get(Account, account_id)
+    reason = _skip_reason(account, scheduled=deadline is not None)
+    if reason:
+        return Outcome(account.name, account.provider, "backfill", "skipped", message=reason)
+    settings = current_app.config["ABACUS"]
+    with account_lock(account.id) as got:
+        if not got:
+            return Outcome(account.name, account.provider, "backfill", "skipped",
+                           message="another worker is syncing this account")
+        state = _state(account)
+        explicit = target is not None
+        if state.backfill_status == "complete" and (
+                not explicit or (state.backfill_oldest_day
+                                 and target >= state.backfill_oldest_day)):
+            db.session.commit()
+            return Outcome(account.name, account.provider, "backfill", "skipped",
+                           message="backfill is complete")
+        goal = target or state.backfill_target_day or settings.backfill_from
+        r = _Run(account, "backfill", job_id, progress)
+        r.start()
+
+        def body() -> str | None:
+            now = utcnow()
+            state = _state(account)
+            state.backfill_target_day = goal
+            state.backfill_status = "running"
+            newest = state.backfill_oldest_day or state.synced_from or now.date() + ONE_DAY
+            day = newest - ONE_DAY
+            total = max(0, (day - goal).days + 1)
+            db.session.commit()
+            done = 0
+            while True:
+                if day < goal:
+                    state.backfill_status = "complete"
+                    db.session.commit()
+                    return "reached the target day"
+                window = Window(_midnight(day), min(_midnight(day) + ONE_DAY, now))
+                n = r.fetch_window(window, done, total)
+                done += 1
+                state.backfill_empty_windows = 0 if n else state.backfill_empty_windows + 1
+                state.backfill_oldest_day = day
+                stop_empty = (not explicit
+                              and state.backfill_empty_windows >= settings.backfill_empty_days)
+                if day <= goal or stop_empty:
+                    state.backfill_status = "complete"
+                r.committed()
+                if state.backfill_status == "complete":
+                    return ("reached the target day" if day <= goal else
+                            f"no usage in the {state.backfill_empty_windows} days before "
+                            f"{(day + timedelta(days=state.backfill_empty_windows)).isoformat()}"
+                            "; history ends there")
+                if deadline is not None and time.monotonic() > deadline:
+                    state.backfill_status = "pending"
+                    db.session.commit()
+                    return f"paused at {day.isoformat()}; continues on the next run"
+                day -= ONE_DAY
+
+        outcome = r.execute(body)
+        if outcome.status != "success":
+            state = _state(account)
+            if state.backfill_status == "running":
+                state.backfill_status = "pending"
+                db.session.commit()
+        return outcome
+
+
+def selected_accounts(source: str | None = None, name: str | None = None,
+                      syncable: bool = True) -> list[Account]:
+    """Accounts by provider and/or name (env accounts upserted first)."""
+    ensure_env_accounts()
+    query = select(Account).order_by(Account.provider, Account.name)
+    if source:
+        query = query.where(Account.provider == get_provider(source).id)
+    if name:
+        query = query.where(Account.name == name)
+    accounts = list(db.session.execute(query).scalars())
+    if syncable:
+        accounts = [a for a in accounts if a.credentials_encrypted]
+    return accounts
+
+
+def set_backfill(source: str, status: str, name: str | None = None) -> int:
+    """`backfill-complete` / `backfill-reset` for every account of a provider."""
+    n = 0
+    for account in selected_accounts(source, name):
+        state = _state(account)
+        state.backfill_status = status
+        if status == "pending":
+            state.backfill_oldest_day = None
+            state.backfill_empty_windows = 0
+            state.backfill_target_day = None
+        n += 1
+    db.session.commit()
+    return n
+
+
+@dataclass(frozen=True)
+class Gap:
+    account: str
+    provider: str
+    first: date
+    last: date
+
+    @property
+    def days(self) -> int:
+        return (self.last - self.first).days + 1
+
+
+def gaps(source: str | None = None) -> list[Gap]:
+    """Runs of days without any usage inside each account's covered range.
+
+    The covered range runs from the oldest day a backfill or sync reached (or the first day
+    with data) to the day of the last incremental sync (or the last day with data).
+    """
+    found: list[Gap] = []
+    for account in selected_accounts(source, syncable=False):
+        state = db.session.get(SyncState, account.id)
+        rows = db.session.execute(text("""
+            WITH bounds AS (
+                SELECT LEAST(min(day), :oldest) AS lo, GREATEST(max(day), :newest) AS hi
+                FROM usage_daily WHERE account_id = :acc)
+            SELECT d::date FROM bounds, generate_series(lo, hi, interval '1 day') AS d
+            WHERE lo IS NOT NULL AND NOT EXISTS (
+                SELECT 1 FROM usage_daily u WHERE u.account_id = :acc AND u.day = d::date)
+            ORDER BY 1"""), {
+            "acc": account.id,
+            "oldest": (state.backfill_oldest_day or state.synced_from) if state else None,
+            "newest": state.synced_through.date() if state and state.synced_through else None,
+        }).scalars().all()
+        run: list[date] = []
+        for d in rows:
+            if run and d != run[-1] + ONE_DAY:
+                found.append(Gap(account.name, account.provider, run[0], run[-1]))
+                run = []
+            run.append(d)
+        if run:
+            found.append(Gap(account.name, account.provider, run[0], run[-1]))
+    return found
+
+
+def status_report() -> list[dict[str, Any]]:
+    """Every account with its state; the shape of `flask abacus status --json`."""
+    out = []
+    for account in selected_accounts(syncable=False):
+        state = db.session.get(SyncState, account.id)
+        provider = get_provider(account.provider)
+        snapshots = db.session.execute(
+            select(AccountSnapshot).where(AccountSnapshot.account_id == account.id)
+            .order_by(AccountSnapshot.kind, AccountSnapshot.key)).scalars().all()
+        out.append({
+            "provider": account.provider,
+            "name": account.name,
+            "tool": provider.tool,
+            "status": account.status,
+            "last_success_at": _iso(account.last_success_at),
+            "last_error": account.last_error if account.status != "active" else None,
+            "backfill": state.backfill_status if state else "pending",
+            "synced_through": _iso(state.synced_through) if state else None,
+            "backfill_oldest_day": (state.backfill_oldest_day.isoformat()
+                                    if state and state.backfill_oldest_day else None),
+            "next_attempt_at": _iso(account.next_attempt_at),
+            "details": {f"{s.kind}:{s.key}" if s.key else s.kind: s.data for s in snapshots},
+        })
+    return out
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat(timespec="seconds") if value else None
+
+
+def refresh_identities(account: Account) -> int:
+    """`flask abacus mappings sync`: re-read who the provider's actors are."""
+    provider = get_provider(account.provider)
+    if not provider.capabilities.identities:
+        return 0
+    try:
+        changed = sync_from_provider(provider.id, provider.identities(account_config(account)))
+    except AuthExpired as exc:
+        db.session.rollback()
+        account.status, account.status_detail = "auth_expired", str(exc)
+        account.last_error, account.last_error_at = str(exc), utcnow()
+        db.session.commit()
+        raise_alert(account, "auth_expired", str(exc))
+        raise
+    db.session.commit()
+    return changed
