@@ -26,11 +26,13 @@ def run_scheduler() -> None:
     from flask import current_app
     from rq_scheduler import Scheduler
 
-    from abacus.jobs import register_schedules, schedules
+    from abacus.jobs import register_schedules, run_schedules_now, schedules
 
     scheduler = Scheduler(queue_name=QUEUE_NAME, connection=redis_connection(), interval=30)
-    ids = register_schedules(scheduler, schedules(current_app.config["ABACUS"]))
-    logging.getLogger("abacus.scheduler").info("schedules registered: %s", ids or "none yet")
+    wanted = schedules(current_app.config["ABACUS"])
+    ids = register_schedules(scheduler, wanted)
+    logging.getLogger("abacus.scheduler").info("schedules registered: %s", ", ".join(ids))
+    run_schedules_now(wanted)  # accounts are current from the start, not from the next cron
     scheduler.run()
 
 

@@ -14,13 +14,15 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from .config import Settings
 from .extensions import db
 from .models import Account
 from .providers import get_provider
 from .providers.base import AccountConfig
+
+BOOTSTRAP_LOCK = 0x0AB2  # pg_advisory_xact_lock namespace for ensure_env_accounts
 
 # Settings an admin may set per account (`accounts add … --setting`, the admin page).
 EDITABLE_SETTINGS = ("base_url", "proxy_url", "owner_email", "team_id", "min_request_interval")
@@ -177,6 +179,9 @@ def ensure_env_accounts() -> list[Account]:
     """
     settings = _settings()
     touched = []
+    # The web, worker and scheduler processes all do this at start: one at a time, so two of
+    # them never insert the same account.
+    db.session.execute(text("SELECT pg_advisory_xact_lock(:ns, 0)"), {"ns": BOOTSTRAP_LOCK})
     for provider_id, field, keys in (("anthropic", "admin_key", settings.anthropic_admin_keys),
                                      ("cursor", "api_key", settings.cursor_admin_keys)):
         for name, key in keys:

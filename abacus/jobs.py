@@ -27,19 +27,32 @@ SYNC_JOB_TIMEOUT = 3 * 3600  # a first sync of a busy Cursor team, paced, can ta
 BACKFILL_BUDGET = 15 * 60.0  # one backfill job's share before it yields to the schedule
 
 
-def _publish(meta: dict[str, Any], every: float = 0.5):
-    """Return a progress callback that saves job.meta at most every `every` seconds."""
-    job = get_current_job()
-    last = [0.0]
+class _MetaPublisher:
+    """Saves job progress to job.meta["progress"], at most every `every` seconds."""
+
+    def __init__(self, every: float = 0.5):
+        self.job = get_current_job()
+        self.every = every
+        self.meta: dict[str, Any] = {}
+        self.last = 0.0
+
+    def publish(self, force: bool = False, **fields: Any) -> None:
+        done, total = fields.get("done", 0), fields.get("total", 0)
+        self.meta.update(fields, percent=round(100 * done / total, 1) if total else 100.0)
+        now = time.monotonic()
+        if self.job is not None and (force or now - self.last >= self.every):
+            self.last = now
+            self.job.meta["progress"] = dict(self.meta)
+            self.job.save_meta()
+
+
+def _publish():
+    """Progress callback for imports (stage, bytes done, bytes total, rows)."""
+    publisher = _MetaPublisher()
 
     def update(stage: str, done: int, total: int, rows: int) -> None:
-        meta.update(stage=stage, done=done, total=total, rows=rows,
-                    percent=round(100 * done / total, 1) if total else 100.0)
-        now = time.monotonic()
-        if job is not None and (now - last[0] >= every or stage != "reading"):
-            last[0] = now
-            job.meta["progress"] = dict(meta)
-            job.save_meta()
+        publisher.publish(force=stage != "reading", stage=stage, done=done, total=total,
+                          rows=rows)
 
     return update
 
@@ -50,10 +63,9 @@ def import_csv(path: str, account: str | None = None, user: str | None = None,
     from .imports import ImportFailed, import_cursor_csv
 
     with _app_context():
-        meta: dict[str, Any] = {"stage": "queued"}
         try:
             report = import_cursor_csv(path, account_name=account, user=user,
-                                       skip_invalid=skip_invalid, progress=_publish(meta),
+                                       skip_invalid=skip_invalid, progress=_publish(),
                                        job_id=_job_id())
         except ImportFailed as exc:
             return exc.report.as_dict()
@@ -65,19 +77,12 @@ def _job_id() -> str | None:
     return job.id if job else None
 
 
-def _sync_progress(meta: dict[str, Any], every: float = 0.5):
-    """Progress callback of the sync engine, published in job.meta like imports."""
-    job = get_current_job()
-    last = [0.0]
+def _sync_progress():
+    """Progress callback of the sync engine (windows done, windows total, records)."""
+    publisher = _MetaPublisher()
 
     def update(done: int, total: int, records: int, label: str) -> None:
-        meta.update(stage="syncing", done=done, total=total, rows=records, window=label,
-                    percent=round(100 * done / total, 1) if total else 100.0)
-        now = time.monotonic()
-        if job is not None and now - last[0] >= every:
-            last[0] = now
-            job.meta["progress"] = dict(meta)
-            job.save_meta()
+        publisher.publish(stage="syncing", done=done, total=total, rows=records, window=label)
 
     return update
 
@@ -93,7 +98,7 @@ def sync_account(account_id: int, first: str | None = None, last: str | None = N
         outcome = sync.sync_account(
             account_id, first=date.fromisoformat(first) if first else None,
             last=date.fromisoformat(last) if last else None, scheduled=scheduled,
-            job_id=_job_id(), progress=_sync_progress({}))
+            job_id=_job_id(), progress=_sync_progress())
         return outcome.as_dict()
 
 
@@ -103,7 +108,7 @@ def backfill_account(account_id: int, budget_seconds: float = BACKFILL_BUDGET) -
 
     with _app_context():
         outcome = sync.backfill_account(account_id, deadline=time.monotonic() + budget_seconds,
-                                        job_id=_job_id(), progress=_sync_progress({}))
+                                        job_id=_job_id(), progress=_sync_progress())
         return outcome.as_dict()
 
 
@@ -177,6 +182,14 @@ def schedules(settings) -> tuple[Schedule, ...]:
     out.append(Schedule("abacus-schedule-backfill", settings.schedule_backfill,
                         "abacus.jobs.backfill_all", {}))
     return tuple(out)
+
+
+def run_schedules_now(wanted_schedules: tuple[Schedule, ...]) -> None:
+    """Enqueue every scheduled job once, so a fresh start syncs without waiting for cron."""
+    from .queue import queue
+
+    for s in wanted_schedules:
+        queue().enqueue(s.func, kwargs=s.kwargs, job_timeout=SYNC_JOB_TIMEOUT)
 
 
 def register_schedules(scheduler, wanted_schedules: tuple[Schedule, ...]) -> list[str]:

@@ -23,6 +23,8 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -72,6 +74,22 @@ def server_url(tmp: Path) -> str:
 def dsn(url: str, database: str) -> str:
     return make_url(url).set(drivername="postgresql", database=database).render_as_string(
         hide_password=False)
+
+
+@contextmanager
+def scratch_database(tmp: Path, keep: bool = False) -> Iterator[str]:
+    """A new, empty database on the bench server; dropped afterwards unless `keep`."""
+    server = server_url(tmp)
+    name = f"abacus_bench_{uuid.uuid4().hex[:8]}"
+    admin = psycopg2.connect(dsn(server, make_url(server).database or "postgres"))
+    admin.autocommit = True
+    admin.cursor().execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield dsn(server, name)
+    finally:
+        if not keep:
+            admin.cursor().execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
 
 
 def run_import(db_url: str, csv_path: Path, tmp: Path) -> tuple[int, float]:
@@ -125,21 +143,12 @@ def main() -> None:
         print(f"generated {args.rows} rows ({size_mb:.0f} MB) in {time.perf_counter() - t0:.1f}s",
               flush=True)
 
-        server = server_url(tmp)
-        name = f"abacus_bench_{uuid.uuid4().hex[:8]}"
-        admin = psycopg2.connect(dsn(server, make_url(server).database or "postgres"))
-        admin.autocommit = True
-        admin.cursor().execute(f'CREATE DATABASE "{name}"')
-        try:
-            inserted, import_s = run_import(dsn(server, name), csv_path, tmp)
+        with scratch_database(tmp, keep=args.keep) as db_url:
+            inserted, import_s = run_import(db_url, csv_path, tmp)
             peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
             print(f"import: {inserted} events stored in {import_s:.1f}s", flush=True)
-            copy_s = run_copy(dsn(server, name), csv_path)
+            copy_s = run_copy(db_url, csv_path)
             print(f"COPY into a bare table: {copy_s:.1f}s", flush=True)
-        finally:
-            if not args.keep:
-                admin.cursor().execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            admin.close()
 
     import_rate = args.rows / import_s
     copy_rate = args.rows / copy_s

@@ -23,18 +23,14 @@ import random
 import sys
 import tempfile
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-import psycopg2
-from sqlalchemy.engine import make_url
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.import_bench import dsn, server_url  # noqa: E402
+from bench.import_bench import scratch_database  # noqa: E402
 
 MODELS = ["claude-4.5-sonnet", "claude-4.5-sonnet-thinking", "default", "gpt-5", "gpt-5-codex",
           "claude-4.5-opus-high-thinking", "composer-1", "claude-4-sonnet"]
@@ -98,13 +94,8 @@ def main() -> None:
         server_timer = Timer()
         fake._dispatch = server_timer.wrap(fake._dispatch)
 
-        server = server_url(tmp)
-        name = f"abacus_bench_{uuid.uuid4().hex[:8]}"
-        admin = psycopg2.connect(dsn(server, make_url(server).database or "postgres"))
-        admin.autocommit = True
-        admin.cursor().execute(f'CREATE DATABASE "{name}"')
-        try:
-            app = create_app({"ABACUS_ENV": "test", "DATABASE_URL": dsn(server, name),
+        with scratch_database(tmp) as db_url:
+            app = create_app({"ABACUS_ENV": "test", "DATABASE_URL": db_url,
                               "SECRET_KEY": "bench" * 4, "CURSOR_MIN_REQUEST_INTERVAL": "0",
                               "ABACUS_INSTANCE_PATH": str(tmp / "instance"),
                               "REDIS_URL": "redis://127.0.0.1:1/0"}, dotenv=False)
@@ -135,9 +126,6 @@ def main() -> None:
                     print(lines[-1], flush=True)
                 db.session.remove()
                 db.engine.dispose()
-        finally:
-            admin.cursor().execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            admin.close()
     print(f"Cursor's documented limit allows ~{API_DOCUMENTED_EVENTS_PER_S:.0f} events/s "
           "(20 requests/min x 1000 per page)")
 

@@ -1,5 +1,6 @@
 """`make run`'s supervisor: web, worker and scheduler come up, a job runs in the forked
-worker, and one SIGINT (Ctrl-C) stops all three."""
+worker, the scheduler syncs the accounts named in the environment, and one SIGINT (Ctrl-C)
+stops all three."""
 
 from __future__ import annotations
 
@@ -9,13 +10,19 @@ import socket
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import psutil
 import requests
 from rq import Queue
+from sqlalchemy import func, select
 
+from abacus.extensions import db
+from abacus.models import Account, UsageEvent
 from abacus.queue import QUEUE_NAME, redis_connection
+from tests.fakes.anthropic import FakeAnthropic
 from tests.test_import_cursor_csv import VARIANTS, variant_rows, write_csv
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,8 +47,13 @@ def _wait_healthy(url: str, proc: subprocess.Popen, seconds: float = 60) -> requ
 
 def test_supervisor_serves_runs_jobs_and_stops_on_ctrl_c(app, app_env, tmp_path, ctx):
     port = _free_port()
+    anthropic = FakeAnthropic(admin_keys=("sk-ant-admin01-dev",)).start()
+    yesterday = datetime.now(UTC).date() - timedelta(days=1)
+    anthropic.add_claude_code(yesterday, actor_email="dev@example.com",
+                              models=[("claude-sonnet-4-5-20250929", 10, 10, 0, 0, 250)])
     env = {**os.environ, **app_env, "ABACUS_ENV": "development", "PORT": str(port),
-           "HOST": "127.0.0.1"}
+           "HOST": "127.0.0.1", "ANTHROPIC_ADMIN_KEYS": "acme=sk-ant-admin01-dev",
+           "ANTHROPIC_BASE_URL": anthropic.url}
     proc = subprocess.Popen([sys.executable, "-m", "abacus.devserver"], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True)
@@ -63,6 +75,20 @@ def test_supervisor_serves_runs_jobs_and_stops_on_ctrl_c(app, app_env, tmp_path,
         assert job.is_finished, job.latest_result()
         assert job.return_value()["inserted"] == 5
 
+        # The scheduler syncs the account named in ANTHROPIC_ADMIN_KEYS right away.
+        deadline = time.monotonic() + 60
+        account = None
+        while time.monotonic() < deadline:
+            db.session.rollback()
+            account = db.session.execute(select(Account).where(Account.name == "acme")).scalar()
+            if account is not None and account.last_success_at is not None:
+                break
+            time.sleep(0.3)
+        assert account is not None and account.status == "active", proc.stdout
+        cost = db.session.execute(select(func.sum(UsageEvent.cost_usd))
+                                  .where(UsageEvent.account_id == account.id)).scalar()
+        assert cost == Decimal("2.50")
+
         os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
         assert proc.wait(timeout=30) == 0
         for child in children:
@@ -71,6 +97,7 @@ def test_supervisor_serves_runs_jobs_and_stops_on_ctrl_c(app, app_env, tmp_path,
         assert "applying migrations (flask db upgrade)" in output
         assert "abacus: stopped" in output
     finally:
+        anthropic.stop()
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()

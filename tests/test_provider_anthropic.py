@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import pytest
 
-from abacus.providers.anthropic import AnthropicProvider, cents_to_usd
+from abacus.providers.anthropic import AnthropicProvider
 from abacus.providers.base import (
     AccountConfig,
     AuthExpired,
@@ -20,6 +20,7 @@ from abacus.providers.base import (
     Window,
 )
 from abacus.providers.http import HttpSettings
+from abacus.providers.units import cents_to_usd
 from tests.fakes.anthropic import (
     API_KEYS_PATH,
     CLAUDE_CODE_PATH,
@@ -274,7 +275,7 @@ def test_cents_to_usd_is_exact():
     assert cents_to_usd(186) == Decimal("1.86")
     assert cents_to_usd(Decimal("123.78912")) == Decimal("1.2378912")
     assert cents_to_usd("0.1") == Decimal("0.001")
-    with pytest.raises(ValueError):
+    with pytest.raises(ProviderError, match="abc"):
         cents_to_usd("abc")
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Mapping
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 import requests
@@ -30,6 +30,7 @@ from .base import (
     Window,
 )
 from .http import make_session, request
+from .units import cents_to_usd
 
 log = logging.getLogger(__name__)
 
@@ -213,17 +214,6 @@ def claude_code_records(item: Mapping[str, Any], day: date, what: str = "Anthrop
     return out
 
 
-def cents_to_usd(amount: Any) -> Decimal:
-    """`estimated_cost.amount` is in cents and may be fractional; scaleb(-2) is exact."""
-    try:
-        value = amount if isinstance(amount, Decimal) else Decimal(str(amount))
-    except InvalidOperation:
-        raise ValueError(f"not a number: {amount!r}") from None
-    if not value.is_finite():
-        raise ValueError(f"not a number: {amount!r}")
-    return value.scaleb(-2)
-
-
 def _cost_usd(cost: Any, what: str) -> Decimal | None:
     if not isinstance(cost, Mapping) or cost.get("amount") is None:
         return None  # not reported: ingest estimates it from the price table
@@ -234,10 +224,7 @@ def _cost_usd(cost: Any, what: str) -> Decimal | None:
         log.warning("%s: estimated_cost in %s, not USD; cost left to the price table",
                     what, currency)
         return None
-    try:
-        return cents_to_usd(cost["amount"])
-    except ValueError as exc:
-        raise ProviderError(f"{what}: estimated_cost.amount {exc}") from None
+    return cents_to_usd(cost["amount"], f"{what}: estimated_cost.amount")
 
 
 def _actor(actor: Any, what: str) -> tuple[str, str, str | None]:

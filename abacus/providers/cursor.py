@@ -32,6 +32,7 @@ from .base import (
     Window,
 )
 from .cursor_events import cursor_event_key
+from .units import cents_to_usd
 
 EVENTS_PATH = "/teams/filtered-usage-events"
 MEMBERS_PATH = "/teams/members"
@@ -232,17 +233,7 @@ def _tokens(value: Any) -> int:
 
 
 def _cents_to_usd(cents: Any) -> Decimal | None:
-    """Cursor reports money in fractional cents (20.18232 = $0.2018232); convert exactly.
-
-    Bodies are parsed with Decimal floats, so `scaleb(-2)` shifts the decimal point without
-    any rounding; a number sent as a string is accepted the same way.
-    """
+    """Cursor reports money in fractional cents (20.18232 = $0.2018232); None: not sent."""
     if cents is None or cents == "":
         return None
-    try:
-        value = cents if isinstance(cents, Decimal) else Decimal(str(cents))
-    except InvalidOperation:
-        raise ProviderError(f"Cursor {EVENTS_PATH}: amount {str(cents)[:40]!r}") from None
-    if not value.is_finite():
-        raise ProviderError(f"Cursor {EVENTS_PATH}: amount {str(cents)[:40]!r}")
-    return value.scaleb(-2)
+    return cents_to_usd(cents, f"Cursor {EVENTS_PATH}: amount")

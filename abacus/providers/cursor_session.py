@@ -18,7 +18,7 @@ import json
 import logging
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -33,12 +33,12 @@ from .base import (
     Page,
     Provider,
     ProviderError,
-    RateLimited,
     Snapshot,
     UsageRecord,
     Window,
 )
 from .cursor_events import cursor_event_key
+from .units import cents_to_usd, to_decimal
 
 log = logging.getLogger(__name__)
 
@@ -160,17 +160,7 @@ def _decimal(value: Any, what: str) -> Decimal:
     """A number from a JSON number or numeric string; missing means 0 (proto3 omits zeros)."""
     if value is None or value == "":
         return Decimal(0)
-    if isinstance(value, bool):
-        raise ProviderError(f"{what}: expected a number, got a boolean")
-    try:
-        number = Decimal(value.strip() if isinstance(value, str) else
-                         str(value) if isinstance(value, float) else value)
-    except (InvalidOperation, TypeError, ValueError):
-        raise ProviderError(f"{what}: expected a number, got {type(value).__name__} "
-                            f"{str(value)[:40]!r}") from None
-    if not number.is_finite():
-        raise ProviderError(f"{what}: not a finite number")
-    return number
+    return to_decimal(value, what)
 
 
 def _count(value: Any, what: str) -> int:
@@ -189,12 +179,6 @@ def _bool(value: Any) -> bool:
 
 def _optional_int(value: Any, what: str) -> int | None:
     return None if value is None else int(_decimal(value, what))
-
-
-def cents_to_usd(cents: Decimal | int) -> Decimal:
-    """Cents → dollars exactly: a decimal shift, no float and no rounding (cents are fractional
-    on events; 2000 → 20.00 keeps two places for display)."""
-    return Decimal(cents).scaleb(-2)
 
 
 def _usd_text(amount: Decimal) -> str:
@@ -436,7 +420,7 @@ class _Dashboard:
             kwargs["headers"] = {"Origin": self.base_url,  # the CSRF check (§1.4)
                                  "Referer": f"{self.base_url}/dashboard",
                                  "Content-Type": "application/json"}
-        response = self._send(method, self.base_url + path, what, kwargs)
+        response = http.send(self.session, method, self.base_url + path, what, **kwargs)
         status = response.status_code
         if status in tolerate:
             return None
@@ -463,18 +447,6 @@ class _Dashboard:
                               f"has ended, {RELOGIN}")
         return http.json_body(response, what)
 
-    def _send(self, method: str, url: str, what: str,
-              kwargs: dict[str, Any]) -> requests.Response:
-        try:
-            return self.session.request(method, url, **kwargs)
-        except requests.exceptions.RetryError as exc:
-            raise RateLimited(f"{what}: still failing after retries") from exc
-        except requests.exceptions.ProxyError as exc:
-            raise ProviderError(f"{what}: proxy refused the connection") from exc
-        except requests.exceptions.Timeout as exc:
-            raise ProviderError(f"{what}: timed out") from exc
-        except requests.exceptions.ConnectionError as exc:
-            raise ProviderError(f"{what}: could not connect") from exc
 
 
 # --- the provider --------------------------------------------------------------------------

@@ -156,10 +156,11 @@ def json_body(response: requests.Response, what: str) -> Any:
                             ) from None
 
 
-def request(session: requests.Session, method: str, url: str, what: str, **kwargs) -> Any:
-    """Send, map errors to typed exceptions, return the parsed JSON body."""
+def send(session: requests.Session, method: str, url: str, what: str,
+         **kwargs) -> requests.Response:
+    """Send; transport failures become typed errors naming `what`."""
     try:
-        response = session.request(method, url, **kwargs)
+        return session.request(method, url, **kwargs)
     except requests.exceptions.RetryError as exc:
         raise RateLimited(f"{what}: still failing after retries") from exc
     except requests.exceptions.ProxyError as exc:
@@ -168,5 +169,10 @@ def request(session: requests.Session, method: str, url: str, what: str, **kwarg
         raise ProviderError(f"{what}: timed out") from exc
     except requests.exceptions.ConnectionError as exc:
         raise ProviderError(f"{what}: could not connect") from exc
+
+
+def request(session: requests.Session, method: str, url: str, what: str, **kwargs) -> Any:
+    """Send, map errors to typed exceptions, return the parsed JSON body."""
+    response = send(session, method, url, what, **kwargs)
     raise_for_status(response, what)
     return json_body(response, what)
