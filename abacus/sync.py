@@ -31,7 +31,7 @@ from .extensions import db
 from .identities import sync_from_provider
 from .ingest import ingest
 from .models import Account, AccountSnapshot, SyncRun, SyncState
-from .providers import get_provider
+from .providers import UnknownProvider, get_provider
 from .providers.base import AuthExpired, Provider, ProviderError, RateLimited, Window
 
 log = logging.getLogger("abacus.sync")
@@ -129,6 +129,10 @@ def _state(account: Account) -> SyncState:
 def _skip_reason(account: Account, scheduled: bool) -> str | None:
     if account.status == "disabled":
         return "disabled"
+    try:
+        get_provider(account.provider)
+    except UnknownProvider:
+        return f"provider {account.provider!r} is not installed"
     if account.status == "auth_expired":
         return "credentials were refused; replace them (flask abacus accounts set-credentials)"
     if not account.credentials_encrypted:
@@ -498,14 +502,17 @@ def status_report() -> list[dict[str, Any]]:
     out = []
     for account in selected_accounts(syncable=False):
         state = db.session.get(SyncState, account.id)
-        provider = get_provider(account.provider)
+        try:
+            tool = get_provider(account.provider).tool
+        except UnknownProvider:  # a plugin that was uninstalled: its data stays
+            tool = "unknown"
         snapshots = db.session.execute(
             select(AccountSnapshot).where(AccountSnapshot.account_id == account.id)
             .order_by(AccountSnapshot.kind, AccountSnapshot.key)).scalars().all()
         out.append({
             "provider": account.provider,
             "name": account.name,
-            "tool": provider.tool,
+            "tool": tool,
             "status": account.status,
             "last_success_at": _iso(account.last_success_at),
             "last_error": account.last_error if account.status != "active" else None,

@@ -168,6 +168,21 @@ def test_resync_changes_nothing_and_revisions_are_logged(ctx, runner, configure,
         ("cost_usd", Decimal("0.09"), Decimal("0.12"))
 
 
+def test_an_account_proxy_carries_its_requests(ctx, runner, configure, anthropic):
+    """The fake doubles as an HTTP proxy: requests for an unreachable host reach it only
+    through the account's proxy setting."""
+    seed_anthropic(anthropic)
+    account = make_account("anthropic", "acme", {"admin_key": ADMIN_KEY},
+                           "http://api.anthropic.invalid", proxy_url=anthropic.url)
+    outcome = sync_account(account.id, first=D1, last=D1)
+    assert outcome.status == "success", outcome.message
+    assert anthropic.report_requests(D1.isoformat())
+    accounts_service.update_settings(account, {"proxy_url": None})
+    db.session.commit()
+    failed = sync_account(account.id, first=D1, last=D1)
+    assert failed.status == "failed" and "could not connect" in failed.message
+
+
 def test_incremental_sync_advances_and_rereads_recent_days(ctx, runner, configure, anthropic):
     today = datetime.now(UTC).date()
     anthropic.add_claude_code(today - timedelta(days=1), actor_email="a@example.com",
