@@ -55,6 +55,18 @@ FIELDS: tuple[Field, ...] = (
     Field("ABACUS_DEV_LOGIN", "0 (`make run` sets 1)",
           "1 enables the password-less development sign-in at `/auth/dev-login`. Never in "
           "production."),
+    Field("GOOGLE_CLIENT_ID", "(none)",
+          "Google OAuth client id: enables \"Sign in with Google\" (OpenID Connect)."),
+    Field("GOOGLE_CLIENT_SECRET", "(none)", "Google OAuth client secret."),
+    Field("OIDC_DISCOVERY_URL", "(none)",
+          "Any other OpenID Connect provider (Okta, Keycloak, Authentik…) by its discovery "
+          "URL (`…/.well-known/openid-configuration`)."),
+    Field("OIDC_CLIENT_ID", "(none)", "Client id at that OIDC provider."),
+    Field("OIDC_CLIENT_SECRET", "(none)", "Client secret at that OIDC provider."),
+    Field("OIDC_PROVIDER_NAME", "Single sign-on", "Button label for that OIDC provider."),
+    Field("ABACUS_MEMBER_VISIBILITY", "all",
+          "`all`: members see everyone's rows. `self`: members see team totals but only their "
+          "own per-person rows."),
     Field("HOST", "127.0.0.1", "Address the web process listens on (`make run`)."),
     Field("PORT", "5000", "Port the web process listens on (`make run`)."),
     Field("ABACUS_ENCRYPTION_KEY", "derived from SECRET_KEY",
@@ -115,6 +127,13 @@ def _parse_int(name: str, raw: str, lo: int, hi: int) -> int:
 
 def _parse_list(raw: str) -> tuple[str, ...]:
     return tuple(part.strip().lower() for part in raw.split(",") if part.strip())
+
+
+def _choice(name: str, raw: str, choices: tuple[str, ...]) -> str:
+    value = raw.strip().lower()
+    if value not in choices:
+        raise ConfigError(f"{name}: expected one of {', '.join(choices)}, got {raw!r}")
+    return value
 
 
 def _parse_float(name: str, raw: str, lo: float, hi: float) -> float:
@@ -207,6 +226,13 @@ class Settings:
     schedule_backfill: str = "15 */6 * * *"
     backfill_from: date = date(2025, 1, 1)
     backfill_empty_days: int = 7
+    google_client_id: str | None = None
+    google_client_secret: str | None = field(default=None, repr=False)
+    oidc_discovery_url: str | None = None
+    oidc_client_id: str | None = None
+    oidc_client_secret: str | None = field(default=None, repr=False)
+    oidc_provider_name: str = "Single sign-on"
+    member_visibility: str = "all"
 
     @property
     def tz(self) -> ZoneInfo:
@@ -308,6 +334,16 @@ class Settings:
                                      get("ABACUS_BACKFILL_FROM") or "2025-01-01"),
             backfill_empty_days=_parse_int("ABACUS_BACKFILL_EMPTY_DAYS",
                                            get("ABACUS_BACKFILL_EMPTY_DAYS") or "7", 1, 3650),
+            google_client_id=get("GOOGLE_CLIENT_ID") or None,
+            google_client_secret=get("GOOGLE_CLIENT_SECRET") or None,
+            oidc_discovery_url=(_check_url("OIDC_DISCOVERY_URL", get("OIDC_DISCOVERY_URL"),
+                                           ("http", "https"))
+                                if get("OIDC_DISCOVERY_URL") else None),
+            oidc_client_id=get("OIDC_CLIENT_ID") or None,
+            oidc_client_secret=get("OIDC_CLIENT_SECRET") or None,
+            oidc_provider_name=get("OIDC_PROVIDER_NAME") or "Single sign-on",
+            member_visibility=_choice("ABACUS_MEMBER_VISIBILITY",
+                                      get("ABACUS_MEMBER_VISIBILITY") or "all", ("all", "self")),
         )
 
 

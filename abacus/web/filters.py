@@ -103,3 +103,37 @@ def day_range(start: date, end: date) -> str:
     if start.year == end.year:
         return f"{start:%b} {start.day} – {day(end)}"
     return f"{day(start)} – {day(end)}"
+
+
+@_filter("usd_short")
+def usd_short(value: Decimal | int | None) -> str:
+    """Axis money: "$0", "$12", "$1.2K"."""
+    amount = Decimal(value or 0)
+    if abs(amount) >= 1000:
+        return "$" + compact(amount)
+    return f"${amount.quantize(Decimal('1'), rounding=ROUND_HALF_UP)}"
+
+
+@_filter("delta")
+def delta(current: int | Decimal, previous: int | Decimal) -> dict | None:
+    """Change against the previous window, shown only when |Δ| ≥ 3% (noise otherwise).
+
+    Returns {"pct": "+12%", "direction": "up"|"down"} or None.
+    """
+    if not previous:
+        return None
+    change = (Decimal(current) - Decimal(previous)) * 100 / Decimal(previous)
+    if abs(change) < 3:
+        return None
+    pct = change.quantize(Decimal("1"), rounding=ROUND_HALF_UP)
+    return {"pct": f"{'+' if pct > 0 else ''}{pct}%", "direction": "up" if pct > 0 else "down"}
+
+
+@_filter("merge")
+def merge(first: dict, *others: dict, **updates) -> dict:
+    """Dicts combined left to right (templates can pass only one **kwargs to a call)."""
+    out = dict(first)
+    for other in others:
+        out.update(other)
+    out.update(updates)
+    return out

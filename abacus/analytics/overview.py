@@ -1,37 +1,21 @@
-"""Read side: the numbers pages show, as plain dataclasses.
-
-Every query reads the `usage_daily` rollup (never `usage_events`), so page time does not
-grow with the number of raw events; aggregation happens in SQL. Money stays Decimal.
-Date ranges are inclusive days in the org time zone (the rollup's `day` already is).
-"""
+"""The Overview page's numbers, and lifetime totals (`flask abacus stats`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import BigInteger, ColumnElement, cast, func, literal, select
+from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 
-from .extensions import db
-from .models import UsageDaily as D
-
-
-class _Costed:
-    """Rows whose cost may leave out unpriced events (a model without a known price)."""
-
-    events: int
-    unpriced_events: int
-
-    @property
-    def fully_unpriced(self) -> bool:
-        """No event has a price: the cost is unknown, not $0."""
-        return self.events > 0 and self.unpriced_events == self.events
+from ..extensions import db
+from ..models import UsageDaily as D
+from .common import PERSON, TOKENS, Costed, in_range, int_sum, money_sum
 
 
 @dataclass(frozen=True)
-class ToolRow(_Costed):
+class ToolRow(Costed):
     tool: str
     tokens: int
     cost_usd: Decimal
@@ -41,7 +25,7 @@ class ToolRow(_Costed):
 
 
 @dataclass(frozen=True)
-class ModelRow(_Costed):
+class ModelRow(Costed):
     model: str
     tokens: int
     cost_usd: Decimal
@@ -50,7 +34,7 @@ class ModelRow(_Costed):
 
 
 @dataclass(frozen=True)
-class PersonRow(_Costed):
+class PersonRow(Costed):
     person: str  # e-mail when mapped, else the provider's identity (API key, seat id)
     mapped: bool
     tokens: int
@@ -83,50 +67,26 @@ class Overview:
         return self.events == 0
 
 
-# Shared expressions. sum() over BIGINT is NUMERIC in PostgreSQL: cast back to a Python int.
-_TOKENS = D.input_tokens + D.output_tokens + D.cache_write_tokens + D.cache_read_tokens
-_PERSON = func.coalesce(D.email, D.actor)
-
-
-def _int_sum(expr: ColumnElement) -> ColumnElement[int]:
-    return cast(func.coalesce(func.sum(expr), 0), BigInteger)
-
-
-def _money_sum(expr: ColumnElement) -> ColumnElement[Decimal]:
-    return func.coalesce(func.sum(expr), literal(Decimal(0)))
-
-
-def _in_range(start: date, end: date) -> ColumnElement[bool]:
-    return D.day.between(start, end)
-
-
-def default_range(today: date, days: int = 30) -> tuple[date, date]:
-    """The last `days` days ending `today`, inclusive: 30 days = today and the 29 before."""
-    if days < 1:
-        raise ValueError(f"days must be at least 1, got {days}")
-    return today - timedelta(days=days - 1), today
-
-
 def overview(start: date, end: date, limit: int = 50) -> Overview:
     """Totals and breakdowns by tool, model and person for the inclusive days start..end.
 
     Breakdowns are sorted by tokens (descending, then name); `by_person` keeps the top `limit`.
     """
     session = db.session
-    where = _in_range(start, end)
+    where = in_range(start, end)
 
     totals = session.execute(
         select(
-            _int_sum(_TOKENS).label("tokens"),
-            _money_sum(D.cost_usd).label("cost"),
-            _money_sum(D.estimated_cost_usd).label("estimated"),
-            _int_sum(D.unpriced_events).label("unpriced"),
-            _int_sum(D.events).label("events"),
-            func.count(func.distinct(_PERSON)).label("people"),
+            int_sum(TOKENS).label("tokens"),
+            money_sum(D.cost_usd).label("cost"),
+            money_sum(D.estimated_cost_usd).label("estimated"),
+            int_sum(D.unpriced_events).label("unpriced"),
+            int_sum(D.events).label("events"),
+            func.count(func.distinct(PERSON)).label("people"),
         ).where(where)
     ).one()
 
-    tokens = _int_sum(_TOKENS).label("tokens")
+    tokens = int_sum(TOKENS).label("tokens")
     by_tool = [
         ToolRow(r.tool, int(r.tokens), Decimal(r.cost), int(r.people), int(r.events),
                 int(r.unpriced))
@@ -134,10 +94,10 @@ def overview(start: date, end: date, limit: int = 50) -> Overview:
             select(
                 D.tool,
                 tokens,
-                _money_sum(D.cost_usd).label("cost"),
-                func.count(func.distinct(_PERSON)).label("people"),
-                _int_sum(D.events).label("events"),
-                _int_sum(D.unpriced_events).label("unpriced"),
+                money_sum(D.cost_usd).label("cost"),
+                func.count(func.distinct(PERSON)).label("people"),
+                int_sum(D.events).label("events"),
+                int_sum(D.unpriced_events).label("unpriced"),
             ).where(where).group_by(D.tool).order_by(tokens.desc(), D.tool)
         )
     ]
@@ -148,9 +108,9 @@ def overview(start: date, end: date, limit: int = 50) -> Overview:
             select(
                 D.model,
                 tokens,
-                _money_sum(D.cost_usd).label("cost"),
-                _int_sum(D.events).label("events"),
-                _int_sum(D.unpriced_events).label("unpriced"),
+                money_sum(D.cost_usd).label("cost"),
+                int_sum(D.events).label("events"),
+                int_sum(D.unpriced_events).label("unpriced"),
             ).where(where).group_by(D.model).order_by(tokens.desc(), D.model)
         )
     ]
@@ -175,16 +135,16 @@ def _by_person(start: date, end: date, limit: int) -> list[PersonRow]:
     # ordered array_agg, so the whole breakdown is one round trip.
     per_tool = (
         select(
-            _PERSON.label("person"),
+            PERSON.label("person"),
             D.tool,
             func.bool_or(D.email.is_not(None)).label("mapped"),
-            _int_sum(_TOKENS).label("tokens"),
-            _money_sum(D.cost_usd).label("cost"),
-            _int_sum(D.events).label("events"),
-            _int_sum(D.unpriced_events).label("unpriced"),
+            int_sum(TOKENS).label("tokens"),
+            money_sum(D.cost_usd).label("cost"),
+            int_sum(D.events).label("events"),
+            int_sum(D.unpriced_events).label("unpriced"),
         )
-        .where(_in_range(start, end))
-        .group_by(_PERSON, D.tool)
+        .where(in_range(start, end))
+        .group_by(PERSON, D.tool)
         .subquery()
     )
     tokens = func.sum(per_tool.c.tokens).label("tokens")
@@ -219,15 +179,15 @@ def lifetime_stats() -> dict:
     """Everything stored, for `flask abacus stats`: JSON-ready, cost as a cents string."""
     session = db.session
     totals = session.execute(
-        select(_int_sum(D.events).label("events"),
-               func.count(func.distinct(_PERSON)).label("people"),
+        select(int_sum(D.events).label("events"),
+               func.count(func.distinct(PERSON)).label("people"),
                func.min(D.day).label("first"), func.max(D.day).label("last"))
     ).one()
     tools = {tool: _tool_stats(0, 0, 0, 0, 0, Decimal(0)) for tool in KNOWN_TOOLS}
     for r in session.execute(
-        select(D.tool, _int_sum(D.events), _int_sum(D.input_tokens), _int_sum(D.output_tokens),
-               _int_sum(D.cache_write_tokens), _int_sum(D.cache_read_tokens),
-               _money_sum(D.cost_usd)).group_by(D.tool).order_by(D.tool)
+        select(D.tool, int_sum(D.events), int_sum(D.input_tokens), int_sum(D.output_tokens),
+               int_sum(D.cache_write_tokens), int_sum(D.cache_read_tokens),
+               money_sum(D.cost_usd)).group_by(D.tool).order_by(D.tool)
     ):
         tools[r[0]] = _tool_stats(*r[1:])
     return {

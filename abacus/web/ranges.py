@@ -1,0 +1,93 @@
+"""The time range every page shows: `?days=7|30|90|365` or `?start=YYYY-MM-DD&end=YYYY-MM-DD`.
+
+Days are inclusive and in the org time zone. Links keep the range (`range_args()` in
+templates), and each range has a previous window of equal length for period-over-period
+deltas.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from flask import Flask, current_app, request
+
+PRESETS = (7, 30, 90, 365)
+DEFAULT_DAYS = 30
+MAX_DAYS = 3 * 366
+
+
+@dataclass(frozen=True)
+class TimeRange:
+    start: date
+    end: date
+    preset: int | None = None  # the `days` preset, None for a custom start/end
+    error: str | None = None  # what was wrong with the asked-for range (default shown)
+
+    presets = PRESETS
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
+
+    def previous(self) -> TimeRange:
+        """The window of equal length just before this one."""
+        return TimeRange(self.start - timedelta(days=self.days), self.start - timedelta(days=1))
+
+    @property
+    def args(self) -> dict[str, str | int]:
+        """Query arguments that reproduce this range in a link."""
+        if self.preset:
+            return {"days": self.preset}
+        return {"start": self.start.isoformat(), "end": self.end.isoformat()}
+
+    @property
+    def label(self) -> str:
+        if self.preset:
+            return "Last year" if self.preset == 365 else f"Last {self.preset} days"
+        return f"{self.start:%b %-d, %Y} – {self.end:%b %-d, %Y}"
+
+
+def org_today() -> date:
+    """Today in the org time zone, which decides day boundaries everywhere."""
+    return datetime.now(current_app.config["ABACUS"].tz).date()
+
+
+def parse_range(args, today: date) -> TimeRange:
+    """The range asked for in `args`, or the default (30 days) with an error saying why."""
+    start_s, end_s = args.get("start"), args.get("end")
+    if start_s or end_s:
+        try:
+            start = date.fromisoformat(start_s or "")
+            end = date.fromisoformat(end_s) if end_s else today
+        except ValueError:
+            return _preset(DEFAULT_DAYS, today, "Dates must look like 2026-05-31.")
+        if end < start:
+            return _preset(DEFAULT_DAYS, today, "The end date is before the start date.")
+        if (end - start).days + 1 > MAX_DAYS:
+            return _preset(DEFAULT_DAYS, today, f"Ranges are limited to {MAX_DAYS} days.")
+        return TimeRange(start, end)
+    days = args.get("days", type=int)
+    if days is None:
+        return _preset(DEFAULT_DAYS, today)
+    if days not in PRESETS:
+        return _preset(DEFAULT_DAYS, today, f"Choose 7, 30, 90 or 365 days (not {days}).")
+    return _preset(days, today)
+
+
+def _preset(days: int, today: date, error: str | None = None) -> TimeRange:
+    return TimeRange(today - timedelta(days=days - 1), today, days, error)
+
+
+def current_range() -> TimeRange:
+    return parse_range(request.args, org_today())
+
+
+def init_app(app: Flask) -> None:
+    @app.context_processor
+    def _range_helpers() -> dict:
+        def range_args() -> dict:
+            """The current request's range as link arguments: url_for(..., **range_args())."""
+            return current_range().args if request else {}
+
+        return {"range_args": range_args, "range_presets": PRESETS}
