@@ -546,3 +546,21 @@ def refresh_identities(account: Account) -> int:
         raise
     db.session.commit()
     return changed
+
+
+def data_complete_through() -> date | None:
+    """The last day every syncing account has final data for (providers revise recent days
+    within their overlap); None when no account has synced yet. Pages mark later days as
+    incomplete."""
+    rows = db.session.execute(
+        select(Account.provider, SyncState.synced_through)
+        .join(SyncState, SyncState.account_id == Account.id)
+        .where(Account.status != "disabled", SyncState.synced_through.is_not(None))).all()
+    days = []
+    for provider_id, synced_through in rows:
+        try:
+            overlap = get_provider(provider_id).overlap
+        except UnknownProvider:
+            continue
+        days.append((synced_through - overlap).date() - ONE_DAY)
+    return min(days) if days else None
