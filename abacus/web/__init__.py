@@ -47,7 +47,8 @@ def register_blueprints(app: Flask) -> None:
         is_admin = getattr(current_user, "is_admin", False)
         items = [(label, endpoint) for label, endpoint, admin_only in NAV
                  if endpoint in current_app.view_functions and (is_admin or not admin_only)]
-        return {"nav_items": items}
+        return {"nav_items": items,
+                "has_endpoint": lambda name: name in current_app.view_functions}
 
     @app.after_request
     def _security_headers(response: Response) -> Response:
