@@ -6,13 +6,22 @@ Views never build SQL; they call these functions and render what comes back.
 from .common import default_range
 from .overview import (
     KNOWN_TOOLS,
+    Daily,
+    Lifetime,
     ModelRow,
     Overview,
     PersonRow,
+    Projection,
     ToolRow,
+    Totals,
+    daily_by_tool,
+    lifetime,
     lifetime_stats,
+    month_projection,
     overview,
+    totals,
 )
 
-__all__ = ["KNOWN_TOOLS", "ModelRow", "Overview", "PersonRow", "ToolRow", "default_range",
-           "lifetime_stats", "overview"]
+__all__ = ["KNOWN_TOOLS", "Daily", "Lifetime", "ModelRow", "Overview", "PersonRow",
+           "Projection", "ToolRow", "Totals", "daily_by_tool", "default_range", "lifetime",
+           "lifetime_stats", "month_projection", "overview", "totals"]

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 from sqlalchemy import func, select
@@ -42,6 +43,63 @@ class PersonRow(Costed):
     events: int
     top_tool: str | None
     unpriced_events: int = 0  # events whose cost is unknown (not in cost_usd)
+    tool_tokens: dict[str, int] = field(default_factory=dict)  # tool -> tokens
+    favourite_model: str | None = None  # the model with the most tokens
+
+
+@dataclass(frozen=True)
+class Totals:
+    """Headline numbers of one window (the cards, and the previous window for deltas)."""
+
+    start: date
+    end: date
+    tokens: int = 0
+    cost_usd: Decimal = Decimal(0)
+    people: int = 0
+    events: int = 0
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
+
+    @property
+    def tokens_per_day(self) -> Decimal:
+        return Decimal(self.tokens) / self.days
+
+    @property
+    def cost_per_day(self) -> Decimal:
+        return self.cost_usd / self.days
+
+
+@dataclass(frozen=True)
+class Daily:
+    """Per-day sums by tool over a window, zero-filled (for the stacked chart)."""
+
+    days: list[date]
+    tools: list[str]
+    tokens: dict[str, list[int]]
+    cost: dict[str, list[Decimal]]
+
+
+@dataclass(frozen=True)
+class Lifetime:
+    tokens: int
+    cost_usd: Decimal
+    people: int
+    first_day: date | None
+
+
+@dataclass(frozen=True)
+class Projection:
+    """Month-end spend: month-to-date + the recent daily rate × the days left."""
+
+    month_start: date
+    month_end: date
+    month_to_date: Decimal
+    daily_rate: Decimal  # average over `basis_days` complete days before today
+    basis_days: int
+    days_left: int  # today included: today is not over yet
+    projected: Decimal
 
 
 @dataclass(frozen=True)
@@ -65,6 +123,67 @@ class Overview:
     @property
     def is_empty(self) -> bool:
         return self.events == 0
+
+    @property
+    def totals(self) -> Totals:
+        return Totals(self.start, self.end, self.total_tokens, self.cost_usd,
+                      self.active_people, self.events)
+
+
+def totals(start: date, end: date) -> Totals:
+    """The headline numbers of one window (one small aggregate over the rollup)."""
+    r = db.session.execute(
+        select(int_sum(TOKENS).label("tokens"), money_sum(D.cost_usd).label("cost"),
+               func.count(func.distinct(PERSON)).label("people"),
+               int_sum(D.events).label("events")).where(in_range(start, end))).one()
+    return Totals(start, end, int(r.tokens), Decimal(r.cost), int(r.people), int(r.events))
+
+
+def daily_by_tool(start: date, end: date) -> Daily:
+    """Tokens and cost per day and tool, every day of the window present (zeros filled)."""
+    rows = db.session.execute(
+        select(D.day, D.tool, int_sum(TOKENS).label("tokens"),
+               money_sum(D.cost_usd).label("cost"))
+        .where(in_range(start, end)).group_by(D.day, D.tool)).all()
+    days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
+    index = {d: i for i, d in enumerate(days)}
+    by_tokens: dict[str, int] = {}
+    for r in rows:
+        by_tokens[r.tool] = by_tokens.get(r.tool, 0) + int(r.tokens)
+    tools = sorted(by_tokens, key=lambda t: (-by_tokens[t], t))
+    tokens = {t: [0] * len(days) for t in tools}
+    cost = {t: [Decimal(0)] * len(days) for t in tools}
+    for r in rows:
+        tokens[r.tool][index[r.day]] = int(r.tokens)
+        cost[r.tool][index[r.day]] = Decimal(r.cost)
+    return Daily(days, tools, tokens, cost)
+
+
+def lifetime() -> Lifetime:
+    r = db.session.execute(
+        select(int_sum(TOKENS).label("tokens"), money_sum(D.cost_usd).label("cost"),
+               func.count(func.distinct(PERSON)).label("people"),
+               func.min(D.day).label("first"))).one()
+    return Lifetime(int(r.tokens), Decimal(r.cost), int(r.people), r.first)
+
+
+def month_projection(today: date, basis_days: int = 14) -> Projection:
+    """Month-end spend = spend so far this month + the average daily spend of the last
+    `basis_days` complete days (today excluded: it is not over) × the days left, today
+    included. The basis reaches into the previous month so the 1st still gets a rate."""
+    month_start = today.replace(day=1)
+    next_month = (month_start + timedelta(days=32)).replace(day=1)
+    month_end = next_month - timedelta(days=1)
+    mtd = totals(month_start, today).cost_usd
+    basis = totals(today - timedelta(days=basis_days), today - timedelta(days=1))
+    rate = basis.cost_usd / basis_days
+    days_left = (month_end - today).days + 1
+    # Today's spend so far is already in month-to-date; count the rest of today at the rate,
+    # but never below what today already cost.
+    today_cost = totals(today, today).cost_usd
+    projected = mtd - today_cost + max(today_cost, rate) + rate * (days_left - 1)
+    return Projection(month_start, month_end, mtd, rate, basis_days, days_left,
+                      projected.quantize(Decimal("0.01")))
 
 
 def overview(start: date, end: date, limit: int = 50) -> Overview:
@@ -165,11 +284,28 @@ def _by_person(start: date, end: date, limit: int) -> list[PersonRow]:
         .order_by(tokens.desc(), per_tool.c.person)
         .limit(limit)
     )
-    return [
+    people = [
         PersonRow(r.person, bool(r.mapped), int(r.tokens), Decimal(r.cost), int(r.events),
                   r.top_tool, int(r.unpriced))
         for r in rows
     ]
+    if not people:
+        return people
+    names = [p.person for p in people]
+    split: dict[str, dict[str, int]] = {}
+    for r in db.session.execute(
+            select(PERSON.label("person"), D.tool, int_sum(TOKENS).label("tokens"))
+            .where(in_range(start, end), PERSON.in_(names)).group_by(PERSON, D.tool)):
+        split.setdefault(r.person, {})[r.tool] = int(r.tokens)
+    model_tokens = int_sum(TOKENS)
+    ranked = (select(PERSON.label("person"), D.model, func.row_number().over(
+                  partition_by=PERSON, order_by=(model_tokens.desc(), D.model)).label("rn"))
+              .where(in_range(start, end), PERSON.in_(names))
+              .group_by(PERSON, D.model).subquery())
+    favourite = dict(db.session.execute(
+        select(ranked.c.person, ranked.c.model).where(ranked.c.rn == 1)).all())
+    return [dataclasses.replace(p, tool_tokens=split.get(p.person, {}),
+                                favourite_model=favourite.get(p.person)) for p in people]
 
 
 KNOWN_TOOLS = ("claude_code", "cursor")  # always listed in stats, even with no usage yet

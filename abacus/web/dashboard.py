@@ -2,17 +2,49 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, render_template
+from datetime import timedelta
+
+from flask import Blueprint, current_app, request
 from flask.typing import ResponseReturnValue
 
 from .. import analytics
-from .ranges import current_range
+from ..sync import data_complete_through
+from . import htmx
+from .charts import Series, stacked_columns
+from .filters import tool_label
+from .ranges import current_range, org_today
 
 bp = Blueprint("dashboard", __name__)
+
+METRICS = ("tokens", "cost")
 
 
 @bp.get("/")
 def index() -> ResponseReturnValue:
     rng = current_range()
-    return render_template("dashboard/index.html", ov=analytics.overview(rng.start, rng.end),
-                           rng=rng, timezone=current_app.config["ABACUS"].timezone)
+    metric = request.args.get("metric") if request.args.get("metric") in METRICS else "tokens"
+    today = org_today()
+    ov = analytics.overview(rng.start, rng.end)
+    prev_range = rng.previous()
+    daily = analytics.daily_by_tool(rng.start, rng.end)
+    values = daily.tokens if metric == "tokens" else daily.cost
+    chart = stacked_columns(
+        "Daily tokens by tool" if metric == "tokens" else "Daily cost by tool", daily.days,
+        [Series(t, tool_label(t), values[t]) for t in daily.tools],
+        unit="tokens" if metric == "tokens" else "usd",
+        incomplete_from=incomplete_from(today))
+    return htmx.render(
+        "dashboard/index.html", "dashboard/_chart.html",
+        ov=ov, rng=rng, prev=analytics.totals(prev_range.start, prev_range.end),
+        chart=chart, metric=metric, lifetime=analytics.lifetime(),
+        projection=analytics.month_projection(today),
+        timezone=current_app.config["ABACUS"].timezone)
+
+
+def incomplete_from(today):
+    """The first day whose numbers may still change: the day after the data every syncing
+    account has final, and never later than today (a day is not over until it is)."""
+    complete = data_complete_through()
+    if complete is None:
+        return today
+    return min(today, complete + timedelta(days=1))
