@@ -1,13 +1,23 @@
 """Sign-in, sign-out and the guard that keeps every other page behind a signed-in user.
 
-Google sign-in comes with the web issue; until then the password-less development sign-in
-(`ABACUS_DEV_LOGIN=1`, refused in production by config) is the only way in.
+People sign in through OpenID Connect: Google (GOOGLE_CLIENT_ID/SECRET) and/or any other
+provider found by its discovery URL (OIDC_DISCOVERY_URL, OIDC_CLIENT_ID/SECRET: Okta,
+Keycloak, Authentik…). Authlib runs the authorization-code flow with state, nonce and PKCE
+and validates the ID token; `users.admitted_email` decides who gets in. The password-less
+development sign-in (`ABACUS_DEV_LOGIN=1`, refused in production by config) stays for local
+work.
 """
 
 from __future__ import annotations
 
+import logging
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+import requests
+from authlib.common.errors import AuthlibBaseError
+from authlib.integrations.base_client import MismatchingStateError
+from authlib.integrations.flask_client import FlaskOAuth2App, OAuth, OAuthError
 from flask import (
     Blueprint,
     Flask,
@@ -24,23 +34,96 @@ from flask import (
 from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_user, logout_user
 from flask_wtf.csrf import CSRFError
+from joserfc.errors import JoseError
 from werkzeug.exceptions import HTTPException
 
 from ..extensions import login_manager
-from ..users import load_user, record_sign_in
+from ..users import CLOSED_MESSAGE, SignInRefused, admitted_email, load_user, record_sign_in
+
+log = logging.getLogger(__name__)
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 
 # Reachable without signing in. Everything else (including future blueprints) is guarded.
-PUBLIC_ENDPOINTS = frozenset({"health.healthz", "static", "auth.sign_in", "auth.dev_login"})
+PUBLIC_ENDPOINTS = frozenset({"health.healthz", "static", "auth.sign_in", "auth.dev_login",
+                              "auth.login", "auth.callback"})
 
 DEV_SESSION_FLAG = "dev_login"
+NEXT_KEY = "sign_in_next"  # where to go after the provider round trip (a same-site path)
+
+GOOGLE_DISCOVERY_URL = "https://accounts.google.com/.well-known/openid-configuration"
+SCOPE = "openid email profile"
+PROVIDER_TIMEOUT = 10  # seconds for each discovery, token and key request to a provider
+EXTENSION_KEY = "abacus.sign_in_providers"
+
+
+@dataclass(frozen=True)
+class Provider:
+    """A configured identity provider: `name` is its URL segment, `label` its button text."""
+
+    name: str
+    label: str
+    client: FlaskOAuth2App = field(repr=False)
+    hosted_domain_required: bool = False
+    authorize_params: dict[str, str] = field(default_factory=dict)
 
 
 def init_app(app: Flask) -> None:
     login_manager.login_view = "auth.sign_in"
     login_manager.user_loader(load_user)
+    app.extensions[EXTENSION_KEY] = _configure_providers(app)
     _register_error_pages(app)
+
+
+def _configure_providers(app: Flask) -> dict[str, Provider]:
+    """One Authlib registry per app, not a module-wide one: Authlib caches a client per name,
+    so a shared registry would hand a second app (tests, the worker) the first app's
+    provider settings."""
+    settings = app.config["ABACUS"]
+    registry = OAuth(app)
+    client_kwargs = {"scope": SCOPE, "code_challenge_method": "S256",
+                     "default_timeout": PROVIDER_TIMEOUT}
+    providers: dict[str, Provider] = {}
+
+    if settings.google_client_id and settings.google_client_secret:
+        google = registry.register("google", client_id=settings.google_client_id,
+                                   client_secret=settings.google_client_secret,
+                                   server_metadata_url=GOOGLE_DISCOVERY_URL,
+                                   client_kwargs=client_kwargs)
+        params = {"prompt": "select_account"}
+        if len(settings.allowed_domains) == 1:
+            # Only a hint for Google's account chooser; the `hd` claim is still checked.
+            params["hd"] = settings.allowed_domains[0]
+        providers["google"] = Provider("google", "Google", google, hosted_domain_required=True,
+                                       authorize_params=params)
+    elif settings.google_client_id or settings.google_client_secret:
+        log.warning("Google sign-in is off: set both GOOGLE_CLIENT_ID and GOOGLE_CLIENT_SECRET")
+
+    if settings.oidc_discovery_url and settings.oidc_client_id:
+        kwargs = dict(client_kwargs)
+        if not settings.oidc_client_secret:
+            kwargs["token_endpoint_auth_method"] = "none"  # a public client; PKCE guards it
+        oidc = registry.register("oidc", client_id=settings.oidc_client_id,
+                                 client_secret=settings.oidc_client_secret,
+                                 server_metadata_url=settings.oidc_discovery_url,
+                                 client_kwargs=kwargs)
+        providers["oidc"] = Provider("oidc", settings.oidc_provider_name, oidc)
+    elif settings.oidc_discovery_url or settings.oidc_client_id:
+        log.warning("OpenID Connect sign-in is off: set both OIDC_DISCOVERY_URL and "
+                    "OIDC_CLIENT_ID (and OIDC_CLIENT_SECRET for a confidential client)")
+    return providers
+
+
+def providers() -> list[Provider]:
+    """The identity providers configured for the current app, in button order."""
+    return list(current_app.extensions[EXTENSION_KEY].values())
+
+
+def _provider(name: str) -> Provider:
+    provider = current_app.extensions[EXTENSION_KEY].get(name)
+    if provider is None:
+        abort(404)
+    return provider
 
 
 @bp.before_app_request
@@ -89,8 +172,106 @@ def sign_in() -> ResponseReturnValue:
     next_url = safe_next(request.args.get("next"))
     if current_user.is_authenticated:
         return redirect(next_url or url_for("dashboard.index"))
-    return render_template("auth/sign_in.html", next_url=next_url,
-                           dev_login=_dev_login_enabled())
+    return _sign_in_page(next_url)
+
+
+def _sign_in_page(next_url: str | None, error: str | None = None,
+                  status: int = 200) -> ResponseReturnValue:
+    settings = current_app.config["ABACUS"]
+    return render_template("auth/sign_in.html", next_url=next_url, error=error,
+                           providers=providers(), dev_login=_dev_login_enabled(),
+                           sign_in_open=bool(settings.allowed_domains),
+                           closed_message=CLOSED_MESSAGE, callback_url=callback_url), status
+
+
+@bp.get("/login/<provider>")
+def login(provider: str) -> ResponseReturnValue:
+    """Send the browser to the provider; Authlib keeps state, nonce and the PKCE verifier in
+    the session for the callback to check."""
+    chosen = _provider(provider)
+    next_url = safe_next(request.args.get("next"))
+    if not current_app.config["ABACUS"].allowed_domains:
+        return _sign_in_page(next_url, CLOSED_MESSAGE, 403)  # no point visiting the provider
+    session.pop(NEXT_KEY, None)
+    if next_url:
+        session[NEXT_KEY] = next_url
+    try:
+        return chosen.client.authorize_redirect(callback_url(chosen.name),
+                                                **chosen.authorize_params)
+    except (requests.RequestException, AuthlibBaseError, ValueError, RuntimeError):
+        # Discovery failed: the provider is down, or the discovery URL is wrong.
+        log.warning("sign-in with %s: provider discovery failed", chosen.name, exc_info=True)
+        return _sign_in_page(next_url, f"{chosen.label} cannot be reached right now. Try "
+                             "again in a moment.", 502)
+
+
+def callback_url(provider: str) -> str:
+    """The redirect URI to register with a provider (shown on the unconfigured sign-in page).
+
+    Production runs behind HTTPS (its cookies are Secure-only), often with TLS ended at a
+    proxy: the URI is https there even when the request reached the app as plain http.
+    """
+    scheme = "https" if current_app.config["ABACUS"].env == "production" else request.scheme
+    return url_for("auth.callback", provider=provider, _external=True, _scheme=scheme)
+
+
+@bp.get("/callback/<provider>")
+def callback(provider: str) -> ResponseReturnValue:
+    chosen = _provider(provider)
+    settings = current_app.config["ABACUS"]
+    next_url = safe_next(session.pop(NEXT_KEY, None))
+    try:
+        claims = _verified_claims(chosen)
+        email = admitted_email(claims, settings.allowed_domains,
+                               hosted_domain_required=chosen.hosted_domain_required)
+    except SignInRefused as refused:
+        log.info("sign-in with %s refused: %s", chosen.name, refused)
+        return _sign_in_page(next_url, str(refused), 403)
+    except requests.RequestException:
+        log.warning("sign-in with %s: provider request failed", chosen.name, exc_info=True)
+        return _sign_in_page(next_url, f"{chosen.label} cannot be reached right now. Try "
+                             "again in a moment.", 502)
+
+    name = claims.get("name")
+    user = record_sign_in(email, settings.admins, name if isinstance(name, str) else None)
+    session.clear()  # a fresh session for the new identity (no session fixation)
+    login_user(user)
+    log.info("signed in %s with %s", email, chosen.name)
+    return redirect(next_url or url_for("dashboard.index"), code=303)
+
+
+def _verified_claims(provider: Provider) -> dict[str, object]:
+    """The ID token's claims once Authlib has checked state, exchanged the code (with the PKCE
+    verifier) and validated the token's signature, issuer, audience, expiry and nonce."""
+    label = provider.label
+    try:
+        token = provider.client.authorize_access_token()
+    except MismatchingStateError:
+        # A replayed or forged callback, or one from a sign-in started in another browser.
+        raise SignInRefused("This sign-in link has expired or was already used. Start "
+                            "again.") from None
+    except OAuthError as exc:
+        if exc.error == "access_denied":
+            raise SignInRefused(f"Sign-in was cancelled at {label}.") from None
+        raise SignInRefused(f"{label} did not complete the sign-in ({exc.error}). Try "
+                            "again.") from None
+    except (AuthlibBaseError, JoseError, ValueError, KeyError) as exc:
+        log.warning("sign-in with %s: invalid answer: %r", provider.name, exc)
+        raise SignInRefused(f"The answer from {label} could not be verified. Try "
+                            "again.") from None
+    claims = token.get("userinfo")
+    if not claims:
+        raise SignInRefused(f"{label} did not send an ID token; it must be an OpenID Connect "
+                            "provider.")
+    claims = dict(claims)
+    if "email" not in claims:
+        # Some providers keep the e-mail out of the ID token; ask the userinfo endpoint, and
+        # only believe it about the same subject.
+        info = provider.client.userinfo(token=token)
+        if info.get("sub") == claims.get("sub"):
+            claims.update({k: v for k, v in info.items() if k in ("email", "email_verified",
+                                                                    "name", "hd")})
+    return claims
 
 
 @bp.route("/dev-login", methods=["GET", "POST"])
