@@ -83,3 +83,46 @@ def unmapped(provider: str | None = None) -> list[Unmapped]:
     if provider:
         query = query.where(UsageDaily.provider == provider)
     return [Unmapped(p, a, int(n)) for p, a, n in db.session.execute(query)]
+
+
+@dataclass(frozen=True)
+class MergeResult:
+    old: str
+    new: str
+    events_moved: int
+    mappings_repointed: int  # mappings that pointed at the old address
+    mappings_added: int  # identities that carried the old address themselves
+
+
+def merge_people(old_email: str, new_email: str, merged_by: str) -> MergeResult:
+    """Make `old_email` (say a personal address) the same person as `new_email`.
+
+    Mappings to the old address now point at the new one, and every identity whose usage
+    carried the old address gets a mapping to the new one, so later syncs keep the merge.
+    All record `merged_by`. Then the stored usage moves (`ingest.move_email`).
+    """
+    from .ingest import move_email
+
+    old, new = old_email.strip().lower(), new_email.strip().lower()
+    for value in (old, new):
+        if "@" not in value or any(ch.isspace() for ch in value):
+            raise ValueError(f"{value!r} is not an e-mail address")
+    if old == new:
+        raise ValueError("choose two different addresses")
+    repointed = list(db.session.execute(
+        select(IdentityMapping).where(IdentityMapping.email == old)).scalars())
+    for row in repointed:
+        row.email, row.assigned_by = new, merged_by
+    carried = db.session.execute(
+        select(UsageDaily.provider, UsageDaily.actor).where(UsageDaily.email == old)
+        .distinct()).all()
+    added = 0
+    for provider, actor in carried:
+        if db.session.get(IdentityMapping, (provider, actor)) is None:
+            db.session.add(IdentityMapping(source=provider, external_id=actor, email=new,
+                                           assigned_by=merged_by))
+            added += 1
+    if not repointed and not carried:
+        raise ValueError(f"nothing is recorded for {old}: no usage and no mapping")
+    db.session.flush()
+    return MergeResult(old, new, move_email(old, new), len(repointed), added)

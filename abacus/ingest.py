@@ -387,3 +387,110 @@ def reattribute(provider: str, actors: Iterable[str] | None = None) -> int:
         for acc, days in touched.items():
             refresh_daily(cur, acc, sorted(days))
     return len(rows)
+
+
+def _lock_accounts(cur, account_ids: Iterable[int]) -> list[int]:
+    """Take ingest's per-account lock for each account, in id order (no deadlocks)."""
+    ordered = sorted(set(account_ids))
+    for acc in ordered:
+        cur.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_LOCK_NAMESPACE, acc))
+    return ordered
+
+
+def move_email(old: str, new: str) -> int:
+    """Move every stored event of person `old` to person `new` (all accounts).
+
+    Used to merge two addresses of one person. Each touched account is locked like ingest
+    does, and its rollups are rebuilt for exactly the days whose events moved. Returns the
+    number of events moved. Mappings are the caller's business (identities.merge_people).
+    """
+    if old == new:
+        return 0
+    raw = db.session.connection().connection.dbapi_connection
+    with raw.cursor() as cur:
+        # The rollup knows which accounts hold the person (events and rollups agree).
+        cur.execute("SELECT DISTINCT account_id FROM usage_daily WHERE email = %s", (old,))
+        _lock_accounts(cur, [a for a, in cur.fetchall()])
+        cur.execute("""UPDATE usage_events SET email = %(new)s, updated_at = now()
+                       WHERE email = %(old)s RETURNING account_id, day""",
+                    {"old": old, "new": new})
+        rows = cur.fetchall()
+        touched: dict[int, set[date]] = {}
+        for acc, day in rows:
+            touched.setdefault(acc, set()).add(day)
+        for acc, days in sorted(touched.items()):
+            refresh_daily(cur, acc, sorted(days))
+    return len(rows)
+
+
+@dataclass
+class ReestimateResult:
+    model: str
+    price_source: str  # shipped | override | unpriced (what the events now use)
+    examined: int = 0  # estimated or unpriced events of the model
+    changed: int = 0  # events whose cost or cost source changed
+    days_refreshed: int = 0  # (account, day) rollups rebuilt
+
+
+def reestimate_model(model: str, run_id: int | None = None) -> ReestimateResult:
+    """Recompute the cost of stored events of `model` that we estimated (or could not price)
+    from the current price table, after an admin changed the model's price.
+
+    Provider-reported costs are never touched. Each changed field gets a change_log row, and
+    rollups are rebuilt for exactly the (account, day) pairs whose events changed, all in the
+    caller's transaction.
+    """
+    price = current_prices().get(model)
+    result = ReestimateResult(model, price.source if price else "unpriced")
+    params = {"model": model, "run": run_id, "priced": price is not None,
+              "pi": price.input if price else 0, "po": price.output if price else 0,
+              "pw": price.cache_write if price else 0, "pr": price.cache_read if price else 0}
+    raw = db.session.connection().connection.dbapi_connection
+    with raw.cursor() as cur:
+        cur.execute("""SELECT account_id, array_agg(DISTINCT day) FROM usage_daily
+                       WHERE model = %(model)s GROUP BY account_id""", params)
+        days_by_account = dict(cur.fetchall())
+        for acc in _lock_accounts(cur, days_by_account):
+            # Same formula and rounding as ingest's estimate, so a re-sync agrees with it.
+            cur.execute("""
+                DROP TABLE IF EXISTS pg_temp.reestimate;
+                CREATE TEMP TABLE reestimate ON COMMIT DROP AS
+                SELECT e.id, e.day, e.cost_usd AS old_cost, e.cost_source AS old_source,
+                       CASE WHEN %(priced)s THEN round(
+                           (e.input_tokens * %(pi)s::numeric + e.output_tokens * %(po)s::numeric
+                            + e.cache_write_tokens * %(pw)s::numeric
+                            + e.cache_read_tokens * %(pr)s::numeric) / 1000000, 6
+                       )::numeric(14, 6) END AS new_cost,
+                       CASE WHEN %(priced)s THEN 'estimated' ELSE 'unpriced' END AS new_source
+                FROM usage_events e
+                WHERE e.account_id = %(acc)s AND e.day = ANY(%(days)s)
+                  AND e.model = %(model)s AND e.cost_source IN ('estimated', 'unpriced')
+            """, {**params, "acc": acc, "days": days_by_account[acc]})
+            cur.execute("SELECT count(*) FROM reestimate")
+            result.examined += cur.fetchone()[0]
+            cur.execute("""
+                INSERT INTO change_log (event_id, field, old_value, new_value, run_id)
+                SELECT r.id, c.field, c.old, c.new, %(run)s
+                FROM reestimate r
+                CROSS JOIN LATERAL (VALUES ('cost_usd', r.old_cost::text, r.new_cost::text),
+                                           ('cost_source', r.old_source, r.new_source))
+                    AS c(field, old, new)
+                WHERE c.old IS DISTINCT FROM c.new
+            """, params)
+            cur.execute("""
+                UPDATE usage_events e SET cost_usd = r.new_cost, cost_source = r.new_source,
+                                          updated_at = now(),
+                                          last_run_id = COALESCE(%(run)s, e.last_run_id)
+                FROM reestimate r
+                WHERE e.id = r.id
+                  AND (r.old_cost, r.old_source) IS DISTINCT FROM (r.new_cost, r.new_source)
+                RETURNING r.day
+            """, params)
+            changed_days = [d for d, in cur.fetchall()]
+            result.changed += len(changed_days)
+            cur.execute("DROP TABLE pg_temp.reestimate")
+            days = sorted(set(changed_days))
+            if days:
+                refresh_daily(cur, acc, days)
+                result.days_refreshed += len(days)
+    return result

@@ -1,0 +1,529 @@
+"""Read side of the admin area: section counts, accounts, the identity mapping assistant's
+unmapped identities with suggested people, mappings, models with their price source, people.
+
+Like every page query this reads the `usage_daily` rollup, never raw events. Credentials are
+never read here: an account only says whether it has some.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from urllib.parse import urlsplit, urlunsplit
+
+from sqlalchemy import BigInteger, cast, func, or_, select, text
+
+from ..extensions import db
+from ..models import Account, IdentityMapping, PricingOverride, User
+from ..models import UsageDaily as D
+from ..pricing import Price, load_shipped_prices
+from ..providers import UnknownProvider, get_provider
+from .common import TOKENS, Costed, int_sum, money_sum
+
+PROBLEM_STATES = ("auth_expired", "rate_limited", "error")
+
+# Words in API key names that say nothing about whose key it is.
+NOISE_WORDS = frozenset({
+    "api", "apikey", "key", "keys", "token", "secret", "sk", "ant", "admin", "claude", "code",
+    "cursor", "anthropic", "openai", "bot", "ci", "cd", "dev", "prod", "production", "staging",
+    "test", "tests", "user", "team", "default", "personal", "work", "laptop", "desktop",
+    "local", "github", "gitlab", "actions", "service", "svc", "account", "org", "main",
+    "build", "deploy", "the", "and", "new", "old", "tmp", "temp", "example", "com", "net",
+    "io", "mail", "gmail", "outlook",
+})
+_WORD_RE = re.compile(r"[a-z]+|[0-9]+")
+
+# Co-activity suggestions: how alike the active days must be (shared / either, 0..1) and the
+# window they are compared over (recent habits say more than last year's).
+CO_ACTIVITY_MIN = 0.75
+CO_ACTIVITY_DAYS = 90
+CO_ACTIVITY_MAX = 2  # more people that alike: the days say nothing about whose it is
+CO_ACTIVITY_IDENTITIES = 20  # the most used unmapped identities get this (costly) check
+
+
+# --- the index ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Counts:
+    accounts: int
+    accounts_attention: int  # refused credentials, rate limited, failing or without secrets
+    accounts_disabled: int
+    unmapped: int  # provider identities whose usage has no person
+    unmapped_events: int
+    unpriced_models: int  # models with events nobody could price
+    mappings: int
+    overrides: int
+    people: int  # users who signed in
+    admins: int
+
+
+def counts() -> Counts:
+    accounts = account_rows()
+    # One pass over the rollup for both usage figures.
+    unmapped = db.session.execute(
+        select(func.count(func.distinct(func.row(D.provider, D.actor)))
+               .filter(D.email.is_(None)),
+               cast(func.coalesce(func.sum(D.events).filter(D.email.is_(None)), 0), BigInteger),
+               func.count(func.distinct(D.model)).filter(D.unpriced_events > 0))).one()
+    users = db.session.execute(
+        select(func.count(), func.count().filter(User.role == "admin")).select_from(User)).one()
+    return Counts(
+        accounts=len(accounts),
+        accounts_attention=sum(a.needs_attention for a in accounts),
+        accounts_disabled=sum(a.status == "disabled" for a in accounts),
+        unmapped=int(unmapped[0]),
+        unmapped_events=int(unmapped[1] or 0),
+        unpriced_models=int(unmapped[2]),
+        mappings=db.session.execute(select(func.count()).select_from(IdentityMapping)).scalar(),
+        overrides=db.session.execute(select(func.count()).select_from(PricingOverride)).scalar(),
+        people=int(users[0]),
+        admins=int(users[1]),
+    )
+
+
+# --- accounts ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class AccountRow:
+    id: int
+    provider: str
+    provider_label: str
+    known_provider: bool  # False: a plugin that is not installed, or the demo account
+    name: str
+    status: str
+    status_detail: str | None
+    last_success_at: datetime | None
+    last_error: str | None
+    next_attempt_at: datetime | None
+    credentials_set: bool
+    needs_credentials: bool  # the provider asks for credentials
+    settings: dict[str, str]  # shown values (proxy passwords masked)
+    origin: str | None  # "env" (ANTHROPIC_/CURSOR_ADMIN_KEYS), "demo", or None (admin-added)
+
+    @property
+    def needs_attention(self) -> bool:
+        if self.status == "disabled":
+            return False
+        return self.status in PROBLEM_STATES or (self.needs_credentials
+                                                 and not self.credentials_set)
+
+
+def mask_url(url: str) -> str:
+    """A URL safe to show: a password in it (proxy credentials) becomes ••••."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port:
+        host += f":{parts.port}"
+    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:••••@{host}"))
+
+
+def _shown_settings(settings: dict) -> dict[str, str]:
+    shown = {}
+    for key, value in sorted((settings or {}).items()):
+        if key == "source" or value in (None, ""):
+            continue
+        shown[key] = mask_url(str(value)) if key.endswith("_url") else str(value)
+    return shown
+
+
+def _account_row(a: Account) -> AccountRow:
+    try:
+        provider = get_provider(a.provider)
+        label, known, fields = provider.display_name, True, bool(provider.credential_fields)
+    except UnknownProvider:
+        label, known, fields = a.provider, False, False
+    return AccountRow(
+        id=a.id, provider=a.provider, provider_label=label, known_provider=known, name=a.name,
+        status=a.status, status_detail=a.status_detail, last_success_at=a.last_success_at,
+        last_error=a.last_error, next_attempt_at=a.next_attempt_at,
+        credentials_set=a.credentials_encrypted is not None, needs_credentials=fields,
+        settings=_shown_settings(a.settings), origin=(a.settings or {}).get("source"))
+
+
+def account_rows() -> list[AccountRow]:
+    """Every account, those needing attention first, then by provider and name."""
+    rows = [_account_row(a) for a in db.session.execute(
+        select(Account).order_by(Account.provider, Account.name)).scalars()]
+    return sorted(rows, key=lambda r: (not r.needs_attention, r.status == "disabled"))
+
+
+def account_row(account_id: int) -> AccountRow | None:
+    account = db.session.get(Account, account_id)
+    return _account_row(account) if account else None
+
+
+# --- the identity mapping assistant ------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Suggestion:
+    email: str
+    reason: str
+    kind: str  # "name": the key's name resembles the person; "days": same active days;
+    #            "mapped": the same identity is mapped to them for another provider
+
+
+@dataclass(frozen=True)
+class UnmappedIdentity(Costed):
+    provider: str
+    actor: str
+    events: int
+    tokens: int
+    cost_usd: Decimal
+    unpriced_events: int
+    first_day: date
+    last_day: date
+    days_active: int
+    suggestions: list[Suggestion] = field(default_factory=list)
+
+
+def _words(value: str) -> list[str]:
+    return _WORD_RE.findall(value.lower())
+
+
+def _name_words(value: str) -> list[str]:
+    """The words of a key name that may name a person (no noise, no numbers, 3+ letters)."""
+    return [w for w in _words(value) if len(w) >= 3 and w.isalpha() and w not in NOISE_WORDS]
+
+
+@dataclass(frozen=True)
+class _Person:
+    email: str
+    local: str  # the local part without separators: "alice.smith" -> "alicesmith"
+    words: frozenset[str]  # words of the local part and of the name a user signed in with
+
+
+def _people(names: dict[str, str | None]) -> list[_Person]:
+    out = []
+    for email, name in names.items():
+        local = email.partition("@")[0]
+        words = {w for w in _words(local) + _words(name or "") if len(w) >= 3 and w.isalpha()}
+        out.append(_Person(email, "".join(_words(local)), frozenset(words)))
+    return out
+
+
+def _spans(words: list[str]) -> set[str]:
+    """Every run of consecutive words, joined: [ci, alice, smith] → ci, alice, alicesmith…"""
+    return {"".join(words[i:j]) for i in range(len(words)) for j in range(i + 1, len(words) + 1)}
+
+
+def name_suggestions(actor: str, people: Iterable[_Person], limit: int = 3) -> list[Suggestion]:
+    """People whose address or name the identity's name resembles, best first.
+
+    `ci-alice-key` → alice@…: the whole local part is a run of words of the name (strongest),
+    or one of the person's words (a first or last name) is a word of it.
+    """
+    is_email = "@" in actor
+    name = actor.partition("@")[0] if is_email else actor
+    spans = _spans(_words(name))
+    actor_words = set(_name_words(name))
+    scored: list[tuple[int, str, Suggestion]] = []
+    for p in people:
+        if p.email == actor.lower():
+            continue
+        if len(p.local) >= 3 and p.local not in NOISE_WORDS and p.local in spans:
+            local = p.email.partition("@")[0]
+            reason = ("the same name at another domain" if is_email
+                      and "".join(_words(name)) == p.local else f"the name contains “{local}”")
+            scored.append((0, p.email, Suggestion(p.email, reason, "name")))
+            continue
+        shared = sorted(actor_words & p.words, key=lambda w: (-len(w), w))
+        if shared:
+            scored.append((1, p.email, Suggestion(
+                p.email, f"the name mentions “{shared[0]}”, like this person", "name")))
+    scored.sort(key=lambda t: (t[0], t[1]))
+    return [s for _, _, s in scored[:limit]]
+
+
+def unmapped_identities(limit: int = 100) -> list[UnmappedIdentity]:
+    """Identities whose usage has no person, most used first, with suggested people."""
+    rows = db.session.execute(
+        select(D.provider, D.actor, int_sum(D.events).label("events"),
+               int_sum(TOKENS).label("tokens"), money_sum(D.cost_usd).label("cost"),
+               int_sum(D.unpriced_events).label("unpriced"), func.min(D.day).label("first"),
+               func.max(D.day).label("last"), func.count(func.distinct(D.day)).label("days"))
+        .where(D.email.is_(None))
+        .group_by(D.provider, D.actor)
+        .order_by(int_sum(D.events).desc(), D.provider, D.actor)
+        .limit(limit)).all()
+    if not rows:
+        return []
+    people = _people(known_people_names())
+    by_days = _co_activity([(r.provider, r.actor) for r in rows[:CO_ACTIVITY_IDENTITIES]])
+    elsewhere = _mapped_elsewhere([r.actor for r in rows])
+    out = []
+    for r in rows:
+        suggestions = [Suggestion(email, f"mapped to them for {src}", "mapped")
+                       for src, email in elsewhere.get(r.actor, []) if src != r.provider]
+        suggestions += name_suggestions(r.actor, people)
+        suggestions += by_days.get((r.provider, r.actor), [])
+        seen: set[str] = set()
+        unique = [s for s in suggestions if not (s.email in seen or seen.add(s.email))]
+        out.append(UnmappedIdentity(
+            provider=r.provider, actor=r.actor, events=int(r.events), tokens=int(r.tokens),
+            cost_usd=Decimal(r.cost), unpriced_events=int(r.unpriced), first_day=r.first,
+            last_day=r.last, days_active=int(r.days), suggestions=unique[:4]))
+    return out
+
+
+_CO_ACTIVITY_SQL = text("""
+WITH wanted AS (
+    SELECT * FROM unnest(CAST(:providers AS text[]), CAST(:actors AS text[])) AS w(provider, actor)
+), ad AS (
+    SELECT DISTINCT d.provider, d.actor, d.day
+    FROM usage_daily d JOIN wanted w ON w.provider = d.provider AND w.actor = d.actor
+    WHERE d.email IS NULL AND d.day >= :since
+), an AS (
+    SELECT provider, actor, count(*) AS n FROM ad GROUP BY provider, actor
+), pd AS (
+    SELECT DISTINCT email, day FROM usage_daily WHERE email IS NOT NULL AND day >= :since
+), pn AS (
+    SELECT email, count(*) AS n FROM pd GROUP BY email
+), ov AS (
+    SELECT ad.provider, ad.actor, pd.email, count(*) AS shared
+    FROM ad JOIN pd ON pd.day = ad.day GROUP BY ad.provider, ad.actor, pd.email
+), scored AS (
+    SELECT ov.provider, ov.actor, ov.email, ov.shared, an.n AS actor_days, pn.n AS person_days,
+           ov.shared::float / (an.n + pn.n - ov.shared) AS alike
+    FROM ov JOIN an ON an.provider = ov.provider AND an.actor = ov.actor
+            JOIN pn ON pn.email = ov.email
+), ranked AS (
+    SELECT scored.*,
+           row_number() OVER (PARTITION BY provider, actor ORDER BY alike DESC, email) AS rk,
+           count(*) OVER (PARTITION BY provider, actor) AS candidates
+    FROM scored WHERE shared >= 3 AND alike >= :min_alike
+)
+SELECT provider, actor, email, shared, actor_days, person_days FROM ranked
+WHERE candidates <= :max_candidates
+ORDER BY provider, actor, rk
+""")
+
+
+def _co_activity(identities: list[tuple[str, str]]) -> dict[tuple[str, str], list[Suggestion]]:
+    """People active on (nearly) the same days as each identity, over the recent window.
+
+    Only a distinctive match counts: when more than CO_ACTIVITY_MAX people are that alike (a
+    CI key used every working day matches everyone who works every day), none is suggested.
+    """
+    last = db.session.execute(select(func.max(D.day))).scalar()
+    if last is None:
+        return {}
+    since = last - timedelta(days=CO_ACTIVITY_DAYS - 1)
+    out: dict[tuple[str, str], list[Suggestion]] = {}
+    for r in db.session.execute(_CO_ACTIVITY_SQL, {
+            "providers": [p for p, _ in identities], "actors": [a for _, a in identities],
+            "since": since, "min_alike": CO_ACTIVITY_MIN,
+            "max_candidates": CO_ACTIVITY_MAX}):
+        others = r.person_days - r.shared
+        reason = (f"active on {r.shared} of its {r.actor_days} days in the last "
+                  f"{CO_ACTIVITY_DAYS}" + (f", and {others} other" + (" day" if others == 1
+                                                                         else " days")
+                                           if others else ", and no other day"))
+        out.setdefault((r.provider, r.actor), []).append(Suggestion(r.email, reason, "days"))
+    return out
+
+
+def _mapped_elsewhere(actors: list[str]) -> dict[str, list[tuple[str, str]]]:
+    found: dict[str, list[tuple[str, str]]] = {}
+    for source, external_id, email in db.session.execute(
+            select(IdentityMapping.source, IdentityMapping.external_id, IdentityMapping.email)
+            .where(IdentityMapping.external_id.in_(actors))):
+        found.setdefault(external_id, []).append((source, email))
+    return found
+
+
+def known_people_names() -> dict[str, str | None]:
+    """Every person Abacus knows (usage, mappings, sign-ins) → the name they signed in with."""
+    emails = select(D.email.label("email")).where(D.email.is_not(None)).distinct().union(
+        select(IdentityMapping.email), select(User.email)).subquery()
+    rows = db.session.execute(
+        select(emails.c.email, User.name).outerjoin(User, User.email == emails.c.email)
+        .order_by(emails.c.email)).all()
+    return {email: name for email, name in rows}
+
+
+def known_people() -> list[str]:
+    return list(known_people_names())
+
+
+@dataclass(frozen=True)
+class MappingRow:
+    source: str
+    external_id: str
+    email: str
+    assigned_by: str | None
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class MappingPage:
+    rows: list[MappingRow]
+    total: int  # matching the filter
+    limit: int
+
+
+def _escape_like(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def mapping_page(query: str = "", limit: int = 100) -> MappingPage:
+    """Existing mappings, admin assignments first (newest first), filtered by `query`."""
+    where = []
+    q = query.strip().lower()
+    if q:
+        like = "%" + _escape_like(q) + "%"
+        where.append(or_(func.lower(IdentityMapping.external_id).like(like),
+                         IdentityMapping.email.like(like),
+                         func.lower(func.coalesce(IdentityMapping.assigned_by, "")).like(like),
+                         IdentityMapping.source.like(like)))
+    total = db.session.execute(
+        select(func.count()).select_from(IdentityMapping).where(*where)).scalar()
+    by_sync = func.coalesce(IdentityMapping.assigned_by, "sync") == "sync"
+    rows = db.session.execute(
+        select(IdentityMapping).where(*where)
+        .order_by(by_sync, IdentityMapping.updated_at.desc(), IdentityMapping.source,
+                  IdentityMapping.external_id)
+        .limit(limit)).scalars()
+    return MappingPage([MappingRow(m.source, m.external_id, m.email, m.assigned_by,
+                                   m.updated_at) for m in rows], int(total), limit)
+
+
+@dataclass(frozen=True)
+class PersonUsage:
+    email: str
+    events: int
+    tokens: int
+    identities: int  # distinct provider identities carrying the address
+
+
+def person_usage(email: str) -> PersonUsage:
+    """What a merge would move: the usage recorded under one address."""
+    r = db.session.execute(
+        select(int_sum(D.events), int_sum(TOKENS),
+               func.count(func.distinct(func.row(D.provider, D.actor))))
+        .where(D.email == email.strip().lower())).one()
+    return PersonUsage(email, int(r[0]), int(r[1]), int(r[2]))
+
+
+# --- pricing ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ModelPriceRow(Costed):
+    model: str
+    events: int
+    unpriced_events: int
+    tokens: int
+    cost_usd: Decimal
+    estimated_cost_usd: Decimal
+    source: str  # shipped | override | unpriced
+    price: Price | None
+
+    @property
+    def provider_cost_usd(self) -> Decimal:
+        return self.cost_usd - self.estimated_cost_usd
+
+
+@dataclass(frozen=True)
+class OverrideRow:
+    model: str
+    price: Price
+    shipped: Price | None  # what the override replaces (None: the model has no shipped price)
+    note: str | None
+    updated_by: str | None
+    updated_at: datetime
+    events: int  # events of the model in usage
+
+
+def _prices() -> tuple[dict[str, Price], dict[str, PricingOverride]]:
+    overrides = {o.model: o for o in db.session.execute(select(PricingOverride)).scalars()}
+    return load_shipped_prices(), overrides
+
+
+def _override_price(o: PricingOverride) -> Price:
+    return Price(o.input_per_mtok, o.output_per_mtok, o.cache_write_per_mtok,
+                 o.cache_read_per_mtok, source="override")
+
+
+def model_prices() -> list[ModelPriceRow]:
+    """Every model seen in usage with its event counts and where its price comes from;
+    unpriced models first (they need a price), then by events."""
+    shipped, overrides = _prices()
+    rows = []
+    for r in db.session.execute(
+            select(D.model, int_sum(D.events).label("events"),
+                   int_sum(D.unpriced_events).label("unpriced"), int_sum(TOKENS).label("tokens"),
+                   money_sum(D.cost_usd).label("cost"),
+                   money_sum(D.estimated_cost_usd).label("estimated"))
+            .group_by(D.model).order_by(int_sum(D.events).desc(), D.model)):
+        if r.model in overrides:
+            source, price = "override", _override_price(overrides[r.model])
+        elif r.model in shipped:
+            source, price = "shipped", shipped[r.model]
+        else:
+            source, price = "unpriced", None
+        rows.append(ModelPriceRow(r.model, int(r.events), int(r.unpriced), int(r.tokens),
+                                  Decimal(r.cost), Decimal(r.estimated), source, price))
+    return sorted(rows, key=lambda row: row.source != "unpriced")
+
+
+def override_rows() -> list[OverrideRow]:
+    shipped, overrides = _prices()
+    events = dict(db.session.execute(
+        select(D.model, int_sum(D.events)).where(D.model.in_(list(overrides)))
+        .group_by(D.model)).all()) if overrides else {}
+    return [OverrideRow(m, _override_price(o), shipped.get(m), o.note, o.updated_by,
+                        o.updated_at, int(events.get(m, 0)))
+            for m, o in sorted(overrides.items())]
+
+
+def price_for(model: str) -> tuple[str, Price | None]:
+    """The price a model uses now and where it comes from."""
+    shipped, overrides = _prices()
+    if model in overrides:
+        return "override", _override_price(overrides[model])
+    if model in shipped:
+        return "shipped", shipped[model]
+    return "unpriced", None
+
+
+# --- people and roles -------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class UserRow:
+    id: int
+    email: str
+    name: str | None
+    role: str
+    created_at: datetime
+    last_login_at: datetime | None
+    events: int  # usage under their address (all time)
+
+
+def user_rows() -> list[UserRow]:
+    """Users who signed in: admins first, then by e-mail."""
+    usage = (select(D.email.label("email"), int_sum(D.events).label("events"))
+             .where(D.email.is_not(None)).group_by(D.email).subquery())
+    rows = db.session.execute(
+        select(User, func.coalesce(usage.c.events, 0))
+        .outerjoin(usage, usage.c.email == User.email)
+        .order_by((User.role != "admin"), User.email)).all()
+    return [UserRow(u.id, u.email, u.name, u.role, u.created_at, u.last_login_at, int(n))
+            for u, n in rows]
+
+
+def admin_count() -> int:
+    return db.session.execute(
+        select(func.count()).select_from(User).where(User.role == "admin")).scalar()
+
+
+
+def admins_locked() -> list[str]:
+    """The admins' e-mails, their rows locked until commit: two admins demoting each other at
+    the same moment cannot leave nobody in charge."""
+    return list(db.session.execute(
+        select(User.email).where(User.role == "admin").order_by(User.id).with_for_update())
+        .scalars())

@@ -1,0 +1,382 @@
+"""The Person page's numbers: one person's lifetime, range, tools, models, weekdays and raw
+records.
+
+A person is what `PERSON` groups by everywhere else: the e-mail when the usage is mapped,
+else the provider identity (an API key name, a seat id). Aggregates read `usage_daily`; only
+the raw listing reads `usage_events`, one page at a time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, tzinfo
+from decimal import Decimal
+
+from sqlalchemy import ColumnElement, and_, func, or_, select
+
+from ..extensions import db
+from ..models import UsageDaily as D
+from ..models import UsageEvent as E
+from .common import TOKENS, Costed, in_range, int_sum, money_sum
+
+WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+PER_PAGE = 50
+
+
+def is_person(person: str, table=D) -> ColumnElement[bool]:
+    """Rows of `person` (= coalesce(email, actor)), written so the e-mail index serves the
+    mapped case: coalesce() itself would hide the column from the index."""
+    return or_(table.email == person, and_(table.email.is_(None), table.actor == person))
+
+
+# --- dataclasses -------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Lifetime:
+    """Everything stored for the person, whatever the range."""
+
+    tokens: int = 0
+    cost_usd: Decimal = Decimal(0)
+    events: int = 0
+    first_day: date | None = None
+    last_day: date | None = None
+    days_active: int = 0
+    mapped: bool = False
+    top_tool: str | None = None
+    record_day: date | None = None
+    record_tokens: int = 0
+
+    @property
+    def exists(self) -> bool:
+        return self.events > 0
+
+    @property
+    def recent_window(self) -> tuple[date, date] | None:
+        """The 30 days up to the last usage (where to look when a range shows nothing)."""
+        if self.last_day is None:
+            return None
+        return self.last_day - timedelta(days=29), self.last_day
+
+
+@dataclass(frozen=True)
+class Totals(Costed):
+    """One window's sums for the person (the cards; also the previous window for deltas)."""
+
+    start: date
+    end: date
+    tokens: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_write_tokens: int = 0
+    cache_read_tokens: int = 0
+    cost_usd: Decimal = Decimal(0)
+    estimated_cost_usd: Decimal = Decimal(0)
+    events: int = 0
+    unpriced_events: int = 0
+    days_active: int = 0
+    first_day: date | None = None
+    last_day: date | None = None
+
+    @property
+    def tokens_per_active_day(self) -> int:
+        return self.tokens // self.days_active if self.days_active else 0
+
+    @property
+    def cost_per_active_day(self) -> Decimal:
+        return self.cost_usd / self.days_active if self.days_active else Decimal(0)
+
+
+@dataclass(frozen=True)
+class ToolRow(Costed):
+    tool: str
+    tokens: int
+    cost_usd: Decimal
+    events: int
+    unpriced_events: int
+    days_active: int
+
+
+@dataclass(frozen=True)
+class ModelRow(Costed):
+    model: str
+    tools: list[str]
+    tokens: int
+    cost_usd: Decimal
+    events: int
+    unpriced_events: int
+
+
+@dataclass(frozen=True)
+class WeekdayRow:
+    isodow: int  # 1 = Monday … 7 = Sunday
+    tokens: int
+    cost_usd: Decimal
+    days_active: int  # how many of this weekday in the range had usage
+
+    @property
+    def label(self) -> str:
+        return WEEKDAYS[self.isodow - 1]
+
+    @property
+    def is_weekend(self) -> bool:
+        return self.isodow >= 6
+
+
+@dataclass(frozen=True)
+class Daily:
+    """Tokens and cost per day and tool over the window, zero-filled."""
+
+    days: list[date]
+    tools: list[str]  # most tokens first
+    tokens: dict[str, list[int]]
+    cost: dict[str, list[Decimal]]
+
+
+@dataclass(frozen=True)
+class PersonOverview:
+    person: str
+    current: Totals
+    previous: Totals
+    by_tool: list[ToolRow] = field(default_factory=list)
+    by_model: list[ModelRow] = field(default_factory=list)
+    weekdays: list[WeekdayRow] = field(default_factory=list)
+    daily: Daily | None = None
+
+    @property
+    def is_empty(self) -> bool:
+        return self.current.events == 0
+
+    @property
+    def weekday_max(self) -> int:
+        return max((w.tokens for w in self.weekdays), default=0)
+
+
+@dataclass(frozen=True)
+class RawRecord:
+    id: int
+    occurred_at: datetime  # in the org time zone
+    tool: str
+    model: str
+    raw_model: str
+    kind: str
+    input_tokens: int
+    output_tokens: int
+    cache_write_tokens: int
+    cache_read_tokens: int
+    cost_usd: Decimal | None
+    cost_source: str  # provider | estimated | unpriced
+
+    @property
+    def tokens(self) -> int:
+        return (self.input_tokens + self.output_tokens + self.cache_write_tokens
+                + self.cache_read_tokens)
+
+
+@dataclass(frozen=True)
+class RawPage:
+    records: list[RawRecord]
+    page: int
+    pages: int
+    total: int  # records matching the filters in the range
+    per_page: int
+    tools: list[str]  # filter choices: what the person used in the range
+    models: list[str]
+    tool: str | None
+    model: str | None
+
+    @property
+    def first_index(self) -> int:
+        return (self.page - 1) * self.per_page + 1 if self.total else 0
+
+    @property
+    def last_index(self) -> int:
+        return min(self.total, self.page * self.per_page)
+
+
+# --- queries -----------------------------------------------------------------------------
+
+def lifetime(person: str) -> Lifetime:
+    """All-time totals; `exists` is False for someone with no stored usage (a 404)."""
+    session = db.session
+    mine = is_person(person)
+    r = session.execute(
+        select(int_sum(TOKENS).label("tokens"), money_sum(D.cost_usd).label("cost"),
+               int_sum(D.events).label("events"), func.min(D.day).label("first"),
+               func.max(D.day).label("last"),
+               func.count(func.distinct(D.day)).label("days"),
+               func.coalesce(func.bool_or(D.email.is_not(None)), False).label("mapped"))
+        .where(mine)).one()
+    if not r.events:
+        return Lifetime()
+    tokens = int_sum(TOKENS)
+    top_tool = session.execute(
+        select(D.tool).where(mine).group_by(D.tool).order_by(tokens.desc(), D.tool).limit(1)
+    ).scalar()
+    record = session.execute(
+        select(D.day, tokens.label("tokens")).where(mine).group_by(D.day)
+        .order_by(tokens.desc(), D.day.desc()).limit(1)).one()
+    return Lifetime(int(r.tokens), Decimal(r.cost), int(r.events), r.first, r.last,
+                    int(r.days), bool(r.mapped), top_tool, record.day, int(record.tokens))
+
+
+def resolve_local_part(name: str) -> str | None:
+    """The one mapped e-mail whose local part is `name` (links like /users/alice), if unique."""
+    if "@" in name or not name:
+        return None
+    pattern = name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "@%"
+    emails = db.session.execute(
+        select(D.email).where(D.email.like(pattern, escape="\\")).distinct().limit(2)
+    ).scalars().all()
+    return emails[0] if len(emails) == 1 else None
+
+
+def person_overview(person: str, start: date, end: date, prev_start: date,
+                    prev_end: date) -> PersonOverview:
+    """The Overview tab for the inclusive days start..end, with the previous window's totals
+    (prev_start..prev_end) for the deltas."""
+    return PersonOverview(
+        person=person,
+        current=_totals(person, start, end),
+        previous=_totals(person, prev_start, prev_end),
+        by_tool=_by_tool(person, start, end),
+        by_model=_by_model(person, start, end),
+        weekdays=_weekdays(person, start, end),
+        daily=_daily(person, start, end),
+    )
+
+
+def _totals(person: str, start: date, end: date) -> Totals:
+    r = db.session.execute(
+        select(int_sum(TOKENS).label("tokens"), int_sum(D.input_tokens).label("inp"),
+               int_sum(D.output_tokens).label("out"), int_sum(D.cache_write_tokens).label("cw"),
+               int_sum(D.cache_read_tokens).label("cr"), money_sum(D.cost_usd).label("cost"),
+               money_sum(D.estimated_cost_usd).label("est"), int_sum(D.events).label("events"),
+               int_sum(D.unpriced_events).label("unpriced"),
+               func.count(func.distinct(D.day)).label("days"),
+               func.min(D.day).label("first"), func.max(D.day).label("last"))
+        .where(is_person(person), in_range(start, end))).one()
+    return Totals(start, end, int(r.tokens), int(r.inp), int(r.out), int(r.cw), int(r.cr),
+                  Decimal(r.cost), Decimal(r.est), int(r.events), int(r.unpriced),
+                  int(r.days), r.first, r.last)
+
+
+def _by_tool(person: str, start: date, end: date) -> list[ToolRow]:
+    tokens = int_sum(TOKENS).label("tokens")
+    return [
+        ToolRow(r.tool, int(r.tokens), Decimal(r.cost), int(r.events), int(r.unpriced),
+                int(r.days))
+        for r in db.session.execute(
+            select(D.tool, tokens, money_sum(D.cost_usd).label("cost"),
+                   int_sum(D.events).label("events"),
+                   int_sum(D.unpriced_events).label("unpriced"),
+                   func.count(func.distinct(D.day)).label("days"))
+            .where(is_person(person), in_range(start, end))
+            .group_by(D.tool).order_by(tokens.desc(), D.tool))
+    ]
+
+
+def _by_model(person: str, start: date, end: date) -> list[ModelRow]:
+    tokens = int_sum(TOKENS).label("tokens")
+    return [
+        ModelRow(r.model, list(r.tools), int(r.tokens), Decimal(r.cost), int(r.events),
+                 int(r.unpriced))
+        for r in db.session.execute(
+            select(D.model, func.array_agg(func.distinct(D.tool)).label("tools"), tokens,
+                   money_sum(D.cost_usd).label("cost"), int_sum(D.events).label("events"),
+                   int_sum(D.unpriced_events).label("unpriced"))
+            .where(is_person(person), in_range(start, end))
+            .group_by(D.model).order_by(tokens.desc(), D.model))
+    ]
+
+
+def _weekdays(person: str, start: date, end: date) -> list[WeekdayRow]:
+    """Mon..Sun totals. `usage_daily.day` is already the org time zone's day, so the weekday
+    of that date is the org's weekday (no browser or server time zone involved)."""
+    dow = func.extract("isodow", D.day).label("dow")
+    found = {
+        int(r.dow): WeekdayRow(int(r.dow), int(r.tokens), Decimal(r.cost), int(r.days))
+        for r in db.session.execute(
+            select(dow, int_sum(TOKENS).label("tokens"), money_sum(D.cost_usd).label("cost"),
+                   func.count(func.distinct(D.day)).label("days"))
+            .where(is_person(person), in_range(start, end)).group_by(dow).order_by(dow))
+    }
+    return [found.get(d, WeekdayRow(d, 0, Decimal(0), 0)) for d in range(1, 8)]
+
+
+def _daily(person: str, start: date, end: date) -> Daily:
+    rows = db.session.execute(
+        select(D.day, D.tool, int_sum(TOKENS).label("tokens"),
+               money_sum(D.cost_usd).label("cost"))
+        .where(is_person(person), in_range(start, end)).group_by(D.day, D.tool)).all()
+    days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
+    index = {d: i for i, d in enumerate(days)}
+    totals: dict[str, int] = {}
+    for r in rows:
+        totals[r.tool] = totals.get(r.tool, 0) + int(r.tokens)
+    tools = sorted(totals, key=lambda t: (-totals[t], t))
+    tokens = {t: [0] * len(days) for t in tools}
+    cost = {t: [Decimal(0)] * len(days) for t in tools}
+    for r in rows:
+        tokens[r.tool][index[r.day]] = int(r.tokens)
+        cost[r.tool][index[r.day]] = Decimal(r.cost)
+    return Daily(days, tools, tokens, cost)
+
+
+def raw_records(person: str, start: date, end: date, tz: tzinfo, *, tool: str | None = None,
+                model: str | None = None, page: int = 1, per_page: int = PER_PAGE) -> RawPage:
+    """One page of the person's stored records, newest first, optionally of one tool/model.
+
+    `usage_events` has no index by person, so the rollup (whose `events` column counts
+    exactly these rows per day) says how many records there are and which few days (and
+    accounts) hold the requested page; only those days are read from `usage_events`, through
+    its (account, day) index. A page past the end shows the last page.
+    """
+    session = db.session
+    scope = [is_person(person), in_range(start, end)]
+    choices = session.execute(
+        select(D.tool, D.model).where(*scope).group_by(D.tool, D.model)
+        .order_by(D.tool, D.model)).all()
+    tools = list(dict.fromkeys(t for t, _ in choices))
+    models = sorted({m for _, m in choices})
+    if tool:
+        scope.append(D.tool == tool)
+    if model:
+        scope.append(D.model == model)
+    total = int(session.execute(select(int_sum(D.events)).where(*scope)).scalar_one())
+    pages = max(1, -(-total // per_page))
+    page = min(max(1, page), pages)
+    offset = (page - 1) * per_page
+
+    # Days newest first with the running count of records up to and including each; the
+    # page's rows are in the days where that count passes `offset`.
+    per_day = (select(D.day, int_sum(D.events).label("n"),
+                      func.array_agg(func.distinct(D.account_id)).label("accounts"))
+               .where(*scope).group_by(D.day).subquery())
+    through = func.sum(per_day.c.n).over(order_by=per_day.c.day.desc())
+    running = select(per_day, through.label("through")).subquery()
+    window = session.execute(
+        select(running.c.day, running.c.n, running.c.through, running.c.accounts)
+        .where(running.c.through > offset, running.c.through - running.c.n < offset + per_page)
+        .order_by(running.c.day.desc())).all()
+    records: list[RawRecord] = []
+    if window:
+        skip = offset - (int(window[0].through) - int(window[0].n))
+        where = [is_person(person, E), E.day.in_([w.day for w in window]),
+                 E.account_id.in_(sorted({a for w in window for a in w.accounts}))]
+        if tool:
+            where.append(E.tool == tool)
+        if model:
+            where.append(E.model == model)
+        rows = session.execute(
+            select(E.id, E.occurred_at, E.tool, E.model, E.raw_model, E.kind, E.input_tokens,
+                   E.output_tokens, E.cache_write_tokens, E.cache_read_tokens, E.cost_usd,
+                   E.cost_source)
+            .where(*where).order_by(E.occurred_at.desc(), E.id.desc())
+            .limit(per_page).offset(skip)).all()
+        records = [
+            RawRecord(r.id, r.occurred_at.astimezone(tz), r.tool, r.model, r.raw_model, r.kind,
+                      int(r.input_tokens), int(r.output_tokens), int(r.cache_write_tokens),
+                      int(r.cache_read_tokens), r.cost_usd, r.cost_source)
+            for r in rows
+        ]
+    return RawPage(records, page, pages, total, per_page, tools, models, tool, model)

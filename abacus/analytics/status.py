@@ -1,0 +1,567 @@
+"""The Status page's numbers: accounts and their sync health, recent runs, unmapped
+identities, schedules, and the progress of queued jobs (read from RQ's job hash).
+
+Everything here reads; the sync engine (`abacus.sync`) and the jobs write. "Data complete
+through" follows `sync.data_complete_through()`: the last whole day before the provider's
+overlap, which the provider may still revise.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import BigInteger, Integer, cast, func, literal, select
+from sqlalchemy.orm import aliased
+
+from .. import sync
+from ..extensions import db
+from ..models import Account, AccountSnapshot, SyncRun, SyncState
+from ..models import UsageDaily as D
+from ..providers import UnknownProvider, get_provider
+from ..providers.base import Provider
+from .common import TOKENS, int_sum
+
+if TYPE_CHECKING:
+    from redis import Redis
+
+    from ..config import Settings
+
+ONE_DAY = timedelta(days=1)
+BAD_STATES = ("auth_expired", "error", "rate_limited")
+COOKIE_WARNING_DAYS = 7  # a seat's session cookie this close to expiry raises the banner
+RECENT_RUNS = 20
+UNMAPPED_LIMIT = 50
+GAPS_SHOWN = 3  # per account; the rest are counted
+WAITING_HINT_AFTER = timedelta(seconds=15)  # a job still queued after this: is a worker up?
+JOB_ID = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
+
+
+# --- accounts ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Backfill:
+    """History walked back from the first incrementally synced day towards the target day."""
+
+    status: str  # pending | running | complete
+    first_day: date | None  # the first day the incremental sync covered
+    oldest_day: date | None  # the oldest day the backfill reached (None: not started)
+    target_day: date
+
+    @property
+    def percent(self) -> int:
+        if self.status == "complete":
+            return 100
+        if self.first_day is None or self.target_day >= self.first_day:
+            return 0 if self.first_day is None else 100
+        total = (self.first_day - self.target_day).days
+        done = (self.first_day - (self.oldest_day or self.first_day)).days
+        return max(0, min(100, done * 100 // total))
+
+    @property
+    def days_left(self) -> int:
+        if self.status == "complete" or self.first_day is None:
+            return 0
+        reached = self.oldest_day or self.first_day
+        return max(0, (reached - self.target_day).days)
+
+
+@dataclass(frozen=True)
+class SeatDetails:
+    """What a Cursor seat (session cookie) account reports about itself."""
+
+    plan: str | None = None
+    owner: str | None = None
+    cycle_start: datetime | None = None
+    cycle_end: datetime | None = None
+    spend_limit: str | None = None  # "$200.00", or "no cap"
+    on_demand_allowed: bool | None = None
+    invoice_month: str | None = None  # YYYY-MM
+    invoice_total: str | None = None  # "$12.34"
+    cookie_expires_at: datetime | None = None
+    warning: str | None = None
+    fetched_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class AccountGap:
+    first: date
+    last: date
+
+    @property
+    def days(self) -> int:
+        return (self.last - self.first).days + 1
+
+
+@dataclass(frozen=True)
+class AccountRow:
+    id: int
+    provider: str
+    provider_label: str
+    known_provider: bool
+    name: str
+    tool: str
+    status: str
+    status_detail: str | None
+    next_attempt_at: datetime | None
+    last_success_at: datetime | None
+    last_error: str | None
+    last_error_at: datetime | None
+    has_credentials: bool
+    source: str | None  # settings.source: env | csv | demo | None (added by an admin)
+    synced_through: datetime | None
+    complete_through: date | None
+    backfill: Backfill
+    gaps: list[AccountGap] = field(default_factory=list)
+    seat: SeatDetails | None = None
+
+    @property
+    def can_sync(self) -> bool:
+        """Worth a "Sync now" button: a known provider, credentials, not disabled."""
+        return self.known_provider and self.has_credentials and self.status != "disabled"
+
+    @property
+    def gap_days(self) -> int:
+        return sum(g.days for g in self.gaps)
+
+    @property
+    def shown_gaps(self) -> list[AccountGap]:
+        return self.gaps[-GAPS_SHOWN:][::-1]  # the most recent first
+
+
+@dataclass(frozen=True)
+class Alert:
+    account_id: int
+    account: str
+    provider_label: str
+    kind: str  # auth_expired | error | rate_limited | cookie_expiring
+    message: str
+    action: str
+    command: str | None = None  # the CLI alternative, shown as code
+
+
+@dataclass(frozen=True)
+class RunRow:
+    id: int
+    kind: str
+    account: str | None
+    provider: str | None
+    source: str | None
+    window_start: datetime | None
+    window_end: datetime | None
+    started_at: datetime
+    finished_at: datetime | None
+    status: str
+    fetched: int
+    inserted: int
+    updated: int
+    unchanged: int
+    rejected: int
+    error: str | None
+    job_id: str | None
+
+    @property
+    def duration(self) -> timedelta | None:
+        if self.finished_at is None:
+            return None
+        return self.finished_at - self.started_at
+
+
+@dataclass(frozen=True)
+class UnmappedRow:
+    provider: str
+    actor: str
+    events: int  # in the selected range
+    tokens: int
+    cost_usd: Decimal
+    lifetime_events: int
+    last_day: date
+
+
+@dataclass(frozen=True)
+class ScheduleRow:
+    id: str
+    cron: str
+    what: str
+    next_run: datetime | None  # as rq-scheduler has it; None when it is not registered
+
+
+@dataclass(frozen=True)
+class StatusPage:
+    accounts: list[AccountRow]
+    alerts: list[Alert]
+    runs: list[RunRow]
+    unmapped: list[UnmappedRow]
+    unmapped_total: int  # identities with unmapped usage, beyond the rows shown too
+    schedules: list[ScheduleRow]
+    complete_through: date | None  # the last day every syncing account has final data for
+    tracking_since: date | None
+    last_success_at: datetime | None
+    config_error: str | None = None  # e.g. ANTHROPIC_ADMIN_KEYS names another account
+
+    @property
+    def sources(self) -> list[tuple[str, str]]:
+        """(provider id, label) of providers with a syncable account, for "Sync all" buttons."""
+        seen: dict[str, str] = {}
+        for a in self.accounts:
+            if a.can_sync:
+                seen.setdefault(a.provider, a.provider_label)
+        return list(seen.items())
+
+    @property
+    def attention(self) -> int:
+        return len({a.account for a in self.alerts})
+
+
+def _provider(provider_id: str) -> Provider | None:
+    try:
+        return get_provider(provider_id)
+    except UnknownProvider:  # an uninstalled plugin or demo data: its rows stay visible
+        return None
+
+
+def complete_through(provider_id: str, synced_through: datetime | None) -> date | None:
+    """The last whole day before the provider's overlap (what it may still revise)."""
+    provider = _provider(provider_id)
+    if synced_through is None or provider is None:
+        return None
+    return (synced_through - provider.overlap).date() - ONE_DAY
+
+
+def _as_datetime(value: Any) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def seat_details(snapshots: list[AccountSnapshot]) -> SeatDetails | None:
+    """Plan, cycle, spend limit, latest invoice and cookie expiry from a seat's snapshots."""
+    if not snapshots:
+        return None
+    by_kind: dict[str, AccountSnapshot] = {}
+    invoices = []
+    for s in snapshots:
+        if s.kind == "invoice":
+            invoices.append(s)
+        else:
+            by_kind[s.kind] = s
+    summary = by_kind.get("summary")
+    limit = by_kind.get("hard_limit")
+    session = by_kind.get("session")
+    profile = by_kind.get("profile")
+    invoice = max(invoices, key=lambda s: s.key) if invoices else None
+    sd = summary.data if summary else {}
+    ld = limit.data if limit else {}
+    spend_limit = None
+    if limit:
+        spend_limit = "no cap" if ld.get("unlimited") else ld.get("hard_limit_usd")
+    return SeatDetails(
+        plan=sd.get("membership_type"),
+        owner=(profile.data or {}).get("email") if profile else None,
+        cycle_start=_as_datetime(sd.get("billing_cycle_start")),
+        cycle_end=_as_datetime(sd.get("billing_cycle_end")),
+        spend_limit=spend_limit,
+        on_demand_allowed=(not ld["no_usage_based_allowed"]
+                           if ld.get("no_usage_based_allowed") is not None else None),
+        invoice_month=invoice.key if invoice else None,
+        invoice_total=(invoice.data or {}).get("total_usd") if invoice else None,
+        cookie_expires_at=_as_datetime((session.data or {}).get("expires_at")) if session
+        else None,
+        warning=(session.data or {}).get("warning") if session else None,
+        fetched_at=max(s.fetched_at for s in snapshots),
+    )
+
+
+def accounts(backfill_from: date) -> tuple[list[AccountRow], str | None]:
+    """Every account (disabled and CSV-only ones too) with its sync state and gaps, and the
+    configuration problem that kept environment accounts from loading, if any."""
+    from ..accounts import AccountError
+
+    gaps_by_account: dict[str, list[AccountGap]] = {}
+    config_error = None
+    try:
+        found = sync.gaps()  # also upserts accounts named in the environment
+    except AccountError as exc:  # the page still shows what is stored, and says why
+        db.session.rollback()
+        config_error, found = str(exc), []
+    for g in found:
+        gaps_by_account.setdefault(g.account, []).append(AccountGap(g.first, g.last))
+    rows = db.session.execute(
+        select(Account, SyncState).outerjoin(SyncState, SyncState.account_id == Account.id)
+        .order_by(Account.provider, Account.name)).all()
+    snapshots: dict[int, list[AccountSnapshot]] = {}
+    for s in db.session.execute(select(AccountSnapshot)).scalars():
+        snapshots.setdefault(s.account_id, []).append(s)
+    out = []
+    for account, state in rows:
+        provider = _provider(account.provider)
+        settings = account.settings or {}
+        synced_through = state.synced_through if state else None
+        out.append(AccountRow(
+            id=account.id, provider=account.provider,
+            provider_label=provider.display_name if provider else account.provider,
+            known_provider=provider is not None, name=account.name,
+            tool=provider.tool if provider else "unknown", status=account.status,
+            status_detail=account.status_detail, next_attempt_at=account.next_attempt_at,
+            last_success_at=account.last_success_at,
+            last_error=account.last_error if account.status != "active" else None,
+            last_error_at=account.last_error_at,
+            has_credentials=bool(account.credentials_encrypted),
+            source=settings.get("source"), synced_through=synced_through,
+            complete_through=complete_through(account.provider, synced_through),
+            backfill=Backfill(
+                status=state.backfill_status if state else "pending",
+                first_day=state.synced_from if state else None,
+                oldest_day=state.backfill_oldest_day if state else None,
+                target_day=(state.backfill_target_day if state and state.backfill_target_day
+                            else backfill_from)),
+            gaps=gaps_by_account.get(account.name, []),
+            seat=seat_details(snapshots.get(account.id, [])),
+        ))
+    return out, config_error
+
+
+ACTIONS = {
+    "auth_expired": ("Replace its credentials under Admin → Accounts (syncing stays paused "
+                     "until then), or run", "flask abacus accounts set-credentials {name}"),
+    "rate_limited": ("Nothing to do unless it persists: Abacus tries again after {next}.",
+                     None),
+    "error": ("Fix the cause shown on the account, then press Sync now (or wait for the next "
+              "scheduled run).", None),
+    "cookie_expiring": ("Sign in to cursor.com again and paste the new session cookie under "
+                        "Admin → Accounts.", None),
+}
+
+
+def alerts(rows: list[AccountRow], now: datetime) -> list[Alert]:
+    """Accounts that need someone: refused credentials, errors, rate limits, expiring cookies."""
+    out = []
+    for a in rows:
+        if a.status in BAD_STATES:
+            message = a.status_detail or a.last_error or a.status.replace("_", " ")
+            next_try = (a.next_attempt_at.strftime("%Y-%m-%d %H:%M UTC") if a.next_attempt_at
+                        else "its next scheduled run")
+            action, command = ACTIONS[a.status]
+            out.append(Alert(a.id, a.name, a.provider_label, a.status, message.rstrip("."),
+                             action.format(next=next_try),
+                             command.format(name=a.name) if command else None))
+        expires = a.seat.cookie_expires_at if a.seat else None
+        if (expires is not None and a.status not in ("disabled", "auth_expired")
+                and expires - now <= timedelta(days=COOKIE_WARNING_DAYS)):
+            verb = "expired" if expires <= now else "expires"
+            action, _ = ACTIONS["cookie_expiring"]
+            out.append(Alert(a.id, a.name, a.provider_label, "cookie_expiring",
+                             f"the session cookie {verb} on {expires:%Y-%m-%d %H:%M} UTC",
+                             action))
+    return out
+
+
+# --- runs ----------------------------------------------------------------------------------
+
+def recent_runs(limit: int = RECENT_RUNS, kind: str | None = None) -> list[RunRow]:
+    """The latest sync, backfill and import runs, newest first."""
+    acc = aliased(Account)
+    query = (select(SyncRun, acc.name, acc.provider)
+             .outerjoin(acc, acc.id == SyncRun.account_id)
+             .order_by(SyncRun.started_at.desc(), SyncRun.id.desc()).limit(limit))
+    if kind:
+        query = query.where(SyncRun.kind == kind)
+    return [RunRow(id=r.id, kind=r.kind, account=name, provider=provider, source=r.source,
+                   window_start=r.window_start, window_end=r.window_end,
+                   started_at=r.started_at, finished_at=r.finished_at, status=r.status,
+                   fetched=int(r.fetched or 0), inserted=int(r.inserted or 0),
+                   updated=int(r.updated or 0), unchanged=int(r.unchanged or 0),
+                   rejected=int(r.rejected or 0), error=r.error, job_id=r.job_id)
+            for r, name, provider in db.session.execute(query)]
+
+
+# --- unmapped identities -------------------------------------------------------------------
+
+def unmapped(start: date, end: date, limit: int = UNMAPPED_LIMIT
+             ) -> tuple[list[UnmappedRow], int]:
+    """Provider identities whose usage has no person yet (as `identities.unmapped()`), with
+    their usage in start..end and overall; biggest cost in the range first.
+
+    Returns (rows, how many identities there are in all).
+    """
+    in_window = D.day.between(start, end)
+    range_cost = func.coalesce(func.sum(D.cost_usd).filter(in_window), literal(Decimal(0)))
+    lifetime = int_sum(D.events)
+    query = (select(D.provider, D.actor,
+                    cast(func.coalesce(func.sum(D.events).filter(in_window), 0), BigInteger),
+                    cast(func.coalesce(func.sum(TOKENS).filter(in_window), 0), BigInteger),
+                    range_cost, lifetime, func.max(D.day),
+                    cast(func.count().over(), Integer))
+             .where(D.email.is_(None))
+             .group_by(D.provider, D.actor)
+             .order_by(range_cost.desc(), lifetime.desc(), D.provider, D.actor)
+             .limit(limit))
+    rows, total = [], 0
+    for provider, actor, events, tokens, cost, life, last, count in db.session.execute(query):
+        rows.append(UnmappedRow(provider, actor, int(events), int(tokens), Decimal(cost),
+                                int(life), last))
+        total = int(count)
+    return rows, total
+
+
+# --- schedules -----------------------------------------------------------------------------
+
+def _schedule_text(func_name: str, kwargs: dict[str, Any]) -> str:
+    if func_name.endswith("sync_provider"):
+        provider = _provider(kwargs.get("provider", ""))
+        label = provider.display_name if provider else kwargs.get("provider", "?")
+        return f"Sync every {label} account"
+    if func_name.endswith("backfill_all"):
+        return "Backfill accounts whose history is not complete"
+    return func_name
+
+
+def schedules(settings: Settings, connection: Redis | None = None) -> list[ScheduleRow]:
+    """The recurring jobs (`jobs.schedules`) and their next run as the scheduler has it."""
+    from ..jobs import schedules as wanted
+
+    times: dict[str, datetime] = {}
+    if connection is not None:
+        from redis.exceptions import RedisError
+        from rq_scheduler import Scheduler
+
+        key = Scheduler.scheduled_jobs_key
+        items = wanted(settings)
+        try:
+            pipe = connection.pipeline(transaction=False)
+            for s in items:
+                pipe.zscore(key, s.id)
+            scores = pipe.execute()
+        except RedisError:  # the page still shows the schedule, without next-run times
+            scores = []
+        times = {s.id: datetime.fromtimestamp(score, UTC)
+                 for s, score in zip(items, scores, strict=False) if score is not None}
+    return [ScheduleRow(s.id, s.cron, _schedule_text(s.func, s.kwargs), times.get(s.id))
+            for s in wanted(settings)]
+
+
+# --- the page ------------------------------------------------------------------------------
+
+def status_page(start: date, end: date, settings: Settings, connection: Redis | None = None,
+                now: datetime | None = None) -> StatusPage:
+    """Everything the Status page shows; `connection` is Redis (for schedule times)."""
+    now = now or datetime.now(UTC)
+    rows, config_error = accounts(settings.backfill_from)
+    unmapped_rows, unmapped_total = unmapped(start, end)
+    first_day = db.session.execute(select(func.min(D.day))).scalar()
+    return StatusPage(
+        accounts=rows, alerts=alerts(rows, now), runs=recent_runs(),
+        unmapped=unmapped_rows, unmapped_total=unmapped_total,
+        schedules=schedules(settings, connection),
+        complete_through=sync.data_complete_through(), tracking_since=first_day,
+        last_success_at=max((a.last_success_at for a in rows if a.last_success_at),
+                            default=None),
+        config_error=config_error)
+
+
+def cursor_accounts() -> list[str]:
+    """Names of accounts a Cursor CSV export can go into (for the upload form)."""
+    from ..imports import CURSOR_PROVIDERS
+
+    return list(db.session.execute(
+        select(Account.name).where(Account.provider.in_(CURSOR_PROVIDERS))
+        .order_by(Account.name)).scalars())
+
+
+def account_provider(name: str) -> str | None:
+    return db.session.execute(select(Account.provider).where(Account.name == name)).scalar()
+
+
+# --- jobs ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class JobView:
+    """A queued sync, backfill or import job as the progress fragment shows it."""
+
+    id: str
+    kind: str  # sync | backfill | import
+    label: str  # the account, or the uploaded file
+    state: str  # waiting | running | finished | failed
+    enqueued_at: datetime | None
+    stage: str | None = None
+    done: int = 0
+    total: int = 0
+    percent: float | None = None
+    rows: int = 0
+    window: str | None = None
+    result: dict[str, Any] | None = None
+    error: str | None = None
+    waiting_long: bool = False
+
+    @property
+    def ended(self) -> bool:
+        return self.state in ("finished", "failed")
+
+    @property
+    def outcome(self) -> str:
+        """success | partial | failed | skipped | refused (an import that stored nothing)."""
+        if self.state == "failed":
+            return "failed"
+        r = self.result or {}
+        if self.kind == "import":
+            if not r.get("stored"):
+                return "refused"
+            return "partial" if r.get("rejected") else "success"
+        return str(r.get("status") or "success")
+
+
+def job_view(job_id: str, connection: Redis, now: datetime | None = None) -> JobView | None:
+    """The job's state, progress (`job.meta["progress"]`) and outcome; None if unknown."""
+    from rq.exceptions import NoSuchJobError
+    from rq.job import Job, JobStatus
+
+    if not JOB_ID.fullmatch(job_id):
+        return None
+    try:
+        job = Job.fetch(job_id, connection=connection)
+    except NoSuchJobError:
+        return None
+    now = now or datetime.now(UTC)
+    meta = job.meta or {}
+    progress = meta.get("progress") or {}
+    status = job.get_status(refresh=False)
+    enqueued = job.enqueued_at
+    if enqueued is not None and enqueued.tzinfo is None:
+        enqueued = enqueued.replace(tzinfo=UTC)
+    result = error = None
+    if status == JobStatus.FINISHED:
+        state = "finished"
+        value = job.return_value()
+        result = value if isinstance(value, dict) else {"value": value}
+    elif status in (JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED):
+        state = "failed"
+        error = _job_error(job, status)
+    elif status == JobStatus.STARTED:
+        state = "running"
+    else:
+        state = "waiting"
+    return JobView(
+        id=job.id, kind=meta.get("kind", "job"), label=meta.get("label", job.id),
+        state=state, enqueued_at=enqueued, stage=progress.get("stage"),
+        done=int(progress.get("done") or 0), total=int(progress.get("total") or 0),
+        percent=progress.get("percent"), rows=int(progress.get("rows") or 0),
+        window=progress.get("window"), result=result, error=error,
+        waiting_long=(state == "waiting" and enqueued is not None
+                      and now - enqueued > WAITING_HINT_AFTER))
+
+
+def _job_error(job, status: str) -> str:
+    if status != "failed":
+        return f"the job was {status}"
+    latest = job.latest_result()
+    text = (getattr(latest, "exc_string", None) or "").strip()
+    # The exception line, not the traceback: what went wrong, in one line.
+    last = text.splitlines()[-1] if text else ""
+    return last or "the job failed"

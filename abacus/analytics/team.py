@@ -1,0 +1,412 @@
+"""The Team page's pivot: one row per person over a range, sorted, filtered and paged in SQL.
+
+A person is `coalesce(email, actor)`: usage nobody mapped yet shows under its provider
+identity and is marked unmapped. Totals cover every row matching the filter (not only the
+page shown) and come from the same query as the page, through window aggregates.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
+
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Numeric,
+    Text,
+    and_,
+    cast,
+    func,
+    literal,
+    select,
+    true,
+    union_all,
+)
+from sqlalchemy.dialects.postgresql import BIT
+
+from ..extensions import db
+from ..models import UsageDaily as D
+from .common import Costed, in_range, int_sum, money_sum
+
+PER_PAGE = 50
+TOOL_PREFIX = "tool:"  # tool columns are keyed `tool:<tool id>`, e.g. `tool:cursor`
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str  # what `?sort=` and `?cols=` say
+    label: str  # the table header, and the CSV header
+    kind: str  # text | tokens | usd | int | date: how it is shown and exported
+    default: bool = True  # shown when the URL names no columns
+    help: str = ""  # a header tooltip saying how the figure is computed
+
+    @property
+    def numeric(self) -> bool:
+        return self.kind != "text"
+
+    @property
+    def default_descending(self) -> bool:
+        """Biggest first for figures and dates; A→Z for people."""
+        return self.kind != "text"
+
+    @property
+    def tool(self) -> str | None:
+        return self.key.removeprefix(TOOL_PREFIX) if self.key.startswith(TOOL_PREFIX) else None
+
+
+PERSON_COLUMN = Column("person", "Person", "text",
+                       help="E-mail, or the provider identity when not mapped to a person yet")
+# Columns before the per-tool ones, and after them (the tools present in the range go between).
+LEADING = (Column("tokens", "Total tokens", "tokens"),
+           Column("cost", "Cost", "usd", help="Provider-reported cost, else estimated"))
+TRAILING = (
+    Column("input", "Input", "tokens", default=False),
+    Column("output", "Output", "tokens", default=False),
+    Column("cache_write", "Cache write", "tokens", default=False),
+    Column("cache_read", "Cache read", "tokens", default=False),
+    Column("days", "Days active", "int", help="Days in the range with any usage"),
+    Column("avg_tokens", "Avg tokens/day", "tokens",
+           help="Total tokens ÷ days active (rounded)"),
+    Column("avg_cost", "Avg cost/day", "usd", default=False, help="Cost ÷ days active"),
+    Column("first", "First active", "date", default=False,
+           help="First day with usage in the range"),
+    Column("last", "Last active", "date", help="Last day with usage in the range"),
+)
+
+
+def tool_column(tool: str, label: str) -> Column:
+    return Column(f"{TOOL_PREFIX}{tool}", label, "tokens", help=f"Tokens used in {label}")
+
+
+@dataclass(frozen=True)
+class TeamRow(Costed):
+    person: str  # e-mail when mapped, else the provider's identity (API key, seat id)
+    mapped: bool
+    tokens: int
+    cost_usd: Decimal
+    events: int
+    unpriced_events: int
+    by_tool: dict[str, int]
+    input_tokens: int
+    output_tokens: int
+    cache_write_tokens: int
+    cache_read_tokens: int
+    days_active: int
+    avg_tokens_per_day: int
+    avg_cost_per_day: Decimal
+    first_active: date | None
+    last_active: date | None
+
+    def value(self, key: str) -> object:
+        """The raw figure behind a column (what the CSV holds and what sorting compares)."""
+        if key.startswith(TOOL_PREFIX):
+            return self.by_tool.get(key.removeprefix(TOOL_PREFIX), 0)
+        return getattr(self, _FIELDS[key])
+
+
+_FIELDS = {"person": "person", "tokens": "tokens", "cost": "cost_usd",
+           "input": "input_tokens", "output": "output_tokens",
+           "cache_write": "cache_write_tokens", "cache_read": "cache_read_tokens",
+           "days": "days_active", "avg_tokens": "avg_tokens_per_day",
+           "avg_cost": "avg_cost_per_day", "first": "first_active", "last": "last_active"}
+
+
+@dataclass(frozen=True)
+class TeamTotals(Costed):
+    """Sums over every row matching the filter, whoever may see which rows."""
+
+    people: int = 0
+    unmapped: int = 0
+    tokens: int = 0
+    cost_usd: Decimal = Decimal(0)
+    events: int = 0
+    unpriced_events: int = 0
+    by_tool: dict[str, int] = field(default_factory=dict)
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_write_tokens: int = 0
+    cache_read_tokens: int = 0
+    person_days: int = 0  # sum of everyone's days active
+    first_active: date | None = None
+    last_active: date | None = None
+
+    @property
+    def avg_tokens_per_day(self) -> int:
+        """Tokens per active person-day: the team's typical day of one person."""
+        return _round_div(self.tokens, self.person_days)
+
+    @property
+    def avg_cost_per_day(self) -> Decimal:
+        return self.cost_usd / self.person_days if self.person_days else Decimal(0)
+
+
+@dataclass(frozen=True)
+class TeamPivot:
+    start: date
+    end: date
+    columns: list[Column]  # every column available in this range (tools present included)
+    rows: list[TeamRow]
+    totals: TeamTotals
+    visible: int  # rows the viewer may see among those matching (all of them, or their own)
+    page: int
+    per_page: int | None  # None: every row, unpaged (CSV)
+    sort: str
+    descending: bool
+
+    @property
+    def pages(self) -> int:
+        if not self.per_page:
+            return 1
+        return max(1, math.ceil(self.visible / self.per_page))
+
+    @property
+    def first_index(self) -> int:
+        """1-based position of the page's first row (0 when there are none)."""
+        return (self.page - 1) * (self.per_page or 0) + 1 if self.rows else 0
+
+    @property
+    def last_index(self) -> int:
+        return self.first_index + len(self.rows) - 1 if self.rows else 0
+
+    @property
+    def tools(self) -> list[str]:
+        return [c.tool for c in self.columns if c.tool]
+
+
+def available_columns(tools: list[str],
+                      tool_label: Callable[[str], str] = str) -> list[Column]:
+    """Person, the fixed figures and one column per tool, in table order."""
+    return [PERSON_COLUMN, *LEADING, *(tool_column(t, tool_label(t)) for t in tools), *TRAILING]
+
+
+FIXED_KEYS = frozenset(c.key for c in available_columns([]))
+
+
+def escape_like(text: str) -> str:
+    """`text` matched literally inside a LIKE pattern (escape character: backslash)."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def team_pivot(start: date, end: date, *, q: str = "", sort: str = "cost",
+               descending: bool = True, page: int = 1, per_page: int | None = PER_PAGE,
+               only_person: str | None = None,
+               tool_label: Callable[[str], str] = str) -> TeamPivot:
+    """The pivot for the inclusive days start..end.
+
+    `q` keeps people whose e-mail or identity contains it (case-insensitive, literal).
+    `sort` is a column key (unknown keys fall back to cost; a tool without usage here sorts
+    everyone as 0); ties break by person A→Z. `only_person` limits rows to that e-mail
+    (member visibility `self`) while the totals still cover everyone matching `q`. A page
+    past the end shows the last page. Tool columns are the tools the matching people used.
+    """
+    is_tool = sort.startswith(TOOL_PREFIX) and len(sort) > len(TOOL_PREFIX)
+    if sort not in FIXED_KEYS and not is_tool:
+        sort, descending = "cost", True
+    page = max(1, page)
+    query = _Query(start, end, q, sort, only_person)
+
+    rows, totals, visible = query.fetch(descending, page, per_page)
+    if not rows:
+        totals, visible = query.totals()
+        if per_page and visible and page > 1:  # past the end: show the last page instead
+            page = math.ceil(visible / per_page)
+            rows, totals, visible = query.fetch(descending, page, per_page)
+    tools = sorted(totals.by_tool)
+    for row in rows:  # every tool column has a figure, 0 when the person did not use it
+        row.by_tool.update({t: 0 for t in tools if t not in row.by_tool})
+    return TeamPivot(start=start, end=end, columns=available_columns(tools, tool_label),
+                     rows=rows, totals=totals, visible=visible, page=page if rows else 1,
+                     per_page=per_page, sort=sort, descending=descending)
+
+
+class _Query:
+    """The pivot's SQL: one scan of the rollup feeds the rows, the totals and the tool list.
+
+    The rollup is grouped by `email` for mapped rows and by `actor` for the rest (a UNION ALL
+    of the two), not by coalesce(email, actor): PostgreSQL knows how many distinct e-mails
+    and actors there are but not how many coalesced values, so grouping by the expression
+    led it to a sort-based plan over every row, about 2.5× slower than the hash aggregates
+    this gets. Days active are a bitmap per person (one bit per day of the range), so they
+    merge across tools and identities without a COUNT(DISTINCT) that would force a sort.
+    """
+
+    def __init__(self, start: date, end: date, q: str, sort: str, only_person: str | None):
+        self.start, self.end, self.sort = start, end, sort
+        self.only_person = only_person
+        per_tool = self._per_person_tool(q)
+        self.per = self._per_person(per_tool)
+        self.tool_totals = self._tool_totals(per_tool)
+
+    def _per_person_tool(self, q: str):
+        start, end = self.start, self.end
+        empty = cast(func.repeat("0", (end - start).days + 1), BIT(varying=True))
+        day_bit = func.set_bit(empty, D.day - start, 1)
+
+        def branch(person: ColumnElement, condition: ColumnElement[bool], mapped: bool):
+            where = and_(in_range(start, end), condition)
+            if q:
+                where = and_(where, person.ilike(f"%{escape_like(q)}%", escape="\\"))
+            return (select(person.label("person"), D.tool, literal(mapped).label("mapped"),
+                           *_sums(D), func.bit_or(day_bit).label("days_bits"))
+                    .where(where).group_by(person, D.tool))
+
+        both = union_all(branch(D.email, D.email.is_not(None), True),
+                         branch(D.actor, D.email.is_(None), False)).subquery("identities")
+        # An unmapped identity spelled like someone's e-mail counts as that person, as
+        # coalesce(email, actor) does everywhere else.
+        c = both.c
+        return (select(c.person, c.tool, func.bool_or(c.mapped).label("mapped"),
+                       *_sums(c, resum=True), func.bit_or(c.days_bits).label("days_bits"))
+                .group_by(c.person, c.tool).cte("per_tool"))
+
+    def _per_person(self, per_tool):
+        c = per_tool.c
+        tool_tokens = c.input + c.output + c.cache_write + c.cache_read
+        sort_tool = self.sort.removeprefix(TOOL_PREFIX) if self.sort.startswith(TOOL_PREFIX) \
+            else None
+        sums = (
+            select(
+                c.person,
+                func.bool_or(c.mapped).label("mapped"),
+                *_sums(c, resum=True),
+                func.jsonb_object_agg(c.tool, tool_tokens).label("by_tool"),
+                cast(func.coalesce(func.sum(tool_tokens).filter(c.tool == sort_tool), 0),
+                     BigInteger).label("sort_tool"),
+                func.length(func.replace(cast(func.bit_or(c.days_bits), Text), "0", ""))
+                .label("days"),
+            )
+            .group_by(c.person)
+            .subquery("sums")
+        )
+        s = sums.c
+        tokens = s.input + s.output + s.cache_write + s.cache_read
+        return select(
+            s.person, s.mapped, tokens.label("tokens"),
+            s.cost, s.events, s.unpriced, s.input, s.output, s.cache_write, s.cache_read,
+            s.by_tool, s.sort_tool, s.days,
+            # round() on numeric is half away from zero: half-up for these positive figures.
+            cast(func.round(cast(tokens, Numeric) / s.days), BigInteger).label("avg_tokens"),
+            (s.cost / s.days).label("avg_cost"),
+            s.first, s.last,
+        ).subquery("per")
+
+    @staticmethod
+    def _tool_totals(per_tool) -> ColumnElement:
+        """{tool: tokens} over everyone matching: the tool columns and their totals."""
+        c = per_tool.c
+        by_tool = (select(c.tool, func.sum(c.input + c.output + c.cache_write + c.cache_read)
+                          .label("tokens"))
+                   .group_by(c.tool).subquery("by_tool"))
+        return select(func.jsonb_object_agg(by_tool.c.tool, by_tool.c.tokens)).scalar_subquery()
+
+    def _visible(self) -> ColumnElement[bool]:
+        if self.only_person is None:
+            return true()
+        return func.lower(self.per.c.person) == self.only_person.lower()
+
+    def _total_columns(self) -> list[tuple[str, ColumnElement]]:
+        c = self.per.c
+        return [
+            ("people", func.count()),
+            ("unmapped", func.count().filter(~c.mapped)),
+            *((name, func.sum(c[name])) for name in
+              ("tokens", "cost", "events", "unpriced", "input", "output", "cache_write",
+               "cache_read", "days")),
+            ("first", func.min(c.first)),
+            ("last", func.max(c.last)),
+            ("visible", func.count().filter(self._visible())),
+        ]
+
+    def fetch(self, descending: bool, page: int, per_page: int | None
+              ) -> tuple[list[TeamRow], TeamTotals, int]:
+        """A page of rows, with the totals as window aggregates over every matching person
+        (computed before the outer filter and LIMIT): one round trip."""
+        per = self.per
+        ranked = select(
+            per,
+            self._visible().label("is_visible"),
+            *(agg.over().label(f"t_{name}") for name, agg in self._total_columns()),
+            self.tool_totals.label("t_by_tool"),
+        ).subquery("ranked")
+        name = "sort_tool" if self.sort.startswith(TOOL_PREFIX) else self.sort
+        key = ranked.c[name]
+        order = key.desc().nulls_last() if descending else key.asc().nulls_last()
+        stmt = select(ranked).where(ranked.c.is_visible).order_by(order, ranked.c.person)
+        if per_page:
+            stmt = stmt.limit(per_page).offset((page - 1) * per_page)
+        result = db.session.execute(stmt).all()
+        if not result:
+            return [], TeamTotals(), 0
+        first = result[0]
+        return ([_row(r) for r in result], _totals_from(first, prefix="t_"),
+                int(first.t_visible))
+
+    def totals(self) -> tuple[TeamTotals, int]:
+        """Totals alone, for when the page has no rows to carry them."""
+        r = db.session.execute(select(
+            *(agg.label(f"t_{name}") for name, agg in self._total_columns()),
+            self.tool_totals.label("t_by_tool"),
+        ).select_from(self.per)).one()
+        return _totals_from(r, prefix="t_"), int(r.t_visible)
+
+
+def _sums(c, resum: bool = False) -> list[ColumnElement]:
+    """The additive figures of a group; `resum` adds up a lower level's sums again."""
+    if resum:
+        def total(name: str) -> ColumnElement:
+            return cast(func.sum(c[name]), BigInteger)
+        cost = func.sum(c.cost)
+        first, last = func.min(c.first), func.max(c.last)
+    else:
+        def total(name: str) -> ColumnElement:
+            return int_sum(getattr(c, _ROLLUP[name]))
+        cost = money_sum(c.cost_usd)
+        first, last = func.min(c.day), func.max(c.day)
+    return [cost.label("cost"),
+            *(total(n).label(n) for n in ("events", "unpriced", "input", "output",
+                                          "cache_write", "cache_read")),
+            first.label("first"), last.label("last")]
+
+
+_ROLLUP = {"events": "events", "unpriced": "unpriced_events", "input": "input_tokens",
+           "output": "output_tokens", "cache_write": "cache_write_tokens",
+           "cache_read": "cache_read_tokens"}
+
+
+def _totals_from(r, prefix: str) -> TeamTotals:
+    def get(name: str):
+        return getattr(r, prefix + name)
+
+    def num(name: str) -> int:
+        return int(get(name) or 0)
+
+    return TeamTotals(
+        people=num("people"), unmapped=num("unmapped"), tokens=num("tokens"),
+        cost_usd=Decimal(get("cost") or 0), events=num("events"), unpriced_events=num("unpriced"),
+        by_tool={t: int(v) for t, v in sorted((get("by_tool") or {}).items())},
+        input_tokens=num("input"), output_tokens=num("output"),
+        cache_write_tokens=num("cache_write"), cache_read_tokens=num("cache_read"),
+        person_days=num("days"), first_active=get("first"), last_active=get("last"),
+    )
+
+
+def _row(r) -> TeamRow:
+    return TeamRow(
+        person=r.person, mapped=bool(r.mapped), tokens=int(r.tokens), cost_usd=Decimal(r.cost),
+        events=int(r.events), unpriced_events=int(r.unpriced),
+        by_tool={t: int(v) for t, v in (r.by_tool or {}).items()},
+        input_tokens=int(r.input), output_tokens=int(r.output),
+        cache_write_tokens=int(r.cache_write), cache_read_tokens=int(r.cache_read),
+        days_active=int(r.days), avg_tokens_per_day=int(r.avg_tokens),
+        avg_cost_per_day=Decimal(r.avg_cost), first_active=r.first, last_active=r.last,
+    )
+
+
+def _round_div(a: int, b: int) -> int:
+    if not b:
+        return 0
+    return int((Decimal(a) / Decimal(b)).quantize(Decimal(1), rounding=ROUND_HALF_UP))

@@ -1,0 +1,526 @@
+"""Admin area `/admin`: accounts, the identity mapping assistant, pricing overrides, people
+and roles. Admins only (403 for members), every POST carries the CSRF token and answers with
+a 303 redirect and a notice, or the page again with the error and status 400.
+
+Credentials are write-only: forms take them, pages only say whether some are stored.
+CSV upload and sync buttons live on the status blueprint (`/admin/upload`, `/admin/sync`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask.typing import ResponseReturnValue
+from flask_login import current_user
+
+from .. import identities
+from ..accounts import (
+    AccountError,
+    CredentialsUnreadable,
+    add_account,
+    decrypt_credentials,
+    set_credentials,
+    set_enabled,
+    update_settings,
+)
+from ..analytics import admin as data
+from ..extensions import db
+from ..ingest import reestimate_model
+from ..models import ROLES, Account, PricingOverride, User
+from ..pricing import canonical_model
+from ..providers import UnknownProvider, get_provider, providers
+from . import htmx
+from .access import admin_required
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+# Settings the add form offers (the edit page offers all of accounts.EDITABLE_SETTINGS).
+ADD_SETTINGS = ("owner_email", "proxy_url", "base_url")
+SETTING_LABELS = {
+    "owner_email": ("Owner e-mail", "Whose seat this is (Cursor seats): usage is theirs."),
+    "proxy_url": ("Proxy URL", "http://user:password@host:port, for this account's requests."),
+    "base_url": ("Base URL", "Only to point at another API host (a gateway, a test server)."),
+    "team_id": ("Team id", "Cursor: which team the seat's dashboard calls use."),
+    "min_request_interval": ("Seconds between requests",
+                             "Slow down below the provider's rate limit."),
+}
+PRICE_FIELDS = (("input", "Input"), ("output", "Output"), ("cache_write", "Cache write"),
+                ("cache_read", "Cache read"))
+MAX_PRICE = Decimal("999999.999999")  # NUMERIC(12, 6)
+
+
+@bp.before_request
+@admin_required
+def _admins_only() -> None:
+    """Every route here, including ones added later, answers 403 to members."""
+
+
+def _refused(body: str, status: int, section: str) -> Response:
+    """A form sent back with what is wrong. For htmx only the form's section is swapped, so
+    the error appears where the admin is looking instead of the page jumping to its top."""
+    response = make_response(body, status)
+    if request.headers.get("HX-Request") == "true":
+        response.headers.update({"HX-Retarget": f"#{section}", "HX-Reselect": f"#{section}",
+                                 "HX-Reswap": "outerHTML"})
+    return response
+
+
+# --- index --------------------------------------------------------------------------------
+
+@bp.get("")
+def index() -> ResponseReturnValue:
+    return render_template("admin/index.html", counts=data.counts(), section="index")
+
+
+# --- accounts ---------------------------------------------------------------------------------
+
+def _provider_choices() -> list[Any]:
+    return sorted(providers().values(), key=lambda p: p.display_name)
+
+
+def _chosen_provider(provider_id: str | None):
+    choices = _provider_choices()
+    if provider_id:
+        try:
+            return get_provider(provider_id)
+        except UnknownProvider:
+            pass
+    return choices[0]
+
+
+def _accounts_page(form: dict[str, str] | None = None, error: str | None = None,
+                   status: int = 200) -> ResponseReturnValue:
+    form = form or {}
+    body = render_template(
+        "admin/accounts.html", section="accounts", accounts=data.account_rows(),
+        choices=_provider_choices(), provider=_chosen_provider(form.get("provider")),
+        form=form, error=error, add_settings=ADD_SETTINGS, labels=SETTING_LABELS)
+    return _refused(body, status, "add-account") if error else body
+
+
+@bp.get("/accounts")
+def accounts() -> ResponseReturnValue:
+    return _accounts_page({"provider": request.args.get("provider", "")})
+
+
+@bp.get("/accounts/fields")
+def account_fields() -> ResponseReturnValue:
+    """The chosen provider's credential fields (the add form swaps them in)."""
+    if not htmx.wants_fragment():
+        return redirect(url_for(".accounts", provider=request.args.get("provider")))
+    return render_template("admin/_credential_fields.html",
+                           provider=_chosen_provider(request.args.get("provider")))
+
+
+@bp.post("/accounts")
+def create_account() -> ResponseReturnValue:
+    f = request.form
+    # Echoed back on an error: never a credential.
+    form = {k: f.get(k, "").strip() for k in ("provider", "name", *ADD_SETTINGS)}
+    try:
+        provider = get_provider(form["provider"])
+    except UnknownProvider:
+        return _accounts_page(form, "Choose a provider.", 400)
+    if not form["name"]:
+        return _accounts_page(form, "Give the account a name (say, the team or seat).", 400)
+    if len(form["name"]) > 128:
+        return _accounts_page(form, "The name is too long (128 characters at most).", 400)
+    credentials = provider.prepare_credentials(
+        {c.name: f.get(f"credential_{c.name}", "") for c in provider.credential_fields})
+    settings = {k: form[k] for k in ADD_SETTINGS if form[k]}
+    if "owner_email" in settings:
+        settings["owner_email"] = settings["owner_email"].lower()
+    try:
+        account = add_account(provider.id, form["name"], credentials, settings)
+        db.session.commit()
+    except AccountError as exc:
+        db.session.rollback()
+        return _accounts_page(form, _sentence(str(exc)), 400)
+    now = (" or right away with “Sync now”" if "status.sync_now" in current_app.view_functions
+           else "")
+    flash(f"Added {provider.display_name} account “{account.name}”. It syncs on its "
+          f"schedule{now}.", "ok")
+    return redirect(url_for(".account", account_id=account.id), code=303)
+
+
+def _account_or_404(account_id: int) -> Account:
+    account = db.session.get(Account, account_id)
+    if account is None:
+        abort(404)
+    return account
+
+
+def _account_page(account: Account, error: str | None = None, error_form: str | None = None,
+                  status: int = 200) -> ResponseReturnValue:
+    try:
+        provider = get_provider(account.provider)
+    except UnknownProvider:
+        provider = None
+    settings = dict(account.settings or {})
+    body = render_template(
+        "admin/account.html", section="accounts", account=data.account_row(account.id),
+        provider=provider, settings=settings, labels=SETTING_LABELS,
+        proxy_masked=data.mask_url(settings["proxy_url"]) if settings.get("proxy_url") else "",
+        error=error, error_form=error_form)
+    return _refused(body, status, f"account-{error_form}") if error else body
+
+
+@bp.get("/accounts/<int:account_id>")
+def account(account_id: int) -> ResponseReturnValue:
+    return _account_page(_account_or_404(account_id))
+
+
+@bp.post("/accounts/<int:account_id>/settings")
+def account_settings(account_id: int) -> ResponseReturnValue:
+    account = _account_or_404(account_id)
+    f = request.form
+    changes: dict[str, Any] = {k: f.get(k, "").strip() for k in SETTING_LABELS
+                               if k != "proxy_url"}
+    # The proxy URL may hold a password, so it is never shown again: empty keeps it.
+    if f.get("clear_proxy_url"):
+        changes["proxy_url"] = ""
+    elif f.get("proxy_url", "").strip():
+        changes["proxy_url"] = f["proxy_url"].strip()
+    if changes.get("owner_email"):
+        changes["owner_email"] = changes["owner_email"].lower()
+    interval = changes.get("min_request_interval")
+    if interval:
+        try:
+            changes["min_request_interval"] = float(interval)
+            if not 0 <= changes["min_request_interval"] <= 3600:
+                raise ValueError
+        except ValueError:
+            return _account_page(account, "Seconds between requests must be a number from 0 "
+                                 "to 3600.", "settings", 400)
+    try:
+        update_settings(account, changes)
+        db.session.commit()
+    except AccountError as exc:
+        db.session.rollback()
+        return _account_page(_account_or_404(account_id), _sentence(str(exc)), "settings", 400)
+    flash(f"Saved the settings of “{account.name}”.", "ok")
+    return redirect(url_for(".account", account_id=account.id), code=303)
+
+
+@bp.post("/accounts/<int:account_id>/credentials")
+def account_credentials(account_id: int) -> ResponseReturnValue:
+    account = _account_or_404(account_id)
+    try:
+        provider = get_provider(account.provider)
+    except UnknownProvider:
+        abort(404)
+    entered = {c.name: request.form.get(f"credential_{c.name}", "")
+               for c in provider.credential_fields}
+    entered = {k: v for k, v in entered.items() if v.strip()}
+    if not entered:
+        flash("Nothing changed: every field was empty, and an empty field keeps what is "
+              "stored.", "warn")
+        return redirect(url_for(".account", account_id=account.id), code=303)
+    try:
+        current = decrypt_credentials(account)
+    except CredentialsUnreadable:
+        current = {}  # the fields entered now must then be complete (checked below)
+    was = account.status
+    try:
+        set_credentials(account, provider.prepare_credentials({**current, **entered}))
+        db.session.commit()
+    except AccountError as exc:
+        db.session.rollback()
+        return _account_page(_account_or_404(account_id), _sentence(str(exc)), "credentials",
+                             400)
+    resumed = " The account is active again." if was != account.status else ""
+    flash(f"Replaced the credentials of “{account.name}”.{resumed}", "ok")
+    return redirect(url_for(".account", account_id=account.id), code=303)
+
+
+@bp.post("/accounts/<int:account_id>/enabled")
+def account_enabled(account_id: int) -> ResponseReturnValue:
+    account = _account_or_404(account_id)
+    enable = request.form.get("enabled") == "1"
+    set_enabled(account, enable)
+    db.session.commit()
+    state = ("enabled: it syncs on its schedule again" if enable
+             else "disabled: it stops syncing, its data stays")
+    flash(f"“{account.name}” is {state}.", "ok")
+    return redirect(url_for(".account", account_id=account.id), code=303)
+
+
+# --- identity mapping assistant --------------------------------------------------------------
+
+def _identities_page(status: int = 200, section: str | None = None,
+                     **extra: Any) -> ResponseReturnValue:
+    q = request.args.get("q", "").strip()
+    unmapped = data.unmapped_identities()
+    error = extra.get("assign_error")
+    if error:  # the identity's own item holds the error
+        section = next((f"unmapped-{i}" for i, u in enumerate(unmapped, 1)
+                        if (u.provider, u.actor) == (error["provider"], error["actor"])), None)
+    context = dict(section="identities", unmapped=unmapped, mappings=data.mapping_page(q),
+                   people=data.known_people(), q=q, assign_error=None, merge_error=None,
+                   merge_form={})
+    context.update(extra)
+    body = htmx.render("admin/identities.html", "admin/_mappings.html", **context)
+    return _refused(body, status, section) if section else (body, status)
+
+
+@bp.get("/identities")
+def identities_page() -> ResponseReturnValue:
+    return _identities_page()
+
+
+@bp.post("/identities/assign")
+def assign_identity() -> ResponseReturnValue:
+    provider = request.form.get("provider", "")
+    external_id = request.form.get("external_id", "")
+    email = request.form.get("email", "").strip().lower()
+    if not provider or not external_id or len(provider) > 64 or len(external_id) > 255:
+        abort(400)  # the form always sends both, from a listed identity
+    error = _email_problem(email)
+    if error:
+        return _identities_page(400, assign_error={"provider": provider, "actor": external_id,
+                                                   "email": email, "message": error})
+    moved = identities.assign(provider, external_id, email, assigned_by=current_user.email)
+    db.session.commit()
+    flash(f"{external_id} is now {email}: {moved:,} event{'s' if moved != 1 else ''} "
+          "re-attributed.", "ok")
+    return redirect(url_for(".identities_page"), code=303)
+
+
+@bp.post("/identities/merge")
+def merge_identities() -> ResponseReturnValue:
+    form = {k: request.form.get(k, "").strip().lower() for k in ("old_email", "new_email")}
+    error = _email_problem(form["old_email"]) or _email_problem(form["new_email"])
+    if not error and form["old_email"] == form["new_email"]:
+        error = "Choose two different addresses."
+    if not error:
+        try:
+            result = identities.merge_people(form["old_email"], form["new_email"],
+                                             merged_by=current_user.email)
+        except ValueError as exc:
+            db.session.rollback()
+            error = _sentence(str(exc))
+    if error:
+        return _identities_page(400, "merge", merge_error=error, merge_form=form)
+    db.session.commit()
+    flash(f"Merged {result.old} into {result.new}: {result.events_moved:,} events moved, "
+          f"{result.mappings_repointed + result.mappings_added} mapping"
+          f"{'s' if result.mappings_repointed + result.mappings_added != 1 else ''} now point "
+          f"at {result.new}.", "ok")
+    return redirect(url_for(".identities_page"), code=303)
+
+
+def _email_problem(email: str) -> str | None:
+    local, _, domain = email.partition("@")
+    if not email:
+        return "Enter the person's e-mail address."
+    if email.count("@") != 1 or not local or "." not in domain or any(
+            ch.isspace() for ch in email):
+        return f"“{email}” is not an e-mail address."
+    if len(email) > 255:
+        return "That address is too long."
+    return None
+
+
+# --- pricing ----------------------------------------------------------------------------------
+
+@dataclass
+class PriceForm:
+    model: str = ""
+    input: str = ""
+    output: str = ""
+    cache_write: str = ""
+    cache_read: str = ""
+    note: str = ""
+
+
+def _pricing_page(form: PriceForm | None = None, errors: dict[str, str] | None = None,
+                  status: int = 200) -> ResponseReturnValue:
+    if form is None:
+        form = PriceForm()
+        model = request.args.get("model", "").strip()
+        if model:  # "Set price" / "Edit": start from what the model costs now
+            source, price = data.price_for(model)
+            form.model = model
+            if price is not None:
+                form.input, form.output = _plain(price.input), _plain(price.output)
+                form.cache_write = _plain(price.cache_write)
+                form.cache_read = _plain(price.cache_read)
+            if source == "override":
+                override = db.session.get(PricingOverride, model)
+                form.note = (override.note or "") if override else ""
+    body = render_template("admin/pricing.html", section="pricing", models=data.model_prices(),
+                           overrides=data.override_rows(), form=form, errors=errors or {},
+                           price_fields=PRICE_FIELDS, rate=rate)
+    return _refused(body, status, "price-form") if errors else body
+
+
+def rate(value: Decimal) -> str:
+    """A price per 1M tokens to the digit it was set with: $3.00, $0.30, $0.125, $1,250.00."""
+    exact = value.normalize()
+    places = max(2, -exact.as_tuple().exponent)
+    return f"${value:,.{places}f}"
+
+
+def _plain(value: Decimal) -> str:
+    """A price for an input field: 3.000000 → "3", 0.300000 → "0.3"."""
+    text = f"{value:f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def parse_price(label: str, raw: str) -> tuple[Decimal | None, str | None]:
+    """USD per 1M tokens from a form field: (value, None) or (None, what is wrong)."""
+    text = raw.strip().removeprefix("$").strip()
+    if not text:
+        return None, f"{label}: enter a price in USD per 1M tokens (0 if it is free)."
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        return None, f"{label}: “{raw.strip()}” is not a number; write it like 3 or 0.30."
+    if not value.is_finite():
+        return None, f"{label}: “{raw.strip()}” is not a number; write it like 3 or 0.30."
+    if value < 0:
+        return None, f"{label}: a price cannot be negative."
+    if value > MAX_PRICE:
+        return None, f"{label}: at most {MAX_PRICE:,} USD per 1M tokens."
+    if -value.as_tuple().exponent > 6:
+        return None, f"{label}: at most 6 decimal places (prices are per 1M tokens)."
+    return value, None
+
+
+@bp.get("/pricing")
+def pricing() -> ResponseReturnValue:
+    return _pricing_page()
+
+
+@bp.post("/pricing")
+def save_price() -> ResponseReturnValue:
+    f = request.form
+    form = PriceForm(**{k: f.get(k, "").strip() for k in PriceForm.__dataclass_fields__})
+    errors: dict[str, str] = {}
+    model = canonical_model(form.model) if form.model else ""
+    if not form.model:
+        errors["model"] = "Model: enter the model's name, as in the table above."
+    elif len(model) > 128:
+        errors["model"] = "Model: the name is too long (128 characters at most)."
+    prices: dict[str, Decimal] = {}
+    for key, label in PRICE_FIELDS:
+        value, problem = parse_price(label, getattr(form, key))
+        if problem:
+            errors[key] = problem
+        else:
+            prices[key] = value
+    if len(form.note) > 500:
+        errors["note"] = "Note: 500 characters at most."
+    if errors:
+        return _pricing_page(form, errors, 400)
+    override = db.session.get(PricingOverride, model)
+    created = override is None
+    if created:
+        override = PricingOverride(model=model)
+        db.session.add(override)
+    override.input_per_mtok, override.output_per_mtok = prices["input"], prices["output"]
+    override.cache_write_per_mtok = prices["cache_write"]
+    override.cache_read_per_mtok = prices["cache_read"]
+    override.note = form.note or None
+    override.updated_by = current_user.email
+    db.session.flush()
+    result = reestimate_model(model)
+    db.session.commit()
+    renamed = f" (stored as {model})" if model != form.model else ""
+    flash(f"{'Added' if created else 'Updated'} the price of {model}{renamed}. "
+          f"{_reestimated(result)}", "ok")
+    return redirect(url_for(".pricing"), code=303)
+
+
+@bp.post("/pricing/delete")
+def delete_price() -> ResponseReturnValue:
+    model = request.form.get("model", "")
+    override = db.session.get(PricingOverride, model)
+    if override is None:
+        flash(f"There is no override for {model} (already removed?).", "warn")
+        return redirect(url_for(".pricing"), code=303)
+    db.session.delete(override)
+    db.session.flush()
+    result = reestimate_model(model)
+    db.session.commit()
+    now = {"shipped": "the shipped price", "unpriced": "no price (its events are unpriced)"}
+    flash(f"Removed the override of {model}; it uses {now.get(result.price_source, 'its price')}"
+          f" again. {_reestimated(result)}", "ok")
+    return redirect(url_for(".pricing"), code=303)
+
+
+def _reestimated(result) -> str:
+    if not result.examined:
+        return "No stored event needed a new estimate."
+    return (f"{result.changed:,} of {result.examined:,} estimated or unpriced events "
+            "re-estimated; provider-reported costs are unchanged.")
+
+
+# --- people and roles -------------------------------------------------------------------------
+
+def _people_page(error: str | None = None, status: int = 200) -> ResponseReturnValue:
+    return render_template("admin/people.html", section="people", users=data.user_rows(),
+                           admins=data.admin_count(), error=error,
+                           env_admins=set(current_app.config["ABACUS"].admins)), status
+
+
+@bp.get("/people")
+def people() -> ResponseReturnValue:
+    return _people_page()
+
+
+@bp.post("/people/<int:user_id>/role")
+def set_role(user_id: int) -> ResponseReturnValue:
+    role = request.form.get("role", "")
+    if role not in ROLES:
+        abort(400)
+    admins = data.admins_locked()
+    user = db.session.get(User, user_id)
+    if user is None:
+        abort(404)
+    if user.role == role:
+        db.session.rollback()
+        flash(f"{user.email} already is {'an admin' if role == 'admin' else 'a member'}.",
+              "warn")
+        return redirect(url_for(".people"), code=303)
+    if role == "member" and admins == [user.email]:
+        db.session.rollback()
+        who = "You are" if user.id == current_user.id else f"{user.email} is"
+        return _people_page(f"{who} the only admin. Make someone else an admin first: "
+                            "without an admin nobody could add accounts, map identities or "
+                            "change roles.", 409)
+    user.role = role
+    db.session.commit()
+    if user.id == current_user.id:
+        flash("You are a member now; another admin can make you an admin again.", "ok")
+        return redirect(url_for("dashboard.index"), code=303)
+    note = (" ABACUS_ADMINS lists them, so their next sign-in makes them an admin again."
+            if role == "member" and user.email in current_app.config["ABACUS"].admins else "")
+    flash(f"{user.email} is {'an admin' if role == 'admin' else 'a member'} now.{note}", "ok")
+    return redirect(url_for(".people"), code=303)
+
+
+def _sentence(message: str) -> str:
+    """An error from a lower layer as a sentence: capital first letter, final period."""
+    message = message.strip()
+    if not message:
+        return message
+    for key, (label, _) in SETTING_LABELS.items():  # "proxy_url: …" → "Proxy URL: …"
+        if message.startswith(key + ":"):
+            message = label + message[len(key):]
+    message = message[0].upper() + message[1:]
+    return message if message.endswith((".", "!", "?")) else message + "."

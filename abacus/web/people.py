@@ -1,0 +1,72 @@
+"""Person page `/users/<person>`: one person's (or one unmapped identity's) usage.
+
+The person is an e-mail, or, for usage nobody has mapped yet, the provider identity it is
+stored under (an API key name, a seat id) — hence `<path:…>`, which also accepts slashes.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+
+from ..analytics import person as analytics
+from ..sync import data_complete_through
+from . import htmx
+from .access import can_view_person
+from .charts import Series, StackedChart, stacked_columns
+from .filters import tool_label
+from .ranges import current_range, org_today
+
+bp = Blueprint("people", __name__)
+
+TABS = ("overview", "raw")
+CHART_TOOLS = ("claude_code", "cursor")  # tools with their own chart colour; others: "other"
+
+
+def incomplete_from(today: date) -> date:
+    """The first day whose numbers may still change: the day after the data every syncing
+    account has final, never later than today (today is not over)."""
+    complete = data_complete_through()
+    return today if complete is None else min(today, complete + timedelta(days=1))
+
+
+@bp.get("/users/<path:email>")
+def person(email: str) -> ResponseReturnValue:
+    # Visibility first, so a member limited to themselves learns nothing about who exists.
+    if not can_view_person(email):
+        abort(403)
+    lifetime = analytics.lifetime(email)
+    if not lifetime.exists:
+        # /users/alice, the original's short links: the one e-mail with that local part.
+        resolved = analytics.resolve_local_part(email)
+        if resolved and can_view_person(resolved):
+            args = {k: v for k, v in request.args.items() if k != "email"}
+            return redirect(url_for("people.person", email=resolved, **args))
+        return render_template("people/not_found.html", person=email), 404
+
+    rng = current_range()
+    tab = request.args.get("tab") if request.args.get("tab") in TABS else "overview"
+    context = {"person": email, "lifetime": lifetime, "rng": rng, "tab": tab,
+               "timezone": current_app.config["ABACUS"].timezone}
+    if tab == "raw":
+        context["raw"] = analytics.raw_records(
+            email, rng.start, rng.end, current_app.config["ABACUS"].tz,
+            tool=request.args.get("tool") or None, model=request.args.get("model") or None,
+            page=request.args.get("page", 1, type=int))
+    else:
+        prev = rng.previous()
+        ov = analytics.person_overview(email, rng.start, rng.end, prev.start, prev.end)
+        context["ov"] = ov
+        context["prev"] = prev
+        context["chart"] = _daily_chart(ov.daily, incomplete_from(org_today()))
+    return htmx.render("people/person.html", "people/_panel.html", **context)
+
+
+def _daily_chart(daily: analytics.Daily, incomplete: date) -> StackedChart:
+    return stacked_columns(
+        "Daily tokens by tool", daily.days,
+        [Series(t if t in CHART_TOOLS else "other", tool_label(t), daily.tokens[t])
+         for t in daily.tools],
+        unit="tokens", incomplete_from=incomplete)

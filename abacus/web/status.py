@@ -1,0 +1,307 @@
+"""Status page `/status`, and the admin job routes it drives: "Sync now" / "Backfill"
+(`POST /admin/sync`), CSV upload (`/admin/upload`) and live job progress
+(`GET /admin/jobs/<id>`, polled by htmx every second until the job ends).
+
+Jobs run on the RQ worker; the page only enqueues them and reads `job.meta["progress"]` and
+the job's result, so a slow provider never holds a web request.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask.typing import ResponseReturnValue
+from flask_login import current_user
+from redis.exceptions import RedisError
+from werkzeug.utils import secure_filename
+
+from .. import jobs
+from ..analytics import status as data
+from ..providers import UnknownProvider
+from ..queue import queue, redis_connection
+from ..sync import selected_accounts
+from .access import admin_required, is_admin
+from .htmx import render, wants_fragment
+from .ranges import current_range
+
+bp = Blueprint("status", __name__)
+
+JOB_DONE_EVENT = "abacus-job-done"  # pages refresh their tables when a job ends
+JOB_RESULT_TTL = 86400  # a finished job's outcome stays readable for a day
+JOB_FAILURE_TTL = 7 * 86400
+IMPORT_TIMEOUT = 3 * 3600  # a multi-GB export on a small machine
+MAX_JOBS_IN_URL = 20
+
+
+# --- small presentation helpers (passed to the templates) -----------------------------------
+
+def _tz():
+    return current_app.config["ABACUS"].tz
+
+
+def when(value: datetime | None) -> str:
+    """A timestamp in the org time zone: "Mar 4, 14:05" (the year when it is not this one)."""
+    if value is None:
+        return "—"
+    local = value.astimezone(_tz())
+    now = datetime.now(_tz())
+    year = f", {local.year}" if local.year != now.year else ""
+    return f"{local:%b} {local.day}{year}, {local:%H:%M}"
+
+
+def ago(value: datetime | None, now: datetime | None = None) -> str:
+    """ "just now", "5 min ago", "3 h ago", "2 days ago"; "in 10 min" for the future."""
+    if value is None:
+        return "never"
+    now = now or datetime.now(UTC)
+    seconds = (now - value).total_seconds()
+    future, seconds = seconds < 0, abs(seconds)
+    if seconds < 60:
+        return "just now" if not future else "in under a minute"
+    for size, unit in ((86400, "day"), (3600, "h"), (60, "min")):
+        if seconds >= size:
+            n = int(seconds // size)
+            text = f"{n} {unit}{'s' if unit == 'day' and n != 1 else ''}"
+            return f"in {text}" if future else f"{text} ago"
+    raise AssertionError("unreachable")
+
+
+def duration(value: timedelta | None) -> str:
+    if value is None:
+        return "—"
+    seconds = int(value.total_seconds())
+    if seconds < 60:
+        return f"{max(seconds, 0)} s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {seconds} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min"
+
+
+def window(start: datetime | None, end: datetime | None) -> str:
+    """A run's window as days in UTC (provider windows are UTC days)."""
+    if start is None or end is None:
+        return "—"
+    last = (end - timedelta(microseconds=1)).date()
+    first = start.date()
+    return first.isoformat() if first == last else f"{first.isoformat()} → {last.isoformat()}"
+
+
+PROBLEM_LINE = re.compile(r"^(?P<file>.+?): row (?P<row>\d+)"
+                          r"(?:, column (?P<col>'[^']*'|\"[^\"]*\"))?:(?P<rest>.*)$")
+
+
+def problem_rows(lines: list[str]) -> list[dict[str, str]]:
+    """The import report's problem lines split into row / column / problem for a table."""
+    out = []
+    for line in lines:
+        m = PROBLEM_LINE.match(line)
+        if m:
+            out.append({"row": m["row"], "column": (m["col"] or "")[1:-1],
+                        "problem": m["rest"].strip()})
+        else:  # "… and 12 more bad rows"
+            out.append({"row": "", "column": "", "problem": line})
+    return out
+
+
+def _helpers() -> dict[str, Any]:
+    return {"when": when, "ago": ago, "duration": duration, "window": window,
+            "problem_rows": problem_rows, "is_admin": is_admin()}
+
+
+# --- jobs ----------------------------------------------------------------------------------
+
+def _jobs_from_args() -> list[data.JobView]:
+    """Jobs named in `?jobs=` (after a no-JavaScript POST), for admins only."""
+    if not is_admin():
+        return []
+    ids = [j for j in request.args.get("jobs", "").split(",") if j][:MAX_JOBS_IN_URL]
+    views = (data.job_view(j, redis_connection()) for j in ids)
+    return [v for v in views if v is not None]
+
+
+def _jobs_response(views: list[data.JobView], status: int = 200) -> Response:
+    response = make_response(render_template("status/_jobs.html", jobs=views, **_helpers()),
+                             status)
+    if any(v.ended for v in views):
+        response.headers["HX-Trigger"] = JOB_DONE_EVENT
+    return response
+
+
+class QueueDown(Exception):
+    """Redis did not answer: nothing was enqueued."""
+
+
+def _enqueue(func, label: str, kind: str, timeout: int, **kwargs: Any) -> str:
+    try:
+        return _enqueue_job(func, label, kind, timeout, **kwargs)
+    except RedisError as exc:
+        raise QueueDown(f"The job queue (Redis) is not reachable ({type(exc).__name__}): "
+                        "nothing was started. Check REDIS_URL and try again.") from None
+
+
+def _enqueue_job(func, label: str, kind: str, timeout: int, **kwargs: Any) -> str:
+    job = queue().enqueue_call(func, kwargs=kwargs, timeout=timeout, result_ttl=JOB_RESULT_TTL,
+                               failure_ttl=JOB_FAILURE_TTL,
+                               meta={"kind": kind, "label": label,
+                                     "by": getattr(current_user, "email", None)})
+    return job.id
+
+
+# --- routes --------------------------------------------------------------------------------
+
+@bp.get("/status")
+def index() -> ResponseReturnValue:
+    rng = current_range()
+    settings = current_app.config["ABACUS"]
+    st = data.status_page(rng.start, rng.end, settings, redis_connection())
+    return render("status/index.html", "status/_body.html", st=st, rng=rng,
+                  jobs=_jobs_from_args(), timezone=settings.timezone, **_helpers())
+
+
+@bp.post("/admin/sync")
+@admin_required
+def sync_now() -> ResponseReturnValue:
+    """Enqueue one sync (or backfill) job per account of `source` (or the one `account`)."""
+    source = request.form.get("source", "").strip() or None
+    name = request.form.get("account", "").strip() or None
+    kind = request.form.get("kind", "sync").strip() or "sync"
+    if kind not in ("sync", "backfill"):
+        return _problem(f"Unknown kind {kind!r}: use sync or backfill.", 400)
+    if source is None and name is None:
+        return _problem("Say which provider (source) or account to sync.", 400)
+    try:
+        accounts = selected_accounts(source, name)
+    except UnknownProvider:
+        return _problem(f"No provider called {source!r} is installed.", 400)
+    accounts = [a for a in accounts if a.status != "disabled"]
+    if not accounts:
+        what = f"account {name!r}" if name else f"{source} account"
+        return _problem(f"No enabled {what} with credentials to {kind}. Add or enable one "
+                        "under Admin → Accounts.", 404)
+    func = jobs.sync_account if kind == "sync" else jobs.backfill_account
+    try:
+        ids = [_enqueue(func, a.name, kind, jobs.SYNC_JOB_TIMEOUT, account_id=a.id)
+               for a in accounts]
+    except QueueDown as exc:
+        return _problem(str(exc), 503)
+    if not wants_fragment():
+        return redirect(url_for("status.index", jobs=",".join(ids)), code=303)
+    views = [v for v in (data.job_view(i, redis_connection()) for i in ids) if v]
+    return _jobs_response(views, 202)
+
+
+def _problem(message: str, status: int) -> ResponseReturnValue:
+    """A refused job request: a notice in the jobs panel (htmx) or on the status page."""
+    if wants_fragment():
+        return render_template("status/_notice.html", message=message), status
+    return render_template("status/notice_page.html", message=message), status
+
+
+@bp.get("/admin/jobs/<job_id>")
+@admin_required
+def job(job_id: str) -> ResponseReturnValue:
+    """One job's progress; once it has ended the fragment has no polling trigger any more."""
+    view = data.job_view(job_id, redis_connection())
+    if view is None:
+        if wants_fragment():
+            return render_template("status/_notice.html",
+                                   message="This job is no longer known (finished jobs are "
+                                           "kept for a day)."), 404
+        abort(404)
+    if wants_fragment():
+        return _jobs_response([view])
+    return render_template("status/job.html", job=view, **_helpers())
+
+
+@bp.route("/admin/upload", methods=["GET", "POST"])
+@admin_required
+def upload() -> ResponseReturnValue:
+    """Upload a Cursor usage export; an import job validates and stores it."""
+    empty = {"account": "", "user": "", "skip_invalid": False}
+    accounts = data.cursor_accounts()
+    if request.method == "GET":
+        form = {**empty, "account": request.args.get("account", "").strip()}
+        # The recent-imports card alone when it refreshes after a job ended.
+        return render("status/upload.html", "status/_import_runs.html", form=form, errors={},
+                      accounts=accounts, jobs=_jobs_from_args(),
+                      runs=data.recent_runs(kind="import"), **_helpers())
+    form, errors, path = _save_upload()
+    if errors:
+        return _upload_refused(form, errors, accounts, 422)
+    assert path is not None
+    try:
+        job_id = _enqueue(jobs.import_csv, path.name, "import", IMPORT_TIMEOUT, path=str(path),
+                          account=form["account"] or None, user=form["user"] or None,
+                          skip_invalid=form["skip_invalid"])
+    except QueueDown as exc:
+        path.unlink(missing_ok=True)
+        return _upload_refused(form, {"queue": str(exc)}, accounts, 503)
+    if not wants_fragment():
+        return redirect(url_for("status.upload", jobs=job_id), code=303)
+    view = data.job_view(job_id, redis_connection())
+    # A fresh form (so the same file is not sent twice) plus the job, out of band.
+    return render_template("status/_upload_form.html", form=empty, errors={},
+                           accounts=accounts, new_jobs=[view] if view else [],
+                           **_helpers()), 202
+
+
+def _upload_refused(form: dict[str, Any], errors: dict[str, str], accounts: list[str],
+                    status: int) -> ResponseReturnValue:
+    """The form again with what to fix: the card alone for htmx, else the whole page."""
+    context = {"form": form, "errors": errors, "accounts": accounts, **_helpers()}
+    if wants_fragment():
+        return render_template("status/_upload_form.html", new_jobs=[], **context), status
+    return render_template("status/upload.html", jobs=[], runs=data.recent_runs(kind="import"),
+                           **context), status
+
+
+def _save_upload() -> tuple[dict[str, Any], dict[str, str], Path | None]:
+    """Check the form and store the file under instance/uploads/<random>/<name>."""
+    form = {"account": request.form.get("account", "").strip(),
+            "user": request.form.get("user", "").strip().lower(),
+            "skip_invalid": request.form.get("skip_invalid") in ("1", "on", "true", "yes")}
+    errors: dict[str, str] = {}
+    file = request.files.get("file")
+    filename = secure_filename(file.filename or "") if file else ""
+    if file is None or not file.filename:
+        errors["file"] = "Choose the CSV file exported from Cursor's usage page."
+    elif not filename.lower().endswith(".csv"):
+        errors["file"] = "That is not a .csv file: export the usage as CSV from Cursor."
+    account = form["account"]
+    if account:
+        provider = data.account_provider(account)
+        if provider is None and (len(account) > 128
+                                 or not re.fullmatch(r"[A-Za-z0-9._-]+", account)):
+            errors["account"] = ("A new account name may use letters, digits, dots, dashes "
+                                 "and underscores.")
+        elif provider is not None and provider not in ("cursor", "cursor_session"):
+            errors["account"] = (f"{account!r} is an account of the {provider} provider, not "
+                                 "Cursor: pick a Cursor account or a new name.")
+    if form["user"] and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", form["user"]):
+        errors["user"] = "Enter the e-mail address of the person whose export this is."
+    if errors:
+        return form, errors, None
+    folder = Path(current_app.instance_path) / "uploads" / uuid.uuid4().hex
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / filename
+    assert file is not None
+    file.save(path)
+    return form, errors, path
+
