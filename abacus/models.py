@@ -158,6 +158,28 @@ class UsageDaily(db.Model):
     unpriced_events: Mapped[int] = mapped_column(BigInteger)
 
 
+class UsageDayTotals(db.Model):
+    """Team-wide rollup per (day, account, tool, model): no person dimension, so it stays tiny
+    (days × accounts × models rows) and team totals, charts and lifetime numbers read it
+    instead of usage_daily. Rebuilt by `ingest.refresh_daily` together with usage_daily."""
+
+    __tablename__ = "usage_day_totals"
+    __table_args__ = (Index("ix_usage_day_totals_day", "day"),)
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    account_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tool: Mapped[str] = mapped_column(String(64), primary_key=True)
+    model: Mapped[str] = mapped_column(Text, primary_key=True)
+    events: Mapped[int] = mapped_column(BigInteger)
+    input_tokens: Mapped[int] = mapped_column(Tokens)
+    output_tokens: Mapped[int] = mapped_column(Tokens)
+    cache_write_tokens: Mapped[int] = mapped_column(Tokens)
+    cache_read_tokens: Mapped[int] = mapped_column(Tokens)
+    cost_usd: Mapped[Decimal] = mapped_column(MoneySum)
+    estimated_cost_usd: Mapped[Decimal] = mapped_column(MoneySum)
+    unpriced_events: Mapped[int] = mapped_column(BigInteger)
+
+
 class IdentityMapping(db.Model):
     """A provider identity (API key name, Cursor user, GitHub id) → a person's e-mail."""
 

@@ -19,6 +19,7 @@ import statistics
 import sys
 import tempfile
 import time
+from contextlib import nullcontext
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -85,6 +86,33 @@ def generate(conn, events: int, people: int, days: int, end: date, seed: int = 5
     return written
 
 
+def seed(db_url: str, args, end: date) -> None:
+    """COPY the events, build the rollups, refresh statistics (inside an app context)."""
+    from sqlalchemy import func, select
+
+    from abacus.extensions import db
+    from abacus.ingest import rebuild_rollups
+    from abacus.models import UsageDaily
+
+    t0 = time.perf_counter()
+    with psycopg2.connect(db_url) as conn:
+        n = generate(conn, args.events, args.people, args.days, end)
+    print(f"COPY {n:,} events in {time.perf_counter() - t0:.0f}s", flush=True)
+    t0 = time.perf_counter()
+    rebuild_rollups()
+    db.session.commit()
+    db.session.execute(select(func.count()).select_from(UsageDaily)).scalar()
+    conn = psycopg2.connect(db_url)
+    conn.autocommit = True  # VACUUM cannot run inside a transaction
+    conn.cursor().execute("VACUUM ANALYZE usage_daily")
+    conn.cursor().execute("ANALYZE usage_events")
+    conn.close()
+    rollup_rows = db.session.execute(
+        select(func.count()).select_from(UsageDaily)).scalar()
+    print(f"rollups: {rollup_rows:,} rows in {time.perf_counter() - t0:.0f}s",
+          flush=True)
+
+
 def measure(client, path: str, requests: int) -> list[float]:
     response = client.get(path)  # warm-up (and a check that the page works)
     assert response.status_code == 200, (path, response.status_code)
@@ -103,6 +131,10 @@ def main() -> None:
     parser.add_argument("--people", type=int, default=2000)
     parser.add_argument("--days", type=int, default=365)
     parser.add_argument("--requests", type=int, default=20)
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the seeded database and print its URL")
+    parser.add_argument("--reuse", metavar="URL",
+                        help="measure an already seeded database (from --keep)")
     args = parser.parse_args()
 
     from flask_migrate import upgrade
@@ -110,11 +142,13 @@ def main() -> None:
 
     from abacus import create_app
     from abacus.extensions import db
-    from abacus.ingest import rebuild_rollups
     from abacus.models import UsageDaily
 
     with tempfile.TemporaryDirectory(prefix="abacus-bench-") as tmpdir, \
-            scratch_database(Path(tmpdir)) as db_url:
+            (nullcontext(args.reuse) if args.reuse
+             else scratch_database(Path(tmpdir), keep=args.keep)) as db_url:
+        if args.keep:
+            print(f"database kept: {db_url}", flush=True)
         app = create_app({"ABACUS_ENV": "test", "DATABASE_URL": db_url,
                           "SECRET_KEY": "bench" * 4, "ABACUS_DEV_LOGIN": "1",
                           "ALLOWED_DOMAINS": "example.com", "ABACUS_ADMINS": "a@example.com",
@@ -124,23 +158,8 @@ def main() -> None:
         with app.app_context():
             upgrade()
             end = datetime.now(UTC).date()
-            t0 = time.perf_counter()
-            with psycopg2.connect(db_url) as conn:
-                n = generate(conn, args.events, args.people, args.days, end)
-            print(f"COPY {n:,} events in {time.perf_counter() - t0:.0f}s", flush=True)
-            t0 = time.perf_counter()
-            rebuild_rollups()
-            db.session.commit()
-            db.session.execute(select(func.count()).select_from(UsageDaily)).scalar()
-            conn = psycopg2.connect(db_url)
-            conn.autocommit = True  # VACUUM cannot run inside a transaction
-            conn.cursor().execute("VACUUM ANALYZE usage_daily")
-            conn.cursor().execute("ANALYZE usage_events")
-            conn.close()
-            rollup_rows = db.session.execute(
-                select(func.count()).select_from(UsageDaily)).scalar()
-            print(f"rollups: {rollup_rows:,} rows in {time.perf_counter() - t0:.0f}s",
-                  flush=True)
+            if not args.reuse:
+                seed(db_url, args, end)
             top = db.session.execute(
                 select(UsageDaily.email).where(UsageDaily.day >= end - timedelta(days=29))
                 .group_by(UsageDaily.email).order_by(func.sum(UsageDaily.cost_usd).desc())

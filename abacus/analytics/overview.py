@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 
 from sqlalchemy import func, select
-from sqlalchemy.dialects.postgresql import aggregate_order_by
 
 from ..extensions import db
 from ..models import UsageDaily as D
+from ..models import UsageDayTotals as T
 from .common import PERSON, TOKENS, Costed, in_range, int_sum, money_sum
+
+T_TOKENS = T.input_tokens + T.output_tokens + T.cache_write_tokens + T.cache_read_tokens
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,6 @@ class Daily:
 class Lifetime:
     tokens: int
     cost_usd: Decimal
-    people: int
     first_day: date | None
 
 
@@ -131,20 +131,29 @@ class Overview:
 
 
 def totals(start: date, end: date) -> Totals:
-    """The headline numbers of one window (one small aggregate over the rollup)."""
+    """The headline numbers of one window: sums from the small team-wide rollup, the people
+    count from one grouped pass over usage_daily."""
     r = db.session.execute(
-        select(int_sum(TOKENS).label("tokens"), money_sum(D.cost_usd).label("cost"),
-               func.count(func.distinct(PERSON)).label("people"),
-               int_sum(D.events).label("events")).where(in_range(start, end))).one()
-    return Totals(start, end, int(r.tokens), Decimal(r.cost), int(r.people), int(r.events))
+        select(int_sum(T_TOKENS).label("tokens"), money_sum(T.cost_usd).label("cost"),
+               int_sum(T.events).label("events")).where(T.day.between(start, end))).one()
+    return Totals(start, end, int(r.tokens), Decimal(r.cost), people_count(start, end),
+                  int(r.events))
+
+
+def people_count(start: date, end: date) -> int:
+    """Distinct people (mapped e-mails and unmapped identities) active in the window.
+
+    A GROUP BY in a subquery hashes; count(DISTINCT …) would sort every row."""
+    people = select(PERSON).where(in_range(start, end)).group_by(PERSON).subquery()
+    return int(db.session.execute(select(func.count()).select_from(people)).scalar())
 
 
 def daily_by_tool(start: date, end: date) -> Daily:
     """Tokens and cost per day and tool, every day of the window present (zeros filled)."""
     rows = db.session.execute(
-        select(D.day, D.tool, int_sum(TOKENS).label("tokens"),
-               money_sum(D.cost_usd).label("cost"))
-        .where(in_range(start, end)).group_by(D.day, D.tool)).all()
+        select(T.day, T.tool, int_sum(T_TOKENS).label("tokens"),
+               money_sum(T.cost_usd).label("cost"))
+        .where(T.day.between(start, end)).group_by(T.day, T.tool)).all()
     days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
     index = {d: i for i, d in enumerate(days)}
     by_tokens: dict[str, int] = {}
@@ -160,11 +169,16 @@ def daily_by_tool(start: date, end: date) -> Daily:
 
 
 def lifetime() -> Lifetime:
+    """Everything stored, from the small rollup (no scan of the per-person table)."""
     r = db.session.execute(
-        select(int_sum(TOKENS).label("tokens"), money_sum(D.cost_usd).label("cost"),
-               func.count(func.distinct(PERSON)).label("people"),
-               func.min(D.day).label("first"))).one()
-    return Lifetime(int(r.tokens), Decimal(r.cost), int(r.people), r.first)
+        select(int_sum(T_TOKENS).label("tokens"), money_sum(T.cost_usd).label("cost"),
+               func.min(T.day).label("first"))).one()
+    return Lifetime(int(r.tokens), Decimal(r.cost), r.first)
+
+
+def _cost(start: date, end: date) -> Decimal:
+    return Decimal(db.session.execute(
+        select(money_sum(T.cost_usd)).where(T.day.between(start, end))).scalar())
 
 
 def month_projection(today: date, basis_days: int = 14) -> Projection:
@@ -174,13 +188,12 @@ def month_projection(today: date, basis_days: int = 14) -> Projection:
     month_start = today.replace(day=1)
     next_month = (month_start + timedelta(days=32)).replace(day=1)
     month_end = next_month - timedelta(days=1)
-    mtd = totals(month_start, today).cost_usd
-    basis = totals(today - timedelta(days=basis_days), today - timedelta(days=1))
-    rate = basis.cost_usd / basis_days
+    mtd = _cost(month_start, today)
+    rate = _cost(today - timedelta(days=basis_days), today - timedelta(days=1)) / basis_days
     days_left = (month_end - today).days + 1
     # Today's spend so far is already in month-to-date; count the rest of today at the rate,
     # but never below what today already cost.
-    today_cost = totals(today, today).cost_usd
+    today_cost = _cost(today, today)
     projected = mtd - today_cost + max(today_cost, rate) + rate * (days_left - 1)
     return Projection(month_start, month_end, mtd, rate, basis_days, days_left,
                       projected.quantize(Decimal("0.01")))
@@ -189,123 +202,75 @@ def month_projection(today: date, basis_days: int = 14) -> Projection:
 def overview(start: date, end: date, limit: int = 50) -> Overview:
     """Totals and breakdowns by tool, model and person for the inclusive days start..end.
 
-    Breakdowns are sorted by tokens (descending, then name); `by_person` keeps the top `limit`.
+    Team-wide numbers come from the small rollup; everything per person comes from ONE
+    grouped pass over usage_daily (person × tool × model), folded here. Breakdowns are sorted
+    by tokens (descending, then name); `by_person` keeps the top `limit`.
     """
     session = db.session
-    where = in_range(start, end)
-
-    totals = session.execute(
-        select(
-            int_sum(TOKENS).label("tokens"),
-            money_sum(D.cost_usd).label("cost"),
-            money_sum(D.estimated_cost_usd).label("estimated"),
-            int_sum(D.unpriced_events).label("unpriced"),
-            int_sum(D.events).label("events"),
-            func.count(func.distinct(PERSON)).label("people"),
-        ).where(where)
-    ).one()
-
-    tokens = int_sum(TOKENS).label("tokens")
-    by_tool = [
-        ToolRow(r.tool, int(r.tokens), Decimal(r.cost), int(r.people), int(r.events),
-                int(r.unpriced))
-        for r in session.execute(
-            select(
-                D.tool,
-                tokens,
-                money_sum(D.cost_usd).label("cost"),
-                func.count(func.distinct(PERSON)).label("people"),
-                int_sum(D.events).label("events"),
-                int_sum(D.unpriced_events).label("unpriced"),
-            ).where(where).group_by(D.tool).order_by(tokens.desc(), D.tool)
-        )
-    ]
-
+    in_days = T.day.between(start, end)
+    t = session.execute(
+        select(int_sum(T_TOKENS).label("tokens"), money_sum(T.cost_usd).label("cost"),
+               money_sum(T.estimated_cost_usd).label("estimated"),
+               int_sum(T.unpriced_events).label("unpriced"),
+               int_sum(T.events).label("events")).where(in_days)).one()
+    tokens = int_sum(T_TOKENS).label("tokens")
+    tool_rows = session.execute(
+        select(T.tool, tokens, money_sum(T.cost_usd).label("cost"),
+               int_sum(T.events).label("events"), int_sum(T.unpriced_events).label("unpriced"))
+        .where(in_days).group_by(T.tool).order_by(tokens.desc(), T.tool)).all()
     by_model = [
         ModelRow(r.model, int(r.tokens), Decimal(r.cost), int(r.events), int(r.unpriced))
         for r in session.execute(
-            select(
-                D.model,
-                tokens,
-                money_sum(D.cost_usd).label("cost"),
-                int_sum(D.events).label("events"),
-                int_sum(D.unpriced_events).label("unpriced"),
-            ).where(where).group_by(D.model).order_by(tokens.desc(), D.model)
-        )
+            select(T.model, tokens, money_sum(T.cost_usd).label("cost"),
+                   int_sum(T.events).label("events"),
+                   int_sum(T.unpriced_events).label("unpriced"))
+            .where(in_days).group_by(T.model).order_by(tokens.desc(), T.model))
     ]
+    people = _people(start, end)
+    tool_people: dict[str, int] = {}
+    for p in people.values():
+        for tool in p["tools"]:
+            tool_people[tool] = tool_people.get(tool, 0) + 1
+    by_tool = [ToolRow(r.tool, int(r.tokens), Decimal(r.cost), tool_people.get(r.tool, 0),
+                       int(r.events), int(r.unpriced)) for r in tool_rows]
+    ranked = sorted(people.items(), key=lambda kv: (-kv[1]["tokens"], kv[0]))[:limit]
+    by_person = [
+        PersonRow(person, p["mapped"], p["tokens"], p["cost"], p["events"],
+                  max(p["tools"], key=lambda k: (p["tools"][k], k)) if p["tools"] else None,
+                  p["unpriced"], tool_tokens=dict(p["tools"]),
+                  favourite_model=max(p["models"], key=lambda k: (p["models"][k], k))
+                  if p["models"] else None)
+        for person, p in ranked
+    ]
+    return Overview(start=start, end=end, total_tokens=int(t.tokens), cost_usd=Decimal(t.cost),
+                    estimated_cost_usd=Decimal(t.estimated), unpriced_events=int(t.unpriced),
+                    events=int(t.events), active_people=len(people), by_tool=by_tool,
+                    by_model=by_model, by_person=by_person)
 
-    return Overview(
-        start=start,
-        end=end,
-        total_tokens=int(totals.tokens),
-        cost_usd=Decimal(totals.cost),
-        estimated_cost_usd=Decimal(totals.estimated),
-        unpriced_events=int(totals.unpriced),
-        events=int(totals.events),
-        active_people=int(totals.people),
-        by_tool=by_tool,
-        by_model=by_model,
-        by_person=_by_person(start, end, limit),
-    )
 
-
-def _by_person(start: date, end: date, limit: int) -> list[PersonRow]:
-    # First per (person, tool), then per person: the second step picks the top tool with an
-    # ordered array_agg, so the whole breakdown is one round trip.
-    per_tool = (
-        select(
-            PERSON.label("person"),
-            D.tool,
-            func.bool_or(D.email.is_not(None)).label("mapped"),
-            int_sum(TOKENS).label("tokens"),
-            money_sum(D.cost_usd).label("cost"),
-            int_sum(D.events).label("events"),
-            int_sum(D.unpriced_events).label("unpriced"),
-        )
-        .where(in_range(start, end))
-        .group_by(PERSON, D.tool)
-        .subquery()
-    )
-    tokens = func.sum(per_tool.c.tokens).label("tokens")
-    top_tool = func.array_agg(
-        aggregate_order_by(per_tool.c.tool, per_tool.c.tokens.desc(), per_tool.c.tool)
-    )[1]
+def _people(start: date, end: date) -> dict[str, dict]:
+    """Per person: totals, tokens per tool and per model, mapped or not (one pass)."""
+    out: dict[str, dict] = {}
     rows = db.session.execute(
-        select(
-            per_tool.c.person,
-            func.bool_or(per_tool.c.mapped).label("mapped"),
-            tokens,
-            func.sum(per_tool.c.cost).label("cost"),
-            func.sum(per_tool.c.events).label("events"),
-            top_tool.label("top_tool"),
-            func.sum(per_tool.c.unpriced).label("unpriced"),
-        )
-        .group_by(per_tool.c.person)
-        .order_by(tokens.desc(), per_tool.c.person)
-        .limit(limit)
-    )
-    people = [
-        PersonRow(r.person, bool(r.mapped), int(r.tokens), Decimal(r.cost), int(r.events),
-                  r.top_tool, int(r.unpriced))
-        for r in rows
-    ]
-    if not people:
-        return people
-    names = [p.person for p in people]
-    split: dict[str, dict[str, int]] = {}
-    for r in db.session.execute(
-            select(PERSON.label("person"), D.tool, int_sum(TOKENS).label("tokens"))
-            .where(in_range(start, end), PERSON.in_(names)).group_by(PERSON, D.tool)):
-        split.setdefault(r.person, {})[r.tool] = int(r.tokens)
-    model_tokens = int_sum(TOKENS)
-    ranked = (select(PERSON.label("person"), D.model, func.row_number().over(
-                  partition_by=PERSON, order_by=(model_tokens.desc(), D.model)).label("rn"))
-              .where(in_range(start, end), PERSON.in_(names))
-              .group_by(PERSON, D.model).subquery())
-    favourite = dict(db.session.execute(
-        select(ranked.c.person, ranked.c.model).where(ranked.c.rn == 1)).all())
-    return [dataclasses.replace(p, tool_tokens=split.get(p.person, {}),
-                                favourite_model=favourite.get(p.person)) for p in people]
+        select(PERSON.label("person"), D.tool, D.model,
+               func.bool_or(D.email.is_not(None)).label("mapped"),
+               int_sum(TOKENS).label("tokens"), money_sum(D.cost_usd).label("cost"),
+               int_sum(D.events).label("events"), int_sum(D.unpriced_events).label("unpriced"))
+        .where(in_range(start, end)).group_by(PERSON, D.tool, D.model))
+    for r in rows:
+        p = out.get(r.person)
+        if p is None:
+            p = out[r.person] = {"mapped": False, "tokens": 0, "cost": Decimal(0),
+                                 "events": 0, "unpriced": 0, "tools": {}, "models": {}}
+        n = int(r.tokens)
+        p["mapped"] = p["mapped"] or bool(r.mapped)
+        p["tokens"] += n
+        p["cost"] += Decimal(r.cost)
+        p["events"] += int(r.events)
+        p["unpriced"] += int(r.unpriced)
+        p["tools"][r.tool] = p["tools"].get(r.tool, 0) + n
+        p["models"][r.model] = p["models"].get(r.model, 0) + n
+    return out
 
 
 KNOWN_TOOLS = ("claude_code", "cursor")  # always listed in stats, even with no usage yet
