@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test lint bench-import bench-sync clean-venv
+.PHONY: run test lint bench-import bench-sync bench-pages clean-venv
 
 run: $(VENV)/.installed-embedded
 	$(BIN)/python -m abacus.devserver
@@ -21,6 +21,9 @@ bench-import: $(VENV)/.installed-embedded-dev
 
 bench-sync: $(VENV)/.installed-embedded-dev
 	$(BIN)/python bench/sync_bench.py $(BENCH_ARGS)
+
+bench-pages: $(VENV)/.installed-embedded-dev
+	$(BIN)/python bench/pages_bench.py $(BENCH_ARGS)
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else \

@@ -128,3 +128,18 @@ def test_incomplete_days_follow_the_sync_state(ctx, app):
     from abacus.web.dashboard import incomplete_from
 
     assert incomplete_from(date(2026, 5, 10)) == date(2026, 5, 10)
+
+
+def test_members_see_only_their_own_row_when_visibility_is_self(app, client, monkeypatch):
+    import dataclasses
+
+    seed(app, [record("a", 1, cost=Decimal("5")),
+               record("b", 1, cost=Decimal("7"), actor="bob@example.com",
+                      email="bob@example.com")])
+    monkeypatch.setitem(app.config, "ABACUS",
+                        dataclasses.replace(app.config["ABACUS"], member_visibility="self"))
+    sign_in(client, "bob@example.com")
+    page = text_of(client.get("/"))
+    assert "Cost $12.00" in page  # team totals stay
+    assert "bob@example.com" in page.split("Your usage")[1]
+    assert "alice@example.com" not in page

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 
 from flask import Blueprint, current_app, request
@@ -10,6 +11,7 @@ from flask.typing import ResponseReturnValue
 from .. import analytics
 from ..sync import data_complete_through
 from . import htmx
+from .access import only_person
 from .charts import Series, stacked_columns
 from .filters import tool_label
 from .ranges import current_range, org_today
@@ -25,6 +27,10 @@ def index() -> ResponseReturnValue:
     metric = request.args.get("metric") if request.args.get("metric") in METRICS else "tokens"
     today = org_today()
     ov = analytics.overview(rng.start, rng.end)
+    limit_to = only_person()
+    if limit_to is not None:  # ABACUS_MEMBER_VISIBILITY=self: team totals, but only own row
+        ov = dataclasses.replace(ov, by_person=[p for p in ov.by_person
+                                                if p.person.lower() == limit_to])
     prev_range = rng.previous()
     daily = analytics.daily_by_tool(rng.start, rng.end)
     values = daily.tokens if metric == "tokens" else daily.cost
@@ -37,7 +43,7 @@ def index() -> ResponseReturnValue:
         "dashboard/index.html", "dashboard/_chart.html",
         ov=ov, rng=rng, prev=analytics.totals(prev_range.start, prev_range.end),
         chart=chart, metric=metric, lifetime=analytics.lifetime(),
-        projection=analytics.month_projection(today),
+        projection=analytics.month_projection(today), own_row_only=limit_to is not None,
         timezone=current_app.config["ABACUS"].timezone)
 
 
