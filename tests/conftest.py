@@ -123,6 +123,23 @@ def _clean_database(request) -> Iterator[None]:
 
 
 @pytest.fixture
+def make_app(app, app_env):
+    """A second app on the same database with other settings; its engine closed after."""
+    made = []
+
+    def build(**overrides: str) -> Flask:
+        other = create_app({**app_env, **overrides}, dotenv=False)
+        made.append(other)
+        return other
+
+    yield build
+    for other in made:
+        with other.app_context():
+            db.session.remove()
+            db.engine.dispose()
+
+
+@pytest.fixture
 def ctx(app) -> Iterator[Flask]:
     with app.app_context():
         yield app

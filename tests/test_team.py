@@ -12,7 +12,6 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-import abacus
 from abacus.analytics.team import escape_like, team_pivot
 from abacus.extensions import db
 from abacus.ingest import ingest
@@ -112,22 +111,6 @@ def titles(response, person: str) -> list[str]:
             return re.findall(r'title="([\d,]+) tokens"', tr)
     raise AssertionError(f"no row for {person}")
 
-
-@pytest.fixture
-def make_app(app, app_env):
-    """A second app on the same database with different settings; engines closed after."""
-    made = []
-
-    def build(**overrides: str):
-        other = abacus.create_app({**app_env, **overrides}, dotenv=False)
-        made.append(other)
-        return other
-
-    yield build
-    for other in made:
-        with other.app_context():
-            db.session.remove()
-            db.engine.dispose()
 
 
 # --- the team ------------------------------------------------------------------------------

@@ -11,7 +11,6 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from sqlalchemy import select
 
-import abacus
 from abacus import analytics
 from abacus.extensions import db
 from abacus.ingest import ingest
@@ -82,22 +81,6 @@ def estimate(raw_model: str, input_tokens: int, output_tokens: int) -> Decimal:
     price = load_shipped_prices()[canonical_model(raw_model)]
     return (input_tokens * price.input + output_tokens * price.output) / 1_000_000
 
-
-@pytest.fixture
-def make_app(app, app_env):
-    """A second app on the same database with different settings; engines closed after."""
-    made = []
-
-    def build(**overrides: str):
-        other = abacus.create_app({**app_env, **overrides}, dotenv=False)
-        made.append(other)
-        return other
-
-    yield build
-    for other in made:
-        with other.app_context():
-            db.session.remove()
-            db.engine.dispose()
 
 
 # --- the guard -----------------------------------------------------------------------------

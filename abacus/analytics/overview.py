@@ -150,10 +150,14 @@ def people_count(start: date, end: date) -> int:
 
 def daily_by_tool(start: date, end: date) -> Daily:
     """Tokens and cost per day and tool, every day of the window present (zeros filled)."""
-    rows = db.session.execute(
+    return fold_daily(db.session.execute(
         select(T.day, T.tool, int_sum(T_TOKENS).label("tokens"),
                money_sum(T.cost_usd).label("cost"))
-        .where(T.day.between(start, end)).group_by(T.day, T.tool)).all()
+        .where(T.day.between(start, end)).group_by(T.day, T.tool)).all(), start, end)
+
+
+def fold_daily(rows, start: date, end: date) -> Daily:
+    """(day, tool, tokens, cost) rows → zero-filled series per tool, most tokens first."""
     days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
     index = {d: i for i, d in enumerate(days)}
     by_tokens: dict[str, int] = {}

@@ -18,6 +18,7 @@ from ..extensions import db
 from ..models import UsageDaily as D
 from ..models import UsageEvent as E
 from .common import TOKENS, Costed, in_range, int_sum, money_sum
+from .overview import Daily, fold_daily
 
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 PER_PAGE = 50
@@ -120,16 +121,6 @@ class WeekdayRow:
     @property
     def is_weekend(self) -> bool:
         return self.isodow >= 6
-
-
-@dataclass(frozen=True)
-class Daily:
-    """Tokens and cost per day and tool over the window, zero-filled."""
-
-    days: list[date]
-    tools: list[str]  # most tokens first
-    tokens: dict[str, list[int]]
-    cost: dict[str, list[Decimal]]
 
 
 @dataclass(frozen=True)
@@ -304,22 +295,11 @@ def _weekdays(person: str, start: date, end: date) -> list[WeekdayRow]:
 
 
 def _daily(person: str, start: date, end: date) -> Daily:
-    rows = db.session.execute(
+    return fold_daily(db.session.execute(
         select(D.day, D.tool, int_sum(TOKENS).label("tokens"),
                money_sum(D.cost_usd).label("cost"))
-        .where(is_person(person), in_range(start, end)).group_by(D.day, D.tool)).all()
-    days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
-    index = {d: i for i, d in enumerate(days)}
-    totals: dict[str, int] = {}
-    for r in rows:
-        totals[r.tool] = totals.get(r.tool, 0) + int(r.tokens)
-    tools = sorted(totals, key=lambda t: (-totals[t], t))
-    tokens = {t: [0] * len(days) for t in tools}
-    cost = {t: [Decimal(0)] * len(days) for t in tools}
-    for r in rows:
-        tokens[r.tool][index[r.day]] = int(r.tokens)
-        cost[r.tool][index[r.day]] = Decimal(r.cost)
-    return Daily(days, tools, tokens, cost)
+        .where(is_person(person), in_range(start, end)).group_by(D.day, D.tool)).all(),
+        start, end)
 
 
 def raw_records(person: str, start: date, end: date, tz: tzinfo, *, tool: str | None = None,

@@ -16,6 +16,7 @@ from sqlalchemy.sql.expression import ColumnElement
 from ..extensions import db
 from ..models import UsageDaily as D
 from .common import PERSON, TOKENS, Costed, in_range, int_sum, money_sum
+from .overview import Totals, totals  # noqa: F401 - the cards of this page too
 
 VIEWS = ("models", "tools")
 METRICS = ("tokens", "cost")
@@ -26,18 +27,6 @@ def _dimension(view: str) -> ColumnElement[str]:
     if view not in VIEWS:
         raise ValueError(f"view must be one of {VIEWS}, got {view!r}")
     return D.model if view == "models" else D.tool
-
-
-@dataclass(frozen=True)
-class Totals:
-    """One window's headline numbers (this range, and the previous one for deltas)."""
-
-    start: date
-    end: date
-    tokens: int = 0
-    cost_usd: Decimal = Decimal(0)
-    events: int = 0
-    people: int = 0
 
 
 @dataclass(frozen=True)
@@ -102,20 +91,6 @@ class ActivePeople:
     periods: list[ActivePeriod] = field(default_factory=list)  # newest first
     by_tool: list[ToolPeople] = field(default_factory=list)
     people: int = 0  # distinct people in the whole range
-
-
-def totals(start: date, end: date) -> Totals:
-    # Per person first (a hash aggregate), then count the rows: cheaper than a DISTINCT,
-    # which sorts every rollup row of the window.
-    per_person = (select(int_sum(TOKENS).label("tokens"), money_sum(D.cost_usd).label("cost"),
-                         int_sum(D.events).label("events"))
-                  .where(in_range(start, end)).group_by(PERSON).subquery())
-    r = db.session.execute(
-        select(int_sum(per_person.c.tokens).label("tokens"),
-               money_sum(per_person.c.cost).label("cost"),
-               int_sum(per_person.c.events).label("events"),
-               func.count().label("people"))).one()
-    return Totals(start, end, int(r.tokens), Decimal(r.cost), int(r.events), int(r.people))
 
 
 def breakdown(view: str, start: date, end: date) -> Breakdown:
