@@ -14,7 +14,6 @@ from sqlalchemy import func, select
 from abacus.accounts import decrypt_credentials
 from abacus.analytics.admin import _people, mask_url, name_suggestions
 from abacus.extensions import db
-from abacus.ingest import ingest
 from abacus.models import (
     Account,
     ChangeLog,
@@ -26,6 +25,8 @@ from abacus.models import (
 )
 from abacus.providers.base import UsageRecord
 from abacus.web.admin import parse_price
+from tests.helpers import csrf_token
+from tests.helpers import seed as _seed
 
 ADMIN = "admin@example.com"  # ABACUS_ADMINS in the test app
 ADMIN_KEY = "sk-ant-admin01-" + "S3cr3tV4lue" * 4
@@ -49,21 +50,10 @@ def record(key: str, days_ago: int = 1, *, actor: str = "alice@example.com",
                        cost_usd=cost)
 
 
+
+
 def seed(app, records: list[UsageRecord], name: str = "org", provider: str = "anthropic"):
-    with app.app_context():
-        account = db.session.execute(select(Account).where(Account.name == name)).scalar()
-        if account is None:
-            account = Account(provider=provider, name=name)
-            db.session.add(account)
-            db.session.flush()
-        ingest(account, records)
-        db.session.commit()
-
-
-def csrf_token(page: str) -> str:
-    match = re.search(r'name="csrf_token" value="([^"]+)"', page)
-    assert match, "no csrf_token field on the page"
-    return match.group(1)
+    _seed(app, records, name, provider)
 
 
 def sign_in(client, email: str = ADMIN) -> str:

@@ -11,12 +11,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from abacus.extensions import db
-from abacus.ingest import ingest
-from abacus.models import Account
 from abacus.pricing import canonical_model, load_shipped_prices
 from abacus.providers.base import UsageRecord
 from abacus.web.filters import usd
+from tests.helpers import seed, sign_in  # noqa: F401
 
 SONNET = "claude-sonnet-4-5-20250929"
 OPUS = "claude-opus-4-1"
@@ -41,20 +39,6 @@ def record(key: str, days_ago: int, *, tool: str = "cursor", actor: str = "alice
                        cost_usd=None if cost is None else Decimal(cost))
 
 
-def seed(app, records: list[UsageRecord], name: str = "t", provider: str = "cursor") -> None:
-    with app.app_context():
-        account = Account(provider=provider, name=name)
-        db.session.add(account)
-        db.session.flush()
-        ingest(account, records)
-        db.session.commit()
-
-
-def sign_in(client, email: str = "alice@example.com") -> None:
-    form = client.get("/auth/dev-login").get_data(as_text=True)
-    token = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
-    response = client.post("/auth/dev-login", data={"email": email, "csrf_token": token})
-    assert response.status_code == 303
 
 
 def visible(fragment: str) -> str:

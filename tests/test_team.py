@@ -13,10 +13,9 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from abacus.analytics.team import escape_like, team_pivot
-from abacus.extensions import db
-from abacus.ingest import ingest
-from abacus.models import Account
 from abacus.providers.base import UsageRecord
+from tests.helpers import csrf_token, sign_in  # noqa: F401
+from tests.helpers import seed as _seed
 
 # --- helpers -------------------------------------------------------------------------------
 
@@ -40,26 +39,11 @@ def record(key: str, days_ago: int, actor: str, *, tool: str = "cursor",
                        cache_read_tokens=cr, cost_usd=None if cost is None else Decimal(cost))
 
 
+
+
+
 def seed(app, records: list[UsageRecord], name: str = "team") -> None:
-    with app.app_context():
-        account = Account(provider="cursor", name=name)
-        db.session.add(account)
-        db.session.flush()
-        ingest(account, records)
-        db.session.commit()
-
-
-def csrf_token(page: str) -> str:
-    match = re.search(r'name="csrf_token" value="([^"]+)"', page)
-    assert match, "no csrf_token field on the page"
-    return match.group(1)
-
-
-def sign_in(client, email: str = "alice@example.com") -> None:
-    form_page = client.get("/auth/dev-login").get_data(as_text=True)
-    response = client.post("/auth/dev-login",
-                           data={"email": email, "csrf_token": csrf_token(form_page)})
-    assert response.status_code == 303
+    _seed(app, records, name)
 
 
 def visible(fragment: str) -> str:

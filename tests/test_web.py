@@ -13,12 +13,12 @@ from sqlalchemy import select
 
 from abacus import analytics
 from abacus.extensions import db
-from abacus.ingest import ingest
-from abacus.models import Account, User
+from abacus.models import User
 from abacus.pricing import canonical_model, load_shipped_prices
 from abacus.providers.base import UsageRecord
 from abacus.web.auth import safe_next
 from abacus.web.filters import compact, day_range, number, usd
+from tests.helpers import csrf_token, seed, sign_in  # noqa: F401 - other tests import them here
 
 BANNER = "Development sign-in — not for production"
 
@@ -39,27 +39,7 @@ def record(key: str, days_ago: int, *, tool: str = "cursor", actor: str = "alice
                        output_tokens=output_tokens, cost_usd=cost)
 
 
-def seed(app, records: list[UsageRecord], name: str = "t") -> None:
-    with app.app_context():
-        account = Account(provider="cursor", name=name)
-        db.session.add(account)
-        db.session.flush()
-        ingest(account, records)
-        db.session.commit()
 
-
-def csrf_token(page: str) -> str:
-    match = re.search(r'name="csrf_token" value="([^"]+)"', page)
-    assert match, "no csrf_token field on the page"
-    return match.group(1)
-
-
-def sign_in(client, email: str = "alice@example.com", next_url: str | None = None):
-    form_page = client.get("/auth/dev-login").get_data(as_text=True)
-    data = {"email": email, "csrf_token": csrf_token(form_page)}
-    if next_url is not None:
-        data["next"] = next_url
-    return client.post("/auth/dev-login", data=data)
 
 
 def text_of(response) -> str:
