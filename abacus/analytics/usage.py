@@ -15,8 +15,9 @@ from sqlalchemy.sql.expression import ColumnElement
 
 from ..extensions import db
 from ..models import UsageDaily as D
+from ..models import UsageDayTotals as T
 from .common import PERSON, TOKENS, Costed, in_range, int_sum, money_sum
-from .overview import Totals, totals  # noqa: F401 - the cards of this page too
+from .overview import T_TOKENS, Totals, totals  # noqa: F401 - the cards of this page too
 
 VIEWS = ("models", "tools")
 METRICS = ("tokens", "cost")
@@ -140,10 +141,13 @@ def trend(view: str, metric: str, start: date, end: date, top: int = TOP_SERIES)
     (day, key) sums first, then a window ranks keys by their range total."""
     if metric not in METRICS:
         raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
-    key = _dimension(view)
-    value = int_sum(TOKENS) if metric == "tokens" else money_sum(D.cost_usd)
-    per_day = (select(D.day.label("day"), key.label("key"), value.label("value"))
-               .where(in_range(start, end)).group_by(D.day, key).subquery())
+    if view not in VIEWS:
+        raise ValueError(f"view must be one of {VIEWS}, got {view!r}")
+    # No person dimension here: the small team-wide rollup has the same sums.
+    key = T.model if view == "models" else T.tool
+    value = int_sum(T_TOKENS) if metric == "tokens" else money_sum(T.cost_usd)
+    per_day = (select(T.day.label("day"), key.label("key"), value.label("value"))
+               .where(T.day.between(start, end)).group_by(T.day, key).subquery())
     key_total = func.sum(per_day.c.value).over(partition_by=per_day.c.key)
     ranked = select(per_day.c.day, per_day.c.key, per_day.c.value,
                     key_total.label("key_total")).subquery()
