@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from pathlib import Path
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .config import Settings, sqlalchemy_url
 from .extensions import csrf, db, login_manager, migrate
+from .observability import configure_logging, init_sentry
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -39,8 +40,13 @@ def create_app(overrides: Mapping[str, str] | None = None, *, dotenv: bool = Tru
         WTF_CSRF_TIME_LIMIT=None,
         MAX_CONTENT_LENGTH=1024 * 1024 * 1024,
     )
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    logging.getLogger("pgserver").setLevel(logging.WARNING)  # chatty about shared handles
+    configure_logging(settings)
+    init_sentry(settings)
+    if settings.proxy_count:
+        # Trust X-Forwarded-For/-Proto/-Host/-Port/-Prefix from exactly that many proxies.
+        n = settings.proxy_count
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n,
+                                x_prefix=n)
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR))

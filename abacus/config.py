@@ -67,6 +67,16 @@ FIELDS: tuple[Field, ...] = (
     Field("ABACUS_MEMBER_VISIBILITY", "all",
           "`all`: members see everyone's rows. `self`: members see team totals but only their "
           "own per-person rows."),
+    Field("ABACUS_PROXY_COUNT", "0",
+          "How many reverse proxies sit in front of the web process; their `X-Forwarded-*` "
+          "headers are trusted only then (scheme, host, client address)."),
+    Field("ABACUS_LOG_FORMAT", "text", "`text`, or `json` for one JSON object per log line."),
+    Field("SENTRY_DSN", "(none)",
+          "Report errors to Sentry (needs the `sentry` extra, which the image has)."),
+    Field("METRICS_TOKEN", "(none: /metrics is off)",
+          "Bearer token that unlocks Prometheus metrics at `/metrics`."),
+    Field("CRON_SECRET", "(none: /cron/* is off)",
+          "Bearer token for `POST /cron/sync/<source>` (schedules driven from outside)."),
     Field("HOST", "127.0.0.1", "Address the web process listens on (`make run`)."),
     Field("PORT", "5000", "Port the web process listens on (`make run`)."),
     Field("ABACUS_ENCRYPTION_KEY", "derived from SECRET_KEY",
@@ -233,6 +243,16 @@ class Settings:
     oidc_client_secret: str | None = field(default=None, repr=False)
     oidc_provider_name: str = "Single sign-on"
     member_visibility: str = "all"
+    proxy_count: int = 0
+    log_format: str = "text"
+    sentry_dsn: str | None = field(default=None, repr=False)
+    metrics_token: str | None = field(default=None, repr=False)
+    cron_secret: str | None = field(default=None, repr=False)
+
+    @property
+    def sign_in_configured(self) -> bool:
+        google = bool(self.google_client_id and self.google_client_secret)
+        return google or bool(self.oidc_discovery_url and self.oidc_client_id)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -291,7 +311,7 @@ class Settings:
         elif abacus_env == "production" and len(secret_key) < 16:
             raise ConfigError("SECRET_KEY: too short for production (use at least 16 characters)")
 
-        return cls(
+        settings = cls(
             env=abacus_env,
             secret_key=secret_key,
             database_url=database_url,
@@ -344,11 +364,30 @@ class Settings:
             oidc_provider_name=get("OIDC_PROVIDER_NAME") or "Single sign-on",
             member_visibility=_choice("ABACUS_MEMBER_VISIBILITY",
                                       get("ABACUS_MEMBER_VISIBILITY") or "all", ("all", "self")),
+            proxy_count=_parse_int("ABACUS_PROXY_COUNT", get("ABACUS_PROXY_COUNT") or "0", 0, 5),
+            log_format=_choice("ABACUS_LOG_FORMAT", get("ABACUS_LOG_FORMAT") or "text",
+                               ("text", "json")),
+            sentry_dsn=get("SENTRY_DSN") or None,
+            metrics_token=get("METRICS_TOKEN") or None,
+            cron_secret=get("CRON_SECRET") or None,
         )
+        if abacus_env == "production":
+            _check_production(settings)
+        return settings
 
 
 def _base_url(name: str, raw: str, default: str) -> str:
     return _check_url(name, raw, ("http", "https")).rstrip("/") if raw else default
+
+
+def _check_production(settings: Settings) -> None:
+    """A production instance nobody can sign in to is a misconfiguration: refuse to start."""
+    if not settings.sign_in_configured:
+        raise ConfigError("sign-in: production needs a sign-in provider (GOOGLE_CLIENT_ID and "
+                          "GOOGLE_CLIENT_SECRET, or OIDC_DISCOVERY_URL and OIDC_CLIENT_ID)")
+    if not settings.allowed_domains:
+        raise ConfigError("ALLOWED_DOMAINS: production needs at least one e-mail domain that "
+                          "may sign in")
 
 
 def sqlalchemy_url(url: str) -> str:

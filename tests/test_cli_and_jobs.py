@@ -113,6 +113,12 @@ def test_rollups_rebuild_follows_a_new_timezone(app, app_env, runner):
     ({"ABACUS_ENV": "production", "SECRET_KEY": "x" * 32, "ABACUS_DEV_LOGIN": "1"},
      "ABACUS_DEV_LOGIN: the development sign-in cannot be enabled"),
     ({"ABACUS_DEV_LOGIN": "maybe"}, "ABACUS_DEV_LOGIN: expected 1/0"),
+    ({"ABACUS_ENV": "production", "SECRET_KEY": "x" * 32, "ALLOWED_DOMAINS": "example.com"},
+     "sign-in: production needs a sign-in provider"),
+    ({"ABACUS_ENV": "production", "SECRET_KEY": "x" * 32, "GOOGLE_CLIENT_ID": "id",
+      "GOOGLE_CLIENT_SECRET": "s"}, "ALLOWED_DOMAINS: production needs at least one"),
+    ({"ABACUS_PROXY_COUNT": "9"}, "ABACUS_PROXY_COUNT: expected a number from 0 to 5"),
+    ({"ABACUS_LOG_FORMAT": "xml"}, "ABACUS_LOG_FORMAT: expected one of text, json"),
 ])
 def test_bad_configuration_is_one_clear_line(tmp_path, env, message):
     with pytest.raises(ConfigError) as info:

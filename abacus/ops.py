@@ -1,0 +1,109 @@
+"""Operational service functions: readiness checks, metrics, externally triggered syncs."""
+
+from __future__ import annotations
+
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from sqlalchemy import func, select, text
+
+from .extensions import db
+from .models import Account, SyncRun, UsageDayTotals
+
+
+def _head_revision() -> str | None:
+    from alembic.config import Config
+
+    from . import MIGRATIONS_DIR
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return ScriptDirectory.from_config(config).get_current_head()
+
+
+def readiness() -> dict[str, str]:
+    """{"db": …, "redis": …, "migrations": …}: "ok", or what is wrong (no URLs, no secrets)."""
+    checks: dict[str, str] = {}
+    try:
+        with db.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+            current = MigrationContext.configure(conn).get_current_revision()
+        checks["db"] = "ok"
+        head = _head_revision()
+        checks["migrations"] = ("ok" if current == head
+                                else f"at {current or 'none'}, expected {head}: run migrate")
+    except Exception as exc:  # report, never raise: this is a probe
+        checks["db"] = f"error: {type(exc).__name__}"
+        checks["migrations"] = "unknown"
+    try:
+        from .queue import redis_connection
+
+        redis_connection().ping()
+        checks["redis"] = "ok"
+    except Exception as exc:
+        checks["redis"] = f"error: {type(exc).__name__}"
+    return checks
+
+
+class _Collector:
+    """Reads the numbers at scrape time (a fresh registry per request: no global state)."""
+
+    def __init__(self, now: float):
+        self.now = now
+
+    def collect(self):
+        events = CounterMetricFamily("abacus_usage_events", "Usage events stored, by tool",
+                                     labels=["tool"])
+        for tool, n in db.session.execute(
+                select(UsageDayTotals.tool, func.sum(UsageDayTotals.events))
+                .group_by(UsageDayTotals.tool).order_by(UsageDayTotals.tool)):
+            events.add_metric([tool], float(n or 0))
+        yield events
+
+        runs = CounterMetricFamily("abacus_sync_runs", "Sync, backfill and import runs, by "
+                                   "kind and outcome", labels=["kind", "status"])
+        for kind, status, n in db.session.execute(
+                select(SyncRun.kind, SyncRun.status, func.count())
+                .group_by(SyncRun.kind, SyncRun.status).order_by(SyncRun.kind, SyncRun.status)):
+            runs.add_metric([kind, status], float(n))
+        yield runs
+
+        since = GaugeMetricFamily("abacus_account_seconds_since_last_success",
+                                  "Seconds since each account's last successful sync",
+                                  labels=["provider", "account", "status"])
+        for account in db.session.execute(
+                select(Account).order_by(Account.provider, Account.name)).scalars():
+            if account.last_success_at is not None:
+                since.add_metric([account.provider, account.name, account.status],
+                                 max(0.0, self.now - account.last_success_at.timestamp()))
+        yield since
+
+        depth = GaugeMetricFamily("abacus_queue_depth", "Jobs waiting in the RQ queue",
+                                  labels=["queue"])
+        try:
+            from .queue import queue
+
+            q = queue()
+            depth.add_metric([q.name], float(q.count))
+        except Exception:  # Redis down: the gauge is absent rather than a wrong zero
+            pass
+        yield depth
+
+
+def metrics_text(now: float) -> bytes:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Collector(now))
+    return generate_latest(registry)
+
+
+def trigger_sync(source: str) -> list[str]:
+    """Enqueue what the scheduler would for `source`: one sync job per account of a
+    provider, every provider with `all`, or the pending backfills with `backfill`."""
+    from .jobs import backfill_all, sync_provider
+    from .providers import get_provider, providers
+
+    if source == "backfill":
+        return backfill_all()
+    ids = sorted(providers()) if source == "all" else [get_provider(source).id]
+    return [name for pid in ids for name in sync_provider(pid)]
