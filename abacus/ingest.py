@@ -311,8 +311,8 @@ def _merge(cur, account: Account, run_id: int | None) -> IngestResult:
 
 
 def refresh_daily(cur, account_id: int, days: list[date]) -> None:
-    """Rebuild usage_daily (and the team-wide usage_day_totals) rows of one account for the
-    given days from usage_events."""
+    """Rebuild usage_daily and the rollups derived from it (usage_person_daily,
+    usage_day_totals) for one account's given days, from usage_events."""
     params = {"acc": account_id, "days": days}
     cur.execute("DELETE FROM usage_daily WHERE account_id = %(acc)s AND day = ANY(%(days)s)",
                 params)
@@ -332,6 +332,22 @@ def refresh_daily(cur, account_id: int, days: list[date]) -> None:
         -- Written in day order: pages read day ranges, and rows of one day stored together
         -- make a 30-day read touch a few thousand pages instead of one page per row.
         ORDER BY day, coalesce(email, actor)
+    """, params)
+    cur.execute("DELETE FROM usage_person_daily WHERE account_id = %(acc)s "
+                "AND day = ANY(%(days)s)", params)
+    cur.execute("""
+        INSERT INTO usage_person_daily (day, account_id, tool, person, mapped, events,
+                                        input_tokens, output_tokens, cache_write_tokens,
+                                        cache_read_tokens, cost_usd, estimated_cost_usd,
+                                        unpriced_events)
+        SELECT day, account_id, tool, coalesce(email, actor), bool_or(email IS NOT NULL),
+               sum(events), sum(input_tokens), sum(output_tokens), sum(cache_write_tokens),
+               sum(cache_read_tokens), sum(cost_usd), sum(estimated_cost_usd),
+               sum(unpriced_events)
+        FROM usage_daily
+        WHERE account_id = %(acc)s AND day = ANY(%(days)s)
+        GROUP BY day, account_id, tool, coalesce(email, actor)
+        ORDER BY day
     """, params)
     cur.execute("DELETE FROM usage_day_totals WHERE account_id = %(acc)s "
                 "AND day = ANY(%(days)s)", params)

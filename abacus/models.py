@@ -11,6 +11,7 @@ from decimal import Decimal
 from flask_login import UserMixin
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     Date,
     DateTime,
@@ -170,6 +171,30 @@ class UsageDayTotals(db.Model):
     account_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     tool: Mapped[str] = mapped_column(String(64), primary_key=True)
     model: Mapped[str] = mapped_column(Text, primary_key=True)
+    events: Mapped[int] = mapped_column(BigInteger)
+    input_tokens: Mapped[int] = mapped_column(Tokens)
+    output_tokens: Mapped[int] = mapped_column(Tokens)
+    cache_write_tokens: Mapped[int] = mapped_column(Tokens)
+    cache_read_tokens: Mapped[int] = mapped_column(Tokens)
+    cost_usd: Mapped[Decimal] = mapped_column(MoneySum)
+    estimated_cost_usd: Mapped[Decimal] = mapped_column(MoneySum)
+    unpriced_events: Mapped[int] = mapped_column(BigInteger)
+
+
+class UsagePersonDaily(db.Model):
+    """Rollup per (day, account, tool, person) where person = coalesce(email, actor): what
+    per-person pages need (people counts, the pivot, active people) without the model
+    dimension, so a day range reads about half the rows of usage_daily. Rebuilt by
+    `ingest.refresh_daily` together with the other rollups."""
+
+    __tablename__ = "usage_person_daily"
+    __table_args__ = (Index("ix_usage_person_daily_day", "day"),)
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    account_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tool: Mapped[str] = mapped_column(String(64), primary_key=True)
+    person: Mapped[str] = mapped_column(Text, primary_key=True)
+    mapped: Mapped[bool] = mapped_column(Boolean)  # some of it carries a person's e-mail
     events: Mapped[int] = mapped_column(BigInteger)
     input_tokens: Mapped[int] = mapped_column(Tokens)
     output_tokens: Mapped[int] = mapped_column(Tokens)

@@ -67,7 +67,25 @@ def rollup_mismatches() -> list:
         UNION ALL
         (SELECT * FROM roll EXCEPT ALL SELECT * FROM agg)
     """)
-    return db.session.execute(q).all() + db.session.execute(totals).all()
+    # …and the per-person rollup the same aggregate without the model.
+    people = text("""
+        WITH agg AS (
+            SELECT day, account_id, tool, coalesce(email, actor) AS person,
+                   bool_or(email IS NOT NULL) AS mapped, count(*) AS events,
+                   sum(input_tokens) i, sum(output_tokens) o, sum(cache_write_tokens) cw,
+                   sum(cache_read_tokens) cr, COALESCE(sum(cost_usd), 0) AS cost,
+                   count(*) FILTER (WHERE cost_source = 'unpriced') AS unpriced
+            FROM usage_events GROUP BY 1, 2, 3, 4),
+        roll AS (
+            SELECT day, account_id, tool, person, mapped, events, input_tokens i,
+                   output_tokens o, cache_write_tokens cw, cache_read_tokens cr, cost_usd cost,
+                   unpriced_events unpriced FROM usage_person_daily)
+        (SELECT * FROM agg EXCEPT ALL SELECT * FROM roll)
+        UNION ALL
+        (SELECT * FROM roll EXCEPT ALL SELECT * FROM agg)
+    """)
+    return (db.session.execute(q).all() + db.session.execute(totals).all()
+            + db.session.execute(people).all())
 
 
 def test_new_events_are_inserted_and_rolled_up(ctx):

@@ -49,7 +49,7 @@ def test_readyz_is_503_until_migrations_reach_head(make_app, old_schema_url):
     response = app.test_client().get("/readyz")
     assert response.status_code == 503
     body = response.get_json()
-    assert body["db"] == "ok" and body["migrations"].startswith("at 0002, expected 0003")
+    assert body["db"] == "ok" and body["migrations"].startswith("at 0002, expected 0004")
     assert old_schema_url not in response.get_data(as_text=True)
 
 

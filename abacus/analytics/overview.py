@@ -6,14 +6,16 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 
 from ..extensions import db
 from ..models import UsageDaily as D
 from ..models import UsageDayTotals as T
+from ..models import UsagePersonDaily as P
 from .common import PERSON, TOKENS, Costed, in_range, int_sum, money_sum
 
 T_TOKENS = T.input_tokens + T.output_tokens + T.cache_write_tokens + T.cache_read_tokens
+P_TOKENS = P.input_tokens + P.output_tokens + P.cache_write_tokens + P.cache_read_tokens
 
 
 @dataclass(frozen=True)
@@ -144,7 +146,8 @@ def people_count(start: date, end: date) -> int:
     """Distinct people (mapped e-mails and unmapped identities) active in the window.
 
     A GROUP BY in a subquery hashes; count(DISTINCT …) would sort every row."""
-    people = select(PERSON).where(in_range(start, end)).group_by(PERSON).subquery()
+    people = (select(P.person).where(P.day.between(start, end)).group_by(P.person)
+              .subquery())
     return int(db.session.execute(select(func.count()).select_from(people)).scalar())
 
 
@@ -238,6 +241,9 @@ def overview(start: date, end: date, limit: int = 50) -> Overview:
     by_tool = [ToolRow(r.tool, int(r.tokens), Decimal(r.cost), tool_people.get(r.tool, 0),
                        int(r.events), int(r.unpriced)) for r in tool_rows]
     ranked = sorted(people.items(), key=lambda kv: (-kv[1]["tokens"], kv[0]))[:limit]
+    models = _models_of([person for person, _ in ranked], start, end)
+    for person, p in ranked:
+        p["models"] = models.get(person, {})
     by_person = [
         PersonRow(person, p["mapped"], p["tokens"], p["cost"], p["events"],
                   max(p["tools"], key=lambda k: (p["tools"][k], k)) if p["tools"] else None,
@@ -253,14 +259,14 @@ def overview(start: date, end: date, limit: int = 50) -> Overview:
 
 
 def _people(start: date, end: date) -> dict[str, dict]:
-    """Per person: totals, tokens per tool and per model, mapped or not (one pass)."""
+    """Per person: totals, tokens per tool, mapped or not (one pass over the per-person
+    rollup, which has no model dimension)."""
     out: dict[str, dict] = {}
     rows = db.session.execute(
-        select(PERSON.label("person"), D.tool, D.model,
-               func.bool_or(D.email.is_not(None)).label("mapped"),
-               int_sum(TOKENS).label("tokens"), money_sum(D.cost_usd).label("cost"),
-               int_sum(D.events).label("events"), int_sum(D.unpriced_events).label("unpriced"))
-        .where(in_range(start, end)).group_by(PERSON, D.tool, D.model))
+        select(P.person, P.tool, func.bool_or(P.mapped).label("mapped"),
+               int_sum(P_TOKENS).label("tokens"), money_sum(P.cost_usd).label("cost"),
+               int_sum(P.events).label("events"), int_sum(P.unpriced_events).label("unpriced"))
+        .where(P.day.between(start, end)).group_by(P.person, P.tool))
     for r in rows:
         p = out.get(r.person)
         if p is None:
@@ -273,7 +279,21 @@ def _people(start: date, end: date) -> dict[str, dict]:
         p["events"] += int(r.events)
         p["unpriced"] += int(r.unpriced)
         p["tools"][r.tool] = p["tools"].get(r.tool, 0) + n
-        p["models"][r.model] = p["models"].get(r.model, 0) + n
+    return out
+
+
+def _models_of(people: list[str], start: date, end: date) -> dict[str, dict[str, int]]:
+    """Tokens per model for just these people (the few rows of the top of the list)."""
+    out: dict[str, dict[str, int]] = {}
+    if not people:
+        return out
+    for r in db.session.execute(
+            select(PERSON.label("person"), D.model, int_sum(TOKENS).label("tokens"))
+            .where(in_range(start, end), or_(D.email.in_(people),
+                                             and_(D.email.is_(None), D.actor.in_(people))))
+            .group_by(PERSON, D.model)):
+        if r.person in people:
+            out.setdefault(r.person, {})[r.model] = int(r.tokens)
     return out
 
 

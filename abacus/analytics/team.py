@@ -21,16 +21,14 @@ from sqlalchemy import (
     and_,
     cast,
     func,
-    literal,
     select,
     true,
-    union_all,
 )
 from sqlalchemy.dialects.postgresql import BIT
 
 from ..extensions import db
-from ..models import UsageDaily as D
-from .common import Costed, in_range, int_sum, money_sum
+from ..models import UsagePersonDaily as P
+from .common import Costed, int_sum, money_sum
 
 PER_PAGE = 50
 TOOL_PREFIX = "tool:"  # tool columns are keyed `tool:<tool id>`, e.g. `tool:cursor`
@@ -242,26 +240,17 @@ class _Query:
         self.tool_totals = self._tool_totals(per_tool)
 
     def _per_person_tool(self, q: str):
+        """Per (person, tool): sums and a bitmap of active days, from the per-person rollup
+        (person = coalesce(email, actor) already; no model dimension to fold)."""
         start, end = self.start, self.end
         empty = cast(func.repeat("0", (end - start).days + 1), BIT(varying=True))
-        day_bit = func.set_bit(empty, D.day - start, 1)
-
-        def branch(person: ColumnElement, condition: ColumnElement[bool], mapped: bool):
-            where = and_(in_range(start, end), condition)
-            if q:
-                where = and_(where, person.ilike(f"%{escape_like(q)}%", escape="\\"))
-            return (select(person.label("person"), D.tool, literal(mapped).label("mapped"),
-                           *_sums(D), func.bit_or(day_bit).label("days_bits"))
-                    .where(where).group_by(person, D.tool))
-
-        both = union_all(branch(D.email, D.email.is_not(None), True),
-                         branch(D.actor, D.email.is_(None), False)).subquery("identities")
-        # An unmapped identity spelled like someone's e-mail counts as that person, as
-        # coalesce(email, actor) does everywhere else.
-        c = both.c
-        return (select(c.person, c.tool, func.bool_or(c.mapped).label("mapped"),
-                       *_sums(c, resum=True), func.bit_or(c.days_bits).label("days_bits"))
-                .group_by(c.person, c.tool).cte("per_tool"))
+        day_bit = func.set_bit(empty, P.day - start, 1)
+        where = P.day.between(start, end)
+        if q:
+            where = and_(where, P.person.ilike(f"%{escape_like(q)}%", escape="\\"))
+        return (select(P.person.label("person"), P.tool, func.bool_or(P.mapped).label("mapped"),
+                       *_sums(P), func.bit_or(day_bit).label("days_bits"))
+                .where(where).group_by(P.person, P.tool).cte("per_tool"))
 
     def _per_person(self, per_tool):
         c = per_tool.c

@@ -16,6 +16,7 @@ from sqlalchemy.sql.expression import ColumnElement
 from ..extensions import db
 from ..models import UsageDaily as D
 from ..models import UsageDayTotals as T
+from ..models import UsagePersonDaily as P
 from .common import PERSON, TOKENS, Costed, in_range, int_sum, money_sum
 from .overview import T_TOKENS, Totals, totals  # noqa: F401 - the cards of this page too
 
@@ -187,11 +188,14 @@ def active_people(start: date, end: date, grain: str | None = None) -> ActivePeo
     further hash aggregate over it (no DISTINCT sorts over the rollup).
     """
     grain = grain or ("day" if (end - start).days < 31 else "week")
-    period = D.day if grain == "day" else cast(func.date_trunc("week", D.day), Date)
-    base = (select(period.label("period"), D.tool.label("tool"), PERSON.label("person"),
-                   int_sum(TOKENS).label("tokens"))
-            .where(in_range(start, end)).group_by(period, D.tool, PERSON).cte("active"))
-    none_date, none_text = literal(None, Date), literal(None, D.tool.type)
+    # The per-person rollup: no model dimension, so about half the rows of usage_daily.
+    period = P.day if grain == "day" else cast(func.date_trunc("week", P.day), Date)
+    p_tokens = P.input_tokens + P.output_tokens + P.cache_write_tokens + P.cache_read_tokens
+    base = (select(period.label("period"), P.tool.label("tool"), P.person.label("person"),
+                   int_sum(p_tokens).label("tokens"))
+            .where(P.day.between(start, end)).group_by(period, P.tool, P.person)
+            .cte("active"))
+    none_date, none_text = literal(None, Date), literal(None, P.tool.type)
 
     def people_by(*cols):  # distinct people (and their tokens) per `cols` over the CTE
         inner = (select(*cols, base.c.person, func.sum(base.c.tokens).label("tokens"))
