@@ -125,7 +125,20 @@ class ChangeLog(db.Model):
     changed_at: Mapped[datetime] = _now_col()
 
 
-class UsageDaily(db.Model):
+class RollupSums:
+    """The additive figures every rollup keeps (one home for the three rollup tables)."""
+
+    events: Mapped[int] = mapped_column(BigInteger)
+    input_tokens: Mapped[int] = mapped_column(Tokens)
+    output_tokens: Mapped[int] = mapped_column(Tokens)
+    cache_write_tokens: Mapped[int] = mapped_column(Tokens)
+    cache_read_tokens: Mapped[int] = mapped_column(Tokens)
+    cost_usd: Mapped[Decimal] = mapped_column(MoneySum)
+    estimated_cost_usd: Mapped[Decimal] = mapped_column(MoneySum)
+    unpriced_events: Mapped[int] = mapped_column(BigInteger)
+
+
+class UsageDaily(RollupSums, db.Model):
     """Rollup of usage_events per (account, day, tool, actor, email, model).
 
     Rebuilt by `ingest` for the (account, day) pairs a batch changed, in the same transaction,
@@ -149,17 +162,9 @@ class UsageDaily(db.Model):
     actor: Mapped[str] = mapped_column(Text)
     email: Mapped[str | None] = mapped_column(Text)
     model: Mapped[str] = mapped_column(Text)
-    events: Mapped[int] = mapped_column(BigInteger)
-    input_tokens: Mapped[int] = mapped_column(Tokens)
-    output_tokens: Mapped[int] = mapped_column(Tokens)
-    cache_write_tokens: Mapped[int] = mapped_column(Tokens)
-    cache_read_tokens: Mapped[int] = mapped_column(Tokens)
-    cost_usd: Mapped[Decimal] = mapped_column(MoneySum)
-    estimated_cost_usd: Mapped[Decimal] = mapped_column(MoneySum)
-    unpriced_events: Mapped[int] = mapped_column(BigInteger)
 
 
-class UsageDayTotals(db.Model):
+class UsageDayTotals(RollupSums, db.Model):
     """Team-wide rollup per (day, account, tool, model): no person dimension, so it stays tiny
     (days × accounts × models rows) and team totals, charts and lifetime numbers read it
     instead of usage_daily. Rebuilt by `ingest.refresh_daily` together with usage_daily."""
@@ -171,17 +176,9 @@ class UsageDayTotals(db.Model):
     account_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     tool: Mapped[str] = mapped_column(String(64), primary_key=True)
     model: Mapped[str] = mapped_column(Text, primary_key=True)
-    events: Mapped[int] = mapped_column(BigInteger)
-    input_tokens: Mapped[int] = mapped_column(Tokens)
-    output_tokens: Mapped[int] = mapped_column(Tokens)
-    cache_write_tokens: Mapped[int] = mapped_column(Tokens)
-    cache_read_tokens: Mapped[int] = mapped_column(Tokens)
-    cost_usd: Mapped[Decimal] = mapped_column(MoneySum)
-    estimated_cost_usd: Mapped[Decimal] = mapped_column(MoneySum)
-    unpriced_events: Mapped[int] = mapped_column(BigInteger)
 
 
-class UsagePersonDaily(db.Model):
+class UsagePersonDaily(RollupSums, db.Model):
     """Rollup per (day, account, tool, person) where person = coalesce(email, actor): what
     per-person pages need (people counts, the pivot, active people) without the model
     dimension, so a day range reads about half the rows of usage_daily. Rebuilt by
@@ -195,14 +192,6 @@ class UsagePersonDaily(db.Model):
     tool: Mapped[str] = mapped_column(String(64), primary_key=True)
     person: Mapped[str] = mapped_column(Text, primary_key=True)
     mapped: Mapped[bool] = mapped_column(Boolean)  # some of it carries a person's e-mail
-    events: Mapped[int] = mapped_column(BigInteger)
-    input_tokens: Mapped[int] = mapped_column(Tokens)
-    output_tokens: Mapped[int] = mapped_column(Tokens)
-    cache_write_tokens: Mapped[int] = mapped_column(Tokens)
-    cache_read_tokens: Mapped[int] = mapped_column(Tokens)
-    cost_usd: Mapped[Decimal] = mapped_column(MoneySum)
-    estimated_cost_usd: Mapped[Decimal] = mapped_column(MoneySum)
-    unpriced_events: Mapped[int] = mapped_column(BigInteger)
 
 
 class IdentityMapping(db.Model):
