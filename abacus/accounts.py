@@ -61,6 +61,24 @@ def encrypt_credentials(credentials: Mapping[str, str]) -> bytes:
     return _fernet().encrypt(json.dumps(dict(credentials), sort_keys=True).encode())
 
 
+def rotate_credentials() -> int:
+    """Re-encrypt every stored credential with the first ABACUS_ENCRYPTION_KEY (after adding a
+    new key in front); then older keys can be removed. Returns how many were re-encrypted."""
+    fernet = _fernet()
+    n = 0
+    for account in db.session.execute(
+            select(Account).where(Account.credentials_encrypted.is_not(None))).scalars():
+        try:
+            account.credentials_encrypted = fernet.rotate(account.credentials_encrypted)
+        except InvalidToken:
+            raise CredentialsUnreadable(
+                f"account {account.name!r}: stored credentials cannot be decrypted with the "
+                "configured keys; keep the old key in ABACUS_ENCRYPTION_KEY while rotating"
+            ) from None
+        n += 1
+    return n
+
+
 def decrypt_credentials(account: Account) -> dict[str, str]:
     if not account.credentials_encrypted:
         return {}

@@ -250,6 +250,21 @@ def accounts_enable_command(name: str) -> None:
     _set_enabled(name, True)
 
 
+@accounts_cli.command("rotate-key")
+def accounts_rotate_key_command() -> None:
+    """Re-encrypt all credentials with the first key of ABACUS_ENCRYPTION_KEY."""
+    from .accounts import AccountError, rotate_credentials
+    from .extensions import db
+
+    try:
+        n = rotate_credentials()
+    except AccountError as exc:
+        raise _fail(exc) from None
+    db.session.commit()
+    click.echo(f"{n} account(s) re-encrypted with the first ABACUS_ENCRYPTION_KEY; older keys "
+               "can now be removed")
+
+
 def _sync_bar(label: str):
     from tqdm import tqdm
 

@@ -562,6 +562,25 @@ def test_an_explicit_encryption_key_still_reads_older_credentials(ctx, configure
         accounts_service.decrypt_credentials(account)
 
 
+def test_rotating_the_encryption_key(ctx, runner, configure):
+    from cryptography.fernet import Fernet
+
+    account = make_account("cursor", "team", {"api_key": DEFAULT_KEY}, "http://127.0.0.1:9")
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    configure(encryption_keys=(old,))
+    assert invoke(runner, "accounts", "rotate-key").exit_code == 0  # derived key → old
+    configure(encryption_keys=(new, old))
+    result = invoke(runner, "accounts", "rotate-key")
+    assert result.exit_code == 0 and "1 account(s) re-encrypted" in result.output
+    configure(encryption_keys=(new,))
+    db.session.refresh(account)
+    assert accounts_service.decrypt_credentials(account) == {"api_key": DEFAULT_KEY}
+    configure(encryption_keys=(Fernet.generate_key().decode(),))
+    # Only the SECRET_KEY-derived key is left besides a stranger: not readable any more.
+    with pytest.raises(accounts_service.CredentialsUnreadable):
+        accounts_service.decrypt_credentials(account)
+
+
 # --- schedule and jobs ---------------------------------------------------------------------
 
 def test_scheduler_registers_the_schedule_idempotently(ctx, configure):
