@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
@@ -222,5 +221,12 @@ def ensure_env_accounts() -> list[Account]:
     return touched
 
 
-def now() -> datetime:
-    return datetime.now(UTC)
+def env_accounts_problem() -> str | None:
+    """Upsert the environment's accounts; the configuration problem that stopped it, if any
+    (the Status page shows it instead of failing)."""
+    try:
+        ensure_env_accounts()
+    except AccountError as exc:
+        db.session.rollback()
+        return str(exc)
+    return None

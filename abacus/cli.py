@@ -138,6 +138,16 @@ def _fail(exc: Exception) -> click.ClickException:
     return click.ClickException(str(exc))
 
 
+def _bootstrap_env_accounts() -> None:
+    """A one-off command sees the accounts named in the environment, as the worker does."""
+    from .accounts import AccountError, ensure_env_accounts
+
+    try:
+        ensure_env_accounts()
+    except AccountError as exc:
+        raise _fail(exc) from None
+
+
 def _read_secret(path: str | None, label: str) -> str:
     """A secret from a file (`-` = stdin) or a hidden prompt; never from the command line."""
     if path == "-":
@@ -168,6 +178,7 @@ def accounts_list_command() -> None:
     """Accounts with their state (never their credentials)."""
     from .sync import status_report
 
+    _bootstrap_env_accounts()
     rows = status_report()
     if not rows:
         click.echo("no accounts yet: set ANTHROPIC_ADMIN_KEYS / CURSOR_ADMIN_KEYS or "
@@ -285,7 +296,7 @@ def _accounts_or_fail(source: str | None, name: str | None):
     from .sync import selected_accounts
 
     try:
-        accounts = selected_accounts(source, name)
+        accounts = selected_accounts(source, name, bootstrap=True)
     except AccountError as exc:
         raise _fail(exc) from None
     if not accounts:
@@ -427,7 +438,7 @@ def mappings_sync_command(source: str | None) -> None:
     from .sync import refresh_identities, selected_accounts
 
     failed = False
-    for account in selected_accounts(source):
+    for account in selected_accounts(source, bootstrap=True):
         try:
             n = refresh_identities(account)
         except ProviderError as exc:
@@ -462,6 +473,7 @@ def status_command(as_json: bool) -> None:
     """Every account: state, last success, last error, backfill, limits and invoices."""
     from .sync import status_report
 
+    _bootstrap_env_accounts()
     rows = status_report()
     if as_json:
         keys = ("provider", "name", "tool", "status", "last_success_at", "last_error",

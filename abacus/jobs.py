@@ -135,7 +135,8 @@ def sync_provider(provider: str) -> list[str]:
     from .sync import selected_accounts
 
     with _app_context():
-        accounts = [a for a in selected_accounts(provider) if a.status != "disabled"]
+        accounts = [a for a in selected_accounts(provider, bootstrap=True)
+                    if a.status != "disabled"]
         return [a.name for a in accounts
                 if _enqueue_once(f"abacus-sync-{a.id}", sync_account, account_id=a.id,
                                  scheduled=True)]
@@ -150,7 +151,7 @@ def backfill_all() -> list[str]:
         from .extensions import db
 
         names = []
-        for account in selected_accounts():
+        for account in selected_accounts(bootstrap=True):
             state = db.session.get(SyncState, account.id)
             if account.status == "disabled" or (state and state.backfill_status == "complete"):
                 continue

@@ -424,9 +424,11 @@ def backfill_account(account_id: int, *, target: date | None = None,
 
 
 def selected_accounts(source: str | None = None, name: str | None = None,
-                      syncable: bool = True) -> list[Account]:
-    """Accounts by provider and/or name (env accounts upserted first)."""
-    ensure_env_accounts()
+                      syncable: bool = True, bootstrap: bool = False) -> list[Account]:
+    """Accounts by provider and/or name; `bootstrap` upserts the environment's accounts
+    first (what the sync entry points do; read paths never write)."""
+    if bootstrap:
+        ensure_env_accounts()
     query = select(Account).order_by(Account.provider, Account.name)
     if source:
         query = query.where(Account.provider == get_provider(source).id)

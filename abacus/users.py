@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 
 from .extensions import db
-from .models import User
+from .models import ROLES, User
 
 CLOSED_MESSAGE = ("Sign-in is closed: no e-mail domain is allowed yet (ALLOWED_DOMAINS is not "
                   "set). Ask your administrator.")
@@ -80,3 +80,26 @@ def record_sign_in(email: str, admins: Iterable[str], name: str | None = None) -
 
 def load_user(user_id: str) -> User | None:
     return db.session.get(User, int(user_id)) if user_id.isdigit() else None
+
+
+class LastAdmin(ValueError):
+    """Demoting this user would leave nobody able to administer Abacus."""
+
+
+def set_role(user: User, role: str) -> bool:
+    """Give `user` the role (caller commits); False when they already have it.
+
+    The admins' rows are locked until commit, so two admins demoting each other at the same
+    moment cannot leave nobody in charge.
+    """
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {', '.join(ROLES)}")
+    admins = list(db.session.execute(
+        select(User.email).where(User.role == "admin").order_by(User.id).with_for_update())
+        .scalars())
+    if user.role == role:
+        return False
+    if role == "member" and admins == [user.email]:
+        raise LastAdmin(f"{user.email} is the only admin")
+    user.role = role
+    return True

@@ -518,12 +518,3 @@ def user_rows() -> list[UserRow]:
 def admin_count() -> int:
     return db.session.execute(
         select(func.count()).select_from(User).where(User.role == "admin")).scalar()
-
-
-
-def admins_locked() -> list[str]:
-    """The admins' e-mails, their rows locked until commit: two admins demoting each other at
-    the same moment cannot leave nobody in charge."""
-    return list(db.session.execute(
-        select(User.email).where(User.role == "admin").order_by(User.id).with_for_update())
-        .scalars())

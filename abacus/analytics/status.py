@@ -279,19 +279,10 @@ def seat_details(snapshots: list[AccountSnapshot]) -> SeatDetails | None:
     )
 
 
-def accounts(backfill_from: date) -> tuple[list[AccountRow], str | None]:
-    """Every account (disabled and CSV-only ones too) with its sync state and gaps, and the
-    configuration problem that kept environment accounts from loading, if any."""
-    from ..accounts import AccountError
-
+def accounts(backfill_from: date) -> list[AccountRow]:
+    """Every account (disabled and CSV-only ones too) with its sync state and gaps."""
     gaps_by_account: dict[str, list[AccountGap]] = {}
-    config_error = None
-    try:
-        found = sync.gaps()  # also upserts accounts named in the environment
-    except AccountError as exc:  # the page still shows what is stored, and says why
-        db.session.rollback()
-        config_error, found = str(exc), []
-    for g in found:
+    for g in sync.gaps():
         gaps_by_account.setdefault(g.account, []).append(AccountGap(g.first, g.last))
     rows = db.session.execute(
         select(Account, SyncState).outerjoin(SyncState, SyncState.account_id == Account.id)
@@ -325,7 +316,7 @@ def accounts(backfill_from: date) -> tuple[list[AccountRow], str | None]:
             gaps=gaps_by_account.get(account.name, []),
             seat=seat_details(snapshots.get(account.id, [])),
         ))
-    return out, config_error
+    return out
 
 
 ACTIONS = {
@@ -450,10 +441,11 @@ def schedules(settings: Settings, connection: Redis | None = None) -> list[Sched
 # --- the page ------------------------------------------------------------------------------
 
 def status_page(start: date, end: date, settings: Settings, connection: Redis | None = None,
-                now: datetime | None = None) -> StatusPage:
-    """Everything the Status page shows; `connection` is Redis (for schedule times)."""
+                now: datetime | None = None, config_error: str | None = None) -> StatusPage:
+    """Everything the Status page shows; `connection` is Redis (for schedule times),
+    `config_error` what kept the environment's accounts from loading."""
     now = now or datetime.now(UTC)
-    rows, config_error = accounts(settings.backfill_from)
+    rows = accounts(settings.backfill_from)
     unmapped_rows, unmapped_total = unmapped(start, end)
     first_day = db.session.execute(select(func.min(D.day))).scalar()
     return StatusPage(

@@ -28,6 +28,7 @@ from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
 from .. import identities
+from .. import users as user_service
 from ..accounts import (
     AccountError,
     CredentialsUnreadable,
@@ -39,10 +40,11 @@ from ..accounts import (
 )
 from ..analytics import admin as data
 from ..extensions import db
-from ..ingest import reestimate_model
 from ..models import ROLES, Account, PricingOverride, User
 from ..pricing import canonical_model
+from ..pricing_overrides import remove_override, set_override
 from ..providers import UnknownProvider, get_provider, providers
+from ..users import LastAdmin
 from . import htmx
 from .access import admin_required
 
@@ -427,18 +429,7 @@ def save_price() -> ResponseReturnValue:
         errors["note"] = "Note: 500 characters at most."
     if errors:
         return _pricing_page(form, errors, 400)
-    override = db.session.get(PricingOverride, model)
-    created = override is None
-    if created:
-        override = PricingOverride(model=model)
-        db.session.add(override)
-    override.input_per_mtok, override.output_per_mtok = prices["input"], prices["output"]
-    override.cache_write_per_mtok = prices["cache_write"]
-    override.cache_read_per_mtok = prices["cache_read"]
-    override.note = form.note or None
-    override.updated_by = current_user.email
-    db.session.flush()
-    result = reestimate_model(model)
+    created, result = set_override(model, prices, form.note, current_user.email)
     db.session.commit()
     renamed = f" (stored as {model})" if model != form.model else ""
     flash(f"{'Added' if created else 'Updated'} the price of {model}{renamed}. "
@@ -449,13 +440,10 @@ def save_price() -> ResponseReturnValue:
 @bp.post("/pricing/delete")
 def delete_price() -> ResponseReturnValue:
     model = request.form.get("model", "")
-    override = db.session.get(PricingOverride, model)
-    if override is None:
+    result = remove_override(model)
+    if result is None:
         flash(f"There is no override for {model} (already removed?).", "warn")
         return redirect(url_for(".pricing"), code=303)
-    db.session.delete(override)
-    db.session.flush()
-    result = reestimate_model(model)
     db.session.commit()
     now = {"shipped": "the shipped price", "unpriced": "no price (its events are unpriced)"}
     flash(f"Removed the override of {model}; it uses {now.get(result.price_source, 'its price')}"
@@ -488,22 +476,22 @@ def set_role(user_id: int) -> ResponseReturnValue:
     role = request.form.get("role", "")
     if role not in ROLES:
         abort(400)
-    admins = data.admins_locked()
     user = db.session.get(User, user_id)
     if user is None:
         abort(404)
-    if user.role == role:
-        db.session.rollback()
-        flash(f"{user.email} already is {'an admin' if role == 'admin' else 'a member'}.",
-              "warn")
-        return redirect(url_for(".people"), code=303)
-    if role == "member" and admins == [user.email]:
+    try:
+        changed = user_service.set_role(user, role)
+    except LastAdmin:
         db.session.rollback()
         who = "You are" if user.id == current_user.id else f"{user.email} is"
         return _people_page(f"{who} the only admin. Make someone else an admin first: "
                             "without an admin nobody could add accounts, map identities or "
                             "change roles.", 409)
-    user.role = role
+    if not changed:
+        db.session.rollback()
+        flash(f"{user.email} already is {'an admin' if role == 'admin' else 'a member'}.",
+              "warn")
+        return redirect(url_for(".people"), code=303)
     db.session.commit()
     if user.id == current_user.id:
         flash("You are a member now; another admin can make you an admin again.", "ok")

@@ -31,6 +31,7 @@ from redis.exceptions import RedisError
 from werkzeug.utils import secure_filename
 
 from .. import jobs
+from ..accounts import env_accounts_problem
 from ..analytics import status as data
 from ..providers import UnknownProvider
 from ..queue import queue, redis_connection
@@ -170,7 +171,10 @@ def _enqueue_job(func, label: str, kind: str, timeout: int, **kwargs: Any) -> st
 def index() -> ResponseReturnValue:
     rng = current_range()
     settings = current_app.config["ABACUS"]
-    st = data.status_page(rng.start, rng.end, settings, redis_connection())
+    # The accounts named in the environment, as the worker and scheduler see them at start.
+    problem = env_accounts_problem()
+    st = data.status_page(rng.start, rng.end, settings, redis_connection(),
+                          config_error=problem)
     return render("status/index.html", "status/_body.html", st=st, rng=rng,
                   jobs=_jobs_from_args(), timezone=settings.timezone, **_helpers())
 
@@ -187,7 +191,7 @@ def sync_now() -> ResponseReturnValue:
     if source is None and name is None:
         return _problem("Say which provider (source) or account to sync.", 400)
     try:
-        accounts = selected_accounts(source, name)
+        accounts = selected_accounts(source, name, bootstrap=True)
     except UnknownProvider:
         return _problem(f"No provider called {source!r} is installed.", 400)
     accounts = [a for a in accounts if a.status != "disabled"]
