@@ -18,6 +18,9 @@ abacus_cli.add_command(rollups_cli)
 
 
 def init_app(app: Flask) -> None:
+    from .github_cli import github_cli
+
+    abacus_cli.add_command(github_cli)
     app.cli.add_command(abacus_cli)
 
 
@@ -84,8 +87,9 @@ def import_cursor_csv_command(file: Path, account_name: str | None, user: str | 
 def stats_command(as_json: bool) -> None:
     """Totals over everything stored: events, people, days, per tool."""
     from .analytics import lifetime_stats
+    from .commits import totals
 
-    stats = lifetime_stats()
+    stats = {**lifetime_stats(), "commits": totals()}
     if as_json:
         click.echo(json.dumps(stats))
         return
@@ -98,6 +102,10 @@ def stats_command(as_json: bool) -> None:
         click.echo(f"{tool:<14}{t['events']:>12,}{t['input_tokens']:>16,}"
                    f"{t['output_tokens']:>14,}{t['cache_write_tokens']:>16,}"
                    f"{t['cache_read_tokens']:>16,}{t['cost_usd']:>14}")
+    c = stats["commits"]
+    tools = ", ".join(f"{tool} {n:,}" for tool, n in c["by_tool"].items() if n)
+    click.echo(f"commits {c['total']:,}  AI-attributed {c['ai_attributed']:,}"
+               + (f"  ({tools})" if tools else ""))
 
 
 @abacus_cli.command("demo")

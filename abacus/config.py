@@ -109,6 +109,29 @@ FIELDS: tuple[Field, ...] = (
           "Oldest day (YYYY-MM-DD) backfills reach for, unless `backfill --from` says otherwise."),
     Field("ABACUS_BACKFILL_EMPTY_DAYS", "7",
           "A backfill ends early after this many empty days in a row (history ran out)."),
+    Field("GITHUB_WEBHOOK_SECRET", "(none: the webhook answers 503)",
+          "Secret of the GitHub push webhook (`POST /webhooks/github`); every delivery's "
+          "`X-Hub-Signature-256` is checked against it."),
+    Field("GITHUB_TOKEN", "(none)",
+          "GitHub token (fine-grained: Contents read) for commit backfill and line stats."),
+    Field("GITHUB_APP_ID", "(none)",
+          "GitHub App id; with GITHUB_APP_PRIVATE_KEY and GITHUB_APP_INSTALLATION_ID it is used "
+          "instead of GITHUB_TOKEN."),
+    Field("GITHUB_APP_PRIVATE_KEY", "(none)",
+          "The GitHub App's private key (PEM; `\\n` escapes allowed)."),
+    Field("GITHUB_APP_INSTALLATION_ID", "(none)", "The GitHub App's installation id."),
+    Field("GITHUB_ORG", "(none)",
+          "Organization whose repositories are backfilled (archived ones are skipped)."),
+    Field("GITHUB_REPOS", "(none)",
+          "Comma-separated `owner/name` repositories to backfill, with or instead of "
+          "GITHUB_ORG."),
+    Field("GITHUB_API_URL", "https://api.github.com",
+          "GitHub REST API URL (GitHub Enterprise: `https://HOST/api/v3`)."),
+    Field("GITHUB_BACKFILL_DAYS", "90",
+          "How far back the scheduled commit backfill reaches for new repositories."),
+    Field("ABACUS_SCHEDULE_GITHUB", "`40 * * * *` (hourly)",
+          "Cron (UTC) for the GitHub job: line stats for webhook commits, commits a missed "
+          "webhook left out, and backfills still pending."),
     Field("TEST_DATABASE_URL", "embedded PostgreSQL",
           "Tests only: server on which `make test` creates a throw-away database."),
     Field("TEST_REDIS_URL", "embedded Redis",
@@ -248,6 +271,16 @@ class Settings:
     sentry_dsn: str | None = field(default=None, repr=False)
     metrics_token: str | None = field(default=None, repr=False)
     cron_secret: str | None = field(default=None, repr=False)
+    github_webhook_secret: str | None = field(default=None, repr=False)
+    github_token: str | None = field(default=None, repr=False)
+    github_app_id: str | None = None
+    github_app_private_key: str | None = field(default=None, repr=False)
+    github_app_installation_id: str | None = None
+    github_org: str | None = None
+    github_repos: tuple[str, ...] = ()
+    github_api_url: str = "https://api.github.com"
+    github_backfill_days: int = 90
+    schedule_github: str = "40 * * * *"
 
     @property
     def sign_in_configured(self) -> bool:
@@ -370,10 +403,34 @@ class Settings:
             sentry_dsn=get("SENTRY_DSN") or None,
             metrics_token=get("METRICS_TOKEN") or None,
             cron_secret=get("CRON_SECRET") or None,
+            github_webhook_secret=get("GITHUB_WEBHOOK_SECRET") or None,
+            github_token=get("GITHUB_TOKEN") or None,
+            github_app_id=get("GITHUB_APP_ID") or None,
+            github_app_private_key=get("GITHUB_APP_PRIVATE_KEY") or None,
+            github_app_installation_id=get("GITHUB_APP_INSTALLATION_ID") or None,
+            github_org=get("GITHUB_ORG") or None,
+            github_repos=_parse_repos("GITHUB_REPOS", get("GITHUB_REPOS")),
+            github_api_url=_base_url("GITHUB_API_URL", get("GITHUB_API_URL"),
+                                     "https://api.github.com"),
+            github_backfill_days=_parse_int("GITHUB_BACKFILL_DAYS",
+                                            get("GITHUB_BACKFILL_DAYS") or "90", 1, 3650),
+            schedule_github=_parse_cron("ABACUS_SCHEDULE_GITHUB",
+                                        get("ABACUS_SCHEDULE_GITHUB") or "40 * * * *"),
         )
         if abacus_env == "production":
             _check_production(settings)
         return settings
+
+
+_REPO_RE = re.compile(r"[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}")
+
+
+def _parse_repos(name: str, raw: str) -> tuple[str, ...]:
+    repos = tuple(part.strip() for part in raw.split(",") if part.strip())
+    for repo in repos:
+        if not _REPO_RE.fullmatch(repo):
+            raise ConfigError(f"{name}: {repo!r} is not a repository as owner/name")
+    return repos
 
 
 def _base_url(name: str, raw: str, default: str) -> str:

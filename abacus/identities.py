@@ -18,6 +18,7 @@ from .models import IdentityMapping, UsageDaily
 from .providers.base import Identity
 
 SYNC_ASSIGNER = "sync"
+GITHUB = "github"  # commit authors: login (or e-mail) → person; see commits.py
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,8 @@ def assign(provider: str, external_id: str, email: str, assigned_by: str) -> int
     email = email.strip().lower()
     if "@" not in email:
         raise ValueError(f"{email!r} is not an e-mail address")
+    if provider == GITHUB:
+        external_id = external_id.strip().lower()  # logins and e-mails are case-insensitive
     row = db.session.get(IdentityMapping, (provider, external_id))
     if row is None:
         db.session.add(IdentityMapping(source=provider, external_id=external_id, email=email,
@@ -64,6 +67,10 @@ def assign(provider: str, external_id: str, email: str, assigned_by: str) -> int
     else:
         row.email, row.assigned_by = email, assigned_by
     db.session.flush()
+    if provider == GITHUB:
+        from .commits import reattribute as reattribute_commits
+
+        return reattribute_commits([external_id])
     return reattribute(provider, [external_id])
 
 
@@ -122,7 +129,10 @@ def merge_people(old_email: str, new_email: str, merged_by: str) -> MergeResult:
             db.session.add(IdentityMapping(source=provider, external_id=actor, email=new,
                                            assigned_by=merged_by))
             added += 1
-    if not repointed and not carried:
+    from .commits import move_person
+
+    commits_moved = move_person(old, new)
+    if not repointed and not carried and not commits_moved:
         raise ValueError(f"nothing is recorded for {old}: no usage and no mapping")
     db.session.flush()
     return MergeResult(old, new, move_email(old, new), len(repointed), added)

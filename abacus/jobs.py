@@ -161,6 +161,73 @@ def backfill_all() -> list[str]:
         return names
 
 
+def github_scheduled() -> dict[str, Any]:
+    """Scheduled: missed pushes, line stats and pending history for GitHub commits."""
+    from flask import current_app
+
+    from .commit_backfill import scheduled
+
+    with _app_context():
+        return scheduled(current_app.config["ABACUS"])
+
+
+def github_backfill(since: str, org: str | None = None,
+                    repos: list[str] | None = None) -> dict[str, Any]:
+    """Backfill commit history from `since` (YYYY-MM-DD) for an org and/or repositories."""
+    from datetime import date
+
+    from flask import current_app
+
+    from . import commit_backfill
+
+    with _app_context():
+        settings = current_app.config["ABACUS"]
+        api = commit_backfill.client(settings)
+        names = commit_backfill.targets(api, org, tuple(repos or ()))
+        publisher = _MetaPublisher()
+
+        def update(done: int, total: int, stored: int, label: str) -> None:
+            publisher.publish(stage="backfilling", done=done, total=total, rows=stored,
+                              window=label)
+
+        return commit_backfill.backfill(api, names, date.fromisoformat(since),
+                                        progress=update).as_dict()
+
+
+def github_push_follow_up(repository: str, follow_up: list[str], before: str | None = None,
+                          after: str | None = None) -> dict[str, Any]:
+    """After a push: fetch what a truncated payload left out, then line stats."""
+    from flask import current_app
+
+    from . import commit_backfill
+
+    with _app_context():
+        api = commit_backfill.client(current_app.config["ABACUS"])
+        out: dict[str, Any] = {}
+        if "overflow" in follow_up:
+            out["overflow"] = commit_backfill.fill_push(api, repository, before, after).as_dict()
+        out["stats"] = commit_backfill.fill_stats(api, repository=repository)
+        return out
+
+
+def after_push(repository: str, follow_up: tuple[str, ...], before: str | None,
+               after: str | None) -> bool:
+    """Queue a push's follow-up work when the GitHub API is configured; False otherwise."""
+    from flask import current_app
+
+    from .commit_backfill import api_configured
+
+    if not api_configured(current_app.config["ABACUS"]):
+        return False
+    from .queue import queue
+
+    queue().enqueue(github_push_follow_up, job_timeout=SYNC_JOB_TIMEOUT, result_ttl=86400,
+                    failure_ttl=7 * 86400,
+                    kwargs={"repository": repository, "follow_up": list(follow_up),
+                            "before": before, "after": after})
+    return True
+
+
 @dataclass(frozen=True)
 class Schedule:
     """A recurring job registered by the scheduler process."""
@@ -172,7 +239,8 @@ class Schedule:
 
 
 def schedules(settings) -> tuple[Schedule, ...]:
-    """The recurring jobs: one sync per provider (cron from the environment), backfills."""
+    """The recurring jobs: one sync per provider (cron from the environment), backfills,
+    and the GitHub commits job when the GitHub API is configured."""
     from .providers import providers
 
     crons = {"anthropic": settings.schedule_claude_code, "cursor": settings.schedule_cursor,
@@ -182,6 +250,11 @@ def schedules(settings) -> tuple[Schedule, ...]:
            for pid, provider in sorted(providers().items())]
     out.append(Schedule("abacus-schedule-backfill", settings.schedule_backfill,
                         "abacus.jobs.backfill_all", {}))
+    from .commit_backfill import api_configured
+
+    if api_configured(settings):
+        out.append(Schedule("abacus-schedule-github", settings.schedule_github,
+                            "abacus.jobs.github_scheduled", {}))
     return tuple(out)
 
 

@@ -299,3 +299,94 @@ class PricingOverride(db.Model):
     note: Mapped[str | None] = mapped_column(Text)
     updated_by: Mapped[str | None] = mapped_column(String(255))
     updated_at: Mapped[datetime] = _now_col(onupdate=func.now())
+
+
+REPO_BACKFILL_STATUSES = ("pending", "running", "complete", "failed")
+COMMIT_SOURCES = ("webhook", "api")
+
+
+class Repository(db.Model):
+    """A repository whose default-branch commits Abacus stores (GitHub for now)."""
+
+    __tablename__ = "repositories"
+    __table_args__ = (
+        UniqueConstraint("source", "full_name"),
+        CheckConstraint(_in("backfill_status", REPO_BACKFILL_STATUSES),
+                        name="backfill_status_valid"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(String(32), server_default="github")
+    full_name: Mapped[str] = mapped_column(String(255))  # owner/name
+    external_id: Mapped[int | None] = mapped_column(BigInteger)
+    default_branch: Mapped[str | None] = mapped_column(String(255))
+    html_url: Mapped[str | None] = mapped_column(Text)
+    private: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    archived: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    # History from the REST API: complete only when every page down to backfill_from was read.
+    backfill_status: Mapped[str] = mapped_column(String(16), server_default="pending")
+    backfill_from: Mapped[date | None] = mapped_column(Date)
+    synced_through: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    parked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = _now_col()
+    updated_at: Mapped[datetime] = _now_col(onupdate=func.now())
+
+
+class Commit(db.Model):
+    """One commit on a repository's default branch, with its primary AI attribution."""
+
+    __tablename__ = "commits"
+    __table_args__ = (
+        UniqueConstraint("repository_id", "sha"),
+        CheckConstraint(_in("source", COMMIT_SOURCES), name="source_valid"),
+        Index("ix_commits_repo_committed", "repository_id", "committed_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    repository_id: Mapped[int] = mapped_column(
+        ForeignKey("repositories.id", ondelete="CASCADE"))
+    sha: Mapped[str] = mapped_column(String(64))
+    committed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    message: Mapped[str] = mapped_column(Text, server_default="")
+    author_name: Mapped[str | None] = mapped_column(String(255))
+    author_email: Mapped[str | None] = mapped_column(String(255))
+    author_login: Mapped[str | None] = mapped_column(String(255), index=True)
+    author_github_id: Mapped[int | None] = mapped_column(BigInteger)
+    committer_name: Mapped[str | None] = mapped_column(String(255))
+    committer_email: Mapped[str | None] = mapped_column(String(255))
+    person: Mapped[str | None] = mapped_column(String(255), index=True)  # resolved e-mail
+    additions: Mapped[int | None] = mapped_column(Integer)  # NULL = not known yet
+    deletions: Mapped[int | None] = mapped_column(Integer)
+    ai_tool: Mapped[str | None] = mapped_column(String(32))  # primary tool; NULL = human
+    ai_model: Mapped[str | None] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(16))  # webhook | api (first seen through)
+    html_url: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = _now_col()
+    updated_at: Mapped[datetime] = _now_col(onupdate=func.now())
+
+
+class CommitAttribution(db.Model):
+    """Every AI tool found on a commit, with the signal that matched (for audit)."""
+
+    __tablename__ = "commit_attributions"
+
+    commit_id: Mapped[int] = mapped_column(
+        ForeignKey("commits.id", ondelete="CASCADE"), primary_key=True)
+    tool: Mapped[str] = mapped_column(String(32), primary_key=True, index=True)
+    model: Mapped[str | None] = mapped_column(String(64))
+    signal: Mapped[str] = mapped_column(String(16))  # co_author | author | committer | message
+    evidence: Mapped[str | None] = mapped_column(Text)
+
+
+class WebhookDelivery(db.Model):
+    """GitHub deliveries already handled: a redelivery (same GUID) changes nothing."""
+
+    __tablename__ = "webhook_deliveries"
+
+    delivery_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    event: Mapped[str] = mapped_column(String(32))
+    repository: Mapped[str | None] = mapped_column(String(255))
+    outcome: Mapped[str] = mapped_column(String(32))  # stored | ignored | queued | ping
+    commits: Mapped[int] = mapped_column(Integer, server_default="0")
+    received_at: Mapped[datetime] = _now_col(index=True)

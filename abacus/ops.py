@@ -99,11 +99,17 @@ def metrics_text(now: float) -> bytes:
 
 def trigger_sync(source: str) -> list[str]:
     """Enqueue what the scheduler would for `source`: one sync job per account of a
-    provider, every provider with `all`, or the pending backfills with `backfill`."""
-    from .jobs import backfill_all, sync_provider
+    provider, every provider with `all`, the pending backfills with `backfill`, or the
+    GitHub commits job with `github`."""
+    from .jobs import backfill_all, github_scheduled, sync_provider
     from .providers import get_provider, providers
 
     if source == "backfill":
         return backfill_all()
+    if source == "github":
+        from .queue import queue
+
+        queue().enqueue(github_scheduled, job_timeout=3 * 3600)
+        return ["github"]
     ids = sorted(providers()) if source == "all" else [get_provider(source).id]
     return [name for pid in ids for name in sync_provider(pid)]

@@ -17,6 +17,7 @@ from abacus.models import SyncRun, UsageEvent
 from abacus.queue import redis_connection
 
 ROOT = Path(__file__).resolve().parent.parent
+from abacus.attribution import TOOLS  # noqa: E402
 from tests.test_import_cursor_csv import VARIANTS, variant_rows, write_csv  # noqa: E402
 
 
@@ -27,7 +28,9 @@ def test_stats_json_on_an_empty_database(runner):
             "cache_read_tokens": 0, "cost_usd": "0.00"}
     assert json.loads(result.output) == {"events": 0, "people": 0, "first_day": None,
                                          "last_day": None,
-                                         "tools": {"claude_code": zero, "cursor": zero}}
+                                         "tools": {"claude_code": zero, "cursor": zero},
+                                         "commits": {"total": 0, "ai_attributed": 0,
+                                                     "by_tool": dict.fromkeys(TOOLS, 0)}}
 
 
 def test_stats_json_after_an_import(runner, tmp_path):

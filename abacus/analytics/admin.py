@@ -17,7 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 from sqlalchemy import BigInteger, cast, func, or_, select, text
 
 from ..extensions import db
-from ..models import Account, IdentityMapping, PricingOverride, User
+from ..models import Account, Commit, IdentityMapping, PricingOverride, User
 from ..models import UsageDaily as D
 from ..pricing import Price, load_shipped_prices
 from ..providers import UnknownProvider, get_provider
@@ -267,6 +267,40 @@ def unmapped_identities(limit: int = 100) -> list[UnmappedIdentity]:
             provider=r.provider, actor=r.actor, events=int(r.events), tokens=int(r.tokens),
             cost_usd=Decimal(r.cost), unpriced_events=int(r.unpriced), first_day=r.first,
             last_day=r.last, days_active=int(r.days), suggestions=unique[:4]))
+    return out
+
+
+@dataclass(frozen=True)
+class UnmappedCommitAuthor:
+    key: str  # identity_mappings external id (source "github"): login, else e-mail
+    login: str | None
+    name: str | None
+    email: str | None
+    commits: int
+    last_commit_at: datetime
+    suggestions: list[Suggestion]
+
+
+def unmapped_commit_authors(limit: int = 50) -> list[UnmappedCommitAuthor]:
+    """Commit authors with no person (noreply addresses, outside e-mails, bots), most
+    commits first, with people whose name looks alike."""
+    key = func.coalesce(func.lower(Commit.author_login), func.lower(Commit.author_email))
+    rows = db.session.execute(
+        select(key.label("key"), func.max(Commit.author_login), func.max(Commit.author_name),
+               func.max(Commit.author_email), func.count(), func.max(Commit.committed_at))
+        .where(Commit.person.is_(None), key.is_not(None))
+        .group_by(key).order_by(func.count().desc(), key).limit(limit)).all()
+    if not rows:
+        return []
+    people = _people(known_people_names())
+    out = []
+    for k, login, name, email, n, last in rows:
+        found: dict[str, Suggestion] = {}
+        for value in (name, login, email):
+            for s in name_suggestions(value, people) if value else []:
+                found.setdefault(s.email, s)
+        out.append(UnmappedCommitAuthor(k, login, name, email, int(n), last,
+                                        list(found.values())[:4]))
     return out
 
 

@@ -19,7 +19,7 @@ NAV = (
 
 # One module per area; a module missing from a checkout (a page not built yet) is skipped.
 BLUEPRINT_MODULES = ("health", "ops", "auth", "dashboard", "team", "people", "usage",
-                     "status", "admin")
+                     "status", "admin", "webhooks", "commits")
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'self'; "

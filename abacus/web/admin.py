@@ -272,6 +272,7 @@ def _identities_page(status: int = 200, section: str | None = None,
         section = next((f"unmapped-{i}" for i, u in enumerate(unmapped, 1)
                         if (u.provider, u.actor) == (error["provider"], error["actor"])), None)
     context = dict(section="identities", unmapped=unmapped, mappings=data.mapping_page(q),
+                   commit_authors=data.unmapped_commit_authors(),
                    people=data.known_people(), q=q, assign_error=None, merge_error=None,
                    merge_form={})
     context.update(extra)
@@ -297,7 +298,8 @@ def assign_identity() -> ResponseReturnValue:
                                                    "email": email, "message": error})
     moved = identities.assign(provider, external_id, email, assigned_by=current_user.email)
     db.session.commit()
-    flash(f"{external_id} is now {email}: {moved:,} event{'s' if moved != 1 else ''} "
+    what = "commit" if provider == identities.GITHUB else "event"
+    flash(f"{external_id} is now {email}: {moved:,} {what}{'s' if moved != 1 else ''} "
           "re-attributed.", "ok")
     return redirect(url_for(".identities_page"), code=303)
 

@@ -48,7 +48,7 @@ bp = Blueprint("auth", __name__, url_prefix="/auth")
 # /metrics and /cron/* check their own bearer tokens (web/ops.py).
 PUBLIC_ENDPOINTS = frozenset({"health.healthz", "static", "auth.sign_in", "auth.dev_login",
                               "auth.login", "auth.callback", "ops.readyz", "ops.metrics",
-                              "ops.cron_sync"})
+                              "ops.cron_sync", "webhooks.github"})
 
 DEV_SESSION_FLAG = "dev_login"
 NEXT_KEY = "sign_in_next"  # where to go after the provider round trip (a same-site path)
