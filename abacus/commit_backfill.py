@@ -53,10 +53,7 @@ def client(settings) -> gh.GitHubClient:
 
 
 def api_configured(settings) -> bool:
-    return gh.GitHubCredentials(
-        token=settings.github_token, app_id=settings.github_app_id,
-        app_private_key=settings.github_app_private_key,
-        app_installation_id=settings.github_app_installation_id).configured
+    return settings.github_api_configured
 
 
 @dataclass

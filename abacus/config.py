@@ -288,6 +288,13 @@ class Settings:
         return google or bool(self.oidc_discovery_url and self.oidc_client_id)
 
     @property
+    def github_api_configured(self) -> bool:
+        """A token, or all three GitHub App values: the REST backfill can run."""
+        app = self.github_app_id and self.github_app_private_key \
+            and self.github_app_installation_id
+        return bool(self.github_token or app)
+
+    @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 

@@ -424,3 +424,31 @@ def test_cron_endpoint_queues_the_github_job(make_app):
         from abacus.queue import queue
 
         assert [j.func_name for j in queue().get_jobs()] == ["abacus.jobs.github_scheduled"]
+
+
+def test_status_page_shows_webhook_api_and_repository_state(make_app, github):
+    _history(github, n=6)
+    app = _api_app(make_app, github)
+    runner = app.test_cli_runner()
+    runner.invoke(args=["abacus", "github", "backfill", "--repo", "acme/app", "--repo",
+                        "acme/gone", "--from", "2025-08-01"])
+    _push(app, [make_commit(message=CLAUDE)])
+    client = app.test_client()
+    sign_in(client, "admin@example.com")
+    page = client.get("/status").get_data(as_text=True)
+    section = page[page.index('id="github"'):]
+    section = section[:section.index("</section>")]
+    assert "acme/app" in section and "complete" in section
+    assert "acme/gone" in section and "not found" in section  # its error, for the admin
+    assert "Without line stats" in section
+    assert "1 in 24 h" in section
+    assert DEFAULT_TOKEN not in page and SECRET not in page
+    # An admin's "Sync now" queues the same job the schedule runs.
+    response = client.post("/admin/sync", data={
+        "csrf_token": csrf_token(page), "source": "github", "kind": "sync"},
+        headers={"HX-Request": "true"})
+    assert response.status_code == 202
+    with app.app_context():
+        from abacus.queue import queue
+
+        assert "abacus.jobs.github_scheduled" in [j.func_name for j in queue().get_jobs()]

@@ -201,6 +201,7 @@ class StatusPage:
     tracking_since: date | None
     last_success_at: datetime | None
     config_error: str | None = None  # e.g. ANTHROPIC_ADMIN_KEYS names another account
+    github: GitHubStatus | None = None
 
     @property
     def sources(self) -> list[tuple[str, str]]:
@@ -411,6 +412,8 @@ def _schedule_text(func_name: str, kwargs: dict[str, Any]) -> str:
         return f"Sync every {label} account"
     if func_name.endswith("backfill_all"):
         return "Backfill accounts whose history is not complete"
+    if func_name.endswith("github_scheduled"):
+        return "GitHub commits: missed pushes, line stats, pending history"
     return func_name
 
 
@@ -438,6 +441,39 @@ def schedules(settings: Settings, connection: Redis | None = None) -> list[Sched
             for s in wanted(settings)]
 
 
+# --- GitHub commits ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class GitHubStatus:
+    webhook_on: bool
+    api_configured: bool
+    api_url: str
+    last_delivery_at: datetime | None
+    deliveries_24h: int
+    repositories: list[Any]  # commits.RepoStatus
+
+    @property
+    def in_use(self) -> bool:
+        return self.webhook_on or self.api_configured or bool(self.repositories)
+
+    @property
+    def attention(self) -> list[Any]:
+        return [r for r in self.repositories if r.last_error or r.backfill_status == "failed"]
+
+
+def github_status(settings: Settings, now: datetime | None = None) -> GitHubStatus:
+    """Webhook and API configuration, recent deliveries, and every repository's state."""
+    from ..commits import repository_status
+    from ..models import WebhookDelivery
+
+    now = now or datetime.now(UTC)
+    last, recent = db.session.execute(select(
+        func.max(WebhookDelivery.received_at),
+        func.count().filter(WebhookDelivery.received_at >= now - timedelta(hours=24)))).one()
+    return GitHubStatus(bool(settings.github_webhook_secret), settings.github_api_configured,
+                        settings.github_api_url, last, int(recent), repository_status())
+
+
 # --- the page ------------------------------------------------------------------------------
 
 def status_page(start: date, end: date, settings: Settings, connection: Redis | None = None,
@@ -455,7 +491,7 @@ def status_page(start: date, end: date, settings: Settings, connection: Redis | 
         complete_through=sync.data_complete_through(), tracking_since=first_day,
         last_success_at=max((a.last_success_at for a in rows if a.last_success_at),
                             default=None),
-        config_error=config_error)
+        config_error=config_error, github=github_status(settings, now))
 
 
 def cursor_accounts() -> list[str]:

@@ -190,6 +190,8 @@ def sync_now() -> ResponseReturnValue:
         return _problem(f"Unknown kind {kind!r}: use sync or backfill.", 400)
     if source is None and name is None:
         return _problem("Say which provider (source) or account to sync.", 400)
+    if source == "github":
+        return _sync_github()
     try:
         accounts = selected_accounts(source, name, bootstrap=True)
     except UnknownProvider:
@@ -208,6 +210,22 @@ def sync_now() -> ResponseReturnValue:
     if not wants_fragment():
         return redirect(url_for("status.index", jobs=",".join(ids)), code=303)
     views = [v for v in (data.job_view(i, redis_connection()) for i in ids) if v]
+    return _jobs_response(views, 202)
+
+
+def _sync_github() -> ResponseReturnValue:
+    """GitHub commits: missed pushes, line stats and pending history, as the schedule does."""
+    if not current_app.config["ABACUS"].github_api_configured:
+        return _problem("The GitHub API is not configured: set GITHUB_TOKEN or a GitHub App.",
+                        404)
+    try:
+        job_id = _enqueue(jobs.github_scheduled, "GitHub commits", "sync",
+                          jobs.SYNC_JOB_TIMEOUT)
+    except QueueDown as exc:
+        return _problem(str(exc), 503)
+    if not wants_fragment():
+        return redirect(url_for("status.index", jobs=job_id), code=303)
+    views = [v for v in (data.job_view(job_id, redis_connection()),) if v]
     return _jobs_response(views, 202)
 
 
