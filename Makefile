@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test lint bench-import bench-sync bench-pages clean-venv
+.PHONY: run test lint bench-import bench-sync bench-pages clean-venv image-test
 
 run: $(VENV)/.installed-embedded
 	$(BIN)/python -m abacus.devserver
@@ -24,6 +24,11 @@ bench-sync: $(VENV)/.installed-embedded-dev
 
 bench-pages: $(VENV)/.installed-embedded-dev
 	$(BIN)/python bench/pages_bench.py $(BENCH_ARGS)
+
+# Build the container image and smoke-test it (migrate, web, /healthz, /readyz) against this
+# machine's PostgreSQL and Redis; needs root, no .venv. See docs/deployment.md.
+image-test:
+	bash scripts/image-test.sh
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else \

@@ -6,7 +6,7 @@ case "$role" in
   web)
     [ "$#" -gt 0 ] && shift
     exec gunicorn --bind "0.0.0.0:${PORT:-8000}" --workers "${WEB_WORKERS:-2}" \
-      --threads "${WEB_THREADS:-4}" --access-logfile - --error-logfile - "$@" wsgi:app
+      --threads "${WEB_THREADS:-4}" --no-control-socket --access-logfile - --error-logfile - "$@" wsgi:app
     ;;
   worker)    exec python3 /app/worker.py worker ;;
   scheduler) exec python3 /app/worker.py scheduler ;;

@@ -71,8 +71,10 @@ def test_entrypoint_roles(tmp_path):
         return subprocess.run(["sh", script, *args], env=env, capture_output=True, text=True,
                               check=True).stdout.strip()
 
+    # No control socket: gunicorn would create it under $HOME (/app), which the image's user
+    # may not write to.
     assert run("web") == ("gunicorn --bind 0.0.0.0:9000 --workers 3 --threads 5 "
-                          "--access-logfile - --error-logfile - wsgi:app")
+                          "--no-control-socket --access-logfile - --error-logfile - wsgi:app")
     assert run() == run("web")
     assert run("worker") == "python3 /app/worker.py worker"
     assert run("scheduler") == "python3 /app/worker.py scheduler"
