@@ -277,4 +277,29 @@ if grep -qE '\[ERROR\]|Traceback' "$web_log"; then
   grep -E '\[ERROR\]|Traceback' "$web_log" | head -n 5 >&2
   fail "the web role logged errors"
 fi
+# --- compose.yaml ----------------------------------------------------------------------------
+# No engine runs compose here, but its file can be checked: podman-compose (what
+# `podman compose` runs) resolves it with the committed .env.example as the .env. Debian's
+# podman-compose 1.0 has no `config`, so a pinned one is kept in a cached venv.
+PODMAN_COMPOSE_VERSION=1.6.0
+pc_venv="${XDG_CACHE_HOME:-$HOME/.cache}/abacus-image-test/podman-compose-$PODMAN_COMPOSE_VERSION"
+if [ ! -x "$pc_venv/bin/podman-compose" ]; then
+  say "installing podman-compose $PODMAN_COMPOSE_VERSION (once) to check compose.yaml…"
+  python3 -m venv "$pc_venv" >/dev/null \
+    && "$pc_venv/bin/pip" install -q "podman-compose==$PODMAN_COMPOSE_VERSION" >"$work/pc.log" 2>&1 \
+    || { tail -n 5 "$work/pc.log" >&2; fail "could not install podman-compose"; }
+fi
+mkdir -p "$work/compose"
+cp compose.yaml "$work/compose/compose.yaml"
+cp .env.example "$work/compose/.env"
+if ! (cd "$work/compose" && "$pc_venv/bin/podman-compose" -f compose.yaml config) \
+    >"$work/compose.out" 2>&1; then
+  tail -n 20 "$work/compose.out" >&2
+  fail "podman-compose config refused compose.yaml"
+fi
+for service in postgres redis migrate web worker scheduler; do
+  grep -q "^  $service:" "$work/compose.out" || fail "compose config has no service $service"
+done
+say "compose.yaml: podman-compose $PODMAN_COMPOSE_VERSION config resolves all six services"
+
 say "OK (image $IMAGE, $(( size / 1000000 )) MB; total $(elapsed "$started"))"
