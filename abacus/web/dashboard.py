@@ -44,6 +44,8 @@ def index() -> ResponseReturnValue:
         ov=ov, rng=rng, prev=analytics.totals(prev_range.start, prev_range.end),
         chart=chart, metric=metric, lifetime=analytics.lifetime(),
         projection=analytics.month_projection(today), own_row_only=limit_to is not None,
+        commits=analytics.commit_summary(rng.start, rng.end, prev_range.start, prev_range.end,
+                                         current_app.config["ABACUS"].timezone),
         timezone=current_app.config["ABACUS"].timezone)
 
 

@@ -8,10 +8,11 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from flask import Flask
 
+from ..attribution import TOOLS as COMMIT_TOOLS
 from ..pricing import display_model
 
-TOOL_LABELS = {"claude_code": "Claude Code", "cursor": "Cursor", "copilot": "GitHub Copilot",
-               "codex": "Codex", "openai": "OpenAI"}
+# Usage providers' tools, and every tool commits are attributed to (one id for both).
+TOOL_LABELS = {**COMMIT_TOOLS, "openai": "OpenAI"}
 
 _FILTERS: dict[str, Callable] = {}
 

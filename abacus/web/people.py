@@ -11,17 +11,18 @@ from datetime import date, timedelta
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
+from ..analytics import commits as commit_analytics
 from ..analytics import person as analytics
 from ..sync import data_complete_through
 from . import htmx
 from .access import can_view_person
 from .charts import Series, StackedChart, stacked_columns
 from .filters import tool_label
-from .ranges import current_range, org_today
+from .ranges import TimeRange, current_range, org_today
 
 bp = Blueprint("people", __name__)
 
-TABS = ("overview", "raw")
+TABS = ("overview", "raw", "commits")
 CHART_TOOLS = ("claude_code", "cursor")  # tools with their own chart colour; others: "other"
 
 
@@ -38,7 +39,8 @@ def person(email: str) -> ResponseReturnValue:
     if not can_view_person(email):
         abort(403)
     lifetime = analytics.lifetime(email)
-    if not lifetime.exists:
+    has_commits = commit_analytics.has_commits(email)
+    if not lifetime.exists and not has_commits:
         # /users/alice, the original's short links: the one e-mail with that local part.
         resolved = analytics.resolve_local_part(email)
         if resolved and can_view_person(resolved):
@@ -48,9 +50,15 @@ def person(email: str) -> ResponseReturnValue:
 
     rng = current_range()
     tab = request.args.get("tab") if request.args.get("tab") in TABS else "overview"
+    if not lifetime.exists:
+        tab = "commits"  # commits, but no usage: the commits are all there is to show
+    elif tab == "commits" and not has_commits:
+        tab = "overview"
     context = {"person": email, "lifetime": lifetime, "rng": rng, "tab": tab,
-               "timezone": current_app.config["ABACUS"].timezone}
-    if tab == "raw":
+               "has_commits": has_commits, "timezone": current_app.config["ABACUS"].timezone}
+    if tab == "commits":
+        context.update(_commits(email, rng))
+    elif tab == "raw":
         context["raw"] = analytics.raw_records(
             email, rng.start, rng.end, current_app.config["ABACUS"].tz,
             tool=request.args.get("tool") or None, model=request.args.get("model") or None,
@@ -62,6 +70,25 @@ def person(email: str) -> ResponseReturnValue:
         context["prev"] = prev
         context["chart"] = _daily_chart(ov.daily, incomplete_from(org_today()))
     return htmx.render("people/person.html", "people/_panel.html", **context)
+
+
+def _commits(email: str, rng: TimeRange) -> dict:
+    """The Commits tab: cards against the previous window, tools, and the commit list."""
+    tz = current_app.config["ABACUS"].timezone
+    prev = rng.previous()
+    current = commit_analytics.commit_totals(rng.start, rng.end, tz, person=email)
+    commits = commit_analytics.commit_list(
+        rng.start, rng.end, tz, person=email, kind=request.args.get("filter", "all"),
+        page=request.args.get("page", 1, type=int) or 1)
+    return {
+        "totals": current, "prev": prev,
+        "prev_totals": commit_analytics.commit_totals(prev.start, prev.end, tz, person=email),
+        "by_tool": commit_analytics.tool_counts(rng.start, rng.end, tz, person=email,
+                                                ai_commits=current.ai_commits),
+        "commits": commits,
+        "list_args": {"tab": "commits",
+                      "filter": commits.kind if commits.kind != "all" else None},
+    }
 
 
 def _daily_chart(daily: analytics.Daily, incomplete: date) -> StackedChart:

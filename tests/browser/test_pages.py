@@ -14,6 +14,7 @@ PAGES = [
     ("dashboard.index", "/", "overview", "Month-end projection"),
     ("team.index", "/team", "team-demo", "Team"),
     ("usage.index", "/usage", "usage-demo", "Usage"),
+    ("commits.index", "/commits", "commits-demo", "Commits"),
     ("status.index", "/status", "status-demo", "Status"),
     ("admin.index", "/admin", "admin-demo", "Admin"),
 ]

@@ -1,0 +1,218 @@
+"""Commits `/commits` (AI-attributed share, per tool, per repository; CSV of the table) and
+repository pages `/repositories/<source>/<owner>/<repo>` (cards, daily chart, commit list).
+
+The table's state (`sort`, `dir`, `cols`, `page`) and the commit list's (`filter`, `page`)
+live in the URL next to the range, so every view can be shared and exported as is.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+
+from ..analytics import commits as analytics
+from ..analytics.commits import REPO_COLUMNS, RepoColumn, RepoRow, RepoTable
+from . import htmx
+from .access import is_admin, only_person
+from .charts import Series, StackedChart, stacked_columns
+from .filters import tool_label
+from .ranges import TimeRange, current_range
+
+bp = Blueprint("commits", __name__)
+
+OPTIONAL_COLUMNS = tuple(c.key for c in REPO_COLUMNS[1:])  # "repo" is always shown
+
+
+@dataclass(frozen=True)
+class TableArgs:
+    """The repository table's state from the URL, and links that change one part of it."""
+
+    range_args: Mapping[str, str | int]
+    sort: str = analytics.DEFAULT_REPO_SORT
+    descending: bool = True
+    cols: tuple[str, ...] | None = None  # None: every column
+    page: int = 1
+
+    @classmethod
+    def parse(cls, args, rng: TimeRange) -> TableArgs:
+        cols = None
+        if "cols" in args:  # present but empty (every box unticked): the repository alone
+            wanted = {k.strip() for raw in args.getlist("cols") for k in raw.split(",")}
+            cols = tuple(k for k in OPTIONAL_COLUMNS if k in wanted)  # table order
+        sort = args.get("sort", "") or analytics.DEFAULT_REPO_SORT
+        direction = args.get("dir", "")
+        return cls(range_args=rng.args, sort=sort,
+                   descending=direction == "desc" if direction in ("asc", "desc")
+                   else sort != "repo",
+                   cols=None if cols == OPTIONAL_COLUMNS else cols,
+                   page=max(1, args.get("page", 1, type=int) or 1))
+
+    def url_args(self, **changes) -> dict[str, str | int]:
+        """The range plus what differs from the defaults."""
+        s = replace(self, **changes)
+        out: dict[str, str | int] = dict(s.range_args)
+        if not (s.sort == analytics.DEFAULT_REPO_SORT and s.descending):
+            out["sort"] = s.sort
+            out["dir"] = "desc" if s.descending else "asc"
+        if s.cols is not None:
+            out["cols"] = ",".join(s.cols)
+        if s.page > 1:
+            out["page"] = s.page
+        return out
+
+    def extra_args(self) -> dict[str, str | int]:
+        """What the range picker keeps when the range changes (back to the first page)."""
+        return {k: v for k, v in self.url_args(page=1).items() if k not in self.range_args}
+
+    def sort_link_args(self, column: RepoColumn) -> dict[str, str | int]:
+        """The current sort column flips direction; another starts in its natural one."""
+        descending = (not self.descending if column.key == self.sort
+                      else column.default_descending)
+        return self.url_args(sort=column.key, descending=descending, page=1)
+
+    def shown(self) -> list[RepoColumn]:
+        wanted = set(OPTIONAL_COLUMNS if self.cols is None else self.cols)
+        return [REPO_COLUMNS[0], *(c for c in REPO_COLUMNS[1:] if c.key in wanted)]
+
+
+def _tz() -> str:
+    return current_app.config["ABACUS"].timezone
+
+
+def _table(rng: TimeRange, per_page: int | None = analytics.PER_PAGE
+           ) -> tuple[TableArgs, RepoTable]:
+    state = TableArgs.parse(request.args, rng)
+    table = analytics.repository_table(rng.start, rng.end, _tz(), sort=state.sort,
+                                       descending=state.descending, page=state.page,
+                                       per_page=per_page)
+    # What the query settled on: an unknown sort falls back, a page past the end moves back.
+    return replace(state, sort=table.sort, descending=table.descending, page=table.page), table
+
+
+@bp.get("/commits")
+def index() -> ResponseReturnValue:
+    rng = current_range()
+    state, table = _table(rng)
+    tz = _tz()
+    prev_range = rng.previous()
+    current = analytics.commit_totals(rng.start, rng.end, tz)
+    context = {
+        "rng": rng, "state": state, "table": table, "shown": state.shown(), "totals": current,
+        "table_columns": REPO_COLUMNS[1:],
+        "prev": analytics.commit_totals(prev_range.start, prev_range.end, tz),
+        "prev_range": prev_range,
+        "by_tool": analytics.tool_counts(rng.start, rng.end, tz,
+                                         ai_commits=current.ai_commits),
+        "any_commits": current.commits > 0 or analytics.has_commits(),
+        "is_admin": is_admin(), "timezone": tz,
+    }
+    response = Response(htmx.render("commits/index.html", "commits/fragment.html", **context),
+                        mimetype="text/html")
+    if htmx.wants_fragment():
+        # The address bar shows the tidy URL (`cols=a,b`, no defaults), not the raw form.
+        response.headers["HX-Push-Url"] = url_for("commits.index", **state.url_args())
+    return response
+
+
+@bp.get("/commits/export.csv")
+def export() -> ResponseReturnValue:
+    rng = current_range()
+    state, table = _table(rng, per_page=None)
+    response = Response(_csv(state.shown(), table, ZoneInfo(_tz())), mimetype="text/csv")
+    response.headers["Content-Disposition"] = (
+        f'attachment; filename="commits_{rng.start.isoformat()}_to_{rng.end.isoformat()}.csv"')
+    return response
+
+
+def _csv(columns: list[RepoColumn], table: RepoTable, zone: ZoneInfo) -> str:
+    """The table as shown: its columns in order; the tool split as one column per tool."""
+    header: list[str] = []
+    for col in columns:
+        if col.kind == "tools":
+            header += [f"{tool_label(t)} commits" for t in table.tools]
+        else:
+            header.append(col.label)
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(header)
+    for row in table.rows:
+        line: list[str | int] = []
+        for col in columns:
+            if col.kind == "tools":
+                line += [row.by_tool.get(t, 0) for t in table.tools]
+            else:
+                line.append(_csv_value(row, col, zone))
+        writer.writerow(line)
+    return out.getvalue()
+
+
+def _csv_value(row: RepoRow, col: RepoColumn, zone: ZoneInfo) -> str | int:
+    if col.key == "repo":
+        return row.full_name  # GitHub names never start with a formula character
+    if col.key == "ai_rate":
+        return str(row.ai_rate)
+    value = getattr(row, col.key)
+    if value is None:
+        return ""  # line stats not known yet: unknown, not 0
+    if isinstance(value, datetime):
+        return value.astimezone(zone).isoformat(timespec="seconds")
+    return value
+
+
+# --- repository pages ----------------------------------------------------------------------
+
+@bp.get("/repositories/<source>/<owner>/<name>")
+def repository(source: str, owner: str, name: str) -> ResponseReturnValue:
+    tz = _tz()
+    repo = analytics.find_repository(source, f"{owner}/{name}", tz)
+    if repo is None:
+        return render_template("commits/not_found.html",
+                               full_name=f"{owner}/{name}", source=source), 404
+    if (repo.source, repo.full_name) != (source, f"{owner}/{name}"):  # other letter case
+        args = {k: v for k, v in request.args.items() if k not in ("source", "owner", "name")}
+        return redirect(url_for("commits.repository", source=repo.source, owner=repo.owner,
+                                name=repo.name, **args), 301)
+    rng = current_range()
+    prev_range = rng.previous()
+    kind = request.args.get("filter", "all")
+    limit_to = only_person()
+    commits = analytics.commit_list(rng.start, rng.end, tz, repository_id=repo.id,
+                                    only_person=limit_to, kind=kind,
+                                    page=request.args.get("page", 1, type=int) or 1)
+    endpoint_args = {"source": repo.source, "owner": repo.owner, "name": repo.name}
+    list_args = {"filter": commits.kind if commits.kind != "all" else None}
+    if htmx.wants_fragment():
+        return render_template("commits/repository_fragment.html", repo=repo, rng=rng,
+                               commits=commits, endpoint_args=endpoint_args,
+                               list_args=list_args, own_only=limit_to is not None, timezone=tz)
+    current = analytics.commit_totals(rng.start, rng.end, tz, repository_id=repo.id)
+    return render_template(
+        "commits/repository.html", repo=repo, rng=rng, timezone=tz, commits=commits,
+        endpoint_args=endpoint_args, list_args=list_args, own_only=limit_to is not None,
+        totals=current, prev_range=prev_range,
+        prev=analytics.commit_totals(prev_range.start, prev_range.end, tz,
+                                     repository_id=repo.id),
+        by_tool=analytics.tool_counts(rng.start, rng.end, tz, repository_id=repo.id,
+                                      ai_commits=current.ai_commits),
+        chart=daily_chart(analytics.daily_commits(rng.start, rng.end, tz,
+                                                  repository_id=repo.id)))
+
+
+def daily_chart(daily: analytics.DailyCommits, title: str = "Daily commits") -> StackedChart:
+    """Human at the bottom, then one series per primary tool: the stack is the day's total."""
+    series = [Series(analytics.HUMAN, "Human", daily.human)]
+    series += [Series(tool_key(t), tool_label(t), values) for t, values in daily.by_tool.items()]
+    return stacked_columns(title, daily.days, series, unit="commits")
+
+
+@bp.app_template_filter("tool_key")
+def tool_key(tool: str) -> str:
+    """The CSS suffix of a tool's colour (`series-…`): tools without one share "other"."""
+    return tool if tool in analytics.known_tools() or tool == analytics.HUMAN else "other"
