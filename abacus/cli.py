@@ -113,12 +113,14 @@ def stats_command(as_json: bool) -> None:
 @click.option("--days", default=90, show_default=True)
 @click.option("--seed", default=7, show_default=True, help="Same seed, same data.")
 def demo_command(people: int, days: int, seed: int) -> None:
-    """Seed realistic synthetic usage into an account named `demo` (re-runnable)."""
-    from .demo import seed_demo
+    """Seed realistic synthetic usage into an account named `demo`, and commits (re-runnable)."""
+    from .demo import seed_demo, seed_demo_commits
 
     result = seed_demo(people=people, days=days, seed=seed)
     click.echo(f"demo: {result.total:,} events ({result.inserted:,} new, "
                f"{result.updated:,} updated, {result.unchanged:,} unchanged)")
+    commits = seed_demo_commits(people=people, days=days, seed=seed)
+    click.echo(f"demo: {commits:,} new commits in 4 repositories")
 
 
 @rollups_cli.command("rebuild")

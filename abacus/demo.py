@@ -10,6 +10,7 @@ import random
 from collections.abc import Iterator
 from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import select
 
@@ -108,6 +109,77 @@ def _cursor_day(rng, prices, p, day) -> Iterator[UsageRecord]:
                           tool="cursor", actor=p["email"], email=p["email"], raw_model=model,
                           kind=kind, cost_usd=cost, extras={"max_mode": rng.random() < 0.1},
                           **tokens)
+
+
+REPOS = ["acme/api", "acme/web", "acme/infra", "acme/docs"]
+SUBJECTS = ["Fix pagination in the team table", "Add retries to the sync client",
+            "Refactor the pricing lookup", "Bump dependencies", "Document the backfill flags",
+            "Speed up the daily rollup", "Handle empty CSV uploads", "Rename sync state columns",
+            "Fix the timezone of daily buckets", "Add a health check endpoint"]
+TRAILERS = {"claude_code": ["Co-Authored-By: Claude <noreply@anthropic.com>",
+                            "Co-Authored-By: Claude Opus 4.5 <noreply@anthropic.com>",
+                            "Co-Authored-By: Claude Sonnet 4.5 <noreply@anthropic.com>"],
+            "cursor": ["Co-authored-by: Cursor <cursoragent@cursor.com>"],
+            "codex": ["Co-authored-by: Codex <noreply@openai.com>"]}
+
+
+def demo_commits(people: int, days: int, seed: int, today: datetime) -> Iterator[tuple[str, Any]]:
+    """(repository, CommitIn) pairs: each person's default-branch commits, some co-authored
+    by the tools they use, plus GitHub's Copilot coding agent now and then."""
+    import hashlib
+
+    from .commits import CommitIn
+
+    rng = random.Random(f"{seed}:commits")
+    names = [f"{FIRST[i % len(FIRST)]}.{LAST[(i * 7) % len(LAST)]}" for i in range(people)]
+    odds = {"claude_code": 0.7, "cursor": 0.6, "codex": 0.2}
+    tools = [[t for t, p in odds.items() if rng.random() < p] for _ in names]
+    start = (today - timedelta(days=days - 1)).date()
+    for d in range(days):
+        day = start + timedelta(days=d)
+        rng = random.Random(f"{seed}:commits:{day.isoformat()}")
+        if day.weekday() >= 5:
+            continue
+        for i, name in enumerate(names):
+            for n in range(rng.choice((0, 0, 1, 1, 2, 3))):
+                subject = rng.choice(SUBJECTS)
+                message = subject
+                if tools[i] and rng.random() < 0.55:
+                    message += "\n\n" + rng.choice(TRAILERS[rng.choice(tools[i])])
+                at = datetime.combine(day, time(rng.randint(8, 19), rng.randint(0, 59)), UTC)
+                sha = hashlib.sha1(f"{seed}|{day}|{name}|{n}".encode()).hexdigest()
+                yield rng.choice(REPOS), CommitIn(
+                    sha=sha, message=message, committed_at=at, author_name=name.title(),
+                    author_email=f"{name}@example.com", author_login=name.replace(".", "-"),
+                    committer_name=name.title(), committer_email=f"{name}@example.com",
+                    additions=int(rng.lognormvariate(3.5, 1.1)),
+                    deletions=int(rng.lognormvariate(2.5, 1.1)))
+        for n in range(rng.choice((0, 1, 1, 2))):  # the Copilot coding agent lands a change
+            sha = hashlib.sha1(f"{seed}|{day}|copilot|{n}".encode()).hexdigest()
+            bot = "Copilot"
+            yield rng.choice(REPOS), CommitIn(
+                sha=sha, message=f"{rng.choice(SUBJECTS)} (#{rng.randint(100, 999)})",
+                committed_at=datetime.combine(day, time(rng.randint(8, 19)), UTC),
+                author_name=bot, author_email="198982749+Copilot@users.noreply.github.com",
+                author_login="Copilot", additions=rng.randint(5, 400),
+                deletions=rng.randint(0, 120))
+
+
+def seed_demo_commits(people: int = 25, days: int = 90, seed: int = 7,
+                      today: datetime | None = None) -> int:
+    """Store the demo commits through `commits.store`; returns how many were new."""
+    from . import commits
+
+    by_repo: dict[str, list] = {}
+    for repo, commit in demo_commits(people, days, seed, today or datetime.now(UTC)):
+        by_repo.setdefault(repo, []).append(commit)
+    new = 0
+    for name, batch in sorted(by_repo.items()):
+        repo = commits.repository(name, default_branch="main",
+                                  html_url=f"https://github.com/{name}")
+        new += commits.store(repo, batch, "api").inserted
+    db.session.commit()
+    return new
 
 
 def seed_demo(people: int = 25, days: int = 90, seed: int = 7,

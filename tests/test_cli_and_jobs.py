@@ -58,8 +58,14 @@ def test_demo_seeds_realistic_usage_and_is_rerunnable(runner, ctx):
     assert stats["tools"]["cursor"]["events"] > 1000
     models = set(db.session.execute(select(UsageEvent.model).distinct()).scalars())
     assert {"sonnet-4.5", "opus-4.5", "gpt-5", "auto"} <= models
+    commits = stats["commits"]
+    assert commits["total"] > 1000
+    assert 0.2 < commits["ai_attributed"] / commits["total"] < 0.6
+    assert all(commits["by_tool"][t] > 30
+               for t in ("claude_code", "cursor", "codex", "github_copilot"))
     again = runner.invoke(args=["abacus", "demo"])
     assert "0 new, 0 updated" in again.output
+    assert "demo: 0 new commits" in again.output
 
 
 def test_import_job_runs_on_a_real_queue_with_progress(ctx, tmp_path):
