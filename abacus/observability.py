@@ -47,6 +47,6 @@ def init_sentry(settings: Settings) -> bool:
     except ImportError:
         raise ConfigError("SENTRY_DSN: set, but the Sentry SDK is not installed (install the "
                           "`sentry` extra: pip install 'abacus[sentry]')") from None
-    sentry_sdk.init(dsn=settings.sentry_dsn, environment=settings.env,
-                    send_default_pii=False, traces_sample_rate=0.0)
+    # No PII is the SDK's default (its send_default_pii option is deprecated in 2.x).
+    sentry_sdk.init(dsn=settings.sentry_dsn, environment=settings.env, traces_sample_rate=0.0)
     return True
