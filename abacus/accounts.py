@@ -15,13 +15,14 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import current_app
 from sqlalchemy import select, text
 
+from . import locks
 from .config import Settings
 from .extensions import db
 from .models import Account
 from .providers import get_provider
 from .providers.base import AccountConfig
 
-BOOTSTRAP_LOCK = 0x0AB2  # pg_advisory_xact_lock namespace for ensure_env_accounts
+BOOTSTRAP_LOCK = locks.ENV_ACCOUNTS  # pg_advisory_xact_lock namespace
 
 # Settings an admin may set per account (`accounts add … --setting`, the admin page).
 EDITABLE_SETTINGS = ("base_url", "proxy_url", "owner_email", "team_id", "min_request_interval")

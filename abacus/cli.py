@@ -286,16 +286,18 @@ def accounts_rotate_key_command() -> None:
                "can now be removed")
 
 
-def _sync_bar(label: str):
+def counting_bar(label: str, unit: str = "day", noun: str = "records"):
+    """A tqdm bar of steps (days, repositories) with what the current one is and a count of
+    what was stored; silent when output is not a terminal."""
     from tqdm import tqdm
 
-    bar = tqdm(total=0, unit="day", desc=label, disable=None, leave=False, file=sys.stderr)
+    bar = tqdm(total=0, unit=unit, desc=label, disable=None, leave=False, file=sys.stderr)
 
-    def update(done: int, total: int, records: int, window: str) -> None:
+    def update(done: int, total: int, count: int, current: str) -> None:
         if bar.disable:
             return
         bar.total, bar.n = total, done
-        bar.set_postfix_str(f"{window}, {records:,} records", refresh=False)
+        bar.set_postfix_str(f"{current}, {count:,} {noun}", refresh=False)
         bar.refresh()
 
     return bar, update
@@ -358,7 +360,7 @@ def sync_command(source: str | None, name: str | None, days: int | None, first: 
         raise click.UsageError("--to is before --from")
     outcomes = []
     for account in _accounts_or_fail(source, name):
-        bar, update = _sync_bar(f"{account.provider}/{account.name}")
+        bar, update = counting_bar(f"{account.provider}/{account.name}")
         outcomes.append(sync_account(account.id, first=first_day, last=last_day,
                                      progress=update))
         bar.close()
@@ -381,7 +383,7 @@ def backfill_command(source: str, name: str | None, first: str | None,
     first_day, last_day = _day(first, "--from"), _day(last, "--to")
     outcomes = []
     for account in _accounts_or_fail(source, name):
-        bar, update = _sync_bar(f"{account.provider}/{account.name} backfill")
+        bar, update = counting_bar(f"{account.provider}/{account.name} backfill")
         if last_day:  # an explicit closed range: fetch it, leave the resume point alone
             if not first_day:
                 raise click.UsageError("--to needs --from")

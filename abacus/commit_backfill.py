@@ -11,24 +11,25 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
-from . import commits
+from . import commits, locks
 from .extensions import db
+from .locks import advisory_lock
 from .models import Commit, Repository, SyncRun
 from .providers import github as gh
 from .providers.base import AuthExpired, ProviderError, RateLimited
 
 log = logging.getLogger(__name__)
 
-LOCK_NAMESPACE = 0x0AB3  # pg_try_advisory_lock(ns, repository id)
+LOCK_NAMESPACE = locks.REPOSITORY  # pg_try_advisory_lock(ns, repository id)
 POLL_OVERLAP = timedelta(days=2)  # a missed webhook is found by re-listing recent days
 RATE_LIMIT_PAUSE = timedelta(minutes=15)  # when GitHub gives no reset time
 STATS_BATCH = 100
@@ -96,21 +97,9 @@ def _midnight(d: date) -> datetime:
     return datetime.combine(d, dtime.min, tzinfo=UTC)
 
 
-@contextmanager
-def repository_lock(repo_id: int) -> Iterator[bool]:
+def repository_lock(repo_id: int) -> AbstractContextManager[bool]:
     """Keeps two workers off one repository; yields False when another holds it."""
-    conn = db.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-    try:
-        got = conn.execute(text("SELECT pg_try_advisory_lock(:ns, :id)"),
-                           {"ns": LOCK_NAMESPACE, "id": repo_id}).scalar()
-        try:
-            yield bool(got)
-        finally:
-            if got:
-                conn.execute(text("SELECT pg_advisory_unlock(:ns, :id)"),
-                             {"ns": LOCK_NAMESPACE, "id": repo_id})
-    finally:
-        conn.close()
+    return advisory_lock(LOCK_NAMESPACE, repo_id)
 
 
 def targets(api: gh.GitHubClient, org: str | None = None,

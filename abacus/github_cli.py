@@ -8,24 +8,9 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
-from .cli import _day
+from .cli import _day, counting_bar
 
 github_cli = AppGroup("github", help="GitHub commits: backfill and status.")
-
-
-def _bar(label: str):
-    from tqdm import tqdm
-
-    bar = tqdm(total=0, unit="repo", desc=label, disable=None, leave=False, file=sys.stderr)
-
-    def update(done: int, total: int, stored: int, name: str) -> None:
-        if bar.disable:
-            return
-        bar.total, bar.n = total, done
-        bar.set_postfix_str(f"{name}, {stored:,} commits", refresh=False)
-        bar.refresh()
-
-    return bar, update
 
 
 @github_cli.command("backfill")
@@ -60,7 +45,7 @@ def backfill_command(org: str | None, repos: tuple[str, ...], first: str,
         raise click.ClickException(str(exc)) from None
     if not names:
         raise click.ClickException(f"no repositories to backfill in {org}")
-    bar, update = _bar("github backfill")
+    bar, update = counting_bar("github backfill", unit="repo", noun="commits")
     with bar:
         run = commit_backfill.backfill(api, names, since, until, progress=update)
     for r in run.repositories:

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -25,18 +25,20 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import select, text, update
 
+from . import locks
 from .accounts import account_config, ensure_env_accounts
 from .alerts import raise_alert
 from .extensions import db
 from .identities import sync_from_provider
 from .ingest import ingest
+from .locks import advisory_lock
 from .models import Account, AccountSnapshot, SyncRun, SyncState
 from .providers import UnknownProvider, get_provider
 from .providers.base import AuthExpired, Provider, ProviderError, RateLimited, Window
 
 log = logging.getLogger("abacus.sync")
 
-LOCK_NAMESPACE = 0x0AB1  # pg_try_advisory_lock(ns, account_id); ingest uses 0x0AB0
+LOCK_NAMESPACE = locks.ACCOUNT  # pg_try_advisory_lock(ns, account_id)
 FIRST_SYNC = timedelta(days=1)  # a new account's first sync covers yesterday and today
 RATE_LIMIT_PAUSE = timedelta(minutes=15)  # next try when a 429 came without Retry-After
 ONE_DAY = timedelta(days=1)
@@ -99,21 +101,9 @@ def day_range_windows(first: date, last: date, now: datetime) -> list[Window]:
     return split_windows(start, end) if start < end else []
 
 
-@contextmanager
-def account_lock(account_id: int) -> Iterator[bool]:
+def account_lock(account_id: int) -> AbstractContextManager[bool]:
     """Try to take the account's lock; yields False when another process holds it."""
-    conn = db.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-    try:
-        got = conn.execute(text("SELECT pg_try_advisory_lock(:ns, :id)"),
-                           {"ns": LOCK_NAMESPACE, "id": account_id}).scalar()
-        try:
-            yield bool(got)
-        finally:
-            if got:
-                conn.execute(text("SELECT pg_advisory_unlock(:ns, :id)"),
-                             {"ns": LOCK_NAMESPACE, "id": account_id})
-    finally:
-        conn.close()
+    return advisory_lock(LOCK_NAMESPACE, account_id)
 
 
 def _state(account: Account) -> SyncState:
