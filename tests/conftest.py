@@ -123,6 +123,18 @@ def _clean_database(request) -> Iterator[None]:
         redis_connection().flushdb()
 
 
+@pytest.fixture(autouse=True)
+def _http_settings() -> Iterator[None]:
+    """Retries without backoff sleeps; whatever a test changes in HttpSettings is undone."""
+    from abacus.providers.http import HttpSettings
+
+    saved = {k: v for k, v in vars(HttpSettings).items() if not k.startswith("_")}
+    HttpSettings.backoff_factor = 0
+    yield
+    for key, value in saved.items():
+        setattr(HttpSettings, key, value)
+
+
 @pytest.fixture
 def make_app(app, app_env):
     """A second app on the same database with other settings; its engine closed after."""

@@ -37,14 +37,6 @@ TOKEN = DEFAULT_TOKEN
 REPO = "acme/app"
 
 
-@pytest.fixture(autouse=True)
-def _fast_retries() -> Iterator[None]:
-    saved = (HttpSettings.backoff_factor, HttpSettings.retries, HttpSettings.max_retry_after)
-    HttpSettings.backoff_factor = 0
-    yield
-    HttpSettings.backoff_factor, HttpSettings.retries, HttpSettings.max_retry_after = saved
-
-
 @pytest.fixture
 def fake() -> Iterator[FakeGitHub]:
     with FakeGitHub(token=TOKEN) as server:

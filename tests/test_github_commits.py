@@ -39,11 +39,8 @@ def hooked(make_app):
 
 
 @pytest.fixture(autouse=True)
-def _fast_http():
-    saved = (HttpSettings.backoff_factor, HttpSettings.retries, HttpSettings.max_retry_after)
-    HttpSettings.backoff_factor, HttpSettings.retries = 0, 1
-    yield
-    HttpSettings.backoff_factor, HttpSettings.retries, HttpSettings.max_retry_after = saved
+def _few_retries() -> None:
+    HttpSettings.retries = 1  # conftest restores it
 
 
 def _push(app, commits, **kw):

@@ -35,14 +35,6 @@ HAIKU = "claude-3-5-haiku-20241022"
 OPUS = "claude-opus-4-1-20250805"
 
 
-@pytest.fixture(autouse=True)
-def _fast_retries() -> Iterator[None]:
-    saved = (HttpSettings.backoff_factor, HttpSettings.retries, HttpSettings.max_retry_after)
-    HttpSettings.backoff_factor = 0
-    yield
-    HttpSettings.backoff_factor, HttpSettings.retries, HttpSettings.max_retry_after = saved
-
-
 @pytest.fixture
 def fake() -> Iterator[FakeAnthropic]:
     with FakeAnthropic(admin_keys=(KEY,)) as server:

@@ -40,14 +40,6 @@ def day_window(start: datetime = DAY, days: int = 1) -> Window:
     return Window(start, start + timedelta(days=days))
 
 
-@pytest.fixture(autouse=True)
-def _no_backoff_sleep() -> Iterator[None]:
-    saved = HttpSettings.backoff_factor
-    HttpSettings.backoff_factor = 0
-    yield
-    HttpSettings.backoff_factor = saved
-
-
 @pytest.fixture
 def fake() -> Iterator[FakeCursorAdmin]:
     with FakeCursorAdmin() as server:

@@ -39,14 +39,6 @@ ABORTED = "USAGE_EVENT_KIND_ABORTED_NOT_CHARGED"
 INCLUDED = "USAGE_EVENT_KIND_INCLUDED_IN_PRO"
 
 
-@pytest.fixture(autouse=True)
-def no_backoff():
-    saved = HttpSettings.backoff_factor
-    HttpSettings.backoff_factor = 0
-    yield
-    HttpSettings.backoff_factor = saved
-
-
 @pytest.fixture
 def fake():
     with FakeCursorDashboard() as server:

@@ -40,11 +40,8 @@ NOW = datetime.now(UTC)
 
 
 @pytest.fixture(autouse=True)
-def _fast_http():
-    saved = HttpSettings.backoff_factor, HttpSettings.retries
-    HttpSettings.backoff_factor, HttpSettings.retries = 0, 2
-    yield
-    HttpSettings.backoff_factor, HttpSettings.retries = saved
+def _few_retries() -> None:
+    HttpSettings.retries = 2  # conftest restores it
 
 
 @pytest.fixture

@@ -39,11 +39,8 @@ D1, D2, D3 = date(2025, 9, 7), date(2025, 9, 8), date(2025, 9, 9)
 
 
 @pytest.fixture(autouse=True)
-def _fast_http():
-    saved = HttpSettings.backoff_factor, HttpSettings.retries
-    HttpSettings.backoff_factor, HttpSettings.retries = 0, 2
-    yield
-    HttpSettings.backoff_factor, HttpSettings.retries = saved
+def _few_retries() -> None:
+    HttpSettings.retries = 2  # conftest restores it
 
 
 @pytest.fixture
