@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 
 from .extensions import db
-from .models import Account, PricingOverride
+from .models import Account, PricingOverride, UsagePersonBlock
 from .pricing import Price, canonical_model, load_shipped_prices
 from .providers.base import UsageRecord
 
@@ -312,7 +312,8 @@ def _merge(cur, account: Account, run_id: int | None) -> IngestResult:
 
 def refresh_daily(cur, account_id: int, days: list[date]) -> None:
     """Rebuild usage_daily and the rollups derived from it (usage_person_daily,
-    usage_day_totals) for one account's given days, from usage_events."""
+    usage_day_totals, usage_day_people, and the usage_person_blocks holding these days) for
+    one account's given days, from usage_events."""
     params = {"acc": account_id, "days": days}
     cur.execute("DELETE FROM usage_daily WHERE account_id = %(acc)s AND day = ANY(%(days)s)",
                 params)
@@ -361,6 +362,77 @@ def refresh_daily(cur, account_id: int, days: list[date]) -> None:
         FROM usage_daily
         WHERE account_id = %(acc)s AND day = ANY(%(days)s)
         GROUP BY day, account_id, tool, model
+    """, params)
+    _refresh_day_people(cur, params)
+    _refresh_person_blocks(cur, account_id, days)
+
+
+_BLOCK_SUMS = ("events", "input_tokens", "output_tokens", "cache_write_tokens",
+               "cache_read_tokens", "cost_usd", "estimated_cost_usd", "unpriced_events")
+
+
+def _refresh_person_blocks(cur, account_id: int, days: list[date]) -> None:
+    """Rebuild the account's usage_person_blocks that hold `days`, level by level: level 1
+    from usage_person_daily, each further level from its two halves one level down."""
+    sums = ", ".join(_BLOCK_SUMS)
+    for level in range(1, UsagePersonBlock.LEVELS + 1):
+        size, half = 1 << level, 1 << (level - 1)
+        starts = sorted({UsagePersonBlock.block_start(d, level) for d in days})
+        halves = [s + timedelta(days=h) for s in starts for h in (0, half)]
+        params = {"acc": account_id, "level": level, "size": size, "starts": starts,
+                  "halves": halves, "epoch": UsagePersonBlock.EPOCH}
+        cur.execute("DELETE FROM usage_person_blocks WHERE account_id = %(acc)s "
+                    "AND level = %(level)s AND start = ANY(%(starts)s)", params)
+        if level == 1:  # the halves of a 2-day block are single days
+            source = f"""SELECT day AS start, account_id, tool, person, mapped, {sums},
+                                day AS first_day, day AS last_day, B'1'::varbit AS days
+                         FROM usage_person_daily
+                         WHERE account_id = %(acc)s AND day = ANY(%(halves)s)"""
+        else:
+            source = """SELECT * FROM usage_person_blocks
+                        WHERE account_id = %(acc)s AND level = %(level)s - 1
+                          AND start = ANY(%(halves)s)"""
+        # Each half's day bits land at its offset in the block: pad to the block's size, then
+        # shift right by how many days after the block's start the half begins.
+        block = "%(epoch)s::date + (c.start - %(epoch)s::date) / %(size)s * %(size)s"
+        cur.execute(f"""
+            INSERT INTO usage_person_blocks (level, start, account_id, tool, person, mapped,
+                                             first_day, last_day, days, {sums})
+            SELECT %(level)s, {block}, c.account_id, c.tool, c.person, bool_or(c.mapped),
+                   min(c.first_day), max(c.last_day),
+                   bit_or((c.days || repeat('0', %(size)s - length(c.days))::varbit)
+                          >> (c.start - ({block}))),
+                   {", ".join(f"sum(c.{name})" for name in _BLOCK_SUMS)}
+            FROM ({source}) c
+            GROUP BY {block}, c.account_id, c.tool, c.person
+        """, params)
+
+
+def _refresh_day_people(cur, params: dict) -> None:
+    """usage_day_people for the account's days: one bitmap of people ids per (day, tool,
+    model), from the usage_daily rows just rebuilt."""
+    # Number the people seen for the first time. Only the missing ones are inserted: ON
+    # CONFLICT alone would draw a sequence value per existing person on every sync and make
+    # the bitmaps ever longer. Sorted, so two accounts adding the same new people at once
+    # wait for each other instead of deadlocking.
+    cur.execute("""
+        INSERT INTO people (person)
+        SELECT DISTINCT coalesce(d.email, d.actor) FROM usage_daily d
+        WHERE d.account_id = %(acc)s AND d.day = ANY(%(days)s)
+          AND NOT EXISTS (SELECT 1 FROM people p WHERE p.person = coalesce(d.email, d.actor))
+        ORDER BY 1
+        ON CONFLICT (person) DO NOTHING
+    """, params)
+    cur.execute("DELETE FROM usage_day_people WHERE account_id = %(acc)s "
+                "AND day = ANY(%(days)s)", params)
+    cur.execute("""
+        INSERT INTO usage_day_people (day, account_id, tool, model, people)
+        SELECT d.day, d.account_id, d.tool, d.model, bit_or(set_bit(z.zeros, p.id, 1))
+        FROM usage_daily d
+        JOIN people p ON p.person = coalesce(d.email, d.actor)
+        CROSS JOIN (SELECT repeat('0', max(id) + 1)::varbit AS zeros FROM people) z
+        WHERE d.account_id = %(acc)s AND d.day = ANY(%(days)s)
+        GROUP BY d.day, d.account_id, d.tool, d.model
     """, params)
 
 

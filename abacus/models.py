@@ -25,7 +25,7 @@ from sqlalchemy import (
     UniqueConstraint,
     func,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import BIT, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .extensions import db
@@ -390,3 +390,72 @@ class WebhookDelivery(db.Model):
     outcome: Mapped[str] = mapped_column(String(32))  # stored | ignored | queued | ping
     commits: Mapped[int] = mapped_column(Integer, server_default="0")
     received_at: Mapped[datetime] = _now_col(index=True)
+
+
+class Person(db.Model):
+    """A person as the rollups group usage (coalesce(email, actor)), numbered so that sets of
+    people can be stored as bitmaps (bit `id` set = this person). Ids are never reused or
+    deleted: a bitmap written long ago still names the same people."""
+
+    __tablename__ = "people"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    person: Mapped[str] = mapped_column(Text, unique=True)
+
+
+class UsageDayPeople(db.Model):
+    """Who was active per (day, account, tool, model): a bitmap over `people.id`.
+
+    Distinct people cannot be summed across days, tools or accounts, but bitmaps can be
+    OR-ed: people in any range, per tool, per model or per week is bit_count(bit_or(...)) over
+    a few hundred rows, instead of hashing every person-day of the range. Rows are per
+    account, so concurrent syncs of different accounts never write the same row. Rebuilt by
+    `ingest.refresh_daily` together with the other rollups."""
+
+    __tablename__ = "usage_day_people"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    # A foreign key (unlike the larger rollups): few rows, so the check costs nothing, and
+    # removing an account removes its rows.
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
+    tool: Mapped[str] = mapped_column(String(64), primary_key=True)
+    model: Mapped[str] = mapped_column(Text, primary_key=True)
+    # Bit i set = person id i was active; length = the highest id when written, plus one
+    # (readers pad to a common length before OR-ing).
+    people: Mapped[str] = mapped_column(BIT(varying=True))
+
+
+class UsagePersonBlock(RollupSums, db.Model):
+    """usage_person_daily summed over aligned blocks of 2, 4, … 256 days (`level` 1…8; a
+    level-k block starts on a day whose number since 1970-01-01 is a multiple of 2**k).
+
+    Any range is a handful of such blocks plus a few single days (see
+    `analytics.common.split_range`), so per-person sums over 30 days read about a quarter of
+    the per-day rows, and over a year a thirtieth. `days` marks the block's active days (bit
+    i = start + i), so days active still merge across tools and accounts. Rebuilt by
+    `ingest.refresh_daily` for the blocks holding the days it refreshes."""
+
+    __tablename__ = "usage_person_blocks"
+
+    LEVELS = 8  # blocks of 2, 4, … 2**LEVELS days
+    EPOCH = date(1970, 1, 1)  # day 0 of the alignment
+
+    @classmethod
+    def block_start(cls, day: date, level: int) -> date:
+        """The first day of the level-`level` block holding `day`."""
+        n = day.toordinal() - cls.EPOCH.toordinal()
+        return date.fromordinal(cls.EPOCH.toordinal() + (n >> level << level))
+
+    level: Mapped[int] = mapped_column(Integer, primary_key=True)
+    start: Mapped[date] = mapped_column(Date, primary_key=True)
+    # A foreign key so removing an account removes its blocks (and TRUNCATE … CASCADE of
+    # accounts empties this table too).
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
+    tool: Mapped[str] = mapped_column(String(64), primary_key=True)
+    person: Mapped[str] = mapped_column(Text, primary_key=True)
+    mapped: Mapped[bool] = mapped_column(Boolean)
+    first_day: Mapped[date] = mapped_column(Date)
+    last_day: Mapped[date] = mapped_column(Date)
+    days: Mapped[str] = mapped_column(BIT(varying=True))

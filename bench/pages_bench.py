@@ -104,7 +104,8 @@ def seed(db_url: str, args, end: date) -> None:
     db.session.execute(select(func.count()).select_from(UsageDaily)).scalar()
     conn = psycopg2.connect(db_url)
     conn.autocommit = True  # VACUUM cannot run inside a transaction
-    for table in ("usage_daily", "usage_person_daily", "usage_day_totals"):
+    for table in ("usage_daily", "usage_person_daily", "usage_day_totals", "people",
+                  "usage_day_people", "usage_person_blocks"):
         conn.cursor().execute(f"VACUUM ANALYZE {table}")
     conn.cursor().execute("ANALYZE usage_events")
     conn.close()

@@ -1,9 +1,17 @@
 """Shared pieces of the read side: rollup expressions and the cost-completeness mixin.
 
-Every query reads the `usage_daily` rollup (never `usage_events`) unless it shows raw
-records, so page time does not grow with the number of raw events; aggregation, sorting and
-paging happen in SQL. Money stays Decimal. Date ranges are inclusive days in the org time
-zone (the rollup's `day` already is).
+Every query reads a rollup (never `usage_events`) unless it shows raw records, so page time
+does not grow with the number of raw events; aggregation, sorting and paging happen in SQL.
+Money stays Decimal. Date ranges are inclusive days in the org time zone (the rollups' `day`
+already is).
+
+Counting people: distinct people do not add up across days, tools or accounts, so counts read
+`usage_day_people` (a bitmap of person ids per day, account, tool and model) and OR the
+bitmaps of the range: a few hundred rows however many people and events there are.
+
+Per-person sums over a range read `usage_person_blocks` (aligned blocks of 2…256 days) for
+most of the range and `usage_person_daily` only for the few days no block fits:
+`person_tool_rows` is that union.
 """
 
 from __future__ import annotations
@@ -11,9 +19,24 @@ from __future__ import annotations
 from datetime import date, timedelta
 from decimal import Decimal
 
-from sqlalchemy import BigInteger, ColumnElement, cast, func, literal
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Integer,
+    Subquery,
+    cast,
+    func,
+    literal,
+    select,
+    tuple_,
+    union_all,
+)
+from sqlalchemy.dialects.postgresql import BIT
 
 from ..models import UsageDaily as D
+from ..models import UsageDayPeople as DP
+from ..models import UsagePersonBlock as B
+from ..models import UsagePersonDaily as P
 
 
 class Costed:
@@ -43,6 +66,75 @@ def money_sum(expr: ColumnElement) -> ColumnElement[Decimal]:
 
 def in_range(start: date, end: date) -> ColumnElement[bool]:
     return D.day.between(start, end)
+
+
+def day_people(start: date, end: date) -> Subquery:
+    """The range's usage_day_people rows (day, tool, model, people), every bitmap padded to
+    the longest one (bitmaps written before new people were numbered are shorter), so any of
+    them can be OR-ed together."""
+    width = func.max(func.length(DP.people)).over()
+    rows = (select(DP.day, DP.tool, DP.model, DP.people, width.label("width"))
+            .where(DP.day.between(start, end)).subquery("day_people_rows"))
+    padding = cast(func.repeat("0", rows.c.width - func.length(rows.c.people)),
+                   BIT(varying=True))
+    return select(rows.c.day, rows.c.tool, rows.c.model,
+                  rows.c.people.op("||", return_type=BIT(varying=True))(padding)
+                  .label("people")).subquery("day_people")
+
+
+def count_people(bitmaps: ColumnElement) -> ColumnElement[int]:
+    """Aggregate: how many distinct people the group's bitmaps hold together (0 for none)."""
+    return func.coalesce(cast(func.bit_count(func.bit_or(bitmaps)), Integer), 0)
+
+
+def split_range(start: date, end: date) -> tuple[list[date], list[tuple[int, date]]]:
+    """start..end as the fewest aligned blocks of usage_person_blocks, largest first from
+    the left: returns (single days, [(level, block start)]). Any range takes at most two
+    blocks per level, so a year is about a dozen pieces."""
+    days: list[date] = []
+    blocks: list[tuple[int, date]] = []
+    epoch = B.EPOCH.toordinal()
+    n, last = start.toordinal() - epoch, end.toordinal() - epoch
+    while n <= last:
+        level = B.LEVELS
+        while level and (n % (1 << level) or n + (1 << level) - 1 > last):
+            level -= 1
+        if level:
+            blocks.append((level, date.fromordinal(epoch + n)))
+        else:
+            days.append(date.fromordinal(epoch + n))
+        n += 1 << level
+    return days, blocks
+
+
+def person_tool_rows(start: date, end: date, *, with_days: bool = False) -> Subquery:
+    """Rows to sum per (person, tool) over start..end: usage_person_blocks for the range's
+    aligned blocks and usage_person_daily for the days between them.
+
+    Columns: person, tool, mapped, the RollupSums figures, first_day, last_day and, with
+    `with_days`, `days`: a bitmap of the range (bit i = start + i) marking active days, so
+    bit_or() over a person's rows gives their days active across tools and accounts.
+    """
+    days, blocks = split_range(start, end)
+    width = (end - start).days + 1
+    sums = ("events", "input_tokens", "output_tokens", "cache_write_tokens",
+            "cache_read_tokens", "cost_usd", "estimated_cost_usd", "unpriced_events")
+    varbit = BIT(varying=True)
+    zeros = cast(func.repeat("0", width), varbit)
+    single = [P.person, P.tool, P.mapped, *(getattr(P, name) for name in sums),
+              P.day.label("first_day"), P.day.label("last_day")]
+    spans = [B.person, B.tool, B.mapped, *(getattr(B, name) for name in sums),
+             B.first_day, B.last_day]
+    if with_days:
+        single.append(func.set_bit(zeros, P.day - start, 1).label("days"))
+        # The block's bits, padded to the range's width, moved to the block's offset.
+        padded = B.days.op("||", return_type=varbit)(
+            cast(func.repeat("0", width - func.length(B.days)), varbit))
+        spans.append(padded.op(">>", return_type=varbit)(B.start - start).label("days"))
+    return union_all(
+        select(*single).where(P.day.in_(days)),
+        select(*spans).where(tuple_(B.level, B.start).in_(blocks)),
+    ).subquery("person_tool_rows")
 
 
 def default_range(today: date, days: int = 30) -> tuple[date, date]:

@@ -6,16 +6,24 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, or_, select, tuple_
 
 from ..extensions import db
 from ..models import UsageDaily as D
 from ..models import UsageDayTotals as T
-from ..models import UsagePersonDaily as P
-from .common import PERSON, TOKENS, Costed, in_range, int_sum, money_sum
+from .common import (
+    PERSON,
+    TOKENS,
+    Costed,
+    count_people,
+    day_people,
+    in_range,
+    int_sum,
+    money_sum,
+    person_tool_rows,
+)
 
 T_TOKENS = T.input_tokens + T.output_tokens + T.cache_write_tokens + T.cache_read_tokens
-P_TOKENS = P.input_tokens + P.output_tokens + P.cache_write_tokens + P.cache_read_tokens
 
 
 @dataclass(frozen=True)
@@ -134,7 +142,7 @@ class Overview:
 
 def totals(start: date, end: date) -> Totals:
     """The headline numbers of one window: sums from the small team-wide rollup, the people
-    count from one grouped pass over usage_daily."""
+    count from the people bitmaps."""
     r = db.session.execute(
         select(int_sum(T_TOKENS).label("tokens"), money_sum(T.cost_usd).label("cost"),
                int_sum(T.events).label("events")).where(T.day.between(start, end))).one()
@@ -143,12 +151,19 @@ def totals(start: date, end: date) -> Totals:
 
 
 def people_count(start: date, end: date) -> int:
-    """Distinct people (mapped e-mails and unmapped identities) active in the window.
+    """Distinct people (mapped e-mails and unmapped identities) active in the window."""
+    dp = day_people(start, end)
+    return int(db.session.execute(select(count_people(dp.c.people))).scalar_one())
 
-    A GROUP BY in a subquery hashes; count(DISTINCT …) would sort every row."""
-    people = (select(P.person).where(P.day.between(start, end)).group_by(P.person)
-              .subquery())
-    return int(db.session.execute(select(func.count()).select_from(people)).scalar())
+
+def people_by_tool(start: date, end: date) -> tuple[int, dict[str, int]]:
+    """Distinct people active in the window, and per tool (one pass over the bitmaps)."""
+    dp = day_people(start, end)
+    rows = db.session.execute(
+        select(dp.c.tool, count_people(dp.c.people).label("people"))
+        .group_by(func.grouping_sets(tuple_(dp.c.tool), tuple_()))).all()
+    by_tool = {r.tool: int(r.people) for r in rows if r.tool is not None}
+    return next((int(r.people) for r in rows if r.tool is None), 0), by_tool
 
 
 def daily_by_tool(start: date, end: date) -> Daily:
@@ -209,9 +224,9 @@ def month_projection(today: date, basis_days: int = 14) -> Projection:
 def overview(start: date, end: date, limit: int = 50) -> Overview:
     """Totals and breakdowns by tool, model and person for the inclusive days start..end.
 
-    Team-wide numbers come from the small rollup; everything per person comes from ONE
-    grouped pass over usage_daily (person × tool × model), folded here. Breakdowns are sorted
-    by tokens (descending, then name); `by_person` keeps the top `limit`.
+    Team-wide numbers come from the small rollup, people counts from the people bitmaps, and
+    the top `limit` people (with their tool split) from one grouped pass over the per-person
+    rollup, ranked in SQL. Breakdowns are sorted by tokens (descending, then name).
     """
     session = db.session
     in_days = T.day.between(start, end)
@@ -233,45 +248,49 @@ def overview(start: date, end: date, limit: int = 50) -> Overview:
                    int_sum(T.unpriced_events).label("unpriced"))
             .where(in_days).group_by(T.model).order_by(tokens.desc(), T.model))
     ]
-    people = _people(start, end)
-    tool_people: dict[str, int] = {}
-    for p in people.values():
-        for tool in p["tools"]:
-            tool_people[tool] = tool_people.get(tool, 0) + 1
+    active, tool_people = people_by_tool(start, end)
     by_tool = [ToolRow(r.tool, int(r.tokens), Decimal(r.cost), tool_people.get(r.tool, 0),
                        int(r.events), int(r.unpriced)) for r in tool_rows]
-    ranked = sorted(people.items(), key=lambda kv: (-kv[1]["tokens"], kv[0]))[:limit]
+    ranked = _top_people(start, end, limit)
     models = _models_of([person for person, _ in ranked], start, end)
-    for person, p in ranked:
-        p["models"] = models.get(person, {})
     by_person = [
         PersonRow(person, p["mapped"], p["tokens"], p["cost"], p["events"],
                   max(p["tools"], key=lambda k: (p["tools"][k], k)) if p["tools"] else None,
                   p["unpriced"], tool_tokens=dict(p["tools"]),
-                  favourite_model=max(p["models"], key=lambda k: (p["models"][k], k))
-                  if p["models"] else None)
+                  favourite_model=max(models[person], key=lambda k: (models[person][k], k))
+                  if models.get(person) else None)
         for person, p in ranked
     ]
     return Overview(start=start, end=end, total_tokens=int(t.tokens), cost_usd=Decimal(t.cost),
                     estimated_cost_usd=Decimal(t.estimated), unpriced_events=int(t.unpriced),
-                    events=int(t.events), active_people=len(people), by_tool=by_tool,
+                    events=int(t.events), active_people=active, by_tool=by_tool,
                     by_model=by_model, by_person=by_person)
 
 
-def _people(start: date, end: date) -> dict[str, dict]:
-    """Per person: totals, tokens per tool, mapped or not (one pass over the per-person
-    rollup, which has no model dimension)."""
+def _top_people(start: date, end: date, limit: int) -> list[tuple[str, dict]]:
+    """The `limit` people with the most tokens (ties: person A→Z): totals, tokens per tool,
+    mapped or not. One pass per (person, tool) over the per-person blocks and days covering
+    the range; the ranking happens in SQL, so only the top people's rows come back."""
+    rows = person_tool_rows(start, end).c
+    tokens = (rows.input_tokens + rows.output_tokens + rows.cache_write_tokens
+              + rows.cache_read_tokens)
+    per_tool = (
+        select(rows.person, rows.tool, func.bool_or(rows.mapped).label("mapped"),
+               int_sum(tokens).label("tokens"), money_sum(rows.cost_usd).label("cost"),
+               int_sum(rows.events).label("events"),
+               int_sum(rows.unpriced_events).label("unpriced"))
+        .group_by(rows.person, rows.tool).cte("per_tool"))
+    c = per_tool.c
+    # Byte order (COLLATE "C") ranks ties exactly as Python's sort of the names does.
+    by_name = c.person.collate("C")
+    top = (select(c.person).group_by(c.person)
+           .order_by(func.sum(c.tokens).desc(), by_name).limit(limit).subquery("top"))
     out: dict[str, dict] = {}
-    rows = db.session.execute(
-        select(P.person, P.tool, func.bool_or(P.mapped).label("mapped"),
-               int_sum(P_TOKENS).label("tokens"), money_sum(P.cost_usd).label("cost"),
-               int_sum(P.events).label("events"), int_sum(P.unpriced_events).label("unpriced"))
-        .where(P.day.between(start, end)).group_by(P.person, P.tool))
-    for r in rows:
+    for r in db.session.execute(select(per_tool).join(top, top.c.person == c.person)):
         p = out.get(r.person)
         if p is None:
             p = out[r.person] = {"mapped": False, "tokens": 0, "cost": Decimal(0),
-                                 "events": 0, "unpriced": 0, "tools": {}, "models": {}}
+                                 "events": 0, "unpriced": 0, "tools": {}}
         n = int(r.tokens)
         p["mapped"] = p["mapped"] or bool(r.mapped)
         p["tokens"] += n
@@ -279,7 +298,7 @@ def _people(start: date, end: date) -> dict[str, dict]:
         p["events"] += int(r.events)
         p["unpriced"] += int(r.unpriced)
         p["tools"][r.tool] = p["tools"].get(r.tool, 0) + n
-    return out
+    return sorted(out.items(), key=lambda kv: (-kv[1]["tokens"], kv[0]))
 
 
 def _models_of(people: list[str], start: date, end: date) -> dict[str, dict[str, int]]:

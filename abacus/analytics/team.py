@@ -18,17 +18,14 @@ from sqlalchemy import (
     ColumnElement,
     Numeric,
     Text,
-    and_,
     cast,
     func,
     select,
     true,
 )
-from sqlalchemy.dialects.postgresql import BIT
 
 from ..extensions import db
-from ..models import UsagePersonDaily as P
-from .common import Costed, int_sum, money_sum
+from .common import Costed, int_sum, money_sum, person_tool_rows
 
 PER_PAGE = 50
 TOOL_PREFIX = "tool:"  # tool columns are keyed `tool:<tool id>`, e.g. `tool:cursor`
@@ -222,14 +219,13 @@ def team_pivot(start: date, end: date, *, q: str = "", sort: str = "cost",
 
 
 class _Query:
-    """The pivot's SQL: one scan of the rollup feeds the rows, the totals and the tool list.
+    """The pivot's SQL: one pass over the per-person rollups feeds the rows, the totals and
+    the tool list.
 
-    The rollup is grouped by `email` for mapped rows and by `actor` for the rest (a UNION ALL
-    of the two), not by coalesce(email, actor): PostgreSQL knows how many distinct e-mails
-    and actors there are but not how many coalesced values, so grouping by the expression
-    led it to a sort-based plan over every row, about 2.5× slower than the hash aggregates
-    this gets. Days active are a bitmap per person (one bit per day of the range), so they
-    merge across tools and identities without a COUNT(DISTINCT) that would force a sort.
+    The range is read as aligned blocks of days plus a few single days
+    (`common.person_tool_rows`), so 30 days hash about a quarter of the per-day rows and a
+    year a thirtieth. Days active are a bitmap per person (one bit per day of the range), so
+    they merge across tools and identities without a COUNT(DISTINCT) that would force a sort.
     """
 
     def __init__(self, start: date, end: date, q: str, sort: str, only_person: str | None):
@@ -240,17 +236,16 @@ class _Query:
         self.tool_totals = self._tool_totals(per_tool)
 
     def _per_person_tool(self, q: str):
-        """Per (person, tool): sums and a bitmap of active days, from the per-person rollup
-        (person = coalesce(email, actor) already; no model dimension to fold)."""
-        start, end = self.start, self.end
-        empty = cast(func.repeat("0", (end - start).days + 1), BIT(varying=True))
-        day_bit = func.set_bit(empty, P.day - start, 1)
-        where = P.day.between(start, end)
+        """Per (person, tool): sums and a bitmap of active days, from the per-person blocks
+        and days covering the range (person = coalesce(email, actor) already; no model
+        dimension to fold)."""
+        rows = person_tool_rows(self.start, self.end, with_days=True)
+        r = rows.c
+        query = select(r.person.label("person"), r.tool, func.bool_or(r.mapped).label("mapped"),
+                       *_sums(r), func.bit_or(r.days).label("days_bits"))
         if q:
-            where = and_(where, P.person.ilike(f"%{escape_like(q)}%", escape="\\"))
-        return (select(P.person.label("person"), P.tool, func.bool_or(P.mapped).label("mapped"),
-                       *_sums(P), func.bit_or(day_bit).label("days_bits"))
-                .where(where).group_by(P.person, P.tool).cte("per_tool"))
+            query = query.where(r.person.ilike(f"%{escape_like(q)}%", escape="\\"))
+        return query.group_by(r.person, r.tool).cte("per_tool")
 
     def _per_person(self, per_tool):
         c = per_tool.c
@@ -354,7 +349,7 @@ def _sums(c, resum: bool = False) -> list[ColumnElement]:
         def total(name: str) -> ColumnElement:
             return int_sum(getattr(c, _ROLLUP[name]))
         cost = money_sum(c.cost_usd)
-        first, last = func.min(c.day), func.max(c.day)
+        first, last = func.min(c.first_day), func.max(c.last_day)
     return [cost.label("cost"),
             *(total(n).label(n) for n in ("events", "unpriced", "input", "output",
                                           "cache_write", "cache_read")),

@@ -1,7 +1,8 @@
 """The Usage page's numbers: models and tools over time, the breakdown, active people.
 
-Everything reads the `usage_daily` rollup. A "view" is the dimension the page breaks usage
-down by: `models` (the canonical model) or `tools`.
+Sums read the team-wide rollup (`usage_day_totals`), people counts the people bitmaps
+(`usage_day_people`): neither grows with the number of people or events. A "view" is the
+dimension the page breaks usage down by: `models` (the canonical model) or `tools`.
 """
 
 from __future__ import annotations
@@ -10,14 +11,11 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 
-from sqlalchemy import Date, case, cast, func, literal, select, tuple_, union_all
-from sqlalchemy.sql.expression import ColumnElement
+from sqlalchemy import Date, case, cast, func, literal, select, tuple_
 
 from ..extensions import db
-from ..models import UsageDaily as D
 from ..models import UsageDayTotals as T
-from ..models import UsagePersonDaily as P
-from .common import PERSON, TOKENS, Costed, in_range, int_sum, money_sum
+from .common import Costed, count_people, day_people, int_sum, money_sum
 from .overview import T_TOKENS, Totals, totals  # noqa: F401 - the cards of this page too
 
 VIEWS = ("models", "tools")
@@ -25,10 +23,9 @@ METRICS = ("tokens", "cost")
 TOP_SERIES = 7  # the chart shows this many models (or tools), the rest as "other" (key None)
 
 
-def _dimension(view: str) -> ColumnElement[str]:
+def _check_view(view: str) -> None:
     if view not in VIEWS:
         raise ValueError(f"view must be one of {VIEWS}, got {view!r}")
-    return D.model if view == "models" else D.tool
 
 
 @dataclass(frozen=True)
@@ -98,42 +95,37 @@ class ActivePeople:
 def breakdown(view: str, start: date, end: date) -> Breakdown:
     """One row per model (or tool), most tokens first, plus a totals row.
 
-    Sums per (key, person) come first (one hash aggregate over the range); the rows and the
-    total are then grouping sets over that small result, so counting distinct people sorts
-    thousands of rows, not the range's rollup, and the total counts each person once.
+    Sums come from the team-wide rollup and people from the bitmaps, each as grouping sets
+    (per key, and the total), so the total counts each person once.
     """
-    key = _dimension(view)
-    per_person = (
-        select(key.label("key"), PERSON.label("person"),
-               int_sum(TOKENS).label("tokens"), int_sum(D.input_tokens).label("inp"),
-               int_sum(D.output_tokens).label("out"),
-               int_sum(D.cache_write_tokens).label("cw"),
-               int_sum(D.cache_read_tokens).label("cr"),
-               money_sum(D.cost_usd).label("cost"),
-               money_sum(D.estimated_cost_usd).label("est"),
-               int_sum(D.events).label("events"),
-               int_sum(D.unpriced_events).label("unpriced"))
-        .where(in_range(start, end)).group_by(key, PERSON).subquery())
-    c = per_person.c
-    grouping = func.grouping(c.key).label("is_total")
-    tokens = int_sum(c.tokens)
-    rows = db.session.execute(
-        select(c.key, grouping, tokens.label("tokens"), int_sum(c.inp).label("inp"),
-               int_sum(c.out).label("out"), int_sum(c.cw).label("cw"),
-               int_sum(c.cr).label("cr"), money_sum(c.cost).label("cost"),
-               money_sum(c.est).label("est"), int_sum(c.events).label("events"),
-               int_sum(c.unpriced).label("unpriced"),
-               func.count(func.distinct(c.person)).label("people"))
-        .group_by(func.grouping_sets(tuple_(c.key), tuple_()))
-        .order_by(grouping.desc(), tokens.desc(), c.key)).all()
+    _check_view(view)
+    key = T.model if view == "models" else T.tool
+    is_total = func.grouping(key).label("is_total")
+    tokens = int_sum(T_TOKENS)
+    sums = db.session.execute(
+        select(key.label("key"), is_total, tokens.label("tokens"),
+               int_sum(T.input_tokens).label("inp"), int_sum(T.output_tokens).label("out"),
+               int_sum(T.cache_write_tokens).label("cw"),
+               int_sum(T.cache_read_tokens).label("cr"), money_sum(T.cost_usd).label("cost"),
+               money_sum(T.estimated_cost_usd).label("est"),
+               int_sum(T.events).label("events"), int_sum(T.unpriced_events).label("unpriced"))
+        .where(T.day.between(start, end))
+        .group_by(func.grouping_sets(tuple_(key), tuple_()))
+        .order_by(is_total.desc(), tokens.desc(), key)).all()
+    dp = day_people(start, end)
+    people_key = dp.c.model if view == "models" else dp.c.tool
+    people = {(r.key, r.is_total): int(r.people) for r in db.session.execute(
+        select(people_key.label("key"), func.grouping(people_key).label("is_total"),
+               count_people(dp.c.people).label("people"))
+        .group_by(func.grouping_sets(tuple_(people_key), tuple_())))}
 
     def row(r) -> BreakdownRow:
         return BreakdownRow(r.key or "", int(r.tokens), int(r.inp), int(r.out), int(r.cw),
                             int(r.cr), Decimal(r.cost), Decimal(r.est), int(r.events),
-                            int(r.unpriced), int(r.people))
+                            int(r.unpriced), people.get((r.key, r.is_total), 0))
 
-    total = row(rows[0])  # the () grouping set always yields a row, sorted first
-    return Breakdown(view, [row(r) for r in rows[1:]], total)
+    total = row(sums[0])  # the () grouping set always yields a row, sorted first
+    return Breakdown(view, [row(r) for r in sums[1:]], total)
 
 
 def trend(view: str, metric: str, start: date, end: date, top: int = TOP_SERIES) -> Trend:
@@ -142,8 +134,7 @@ def trend(view: str, metric: str, start: date, end: date, top: int = TOP_SERIES)
     (day, key) sums first, then a window ranks keys by their range total."""
     if metric not in METRICS:
         raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
-    if view not in VIEWS:
-        raise ValueError(f"view must be one of {VIEWS}, got {view!r}")
+    _check_view(view)
     # No person dimension here: the small team-wide rollup has the same sums.
     key = T.model if view == "models" else T.tool
     value = int_sum(T_TOKENS) if metric == "tokens" else money_sum(T.cost_usd)
@@ -184,50 +175,32 @@ def active_people(start: date, end: date, grain: str | None = None) -> ActivePeo
     """Distinct people per tool per day (ranges up to 31 days) or per ISO week (Monday),
     with per-period totals across tools and per-tool totals for the range.
 
-    One scan: (period, tool, person) is hash-aggregated once into a CTE, and each count is a
-    further hash aggregate over it (no DISTINCT sorts over the rollup).
+    One pass over the people bitmaps with grouping sets (period × tool, period, tool, all):
+    each count ORs a few bitmaps, whatever the number of people. Tokens per tool (to break
+    ties between tools) come from the team-wide rollup.
     """
     grain = grain or ("day" if (end - start).days < 31 else "week")
-    # The per-person rollup: no model dimension, so about half the rows of usage_daily.
-    period = P.day if grain == "day" else cast(func.date_trunc("week", P.day), Date)
-    p_tokens = P.input_tokens + P.output_tokens + P.cache_write_tokens + P.cache_read_tokens
-    base = (select(period.label("period"), P.tool.label("tool"), P.person.label("person"),
-                   int_sum(p_tokens).label("tokens"))
-            .where(P.day.between(start, end)).group_by(period, P.tool, P.person)
-            .cte("active"))
-    none_date, none_text = literal(None, Date), literal(None, P.tool.type)
-
-    def people_by(*cols):  # distinct people (and their tokens) per `cols` over the CTE
-        inner = (select(*cols, base.c.person, func.sum(base.c.tokens).label("tokens"))
-                 .group_by(*cols, base.c.person).subquery())
-        outer = [inner.c[col.name] for col in cols]
-        return outer, inner
-
-    p_cols, p = people_by(base.c.period)
-    t_cols, t = people_by(base.c.tool)
-    _, a = people_by()
-    parts = union_all(
-        # The CTE has one row per (period, tool, person) already: count its rows.
-        select(base.c.period, base.c.tool, func.count().label("people"),
-               func.sum(base.c.tokens).label("tokens")).group_by(base.c.period, base.c.tool),
-        select(p.c.period, none_text, func.count(), func.sum(p.c.tokens)).group_by(*p_cols),
-        select(none_date, t.c.tool, func.count(), func.sum(t.c.tokens)).group_by(*t_cols),
-        select(none_date, none_text, func.count(), func.sum(a.c.tokens)),
-    ).subquery()
+    dp = day_people(start, end)
+    period = (dp.c.day if grain == "day" else cast(func.date_trunc("week", dp.c.day), Date)
+              ).label("period")
     rows = db.session.execute(
-        select(parts.c.period, parts.c.tool, parts.c.people, parts.c.tokens)
-        .order_by(parts.c.period.desc().nulls_first(), parts.c.people.desc(),
-                  parts.c.tokens.desc(), parts.c.tool.nulls_first())).all()
-    # Split the four kinds of row (the SQL order holds within each).
-    tool_rows = [ToolPeople(r.tool, int(r.people), int(r.tokens or 0))
-                 for r in rows if r.period is None and r.tool is not None]
-    tools = [tp.tool for tp in tool_rows]
-    periods: dict[date, ActivePeriod] = {}
+        select(period, dp.c.tool, func.grouping(period).label("all_periods"),
+               func.grouping(dp.c.tool).label("all_tools"),
+               count_people(dp.c.people).label("people"))
+        .group_by(func.grouping_sets(tuple_(period, dp.c.tool), tuple_(period),
+                                     tuple_(dp.c.tool), tuple_()))).all()
+    tokens = dict(db.session.execute(
+        select(T.tool, int_sum(T_TOKENS)).where(T.day.between(start, end))
+        .group_by(T.tool)).all())
+    tool_rows = sorted((ToolPeople(r.tool, int(r.people), int(tokens.get(r.tool, 0)))
+                        for r in rows if r.all_periods and not r.all_tools),
+                       key=lambda tp: (-tp.people, -tp.tokens, tp.tool))
+    periods = {r.period: ActivePeriod(r.period, {}, int(r.people))
+               for r in sorted((r for r in rows if r.all_tools and not r.all_periods),
+                               key=lambda r: r.period, reverse=True)}
     for r in rows:
-        if r.period is not None and r.tool is None:
-            periods[r.period] = ActivePeriod(r.period, {}, int(r.people))
-    for r in rows:
-        if r.period is not None and r.tool is not None:
+        if not r.all_periods and not r.all_tools:
             periods[r.period].by_tool[r.tool] = int(r.people)
-    overall = next((int(r.people) for r in rows if r.period is None and r.tool is None), 0)
-    return ActivePeople(grain, tools, list(periods.values()), tool_rows, overall)
+    overall = next((int(r.people) for r in rows if r.all_periods and r.all_tools), 0)
+    return ActivePeople(grain, [tp.tool for tp in tool_rows], list(periods.values()),
+                        tool_rows, overall)
