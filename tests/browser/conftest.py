@@ -63,3 +63,10 @@ def page(browser):
     new_page.problems = problems  # type: ignore[attr-defined]
     yield new_page
     context.close()
+
+
+def settled(page) -> None:
+    """Wait until htmx has finished swapping and settling (a boosted link pushes the new URL
+    before the new content's hx- attributes are live; acting in between is lost)."""
+    page.wait_for_function("() => window.htmx && !document.querySelector("
+                           "'.htmx-request, .htmx-swapping, .htmx-settling')")

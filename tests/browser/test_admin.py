@@ -15,6 +15,7 @@ from abacus.extensions import db
 from abacus.ingest import ingest
 from abacus.models import Account, IdentityMapping, PricingOverride, UsageDaily, UsageEvent
 from abacus.providers.base import UsageRecord
+from tests.browser.conftest import settled
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 CURSOR_KEY = "key_" + "B4dg3rS3cret" * 4
@@ -78,6 +79,7 @@ def test_admin_adds_account_assigns_identity_and_sets_a_price(app, live_server, 
     page.get_by_role("navigation", name="Admin sections").get_by_role(
         "link", name="Accounts").click()
     page.wait_for_url(live_server + "/admin/accounts")
+    settled(page)
     page.get_by_label("Provider").select_option(label="Cursor (team Admin API)")
     key_input = page.locator('input[name="credential_api_key"]')
     key_input.wait_for()
