@@ -53,10 +53,6 @@ def client(settings) -> gh.GitHubClient:
     return gh.GitHubClient(creds, api_url=settings.github_api_url)
 
 
-def api_configured(settings) -> bool:
-    return settings.github_api_configured
-
-
 @dataclass
 class RepoOutcome:
     repository: str

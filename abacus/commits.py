@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -63,13 +63,11 @@ class StoreResult:
     inserted: int = 0
     updated: int = 0
     unchanged: int = 0
-    shas: list[str] = field(default_factory=list)  # inserted or updated
 
     def add(self, other: StoreResult) -> None:
         self.inserted += other.inserted
         self.updated += other.updated
         self.unchanged += other.unchanged
-        self.shas.extend(other.shas)
 
     def as_dict(self) -> dict[str, int]:
         return {"inserted": self.inserted, "updated": self.updated, "unchanged": self.unchanged}
@@ -227,7 +225,6 @@ def _store_batch(repo: Repository, batch: list[CommitIn], source: str) -> StoreR
             if row.person is None:
                 row.person = _resolve(merged, mappings, domains)
         result.updated += 1
-        result.shas.append(sha)
     db.session.flush()
     if new:
         _insert(repo, new, source, mappings, domains, result)
@@ -265,7 +262,6 @@ def _insert(repo: Repository, new: list[tuple[str, CommitIn]], source: str,
         db.session.connection().execute(pg_insert(CommitAttribution.__table__), attributions)
     result.inserted += len(ids)
     result.unchanged += len(new) - len(ids)
-    result.shas.extend(sha for sha, _ in new if sha in ids)
 
 
 def _set_attributions(commit_id: int, found: Sequence[attribution.Attribution]) -> None:

@@ -84,8 +84,6 @@ def status_command() -> None:
     settings = current_app.config["ABACUS"]
     click.echo(f"webhook: {'on' if settings.github_webhook_secret else 'off (no secret)'}, "
                f"last delivery {last.isoformat(timespec='seconds') if last else 'never'}")
-    from .commit_backfill import api_configured
-
-    click.echo(f"API: {'configured' if api_configured(settings) else 'not configured'} "
+    click.echo(f"API: {'configured' if settings.github_api_configured else 'not configured'} "
                f"({settings.github_api_url})")
 

@@ -215,9 +215,7 @@ def after_push(repository: str, follow_up: tuple[str, ...], before: str | None,
     """Queue a push's follow-up work when the GitHub API is configured; False otherwise."""
     from flask import current_app
 
-    from .commit_backfill import api_configured
-
-    if not api_configured(current_app.config["ABACUS"]):
+    if not current_app.config["ABACUS"].github_api_configured:
         return False
     from .queue import queue
 
@@ -250,9 +248,7 @@ def schedules(settings) -> tuple[Schedule, ...]:
            for pid, provider in sorted(providers().items())]
     out.append(Schedule("abacus-schedule-backfill", settings.schedule_backfill,
                         "abacus.jobs.backfill_all", {}))
-    from .commit_backfill import api_configured
-
-    if api_configured(settings):
+    if settings.github_api_configured:
         out.append(Schedule("abacus-schedule-github", settings.schedule_github,
                             "abacus.jobs.github_scheduled", {}))
     return tuple(out)

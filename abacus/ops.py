@@ -22,27 +22,41 @@ def _head_revision() -> str | None:
     return ScriptDirectory.from_config(config).get_current_head()
 
 
+def _probe(check) -> str:
+    """"ok", or the kind of error: never the message, which may hold a URL or a password."""
+    try:
+        check()
+    except Exception as exc:  # report, never raise: this is a probe
+        return f"error: {type(exc).__name__}"
+    return "ok"
+
+
+def _ping_redis() -> None:
+    from .queue import redis_connection
+
+    redis_connection().ping()
+
+
+def liveness() -> dict[str, str]:
+    """{"db": …, "redis": …}: both answer."""
+    return {"db": _probe(lambda: db.session.execute(text("SELECT 1")).scalar_one()),
+            "redis": _probe(_ping_redis)}
+
+
 def readiness() -> dict[str, str]:
     """{"db": …, "redis": …, "migrations": …}: "ok", or what is wrong (no URLs, no secrets)."""
-    checks: dict[str, str] = {}
-    try:
-        with db.engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-            current = MigrationContext.configure(conn).get_current_revision()
-        checks["db"] = "ok"
-        head = _head_revision()
-        checks["migrations"] = ("ok" if current == head
-                                else f"at {current or 'none'}, expected {head}: run migrate")
-    except Exception as exc:  # report, never raise: this is a probe
-        checks["db"] = f"error: {type(exc).__name__}"
-        checks["migrations"] = "unknown"
-    try:
-        from .queue import redis_connection
+    revision: list[str | None] = []
 
-        redis_connection().ping()
-        checks["redis"] = "ok"
-    except Exception as exc:
-        checks["redis"] = f"error: {type(exc).__name__}"
+    def current_revision() -> None:
+        with db.engine.connect() as conn:
+            revision.append(MigrationContext.configure(conn).get_current_revision())
+
+    checks = {"db": _probe(current_revision), "migrations": "unknown",
+              "redis": _probe(_ping_redis)}
+    if revision:
+        head = _head_revision()
+        checks["migrations"] = ("ok" if revision[0] == head
+                                else f"at {revision[0] or 'none'}, expected {head}: run migrate")
     return checks
 
 
