@@ -38,6 +38,7 @@ from ..extensions import db
 from ..models import Commit as C
 from ..models import CommitAttribution as A
 from ..models import Repository as R
+from .common import Paged
 
 PER_PAGE = 50
 FILTERS = ("all", "ai", "human")
@@ -257,8 +258,22 @@ REPO_COLUMN_KEYS = tuple(c.key for c in REPO_COLUMNS)
 DEFAULT_REPO_SORT = "commits"
 
 
+class RepoName:
+    """`owner/name` split for links to /repositories/<source>/<owner>/<name>."""
+
+    full_name: str
+
+    @property
+    def owner(self) -> str:
+        return self.full_name.partition("/")[0]
+
+    @property
+    def name(self) -> str:
+        return self.full_name.partition("/")[2]
+
+
 @dataclass(frozen=True)
-class RepoRow:
+class RepoRow(RepoName):
     repository_id: int
     source: str
     full_name: str
@@ -272,13 +287,6 @@ class RepoRow:
     last_commit: datetime  # in the org time zone
     by_tool: dict[str, int] = field(default_factory=dict)  # tool -> commits
 
-    @property
-    def owner(self) -> str:
-        return self.full_name.partition("/")[0]
-
-    @property
-    def name(self) -> str:
-        return self.full_name.partition("/")[2]
 
     @property
     def ai_rate(self) -> Decimal:
@@ -296,7 +304,7 @@ class RepoRow:
 
 
 @dataclass(frozen=True)
-class RepoTable:
+class RepoTable(Paged):
     rows: list[RepoRow]
     visible: int  # repositories with commits in the range
     tools: list[str]  # tools found on these rows' commits, display order (CSV columns)
@@ -304,20 +312,6 @@ class RepoTable:
     per_page: int | None  # None: every row (CSV)
     sort: str
     descending: bool
-
-    @property
-    def pages(self) -> int:
-        if not self.per_page:
-            return 1
-        return max(1, math.ceil(self.visible / self.per_page))
-
-    @property
-    def first_index(self) -> int:
-        return (self.page - 1) * (self.per_page or 0) + 1 if self.rows else 0
-
-    @property
-    def last_index(self) -> int:
-        return self.first_index + len(self.rows) - 1 if self.rows else 0
 
 
 def repository_table(start: date, end: date, tz: str, *, sort: str = DEFAULT_REPO_SORT,
@@ -395,7 +389,7 @@ def repository_table(start: date, end: date, tz: str, *, sort: str = DEFAULT_REP
 # --- one repository ------------------------------------------------------------------------
 
 @dataclass(frozen=True)
-class RepositoryInfo:
+class RepositoryInfo(RepoName):
     id: int
     source: str
     full_name: str
@@ -404,13 +398,6 @@ class RepositoryInfo:
     last_commit: datetime | None
     total_commits: int
 
-    @property
-    def owner(self) -> str:
-        return self.full_name.partition("/")[0]
-
-    @property
-    def name(self) -> str:
-        return self.full_name.partition("/")[2]
 
 
 def find_repository(source: str, full_name: str, tz: str = "UTC") -> RepositoryInfo | None:
@@ -539,7 +526,7 @@ class CommitRow:
 
 
 @dataclass(frozen=True)
-class CommitPage:
+class CommitPage(Paged):
     rows: list[CommitRow]
     total: int  # commits matching the filter (and visible to the viewer)
     kind: str  # all | ai | human
@@ -547,16 +534,8 @@ class CommitPage:
     per_page: int
 
     @property
-    def pages(self) -> int:
-        return max(1, math.ceil(self.total / self.per_page))
-
-    @property
-    def first_index(self) -> int:
-        return (self.page - 1) * self.per_page + 1 if self.rows else 0
-
-    @property
-    def last_index(self) -> int:
-        return self.first_index + len(self.rows) - 1 if self.rows else 0
+    def visible(self) -> int:  # for Paged
+        return self.total
 
 
 def commit_list(start: date, end: date, tz: str, *, repository_id: int | None = None,

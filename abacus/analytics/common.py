@@ -16,6 +16,7 @@ most of the range and `usage_person_daily` only for the few days no block fits:
 
 from __future__ import annotations
 
+import math
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -49,6 +50,30 @@ class Costed:
     def fully_unpriced(self) -> bool:
         """No event has a price: the cost is unknown, not $0."""
         return self.events > 0 and self.unpriced_events == self.events
+
+
+class Paged:
+    """A page of `rows` out of `visible` matching rows; `per_page` None: every row at once."""
+
+    rows: list
+    visible: int
+    page: int
+    per_page: int | None
+
+    @property
+    def pages(self) -> int:
+        if not self.per_page:
+            return 1
+        return max(1, math.ceil(self.visible / self.per_page))
+
+    @property
+    def first_index(self) -> int:
+        """1-based position of the page's first row (0 when there are none)."""
+        return (self.page - 1) * (self.per_page or 0) + 1 if self.rows else 0
+
+    @property
+    def last_index(self) -> int:
+        return self.first_index + len(self.rows) - 1 if self.rows else 0
 
 
 # Shared expressions. sum() over BIGINT is NUMERIC in PostgreSQL: cast back to a Python int.

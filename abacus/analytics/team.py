@@ -25,7 +25,7 @@ from sqlalchemy import (
 )
 
 from ..extensions import db
-from .common import Costed, int_sum, money_sum, person_tool_rows
+from .common import Costed, Paged, int_sum, money_sum, person_tool_rows
 
 PER_PAGE = 50
 TOOL_PREFIX = "tool:"  # tool columns are keyed `tool:<tool id>`, e.g. `tool:cursor`
@@ -140,7 +140,7 @@ class TeamTotals(Costed):
 
 
 @dataclass(frozen=True)
-class TeamPivot:
+class TeamPivot(Paged):
     start: date
     end: date
     columns: list[Column]  # every column available in this range (tools present included)
@@ -151,21 +151,6 @@ class TeamPivot:
     per_page: int | None  # None: every row, unpaged (CSV)
     sort: str
     descending: bool
-
-    @property
-    def pages(self) -> int:
-        if not self.per_page:
-            return 1
-        return max(1, math.ceil(self.visible / self.per_page))
-
-    @property
-    def first_index(self) -> int:
-        """1-based position of the page's first row (0 when there are none)."""
-        return (self.page - 1) * (self.per_page or 0) + 1 if self.rows else 0
-
-    @property
-    def last_index(self) -> int:
-        return self.first_index + len(self.rows) - 1 if self.rows else 0
 
     @property
     def tools(self) -> list[str]:

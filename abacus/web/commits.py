@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import ClassVar
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
@@ -24,6 +24,7 @@ from .access import is_admin, only_person
 from .charts import Series, StackedChart, stacked_columns
 from .filters import tool_label
 from .ranges import TimeRange, current_range
+from .tables import TableState
 
 bp = Blueprint("commits", __name__)
 
@@ -31,14 +32,11 @@ OPTIONAL_COLUMNS = tuple(c.key for c in REPO_COLUMNS[1:])  # "repo" is always sh
 
 
 @dataclass(frozen=True)
-class TableArgs:
+class TableArgs(TableState):
     """The repository table's state from the URL, and links that change one part of it."""
 
-    range_args: Mapping[str, str | int]
-    sort: str = analytics.DEFAULT_REPO_SORT
-    descending: bool = True
-    cols: tuple[str, ...] | None = None  # None: every column
-    page: int = 1
+    DEFAULT_SORT: ClassVar[str] = analytics.DEFAULT_REPO_SORT
+    ASCENDING_SORT: ClassVar[str] = "repo"
 
     @classmethod
     def parse(cls, args, rng: TimeRange) -> TableArgs:
@@ -46,36 +44,7 @@ class TableArgs:
         if "cols" in args:  # present but empty (every box unticked): the repository alone
             wanted = {k.strip() for raw in args.getlist("cols") for k in raw.split(",")}
             cols = tuple(k for k in OPTIONAL_COLUMNS if k in wanted)  # table order
-        sort = args.get("sort", "") or analytics.DEFAULT_REPO_SORT
-        direction = args.get("dir", "")
-        return cls(range_args=rng.args, sort=sort,
-                   descending=direction == "desc" if direction in ("asc", "desc")
-                   else sort != "repo",
-                   cols=None if cols == OPTIONAL_COLUMNS else cols,
-                   page=max(1, args.get("page", 1, type=int) or 1))
-
-    def url_args(self, **changes) -> dict[str, str | int]:
-        """The range plus what differs from the defaults."""
-        s = replace(self, **changes)
-        out: dict[str, str | int] = dict(s.range_args)
-        if not (s.sort == analytics.DEFAULT_REPO_SORT and s.descending):
-            out["sort"] = s.sort
-            out["dir"] = "desc" if s.descending else "asc"
-        if s.cols is not None:
-            out["cols"] = ",".join(s.cols)
-        if s.page > 1:
-            out["page"] = s.page
-        return out
-
-    def extra_args(self) -> dict[str, str | int]:
-        """What the range picker keeps when the range changes (back to the first page)."""
-        return {k: v for k, v in self.url_args(page=1).items() if k not in self.range_args}
-
-    def sort_link_args(self, column: RepoColumn) -> dict[str, str | int]:
-        """The current sort column flips direction; another starts in its natural one."""
-        descending = (not self.descending if column.key == self.sort
-                      else column.default_descending)
-        return self.url_args(sort=column.key, descending=descending, page=1)
+        return cls.from_args(args, rng.args, None if cols == OPTIONAL_COLUMNS else cols)
 
     def shown(self) -> list[RepoColumn]:
         wanted = set(OPTIONAL_COLUMNS if self.cols is None else self.cols)

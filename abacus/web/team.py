@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
+from typing import ClassVar
 
 from flask import Blueprint, Response, current_app, request, url_for
 from flask.typing import ResponseReturnValue
@@ -21,6 +22,7 @@ from . import htmx
 from .access import only_person
 from .filters import tool_label
 from .ranges import TimeRange, current_range
+from .tables import TableState
 
 bp = Blueprint("team", __name__)
 
@@ -29,15 +31,13 @@ MAX_QUERY = 200  # a filter longer than any e-mail is a mistake, not a search
 
 
 @dataclass(frozen=True)
-class TeamArgs:
-    """The table state read from the URL, and links that change one part of it."""
+class TeamArgs(TableState):
+    """The table state read from the URL (with the `q` filter), and links that change it."""
 
-    range_args: Mapping[str, str | int]
     q: str = ""
-    sort: str = DEFAULT_SORT
-    descending: bool = True
-    cols: tuple[str, ...] | None = None  # None: the default columns
-    page: int = 1
+
+    DEFAULT_SORT: ClassVar[str] = DEFAULT_SORT
+    ASCENDING_SORT: ClassVar[str] = "person"
 
     @classmethod
     def parse(cls, args, rng: TimeRange) -> TeamArgs:
@@ -45,43 +45,10 @@ class TeamArgs:
         if "cols" in args:  # present but empty (every box unticked) means the person alone
             cols = tuple(dict.fromkeys(
                 key for raw in args.getlist("cols") for key in raw.split(",") if key.strip()))
-        sort = args.get("sort", "") or DEFAULT_SORT
-        direction = args.get("dir", "")
-        return cls(
-            range_args=rng.args,
-            q=args.get("q", "").strip()[:MAX_QUERY],
-            sort=sort,
-            # Without ?dir=, a column's natural direction: A→Z for people, biggest first else.
-            descending=direction == "desc" if direction in ("asc", "desc")
-            else sort != "person",
-            cols=cols,
-            page=max(1, args.get("page", 1, type=int) or 1),
-        )
+        return cls.from_args(args, rng.args, cols, q=args.get("q", "").strip()[:MAX_QUERY])
 
-    def url_args(self, **changes) -> dict[str, str | int]:
-        """Query arguments for a link: the range plus what differs from the defaults."""
-        s = replace(self, **changes)
-        out: dict[str, str | int] = dict(s.range_args)
-        if s.q:
-            out["q"] = s.q
-        if not (s.sort == DEFAULT_SORT and s.descending):
-            out["sort"] = s.sort
-            out["dir"] = "desc" if s.descending else "asc"
-        if s.cols is not None:
-            out["cols"] = ",".join(s.cols)
-        if s.page > 1:
-            out["page"] = s.page
-        return out
-
-    def extra_args(self) -> dict[str, str | int]:
-        """What the range picker must keep when the range changes (back to the first page)."""
-        return {k: v for k, v in self.url_args(page=1).items() if k not in self.range_args}
-
-    def sort_link_args(self, column: Column) -> dict[str, str | int]:
-        """The current sort column flips direction; another starts in its natural one."""
-        descending = (not self.descending if column.key == self.sort
-                      else column.default_descending)
-        return self.url_args(sort=column.key, descending=descending, page=1)
+    def own_args(self) -> dict[str, str | int]:
+        return {"q": self.q} if self.q else {}
 
 
 def _state(rng: TimeRange, per_page: int | None = PER_PAGE
