@@ -87,9 +87,9 @@ def import_cursor_csv_command(file: Path, account_name: str | None, user: str | 
 def stats_command(as_json: bool) -> None:
     """Totals over everything stored: events, people, days, per tool."""
     from .analytics import lifetime_stats
-    from .commits import totals
+    from .analytics.commits import lifetime_commits
 
-    stats = {**lifetime_stats(), "commits": totals()}
+    stats = {**lifetime_stats(), "commits": lifetime_commits()}
     if as_json:
         click.echo(json.dumps(stats))
         return

@@ -122,9 +122,14 @@ def _commit_in(c: gh.Commit) -> commits.CommitIn:
         additions=c.additions, deletions=c.deletions, html_url=c.html_url)
 
 
-def _with_stats(repo: Repository) -> set[str]:
-    return set(db.session.execute(select(Commit.sha).where(
-        Commit.repository_id == repo.id, Commit.additions.is_not(None))).scalars())
+def _with_stats(repo: Repository, since: datetime | None) -> set[str]:
+    """SHAs stored with line stats (no detail call needed), from the walk's window only: an
+    hourly poll of two days must not load a big repository's whole history."""
+    query = select(Commit.sha).where(Commit.repository_id == repo.id,
+                                     Commit.additions.is_not(None))
+    if since is not None:  # GitHub filters by commit date; authored may be a little earlier
+        query = query.where(Commit.committed_at >= since - timedelta(days=30))
+    return set(db.session.execute(query).scalars())
 
 
 def _park(repo: Repository, exc: RateLimited) -> None:
@@ -214,7 +219,7 @@ def _walk(api: gh.GitHubClient, repo: Repository, start: datetime | None,
         repo.backfill_status = "running"
     repo.parked_until = None
     db.session.commit()
-    known = _with_stats(repo)
+    known = _with_stats(repo, start)
     page: list[commits.CommitIn] = []
     for c in api.list_commits(repo.full_name, info.default_branch, since=start, until=end):
         if stop_at_sha and c.sha.lower() == stop_at_sha.lower():

@@ -61,29 +61,23 @@ def backfill_command(org: str | None, repos: tuple[str, ...], first: str,
 @github_cli.command("status")
 def status_command() -> None:
     """Every repository: history state, commits stored, line stats still missing."""
-    from sqlalchemy import func, select
+    from .analytics.status import github_status
 
-    from . import commits
-    from .extensions import db
-    from .models import WebhookDelivery
-
-    rows = commits.repository_status()
-    if not rows:
+    st = github_status(current_app.config["ABACUS"])
+    if not st.repositories:
         click.echo("no repositories yet: configure the webhook or run "
                    "`flask abacus github backfill --org ORG --from YYYY-MM-DD`")
     else:
         click.echo(f"{'repository':<40}{'history':<12}{'from':<12}{'commits':>9}"
                    f"{'no stats':>10}  last commit")
-    for r in rows:
-        state = r.backfill_status
-        click.echo(f"{r.full_name:<40}{state:<12}{str(r.backfill_from or '-'):<12}"
-                   f"{r.commits:>9,}{r.without_stats:>10,}  "
-                   f"{r.last_commit_at.isoformat(timespec='minutes') if r.last_commit_at else '-'}"
+    for r in st.repositories:
+        last = r.last_commit_at.isoformat(timespec="minutes") if r.last_commit_at else "-"
+        click.echo(f"{r.full_name:<40}{r.backfill_status:<12}{str(r.backfill_from or '-'):<12}"
+                   f"{r.commits:>9,}{r.without_stats:>10,}  {last}"
                    + (f"  ({r.last_error})" if r.last_error else ""))
-    last = db.session.execute(select(func.max(WebhookDelivery.received_at))).scalar()
-    settings = current_app.config["ABACUS"]
-    click.echo(f"webhook: {'on' if settings.github_webhook_secret else 'off (no secret)'}, "
-               f"last delivery {last.isoformat(timespec='seconds') if last else 'never'}")
-    click.echo(f"API: {'configured' if settings.github_api_configured else 'not configured'} "
-               f"({settings.github_api_url})")
-
+    delivery = (st.last_delivery_at.isoformat(timespec="seconds") if st.last_delivery_at
+                else "never")
+    click.echo(f"webhook: {'on' if st.webhook_on else 'off (no secret)'}, "
+               f"last delivery {delivery}")
+    click.echo(f"API: {'configured' if st.api_configured else 'not configured'} "
+               f"({st.api_url})")

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
@@ -34,6 +35,7 @@ from sqlalchemy import (
     union,
 )
 
+from ..attribution import TOOLS
 from ..extensions import db
 from ..models import Commit as C
 from ..models import CommitAttribution as A
@@ -54,10 +56,6 @@ AUTHOR = func.coalesce(C.person, func.lower(C.author_email), C.author_login, C.a
 
 def known_tools() -> tuple[str, ...]:
     """Commit tool ids in display order (the attribution table's order)."""
-    try:
-        from ..attribution import TOOLS
-    except ImportError:  # the detector is not in this checkout
-        return ()
     return tuple(TOOLS)
 
 
@@ -625,5 +623,48 @@ __all__ = ["FILTERS", "HUMAN", "PER_PAGE", "REPO_COLUMNS", "REPO_COLUMN_KEYS", "
            "CommitRow", "CommitSummary", "CommitTotals", "DailyCommits", "RepoColumn",
            "RepoRow", "RepoTable", "RepositoryInfo", "ToolBadge", "ToolCount",
            "commit_list", "commit_summary", "commit_totals", "daily_commits",
-           "find_repository", "has_commits", "known_tools", "order_tools",
-           "repository_table", "tool_counts", "web_url"]
+           "find_repository", "has_commits", "known_tools", "lifetime_commits",
+           "order_tools", "RepoStatus", "repository_status", "repository_table", "tool_counts",
+           "web_url"]
+
+# --- lifetime counts and history state (CLI, Status) -------------------------------------
+
+def lifetime_commits() -> dict[str, Any]:
+    """Everything stored: commits, AI-attributed ones, and commits per tool (a commit with
+    two tools counts for each)."""
+    total, ai = db.session.execute(
+        select(func.count(), func.count(C.ai_tool))).one()
+    by_tool = dict(db.session.execute(
+        select(A.tool, func.count()).group_by(A.tool)).all())
+    ordered = {tool: int(by_tool.get(tool, 0)) for tool in TOOLS}
+    ordered.update({t: int(n) for t, n in by_tool.items() if t not in ordered})
+    return {"total": int(total), "ai_attributed": int(ai), "by_tool": ordered}
+
+
+@dataclass(frozen=True)
+class RepoStatus:
+    full_name: str
+    default_branch: str | None
+    backfill_status: str
+    backfill_from: date | None
+    synced_through: datetime | None
+    parked_until: datetime | None
+    last_error: str | None
+    commits: int
+    without_stats: int
+    last_commit_at: datetime | None
+
+
+def repository_status() -> list[RepoStatus]:
+    """Per repository: history state, commits stored, commits still waiting for line stats."""
+    counts = (select(C.repository_id, func.count().label("n"),
+                     func.count().filter(C.additions.is_(None)).label("pending"),
+                     func.max(C.committed_at).label("last"))
+              .group_by(C.repository_id).subquery())
+    rows = db.session.execute(
+        select(R, counts.c.n, counts.c.pending, counts.c.last)
+        .outerjoin(counts, counts.c.repository_id == R.id)
+        .order_by(func.lower(R.full_name))).all()
+    return [RepoStatus(r.full_name, r.default_branch, r.backfill_status, r.backfill_from,
+                       r.synced_through, r.parked_until, r.last_error, int(n or 0),
+                       int(pending or 0), last) for r, n, pending, last in rows]

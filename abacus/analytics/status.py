@@ -23,6 +23,7 @@ from ..models import Account, AccountSnapshot, SyncRun, SyncState
 from ..models import UsageDaily as D
 from ..providers import UnknownProvider, get_provider
 from ..providers.base import Provider
+from .commits import RepoStatus, repository_status
 from .common import TOKENS, int_sum
 
 if TYPE_CHECKING:
@@ -450,7 +451,7 @@ class GitHubStatus:
     api_url: str
     last_delivery_at: datetime | None
     deliveries_24h: int
-    repositories: list[Any]  # commits.RepoStatus
+    repositories: list[RepoStatus]
 
     @property
     def in_use(self) -> bool:
@@ -463,7 +464,6 @@ class GitHubStatus:
 
 def github_status(settings: Settings, now: datetime | None = None) -> GitHubStatus:
     """Webhook and API configuration, recent deliveries, and every repository's state."""
-    from ..commits import repository_status
     from ..models import WebhookDelivery
 
     now = now or datetime.now(UTC)
