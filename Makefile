@@ -11,10 +11,12 @@ run: $(VENV)/.installed-embedded
 test: $(VENV)/.installed-embedded-dev
 	@sh scripts/ensure-chromium.sh
 	$(BIN)/python -m ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-embedded-dev
 	$(BIN)/python -m ruff check .
+	$(BIN)/lint-imports
 
 bench-import: $(VENV)/.installed-embedded-dev
 	$(BIN)/python bench/import_bench.py $(BENCH_ARGS)

@@ -9,8 +9,7 @@ import sys
 
 from abacus import create_app
 from abacus.config import ConfigError
-from abacus.extensions import db
-from abacus.queue import QUEUE_NAME, redis_connection
+from abacus.extensions import QUEUE_NAME, db, redis_connection
 
 
 def run_worker() -> None:
@@ -38,7 +37,7 @@ def run_scheduler() -> None:
 
 def _bootstrap_accounts() -> None:
     """Accounts named in ANTHROPIC_ADMIN_KEYS / CURSOR_ADMIN_KEYS exist before any job runs."""
-    from abacus.accounts import AccountError, ensure_env_accounts
+    from abacus.sync.accounts import AccountError, ensure_env_accounts
 
     try:
         ensure_env_accounts()

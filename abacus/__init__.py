@@ -1,18 +1,21 @@
-"""Abacus: self-hosted tracker of AI coding tool usage and cost."""
+"""Abacus: self-hosted tracker of AI coding tool usage and cost.
+
+This package's own modules are the application shell: the factory (here), config,
+extensions, models, observability, the embedded engines and the dev server. Everything else
+lives in one package per domain; README's "Design" section has the map, and the import rules
+are import-linter contracts in pyproject.toml (run by `make test`).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from .config import Settings, sqlalchemy_url
+from .config import MIGRATIONS_DIR, Settings, sqlalchemy_url
 from .extensions import csrf, db, login_manager, migrate
 from .observability import configure_logging, init_sentry
-
-MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 
 def create_app(overrides: Mapping[str, str] | None = None, *, dotenv: bool = True) -> Flask:
@@ -53,7 +56,8 @@ def create_app(overrides: Mapping[str, str] | None = None, *, dotenv: bool = Tru
     login_manager.init_app(app)
     csrf.init_app(app)
 
-    from . import cli, models  # noqa: F401 - models register their tables
+    from . import models  # noqa: F401 - models register their tables
+    from .cli import root as cli
     from .web import register_blueprints
 
     register_blueprints(app)

@@ -19,6 +19,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import dotenv_values
 
+# Alembic revisions ship beside the package (the container image copies them too).
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+
 ENVIRONMENTS = ("development", "test", "production")
 _NAME_RE = re.compile(r"[A-Za-z0-9._-]{1,64}")
 

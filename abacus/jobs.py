@@ -1,5 +1,8 @@
 """RQ job functions and the schedule table. Jobs call the same services as the CLI and web.
 
+A face, like web/ and cli/: may import services (sync, usage, github, …), models,
+extensions and the provider registry; nothing imports it but web/, cli/ and worker.py.
+
 Progress is published in `job.meta["progress"]` so a page can poll it.
 """
 
@@ -15,12 +18,11 @@ from rq import get_current_job
 
 
 def _app_context() -> AbstractContextManager:
-    """Jobs run inside the worker's app context; a bare `rq worker` gets its own app."""
+    """Jobs run inside the app context `python worker.py` gives its worker (and forked work
+    horses); jobs never build an app themselves, so this module stays below the factory."""
     if has_app_context():
         return nullcontext()
-    from . import create_app
-
-    return create_app().app_context()
+    raise RuntimeError("abacus jobs need the app: run workers with `python worker.py`")
 
 
 SYNC_JOB_TIMEOUT = 3 * 3600  # a first sync of a busy Cursor team, paced, can take a while
@@ -60,7 +62,7 @@ def _publish():
 def import_csv(path: str, account: str | None = None, user: str | None = None,
                skip_invalid: bool = False) -> dict[str, Any]:
     """Import a Cursor CSV export; returns the report (also when the file was refused)."""
-    from .imports import ImportFailed, import_cursor_csv
+    from .usage.imports import ImportFailed, import_cursor_csv
 
     with _app_context():
         try:
@@ -92,7 +94,7 @@ def sync_account(account_id: int, first: str | None = None, last: str | None = N
     """One account's sync (incremental, or the days first..last as YYYY-MM-DD)."""
     from datetime import date
 
-    from . import sync
+    from .sync import engine as sync
 
     with _app_context():
         outcome = sync.sync_account(
@@ -104,7 +106,7 @@ def sync_account(account_id: int, first: str | None = None, last: str | None = N
 
 def backfill_account(account_id: int, budget_seconds: float = BACKFILL_BUDGET) -> dict[str, Any]:
     """Backfill one account for at most `budget_seconds`; the schedule continues it later."""
-    from . import sync
+    from .sync import engine as sync
 
     with _app_context():
         outcome = sync.backfill_account(account_id, deadline=time.monotonic() + budget_seconds,
@@ -117,7 +119,7 @@ def _enqueue_once(job_id: str, func, **kwargs: Any) -> bool:
     from rq.exceptions import NoSuchJobError
     from rq.job import Job
 
-    from .queue import queue, redis_connection
+    from .extensions import queue, redis_connection
 
     try:
         status = Job.fetch(job_id, connection=redis_connection()).get_status()
@@ -132,7 +134,7 @@ def _enqueue_once(job_id: str, func, **kwargs: Any) -> bool:
 
 def sync_provider(provider: str) -> list[str]:
     """Scheduled: one job per account of `provider` (each account syncs on its own)."""
-    from .sync import selected_accounts
+    from .sync.engine import selected_accounts
 
     with _app_context():
         accounts = [a for a in selected_accounts(provider, bootstrap=True)
@@ -145,7 +147,7 @@ def sync_provider(provider: str) -> list[str]:
 def backfill_all() -> list[str]:
     """Scheduled: a backfill job for every account whose history is not complete yet."""
     from .models import SyncState
-    from .sync import selected_accounts
+    from .sync.engine import selected_accounts
 
     with _app_context():
         from .extensions import db
@@ -165,7 +167,7 @@ def github_scheduled() -> dict[str, Any]:
     """Scheduled: missed pushes, line stats and pending history for GitHub commits."""
     from flask import current_app
 
-    from .commit_backfill import scheduled
+    from .github.backfill import scheduled
 
     with _app_context():
         return scheduled(current_app.config["ABACUS"])
@@ -178,7 +180,7 @@ def github_backfill(since: str, org: str | None = None,
 
     from flask import current_app
 
-    from . import commit_backfill
+    from .github import backfill as commit_backfill
 
     with _app_context():
         settings = current_app.config["ABACUS"]
@@ -199,7 +201,7 @@ def github_push_follow_up(repository: str, follow_up: list[str], before: str | N
     """After a push: fetch what a truncated payload left out, then line stats."""
     from flask import current_app
 
-    from . import commit_backfill
+    from .github import backfill as commit_backfill
 
     with _app_context():
         api = commit_backfill.client(current_app.config["ABACUS"])
@@ -217,7 +219,7 @@ def after_push(repository: str, follow_up: tuple[str, ...], before: str | None,
 
     if not current_app.config["ABACUS"].github_api_configured:
         return False
-    from .queue import queue
+    from .extensions import queue
 
     queue().enqueue(github_push_follow_up, job_timeout=SYNC_JOB_TIMEOUT, result_ttl=86400,
                     failure_ttl=7 * 86400,
@@ -256,7 +258,7 @@ def schedules(settings) -> tuple[Schedule, ...]:
 
 def run_schedules_now(wanted_schedules: tuple[Schedule, ...]) -> None:
     """Enqueue every scheduled job once, so a fresh start syncs without waiting for cron."""
-    from .queue import queue
+    from .extensions import queue
 
     for s in wanted_schedules:
         queue().enqueue(s.func, kwargs=s.kwargs, job_timeout=SYNC_JOB_TIMEOUT)
@@ -276,3 +278,19 @@ def register_schedules(scheduler, wanted_schedules: tuple[Schedule, ...]) -> lis
             scheduler.cron(s.cron, func=s.func, kwargs=s.kwargs, id=s.id, queue_name="default",
                            use_local_timezone=False, timeout=SYNC_JOB_TIMEOUT)
     return sorted(wanted)
+
+
+def trigger_sync(source: str) -> list[str]:
+    """Enqueue what the scheduler would for `source`: one sync job per account of a
+    provider, every provider with `all`, the pending backfills with `backfill`, or the
+    GitHub commits job with `github`."""
+    from .extensions import queue
+    from .providers import get_provider, providers
+
+    if source == "backfill":
+        return backfill_all()
+    if source == "github":
+        queue().enqueue(github_scheduled, job_timeout=3 * 3600)
+        return ["github"]
+    ids = sorted(providers()) if source == "all" else [get_provider(source).id]
+    return [name for pid in ids for name in sync_provider(pid)]

@@ -1,6 +1,6 @@
 """SQLAlchemy models. Money is NUMERIC, tokens BIGINT, times timestamptz (UTC).
 
-Only `ingest.py` writes UsageEvent, UsageDaily and ChangeLog.
+Only `usage.ingest` writes UsageEvent, UsageDaily and ChangeLog.
 """
 
 from __future__ import annotations

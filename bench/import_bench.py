@@ -96,7 +96,7 @@ def run_import(db_url: str, csv_path: Path, tmp: Path) -> tuple[int, float]:
     from flask_migrate import upgrade
 
     from abacus import create_app
-    from abacus.imports import import_cursor_csv
+    from abacus.usage.imports import import_cursor_csv
 
     app = create_app({"ABACUS_ENV": "test", "DATABASE_URL": db_url, "SECRET_KEY": "bench" * 4,
                       "ABACUS_INSTANCE_PATH": str(tmp / "instance"),

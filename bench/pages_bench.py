@@ -42,7 +42,7 @@ COLUMNS = ("account_id, provider, tool, event_key, occurred_at, day, actor, emai
 
 def generate(conn, events: int, people: int, days: int, end: date, seed: int = 5) -> int:
     """Stream events into usage_events with COPY, chunk by chunk; returns rows written."""
-    from abacus.pricing import canonical_model
+    from abacus.usage.pricing import canonical_model
 
     rng = random.Random(seed)
     cur = conn.cursor()
@@ -91,8 +91,8 @@ def seed(db_url: str, args, end: date) -> None:
     from sqlalchemy import func, select
 
     from abacus.extensions import db
-    from abacus.ingest import rebuild_rollups
     from abacus.models import UsageDaily
+    from abacus.usage.ingest import rebuild_rollups
 
     t0 = time.perf_counter()
     with psycopg2.connect(db_url) as conn:

@@ -77,8 +77,10 @@ def main() -> None:
 
     from flask_migrate import upgrade
 
-    from abacus import accounts, create_app, sync
+    from abacus import create_app
     from abacus.extensions import db
+    from abacus.sync import accounts
+    from abacus.sync import engine as sync
     from tests.fakes.cursor_admin import DEFAULT_KEY, FakeCursorAdmin
 
     start = datetime(2026, 6, 1, tzinfo=UTC)

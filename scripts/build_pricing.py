@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Build abacus/data/pricing.json from the LiteLLM price catalog.
+"""Build abacus/usage/data/pricing.json from the LiteLLM price catalog.
 
     python scripts/build_pricing.py [--source PATH] [--out PATH]
 
@@ -25,12 +25,12 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # runnable from a checkout without installing the package
     sys.path.insert(0, str(ROOT))
 
-from abacus.pricing import canonical_model  # noqa: E402
+from abacus.usage.pricing import canonical_model  # noqa: E402
 
 # A copy of shared/data/litellm_model_prices_and_context_window.json (sha256 in pricing.json),
 # kept in the repo so the table can be rebuilt and checked from a clone alone.
 DEFAULT_SOURCE = ROOT / "scripts" / "data" / "litellm_model_prices_and_context_window.json"
-DEFAULT_OUT = ROOT / "abacus" / "data" / "pricing.json"
+DEFAULT_OUT = ROOT / "abacus" / "usage" / "data" / "pricing.json"
 
 MODES = frozenset({"chat", "responses"})
 OPENAI_FAMILY_RE = re.compile(r"(?:gpt-4\.1|gpt-4o|gpt-5|o3|codex-mini)(?:[-.].*)?")
@@ -160,7 +160,7 @@ def build_document(source: Path) -> dict[str, Any]:
             others = sorted(set(rows) - set(agreeing))
             print(f"warning: {name}: catalog keys disagree; using {chosen}, ignoring "
                   f"{', '.join(others)} (a dated id with its own price belongs in "
-                  "abacus.pricing.KEEP_DATED)", file=sys.stderr)
+                  "abacus.usage.pricing.KEEP_DATED)", file=sys.stderr)
             fixes.append({"model": name, "kind": "conflicting_keys", "used": chosen,
                           "ignored": ", ".join(others)})
         models[name] = {

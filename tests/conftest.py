@@ -118,7 +118,7 @@ def _clean_database(request) -> Iterator[None]:
         db.session.remove()
         with db.engine.begin() as conn:
             conn.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
-        from abacus.queue import redis_connection
+        from abacus.extensions import redis_connection
 
         redis_connection().flushdb()
 

@@ -7,9 +7,9 @@ import re
 from sqlalchemy import select
 
 from abacus.extensions import db
-from abacus.ingest import ingest
 from abacus.models import Account
 from abacus.providers.base import UsageRecord
+from abacus.usage.ingest import ingest
 
 
 def seed(app, records: list[UsageRecord], name: str = "t", provider: str = "cursor") -> None:

@@ -11,8 +11,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
-from abacus.accounts import decrypt_credentials
-from abacus.analytics.admin import _people, mask_url, name_suggestions
+from abacus.analytics.admin import _people, name_suggestions
 from abacus.extensions import db
 from abacus.models import (
     Account,
@@ -24,6 +23,8 @@ from abacus.models import (
     User,
 )
 from abacus.providers.base import UsageRecord
+from abacus.sync.account_rows import mask_url
+from abacus.sync.accounts import decrypt_credentials
 from abacus.web.admin import parse_price
 from tests.helpers import csrf_token
 from tests.helpers import seed as _seed
@@ -411,7 +412,7 @@ def test_a_key_used_on_everybodys_days_suggests_nobody_by_days(app, client, admi
 
 
 def test_admin_pages_render_with_demo_data(app, client, admin):
-    from abacus.demo import seed_demo
+    from abacus.demo.seed import seed_demo
 
     with app.app_context():
         seed_demo(people=8, days=21)
@@ -471,7 +472,7 @@ def test_merge_moves_usage_and_totals_stay_equal(app, client, admin):
         db.session.add(IdentityMapping(source="anthropic", external_id="key-9", email=personal,
                                        assigned_by="sync"))
         db.session.commit()
-        from abacus.ingest import reattribute
+        from abacus.usage.ingest import reattribute
         reattribute("anthropic")
         db.session.commit()
 

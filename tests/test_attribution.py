@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from abacus.attribution import TOOLS, Attribution, detect, primary
+from abacus.github.attribution import TOOLS, Attribution, detect, primary
 
 
 def _tools(result: list[Attribution]) -> list[tuple[str, str | None, str]]:

@@ -22,7 +22,7 @@ from sqlalchemy import select
 import abacus
 from abacus.extensions import db
 from abacus.models import User
-from abacus.users import SignInRefused, admitted_email
+from abacus.people.users import SignInRefused, admitted_email
 from abacus.web import auth
 
 # The mock provider runs on Authlib's deprecated server helpers; their warnings are not ours.

@@ -12,12 +12,11 @@ from rq import Queue, SimpleWorker
 from sqlalchemy import func, select, text
 
 from abacus.config import ConfigError, Settings, markdown_table
-from abacus.extensions import db
+from abacus.extensions import db, redis_connection
 from abacus.models import SyncRun, UsageEvent
-from abacus.queue import redis_connection
 
 ROOT = Path(__file__).resolve().parent.parent
-from abacus.attribution import TOOLS  # noqa: E402
+from abacus.github.attribution import TOOLS  # noqa: E402
 from tests.test_import_cursor_csv import VARIANTS, variant_rows, write_csv  # noqa: E402
 
 

@@ -19,9 +19,8 @@ import requests
 from rq import Queue
 from sqlalchemy import func, select
 
-from abacus.extensions import db
+from abacus.extensions import QUEUE_NAME, db, redis_connection
 from abacus.models import Account, UsageEvent
-from abacus.queue import QUEUE_NAME, redis_connection
 from tests.fakes.anthropic import FakeAnthropic
 from tests.test_import_cursor_csv import VARIANTS, variant_rows, write_csv
 

@@ -12,8 +12,9 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from abacus import commit_backfill, jobs
+from abacus import jobs
 from abacus.extensions import db
+from abacus.github import backfill as commit_backfill
 from abacus.models import Commit, CommitAttribution, IdentityMapping, Repository, SyncRun
 from abacus.providers.http import HttpSettings
 from tests.fakes.github import (
@@ -203,7 +204,7 @@ def test_a_capped_push_queues_follow_up_work_when_the_api_is_configured(make_app
     response = _push(app, commits)
     assert response.get_json()["commits"] == 2048
     with app.app_context():
-        from abacus.queue import queue
+        from abacus.extensions import queue
 
         queued = [job for job in queue().get_jobs()
                   if job.func_name == "abacus.jobs.github_push_follow_up"]
@@ -388,7 +389,7 @@ def test_backfill_cli_explains_missing_configuration(app):
 
 def test_a_truncated_push_gets_the_rest_of_its_commits_from_the_api(make_app, github,
                                                                       monkeypatch):
-    from abacus import commit_webhook
+    from abacus.github import webhook as commit_webhook
 
     monkeypatch.setattr(commit_webhook, "PAYLOAD_COMMIT_CAP", 5)  # GitHub's is 2048
     github.add_repo("acme/app")
@@ -401,7 +402,7 @@ def test_a_truncated_push_gets_the_rest_of_its_commits_from_the_api(make_app, gi
     response = _push(app, pushed[:5], before=base["sha"])
     assert response.get_json()["commits"] == 5
     with app.app_context():
-        from abacus.queue import queue
+        from abacus.extensions import queue
 
         job = next(j for j in queue().get_jobs()
                    if j.func_name == "abacus.jobs.github_push_follow_up")
@@ -418,7 +419,7 @@ def test_cron_endpoint_queues_the_github_job(make_app):
                                       headers={"Authorization": "Bearer cron-token"})
     assert response.status_code == 202 and response.get_json() == {"queued": ["github"]}
     with app.app_context():
-        from abacus.queue import queue
+        from abacus.extensions import queue
 
         assert [j.func_name for j in queue().get_jobs()] == ["abacus.jobs.github_scheduled"]
 
@@ -446,6 +447,6 @@ def test_status_page_shows_webhook_api_and_repository_state(make_app, github):
         headers={"HX-Request": "true"})
     assert response.status_code == 202
     with app.app_context():
-        from abacus.queue import queue
+        from abacus.extensions import queue
 
         assert "abacus.jobs.github_scheduled" in [j.func_name for j in queue().get_jobs()]

@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import func, select, text
 
 from abacus.extensions import db
-from abacus.imports import ImportFailed, import_cursor_csv
 from abacus.models import Account, SyncRun, UsageEvent
+from abacus.usage.imports import ImportFailed, import_cursor_csv
 
 # Header lines exactly as cursor.md §6 lists them.
 VARIANTS = {

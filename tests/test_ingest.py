@@ -10,9 +10,9 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select, text
 
 from abacus.extensions import db
-from abacus.ingest import ingest
 from abacus.models import Account, ChangeLog, IdentityMapping, PricingOverride, UsageEvent
 from abacus.providers.base import UsageRecord
+from abacus.usage.ingest import ingest
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -237,7 +237,7 @@ def _expected_state(batches):
 
 def stored_view(r: UsageRecord) -> dict:
     """The fields ingest stores for a record, computed independently of ingest."""
-    from abacus.pricing import PriceBook, canonical_model
+    from abacus.usage.pricing import PriceBook, canonical_model
 
     model = canonical_model(r.raw_model)
     estimate = PriceBook.shipped().estimate(model, r.input_tokens, r.output_tokens,

@@ -18,7 +18,7 @@ from sqlalchemy.engine import make_url
 from abacus.extensions import db
 from abacus.models import Account, SyncRun
 from abacus.observability import JsonFormatter
-from abacus.testing import FakeServer, Reply
+from abacus.providers.testing import FakeServer, Reply
 from tests.test_web import record, seed
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -87,8 +87,8 @@ def test_metrics_report_events_runs_freshness_and_queue(make_app, app):
 
 
 def test_cron_endpoint_enqueues_syncs_with_a_bearer_token(make_app, app):
-    from abacus.accounts import add_account
-    from abacus.queue import queue
+    from abacus.extensions import queue
+    from abacus.sync.accounts import add_account
 
     assert app.test_client().post("/cron/sync/cursor").status_code == 404  # off
     client = make_app(CRON_SECRET="c-secret").test_client()

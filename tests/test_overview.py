@@ -6,7 +6,7 @@ import re
 from datetime import date, timedelta
 from decimal import Decimal
 
-from abacus import analytics
+from abacus.analytics import overview as analytics
 from tests.test_web import record, seed, sign_in, text_of, today
 
 

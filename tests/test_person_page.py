@@ -11,8 +11,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from abacus.pricing import canonical_model, load_shipped_prices
 from abacus.providers.base import UsageRecord
+from abacus.usage.pricing import canonical_model, load_shipped_prices
 from abacus.web.filters import usd
 from tests.helpers import seed, sign_in  # noqa: F401
 

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from abacus.pricing import (
+from abacus.usage.pricing import (
     SHIPPED_PRICES_PATH,
     Price,
     PriceBook,
@@ -280,7 +280,8 @@ def test_committed_pricing_json_is_what_the_script_builds(tmp_path: Path) -> Non
     out = tmp_path / "pricing.json"
     _build_script().build(CATALOG, out)
     assert out.read_bytes() == SHIPPED_PRICES_PATH.read_bytes(), (
-        "abacus/data/pricing.json is stale or hand-edited: run python scripts/build_pricing.py")
+        "abacus/usage/data/pricing.json is stale or hand-edited: "
+        "run python scripts/build_pricing.py")
 
 
 def _catalog_with(tmp_path: Path, **entries: dict) -> Path:

@@ -1,5 +1,5 @@
 """Third-party providers: found through the `abacus.providers` entry point group, checked
-with `abacus.testing`, and synced by the engine like the built-ins."""
+with `abacus.providers.testing`, and synced by the engine like the built-ins."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 
 from abacus import providers as registry
 from abacus.providers.base import AccountConfig, Page, Provider, UsageRecord, Window
-from abacus.testing import FakeServer, Reply, check_provider, record_problems
+from abacus.providers.testing import FakeServer, Reply, check_provider, record_problems
 
 PLUGIN = textwrap.dedent('''
     from datetime import datetime
@@ -80,11 +80,11 @@ def test_entry_point_provider_is_registered_beside_the_builtins(acme_plugin):
 def test_plugin_accounts_sync_and_get_their_own_schedule(acme_plugin, ctx):
     from sqlalchemy import func, select
 
-    from abacus import accounts
     from abacus.extensions import db
     from abacus.jobs import schedules
     from abacus.models import UsageEvent
-    from abacus.sync import sync_account
+    from abacus.sync import accounts
+    from abacus.sync.engine import sync_account
 
     crons = {s.id: s.cron for s in schedules(ctx.config["ABACUS"])}
     assert crons["abacus-schedule-sync-acme"] == "*/20 * * * *"

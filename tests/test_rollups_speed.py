@@ -24,10 +24,10 @@ from abacus.analytics.common import split_range
 from abacus.analytics.overview import overview, totals
 from abacus.analytics.team import team_pivot
 from abacus.extensions import db
-from abacus.identities import assign, merge_people
-from abacus.ingest import ingest, reattribute, rebuild_rollups, reestimate_model
 from abacus.models import Account, PricingOverride, UsagePersonBlock
+from abacus.people.identities import assign, merge_people
 from abacus.providers.base import UsageRecord
+from abacus.usage.ingest import ingest, reattribute, rebuild_rollups, reestimate_model
 from tests.helpers import seed, sign_in
 from tests.test_person_page import row_with, rows, text_of
 

@@ -22,12 +22,11 @@ import pytest
 from rq import SimpleWorker
 from sqlalchemy import func, select
 
-from abacus import accounts as accounts_service
-from abacus.extensions import db
-from abacus.ingest import ingest
+from abacus.extensions import db, queue, redis_connection
 from abacus.models import Account, AccountSnapshot, SyncRun, SyncState, UsageEvent
 from abacus.providers.http import HttpSettings
-from abacus.queue import queue, redis_connection
+from abacus.sync import accounts as accounts_service
+from abacus.usage.ingest import ingest
 from abacus.web.status import ago, problem_rows
 from tests.fakes.cursor_admin import DEFAULT_KEY, FakeCursorAdmin
 from tests.test_import_cursor_csv import VARIANTS, variant_rows, write_csv
@@ -699,7 +698,7 @@ def test_queue_down_says_nothing_was_started(other_app, rows, tmp_path):
 
 
 def test_a_job_nobody_picks_up_asks_whether_a_worker_runs(app, client, rows, cursor):
-    from abacus.analytics.status import job_view
+    from abacus.sync.status import job_view
 
     with rows():
         cursor_account("team-a", cursor.url)

@@ -22,13 +22,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, text
 
-from abacus import accounts as accounts_service
 from abacus.config import parse_keys
 from abacus.extensions import db
 from abacus.models import Account, ChangeLog, SyncRun, SyncState, UsageDaily, UsageEvent
 from abacus.providers.http import HttpSettings
-from abacus.sync import account_lock, backfill_account, sync_account
-from abacus.testing import FakeServer, Reply
+from abacus.providers.testing import FakeServer, Reply
+from abacus.sync import accounts as accounts_service
+from abacus.sync.engine import account_lock, backfill_account, sync_account
 from tests.fakes.anthropic import FakeAnthropic
 from tests.fakes.cursor_admin import DEFAULT_KEY, FakeCursorAdmin
 from tests.fakes.cursor_dashboard import FakeCursorDashboard
@@ -583,8 +583,8 @@ def test_rotating_the_encryption_key(ctx, runner, configure):
 def test_scheduler_registers_the_schedule_idempotently(ctx, configure):
     from rq_scheduler import Scheduler
 
+    from abacus.extensions import redis_connection
     from abacus.jobs import register_schedules, schedules
-    from abacus.queue import redis_connection
 
     scheduler = Scheduler(queue_name="default", connection=redis_connection())
     ids = register_schedules(scheduler, schedules(ctx.config["ABACUS"]))
@@ -605,8 +605,8 @@ def test_scheduler_registers_the_schedule_idempotently(ctx, configure):
 def test_scheduled_job_syncs_each_account_in_its_own_job(ctx, configure, cursor):
     from rq import SimpleWorker
 
+    from abacus.extensions import queue, redis_connection
     from abacus.jobs import sync_provider
-    from abacus.queue import queue, redis_connection
 
     seed_cursor(cursor)
     make_account("cursor", "team-a", {"api_key": DEFAULT_KEY}, cursor.url)

@@ -11,7 +11,7 @@ from decimal import Decimal
 import pytest
 
 from abacus.analytics import usage as analytics
-from abacus.pricing import canonical_model
+from abacus.usage.pricing import canonical_model
 from tests.test_person_page import (
     OPUS,
     SONNET,

@@ -11,11 +11,12 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from sqlalchemy import select
 
-from abacus import analytics
+from abacus.analytics import overview as analytics
+from abacus.analytics.common import default_range
 from abacus.extensions import db
 from abacus.models import User
-from abacus.pricing import canonical_model, load_shipped_prices
 from abacus.providers.base import UsageRecord
+from abacus.usage.pricing import canonical_model, load_shipped_prices
 from abacus.web.auth import safe_next
 from abacus.web.filters import compact, day_range, number, usd
 from tests.helpers import csrf_token, seed, sign_in  # noqa: F401 - other tests import them here
@@ -267,7 +268,7 @@ def test_window_includes_today_and_29_days_back_but_not_30(client, usage):
     text = text_of(client.get("/"))
     assert "3 events" in text  # a1 (today), k1, b1 (29 days back); not "old" (30 days back)
     assert "$100" not in text
-    start, end = analytics.default_range(today(), 30)
+    start, end = default_range(today(), 30)
     assert (end - start).days == 29
     assert f"Last 30 days · {day_range(start, end)} · UTC" in text
 
@@ -290,8 +291,8 @@ def test_empty_state_explains_next_step(client):
 # --- analytics and formatting --------------------------------------------------------------
 
 def test_default_range_is_inclusive():
-    assert analytics.default_range(date(2026, 3, 31)) == (date(2026, 3, 2), date(2026, 3, 31))
-    assert analytics.default_range(date(2026, 3, 31), 1) == (date(2026, 3, 31),) * 2
+    assert default_range(date(2026, 3, 31)) == (date(2026, 3, 2), date(2026, 3, 31))
+    assert default_range(date(2026, 3, 31), 1) == (date(2026, 3, 31),) * 2
 
 
 def test_overview_breakdowns(app, ctx):
@@ -301,7 +302,7 @@ def test_overview_breakdowns(app, ctx):
         record("c3", 2, actor="key-7", email=None, model=UNKNOWN, input_tokens=50),
         record("c4", 2, actor="key-7", email=None, model=UNKNOWN, input_tokens=60),
     ])
-    ov = analytics.overview(*analytics.default_range(today(), 7))
+    ov = analytics.overview(*default_range(today(), 7))
     assert (ov.total_tokens, ov.events, ov.unpriced_events, ov.active_people) == (1310, 4, 2, 2)
     assert ov.cost_usd == Decimal("1.20") and ov.estimated_cost_usd == 0
     assert [(t.tool, t.tokens, t.people) for t in ov.by_tool] == [

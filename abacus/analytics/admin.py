@@ -1,5 +1,6 @@
-"""Read side of the admin area: section counts, accounts, the identity mapping assistant's
+"""Read side of the admin area: section counts, the identity mapping assistant's
 unmapped identities with suggested people, mappings, models with their price source, people.
+(Admin → Accounts' rows need the provider registry, so they live in `sync.account_rows`.)
 
 Like every page query this reads the `usage_daily` rollup, never raw events. Credentials are
 never read here: an account only says whether it has some.
@@ -8,22 +9,19 @@ never read here: an account only says whether it has some.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from urllib.parse import urlsplit, urlunsplit
+from typing import Protocol
 
 from sqlalchemy import BigInteger, cast, func, or_, select, text
 
 from ..extensions import db
-from ..models import Account, Commit, IdentityMapping, PricingOverride, User
+from ..models import Commit, IdentityMapping, PricingOverride, User
 from ..models import UsageDaily as D
-from ..pricing import Price, load_shipped_prices
-from ..providers import UnknownProvider, get_provider
+from ..usage.pricing import Price, load_shipped_prices
 from .common import TOKENS, Costed, int_sum, money_sum
-
-PROBLEM_STATES = ("auth_expired", "rate_limited", "error")
 
 # Words in API key names that say nothing about whose key it is.
 NOISE_WORDS = frozenset({
@@ -44,6 +42,15 @@ CO_ACTIVITY_MAX = 2  # more people that alike: the days say nothing about whose 
 CO_ACTIVITY_IDENTITIES = 20  # the most used unmapped identities get this (costly) check
 
 
+class AccountHealth(Protocol):
+    """What the index counts of an account row (`sync.account_rows.AccountRow` has it)."""
+
+    status: str
+
+    @property
+    def needs_attention(self) -> bool: ...
+
+
 # --- the index ------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -60,8 +67,8 @@ class Counts:
     admins: int
 
 
-def counts() -> Counts:
-    accounts = account_rows()
+def counts(accounts: Sequence[AccountHealth]) -> Counts:
+    """The index's figures; `accounts` are Admin → Accounts' rows (from the sync domain)."""
     # One pass over the rollup for both usage figures.
     unmapped = db.session.execute(
         select(func.count(func.distinct(func.row(D.provider, D.actor)))
@@ -82,79 +89,6 @@ def counts() -> Counts:
         people=int(users[0]),
         admins=int(users[1]),
     )
-
-
-# --- accounts ---------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class AccountRow:
-    id: int
-    provider: str
-    provider_label: str
-    known_provider: bool  # False: a plugin that is not installed, or the demo account
-    name: str
-    status: str
-    status_detail: str | None
-    last_success_at: datetime | None
-    last_error: str | None
-    next_attempt_at: datetime | None
-    credentials_set: bool
-    needs_credentials: bool  # the provider asks for credentials
-    settings: dict[str, str]  # shown values (proxy passwords masked)
-    origin: str | None  # "env" (ANTHROPIC_/CURSOR_ADMIN_KEYS), "demo", or None (admin-added)
-
-    @property
-    def needs_attention(self) -> bool:
-        if self.status == "disabled":
-            return False
-        return self.status in PROBLEM_STATES or (self.needs_credentials
-                                                 and not self.credentials_set)
-
-
-def mask_url(url: str) -> str:
-    """A URL safe to show: a password in it (proxy credentials) becomes ••••."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if parts.port:
-        host += f":{parts.port}"
-    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:••••@{host}"))
-
-
-def _shown_settings(settings: dict) -> dict[str, str]:
-    shown = {}
-    for key, value in sorted((settings or {}).items()):
-        if key == "source" or value in (None, ""):
-            continue
-        shown[key] = mask_url(str(value)) if key.endswith("_url") else str(value)
-    return shown
-
-
-def _account_row(a: Account) -> AccountRow:
-    try:
-        provider = get_provider(a.provider)
-        label, known, fields = provider.display_name, True, bool(provider.credential_fields)
-    except UnknownProvider:
-        label, known, fields = a.provider, False, False
-    return AccountRow(
-        id=a.id, provider=a.provider, provider_label=label, known_provider=known, name=a.name,
-        status=a.status, status_detail=a.status_detail, last_success_at=a.last_success_at,
-        last_error=a.last_error, next_attempt_at=a.next_attempt_at,
-        credentials_set=a.credentials_encrypted is not None, needs_credentials=fields,
-        settings=_shown_settings(a.settings), origin=(a.settings or {}).get("source"))
-
-
-def account_rows() -> list[AccountRow]:
-    """Every account, those needing attention first, then by provider and name."""
-    rows = [_account_row(a) for a in db.session.execute(
-        select(Account).order_by(Account.provider, Account.name)).scalars()]
-    return sorted(rows, key=lambda r: (not r.needs_attention, r.status == "disabled"))
-
-
-def account_row(account_id: int) -> AccountRow | None:
-    account = db.session.get(Account, account_id)
-    return _account_row(account) if account else None
 
 
 # --- the identity mapping assistant ------------------------------------------------------------

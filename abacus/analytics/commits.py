@@ -14,9 +14,9 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
@@ -35,12 +35,16 @@ from sqlalchemy import (
     union,
 )
 
-from ..attribution import TOOLS
 from ..extensions import db
+from ..github.attribution import TOOLS
 from ..models import Commit as C
 from ..models import CommitAttribution as A
 from ..models import Repository as R
+from ..models import WebhookDelivery
 from .common import Paged
+
+if TYPE_CHECKING:
+    from ..config import Settings
 
 PER_PAGE = 50
 FILTERS = ("all", "ai", "human")
@@ -624,7 +628,8 @@ __all__ = ["FILTERS", "HUMAN", "PER_PAGE", "REPO_COLUMNS", "REPO_COLUMN_KEYS", "
            "RepoRow", "RepoTable", "RepositoryInfo", "ToolBadge", "ToolCount",
            "commit_list", "commit_summary", "commit_totals", "daily_commits",
            "find_repository", "has_commits", "known_tools", "lifetime_commits",
-           "order_tools", "RepoStatus", "repository_status", "repository_table", "tool_counts",
+           "order_tools", "RepoStatus", "repository_status", "GitHubStatus", "github_status",
+           "repository_table", "tool_counts",
            "web_url"]
 
 # --- lifetime counts and history state (CLI, Status) -------------------------------------
@@ -668,3 +673,33 @@ def repository_status() -> list[RepoStatus]:
     return [RepoStatus(r.full_name, r.default_branch, r.backfill_status, r.backfill_from,
                        r.synced_through, r.parked_until, r.last_error, int(n or 0),
                        int(pending or 0), last) for r, n, pending, last in rows]
+
+
+# --- GitHub commits ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class GitHubStatus:
+    webhook_on: bool
+    api_configured: bool
+    api_url: str
+    last_delivery_at: datetime | None
+    deliveries_24h: int
+    repositories: list[RepoStatus]
+
+    @property
+    def in_use(self) -> bool:
+        return self.webhook_on or self.api_configured or bool(self.repositories)
+
+    @property
+    def attention(self) -> list[Any]:
+        return [r for r in self.repositories if r.last_error or r.backfill_status == "failed"]
+
+
+def github_status(settings: Settings, now: datetime | None = None) -> GitHubStatus:
+    """Webhook and API configuration, recent deliveries, and every repository's state."""
+    now = now or datetime.now(UTC)
+    last, recent = db.session.execute(select(
+        func.max(WebhookDelivery.received_at),
+        func.count().filter(WebhookDelivery.received_at >= now - timedelta(hours=24)))).one()
+    return GitHubStatus(bool(settings.github_webhook_secret), settings.github_api_configured,
+                        settings.github_api_url, last, int(recent), repository_status())

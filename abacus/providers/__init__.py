@@ -1,4 +1,10 @@
-"""Provider registry: the built-in adapters plus third-party ones from entry points.
+"""Providers: pure adapters, one module per provider (credentials and a time window in,
+normalized records and a next cursor out), the shared HTTP session (`http`), the contract
+(`base`), test helpers for plugin authors (`testing`), and this registry of the built-in
+adapters plus third-party ones from entry points.
+
+May import: nothing of abacus outside providers, and no Flask, SQLAlchemy or RQ: a provider
+can be tested against a fake HTTP server alone, and never touches the database.
 
 A package adds a provider by declaring, in its pyproject.toml,
 

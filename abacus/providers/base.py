@@ -2,7 +2,8 @@
 
 A provider is a pure adapter: an account's settings and credentials plus a time window in,
 normalized records out. Nothing here (or in any provider module) touches the database, Flask
-or RQ, so a provider can be tested against a fake HTTP server alone (see `abacus.testing`).
+or RQ, so a provider can be tested against a fake HTTP server alone (see
+`abacus.providers.testing`).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """GitHub REST client for the commits backfill: repositories, commit lists, commit stats.
 
-Not a usage provider (it is not registered in `providers.__init__`): `abacus.commits` uses it
-to read default-branch commits. No database here, so it is tested against a fake GitHub
+Not a usage provider (it is not registered in `providers.__init__`): `abacus.github.backfill`
+uses it to read default-branch commits. No database here, so it is tested against a fake GitHub
 alone. Contract: /work/shared/providers/github.md §2 (REST, Link pagination, rate limits).
 
 Auth is a GitHub App installation token when the App's three values are set (minted from an

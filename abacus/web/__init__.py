@@ -1,4 +1,9 @@
-"""Blueprints. Views stay thin: parse, authorize, call a service, render."""
+"""The web face: one blueprint module per area, template filters, htmx helpers, charts.
+
+Views stay thin: parse, authorize, call a service or an analytics function, render.
+May import: anything below it (analytics, services, jobs, models, providers' registry), but
+never SQLAlchemy: views build no SQL. Nothing in abacus imports web but the app factory.
+"""
 
 from __future__ import annotations
 

@@ -27,9 +27,15 @@ from flask import (
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
-from .. import identities
-from .. import users as user_service
-from ..accounts import (
+from ..analytics import admin as data
+from ..extensions import db
+from ..models import ROLES, Account, PricingOverride, User
+from ..people import identities
+from ..people import users as user_service
+from ..people.users import LastAdmin
+from ..providers import UnknownProvider, get_provider, providers
+from ..sync import account_rows
+from ..sync.accounts import (
     AccountError,
     CredentialsUnreadable,
     add_account,
@@ -38,13 +44,8 @@ from ..accounts import (
     set_enabled,
     update_settings,
 )
-from ..analytics import admin as data
-from ..extensions import db
-from ..models import ROLES, Account, PricingOverride, User
-from ..pricing import canonical_model
-from ..pricing_overrides import remove_override, set_override
-from ..providers import UnknownProvider, get_provider, providers
-from ..users import LastAdmin
+from ..usage.pricing import canonical_model
+from ..usage.pricing_overrides import remove_override, set_override
 from . import htmx
 from .access import admin_required
 
@@ -85,7 +86,8 @@ def _refused(body: str, status: int, section: str) -> Response:
 
 @bp.get("")
 def index() -> ResponseReturnValue:
-    return render_template("admin/index.html", counts=data.counts(), section="index")
+    return render_template("admin/index.html", section="index",
+                           counts=data.counts(account_rows.account_rows()))
 
 
 # --- accounts ---------------------------------------------------------------------------------
@@ -108,7 +110,7 @@ def _accounts_page(form: dict[str, str] | None = None, error: str | None = None,
                    status: int = 200) -> ResponseReturnValue:
     form = form or {}
     body = render_template(
-        "admin/accounts.html", section="accounts", accounts=data.account_rows(),
+        "admin/accounts.html", section="accounts", accounts=account_rows.account_rows(),
         choices=_provider_choices(), provider=_chosen_provider(form.get("provider")),
         form=form, error=error, add_settings=ADD_SETTINGS, labels=SETTING_LABELS)
     return _refused(body, status, "add-account") if error else body
@@ -174,9 +176,10 @@ def _account_page(account: Account, error: str | None = None, error_form: str | 
         provider = None
     settings = dict(account.settings or {})
     body = render_template(
-        "admin/account.html", section="accounts", account=data.account_row(account.id),
+        "admin/account.html", section="accounts", account=account_rows.account_row(account.id),
         provider=provider, settings=settings, labels=SETTING_LABELS,
-        proxy_masked=data.mask_url(settings["proxy_url"]) if settings.get("proxy_url") else "",
+        proxy_masked=(account_rows.mask_url(settings["proxy_url"])
+                      if settings.get("proxy_url") else ""),
         error=error, error_form=error_form)
     return _refused(body, status, f"account-{error_form}") if error else body
 

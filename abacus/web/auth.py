@@ -38,7 +38,7 @@ from joserfc.errors import JoseError
 from werkzeug.exceptions import HTTPException
 
 from ..extensions import login_manager
-from ..users import CLOSED_MESSAGE, SignInRefused, admitted_email, load_user, record_sign_in
+from ..people.users import CLOSED_MESSAGE, SignInRefused, admitted_email, load_user, record_sign_in
 
 log = logging.getLogger(__name__)
 

@@ -8,8 +8,9 @@ from datetime import timedelta
 from flask import Blueprint, current_app, request
 from flask.typing import ResponseReturnValue
 
-from .. import analytics
-from ..sync import data_complete_through
+from ..analytics import overview as analytics
+from ..analytics.commits import commit_summary
+from ..sync.engine import data_complete_through
 from . import htmx
 from .access import only_person
 from .charts import Series, stacked_columns
@@ -44,8 +45,8 @@ def index() -> ResponseReturnValue:
         ov=ov, rng=rng, prev=analytics.totals(prev_range.start, prev_range.end),
         chart=chart, metric=metric, lifetime=analytics.lifetime(),
         projection=analytics.month_projection(today), own_row_only=limit_to is not None,
-        commits=analytics.commit_summary(rng.start, rng.end, prev_range.start, prev_range.end,
-                                         current_app.config["ABACUS"].timezone),
+        commits=commit_summary(rng.start, rng.end, prev_range.start, prev_range.end,
+                               current_app.config["ABACUS"].timezone),
         timezone=current_app.config["ABACUS"].timezone)
 
 

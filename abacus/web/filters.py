@@ -8,8 +8,8 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from flask import Flask
 
-from ..attribution import TOOLS as COMMIT_TOOLS
-from ..pricing import display_model
+from ..github.attribution import TOOLS as COMMIT_TOOLS
+from ..usage.pricing import display_model
 
 # Usage providers' tools, and every tool commits are attributed to (one id for both).
 TOOL_LABELS = {**COMMIT_TOOLS, "openai": "OpenAI"}

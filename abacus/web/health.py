@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, jsonify
 
 from ..extensions import csrf
-from ..ops import liveness
+from ..observability import liveness
 
 bp = Blueprint("health", __name__)
 

@@ -36,7 +36,7 @@ def _unauthorized() -> Response:
 @bp.get("/readyz")
 def readyz() -> ResponseReturnValue:
     """Ready to serve: database and Redis answer, and the schema is at the latest migration."""
-    from ..ops import readiness
+    from ..observability import readiness
 
     checks = readiness()
     status = 200 if all(v == "ok" for v in checks.values()) else 503
@@ -47,7 +47,7 @@ def readyz() -> ResponseReturnValue:
 def metrics() -> ResponseReturnValue:
     if not _bearer_ok(current_app.config["ABACUS"].metrics_token):
         return _unauthorized()
-    from ..ops import metrics_text
+    from ..observability import metrics_text
 
     return Response(metrics_text(time.time()),
                     mimetype="text/plain; version=0.0.4; charset=utf-8")
@@ -59,7 +59,7 @@ def cron_sync(source: str) -> ResponseReturnValue:
     backfills (`backfill`); the same jobs the scheduler runs."""
     if not _bearer_ok(current_app.config["ABACUS"].cron_secret):
         return _unauthorized()
-    from ..ops import trigger_sync
+    from ..jobs import trigger_sync
     from ..providers import UnknownProvider
 
     try:

@@ -13,7 +13,7 @@ from flask.typing import ResponseReturnValue
 
 from ..analytics import commits as commit_analytics
 from ..analytics import person as analytics
-from ..sync import data_complete_through
+from ..sync.engine import data_complete_through
 from . import htmx
 from .access import can_view_person
 from .charts import Series, StackedChart, stacked_columns

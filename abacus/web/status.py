@@ -31,11 +31,11 @@ from redis.exceptions import RedisError
 from werkzeug.utils import secure_filename
 
 from .. import jobs
-from ..accounts import env_accounts_problem
-from ..analytics import status as data
+from ..extensions import queue, redis_connection
 from ..providers import UnknownProvider
-from ..queue import queue, redis_connection
-from ..sync import selected_accounts
+from ..sync import status as data
+from ..sync.accounts import env_accounts_problem
+from ..sync.engine import selected_accounts
 from .access import admin_required, is_admin
 from .htmx import render, wants_fragment
 from .ranges import current_range
@@ -174,7 +174,7 @@ def index() -> ResponseReturnValue:
     # The accounts named in the environment, as the worker and scheduler see them at start.
     problem = env_accounts_problem()
     st = data.status_page(rng.start, rng.end, settings, redis_connection(),
-                          config_error=problem)
+                          config_error=problem, wanted=jobs.schedules(settings))
     return render("status/index.html", "status/_body.html", st=st, rng=rng,
                   jobs=_jobs_from_args(), timezone=settings.timezone, **_helpers())
 

@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 @bp.post("/webhooks/github")
 def github() -> ResponseReturnValue:
-    from ..commit_webhook import BadPayload, handle, signature_valid
+    from ..github.webhook import BadPayload, handle, signature_valid
 
     secret = current_app.config["ABACUS"].github_webhook_secret
     if not secret:

@@ -10,11 +10,11 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from abacus.accounts import encrypt_credentials
 from abacus.extensions import db
-from abacus.ingest import ingest
 from abacus.models import Account, IdentityMapping, PricingOverride, UsageDaily, UsageEvent
 from abacus.providers.base import UsageRecord
+from abacus.sync.accounts import encrypt_credentials
+from abacus.usage.ingest import ingest
 from tests.browser.conftest import settled
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"

@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from playwright.sync_api import expect
 
-from abacus.demo import seed_demo
+from abacus.demo.seed import seed_demo
 from abacus.extensions import db
 from abacus.models import Commit, CommitAttribution, Repository
 

@@ -8,9 +8,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from abacus.extensions import db
-from abacus.ingest import ingest
 from abacus.models import Account
 from abacus.providers.base import UsageRecord
+from abacus.usage.ingest import ingest
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from abacus.demo import seed_demo
+from abacus.demo.seed import seed_demo
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-from abacus import analytics
-from abacus.demo import seed_demo
+from abacus.analytics import overview as analytics
+from abacus.demo.seed import seed_demo
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 

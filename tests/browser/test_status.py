@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from abacus import accounts as accounts_service
-from abacus.demo import seed_demo
+from abacus.demo.seed import seed_demo
 from abacus.extensions import db
 from abacus.models import Account, AccountSnapshot, SyncRun, SyncState
+from abacus.sync import accounts as accounts_service
 from tests.fakes.cursor_admin import DEFAULT_KEY, FakeCursorAdmin
 from tests.test_import_cursor_csv import VARIANTS, variant_rows, write_csv
 

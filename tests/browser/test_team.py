@@ -12,11 +12,11 @@ from urllib.parse import parse_qs, urlsplit
 
 from playwright.sync_api import expect
 
-from abacus.demo import seed_demo
+from abacus.demo.seed import seed_demo
 from abacus.extensions import db
-from abacus.ingest import ingest
 from abacus.models import Account
 from abacus.providers.base import UsageRecord
+from abacus.usage.ingest import ingest
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 

@@ -1,5 +1,5 @@
-"""The fake-server base lives in `abacus.testing` (provider plugin authors use it too)."""
+"""The fake-server base lives in `abacus.providers.testing` (provider plugin authors use it too)."""
 
-from abacus.testing import FakeServer, Fault, Handler, Reply, Request
+from abacus.providers.testing import FakeServer, Fault, Handler, Reply, Request
 
 __all__ = ["Fault", "FakeServer", "Handler", "Reply", "Request"]

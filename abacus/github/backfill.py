@@ -20,16 +20,15 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from . import commits, locks
-from .extensions import db
-from .locks import advisory_lock
-from .models import Commit, Repository, SyncRun
-from .providers import github as gh
-from .providers.base import AuthExpired, ProviderError, RateLimited
+from ..extensions import LockSpace, advisory_lock, db
+from ..models import Commit, Repository, SyncRun
+from ..providers import github as gh
+from ..providers.base import AuthExpired, ProviderError, RateLimited
+from . import store as commits
 
 log = logging.getLogger(__name__)
 
-LOCK_NAMESPACE = locks.REPOSITORY  # pg_try_advisory_lock(ns, repository id)
+LOCK_NAMESPACE = LockSpace.REPOSITORY  # pg_try_advisory_lock(ns, repository id)
 POLL_OVERLAP = timedelta(days=2)  # a missed webhook is found by re-listing recent days
 RATE_LIMIT_PAUSE = timedelta(minutes=15)  # when GitHub gives no reset time
 STATS_BATCH = 100

@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 
 from sqlalchemy import select
 
-from .extensions import db
-from .models import ROLES, User
+from ..extensions import db
+from ..models import ROLES, User
 
 CLOSED_MESSAGE = ("Sign-in is closed: no e-mail domain is allowed yet (ALLOWED_DOMAINS is not "
                   "set). Ask your administrator.")

@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from decimal import Decimal
 
-from .extensions import db
+from ..extensions import db
+from ..models import PricingOverride
 from .ingest import ReestimateResult, reestimate_model
-from .models import PricingOverride
 
 
 def set_override(model: str, prices: Mapping[str, Decimal], note: str | None,

@@ -2,7 +2,7 @@
 
 Pure module (no Flask, no database): `canonical_model` runs once per ingested row and
 `PriceBook.estimate` once per row that has no provider-reported cost. Prices are USD per
-million tokens as `Decimal`; they ship in `abacus/data/pricing.json`, which
+million tokens as `Decimal`; they ship in `abacus/usage/data/pricing.json`, which
 `scripts/build_pricing.py` generates from the LiteLLM catalog (never edit it by hand).
 """
 

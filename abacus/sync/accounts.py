@@ -15,14 +15,13 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import current_app
 from sqlalchemy import select, text
 
-from . import locks
-from .config import Settings
-from .extensions import db
-from .models import Account
-from .providers import get_provider
-from .providers.base import AccountConfig
+from ..config import Settings
+from ..extensions import LockSpace, db
+from ..models import Account
+from ..providers import get_provider
+from ..providers.base import AccountConfig
 
-BOOTSTRAP_LOCK = locks.ENV_ACCOUNTS  # pg_advisory_xact_lock namespace
+BOOTSTRAP_LOCK = LockSpace.ENV_ACCOUNTS  # pg_advisory_xact_lock namespace
 
 # Settings an admin may set per account (`accounts add … --setting`, the admin page).
 EDITABLE_SETTINGS = ("base_url", "proxy_url", "owner_email", "team_id", "min_request_interval")

@@ -1,4 +1,5 @@
-"""`flask abacus …` commands: thin wrappers over service functions."""
+"""The `flask abacus` group and its commands (GitHub's are in `cli.github`): thin wrappers
+over service functions."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import click
 from flask import Flask
 from flask.cli import AppGroup
 
+from .common import bytes_bar, counting_bar, day_option
+
 abacus_cli = AppGroup("abacus", help="Abacus commands.")
 import_cli = AppGroup("import", help="Import usage exports.")
 rollups_cli = AppGroup("rollups", help="Maintain the daily rollups.")
@@ -18,29 +21,10 @@ abacus_cli.add_command(rollups_cli)
 
 
 def init_app(app: Flask) -> None:
-    from .github_cli import github_cli
+    from .github import github_cli
 
     abacus_cli.add_command(github_cli)
     app.cli.add_command(abacus_cli)
-
-
-def _progress_bar(label: str):
-    """A tqdm bar over bytes on a terminal; silent when output is not a terminal."""
-    from tqdm import tqdm
-
-    bar = tqdm(total=0, unit="B", unit_scale=True, desc=label, disable=None, leave=False,
-               file=sys.stderr)
-
-    def update(stage: str, done: int, total: int, rows: int) -> None:
-        if bar.disable:
-            return
-        bar.total = total
-        bar.n = done
-        note = {"storing": ", storing…", "done": ", done"}.get(stage, "")
-        bar.set_postfix_str(f"{rows:,} rows{note}", refresh=False)
-        bar.refresh()
-
-    return bar, update
 
 
 @import_cli.command("cursor-csv")
@@ -55,9 +39,9 @@ def _progress_bar(label: str):
 def import_cursor_csv_command(file: Path, account_name: str | None, user: str | None,
                               skip_invalid: bool) -> None:
     """Import a Cursor usage export (Dashboard → Usage → Export CSV)."""
-    from .imports import ImportFailed, import_cursor_csv
+    from ..usage.imports import ImportFailed, import_cursor_csv
 
-    bar, update = _progress_bar(file.name)
+    bar, update = bytes_bar(file.name)
     try:
         report = import_cursor_csv(file, account_name=account_name, user=user,
                                    skip_invalid=skip_invalid, progress=update)
@@ -86,8 +70,8 @@ def import_cursor_csv_command(file: Path, account_name: str | None, user: str | 
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def stats_command(as_json: bool) -> None:
     """Totals over everything stored: events, people, days, per tool."""
-    from .analytics import lifetime_stats
-    from .analytics.commits import lifetime_commits
+    from ..analytics.commits import lifetime_commits
+    from ..analytics.overview import lifetime_stats
 
     stats = {**lifetime_stats(), "commits": lifetime_commits()}
     if as_json:
@@ -114,7 +98,7 @@ def stats_command(as_json: bool) -> None:
 @click.option("--seed", default=7, show_default=True, help="Same seed, same data.")
 def demo_command(people: int, days: int, seed: int) -> None:
     """Seed realistic synthetic usage into an account named `demo`, and commits (re-runnable)."""
-    from .demo import seed_demo, seed_demo_commits
+    from ..demo.seed import seed_demo, seed_demo_commits
 
     result = seed_demo(people=people, days=days, seed=seed)
     click.echo(f"demo: {result.total:,} events ({result.inserted:,} new, "
@@ -126,8 +110,8 @@ def demo_command(people: int, days: int, seed: int) -> None:
 @rollups_cli.command("rebuild")
 def rollups_rebuild_command() -> None:
     """Recompute event days in ABACUS_TIMEZONE and every daily rollup."""
-    from .extensions import db
-    from .ingest import rebuild_rollups
+    from ..extensions import db
+    from ..usage.ingest import rebuild_rollups
 
     n = rebuild_rollups()
     db.session.commit()
@@ -150,7 +134,7 @@ def _fail(exc: Exception) -> click.ClickException:
 
 def _bootstrap_env_accounts() -> None:
     """A one-off command sees the accounts named in the environment, as the worker does."""
-    from .accounts import AccountError, ensure_env_accounts
+    from ..sync.accounts import AccountError, ensure_env_accounts
 
     try:
         ensure_env_accounts()
@@ -171,7 +155,7 @@ def _read_secret(path: str | None, label: str) -> str:
 
 
 def _credentials_for(provider_id: str, secret_path: str | None) -> dict[str, str]:
-    from .providers import get_provider
+    from ..providers import get_provider
 
     provider = get_provider(provider_id)
     creds = {f.name: _read_secret(secret_path, f.label) for f in provider.credential_fields}
@@ -186,7 +170,7 @@ def _account_settings(proxy: str | None, base_url: str | None, email: str | None
 @accounts_cli.command("list")
 def accounts_list_command() -> None:
     """Accounts with their state (never their credentials)."""
-    from .sync import status_report
+    from ..sync.engine import status_report
 
     _bootstrap_env_accounts()
     rows = status_report()
@@ -213,8 +197,8 @@ def accounts_add_command(provider: str, name: str, key_file: str | None,
                          cookie_file: str | None, proxy: str | None, base_url: str | None,
                          email: str | None) -> None:
     """Add an account: `accounts add cursor-session --name N --cookie-file F`."""
-    from .accounts import AccountError, add_account
-    from .extensions import db
+    from ..extensions import db
+    from ..sync.accounts import AccountError, add_account
 
     try:
         creds = _credentials_for(provider, cookie_file or key_file)
@@ -232,8 +216,8 @@ def accounts_add_command(provider: str, name: str, key_file: str | None,
 def accounts_set_credentials_command(name: str, key_file: str | None,
                                      cookie_file: str | None) -> None:
     """Replace an account's credentials (an account parked for refused ones resumes)."""
-    from .accounts import AccountError, find_account, set_credentials
-    from .extensions import db
+    from ..extensions import db
+    from ..sync.accounts import AccountError, find_account, set_credentials
 
     try:
         account = find_account(name)
@@ -245,8 +229,8 @@ def accounts_set_credentials_command(name: str, key_file: str | None,
 
 
 def _set_enabled(name: str, enabled: bool) -> None:
-    from .accounts import AccountError, find_account, set_enabled
-    from .extensions import db
+    from ..extensions import db
+    from ..sync.accounts import AccountError, find_account, set_enabled
 
     try:
         account = find_account(name)
@@ -274,8 +258,8 @@ def accounts_enable_command(name: str) -> None:
 @accounts_cli.command("rotate-key")
 def accounts_rotate_key_command() -> None:
     """Re-encrypt all credentials with the first key of ABACUS_ENCRYPTION_KEY."""
-    from .accounts import AccountError, rotate_credentials
-    from .extensions import db
+    from ..extensions import db
+    from ..sync.accounts import AccountError, rotate_credentials
 
     try:
         n = rotate_credentials()
@@ -286,26 +270,9 @@ def accounts_rotate_key_command() -> None:
                "can now be removed")
 
 
-def counting_bar(label: str, unit: str = "day", noun: str = "records"):
-    """A tqdm bar of steps (days, repositories) with what the current one is and a count of
-    what was stored; silent when output is not a terminal."""
-    from tqdm import tqdm
-
-    bar = tqdm(total=0, unit=unit, desc=label, disable=None, leave=False, file=sys.stderr)
-
-    def update(done: int, total: int, count: int, current: str) -> None:
-        if bar.disable:
-            return
-        bar.total, bar.n = total, done
-        bar.set_postfix_str(f"{current}, {count:,} {noun}", refresh=False)
-        bar.refresh()
-
-    return bar, update
-
-
 def _accounts_or_fail(source: str | None, name: str | None):
-    from .accounts import AccountError
-    from .sync import selected_accounts
+    from ..sync.accounts import AccountError
+    from ..sync.engine import selected_accounts
 
     try:
         accounts = selected_accounts(source, name, bootstrap=True)
@@ -324,18 +291,6 @@ def _report(outcomes) -> None:
         sys.exit(1)
 
 
-def _day(value: str | None, flag: str):
-    from datetime import date
-
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(f"expected YYYY-MM-DD, got {value!r}",
-                                 param_hint=flag) from None
-
-
 @abacus_cli.command("sync")
 @click.argument("source", type=SOURCES, required=False)
 @click.option("--account", "name", metavar="NAME", help="Only this account.")
@@ -347,9 +302,9 @@ def sync_command(source: str | None, name: str | None, days: int | None, first: 
     """Sync now, in the foreground (no SOURCE: every account). Same code as the scheduler."""
     from datetime import UTC, datetime, timedelta
 
-    from .sync import sync_account
+    from ..sync.engine import sync_account
 
-    first_day, last_day = _day(first, "--from"), _day(last, "--to")
+    first_day, last_day = day_option(first, "--from"), day_option(last, "--to")
     if days and (first_day or last_day):
         raise click.UsageError("use --days or --from/--to, not both")
     if last_day and not first_day:
@@ -378,9 +333,9 @@ def sync_command(source: str | None, name: str | None, days: int | None, first: 
 def backfill_command(source: str, name: str | None, first: str | None,
                      last: str | None) -> None:
     """Fill history backwards, resumably, in the foreground."""
-    from .sync import backfill_account, sync_account
+    from ..sync.engine import backfill_account, sync_account
 
-    first_day, last_day = _day(first, "--from"), _day(last, "--to")
+    first_day, last_day = day_option(first, "--from"), day_option(last, "--to")
     outcomes = []
     for account in _accounts_or_fail(source, name):
         bar, update = counting_bar(f"{account.provider}/{account.name} backfill")
@@ -400,7 +355,7 @@ def backfill_command(source: str, name: str | None, first: str | None,
 @click.option("--account", "name", metavar="NAME")
 def backfill_complete_command(source: str, name: str | None) -> None:
     """Mark backfills done (the scheduler stops walking back)."""
-    from .sync import set_backfill
+    from ..sync.engine import set_backfill
 
     click.echo(f"{set_backfill(source, 'complete', name)} account(s) marked complete")
 
@@ -410,7 +365,7 @@ def backfill_complete_command(source: str, name: str | None) -> None:
 @click.option("--account", "name", metavar="NAME")
 def backfill_reset_command(source: str, name: str | None) -> None:
     """Start backfills over (from the newest covered day back to the target)."""
-    from .sync import set_backfill
+    from ..sync.engine import set_backfill
 
     click.echo(f"{set_backfill(source, 'pending', name)} account(s) reset")
 
@@ -419,7 +374,7 @@ def backfill_reset_command(source: str, name: str | None) -> None:
 @click.argument("source", type=SOURCES, required=False)
 def gaps_command(source: str | None) -> None:
     """Days without usage inside each account's synced range."""
-    from .sync import gaps
+    from ..sync.engine import gaps
 
     found = gaps(source)
     if not found:
@@ -433,7 +388,7 @@ def gaps_command(source: str | None) -> None:
 @click.argument("source", type=SOURCES, required=False)
 def mappings_list_command(source: str | None) -> None:
     """Known identities, then the unmapped ones (usage kept under their own name)."""
-    from .identities import mappings, unmapped
+    from ..people.identities import mappings, unmapped
 
     provider = source.replace("-", "_") if source else None
     for m in mappings(provider):
@@ -446,8 +401,8 @@ def mappings_list_command(source: str | None) -> None:
 @click.argument("source", type=SOURCES, required=False)
 def mappings_sync_command(source: str | None) -> None:
     """Re-read API keys / members from the providers and re-attribute past usage."""
-    from .providers.base import ProviderError
-    from .sync import refresh_identities, selected_accounts
+    from ..providers.base import ProviderError
+    from ..sync.engine import refresh_identities, selected_accounts
 
     failed = False
     for account in selected_accounts(source, bootstrap=True):
@@ -468,8 +423,8 @@ def mappings_sync_command(source: str | None) -> None:
 @click.option("--source", type=SOURCES, default="anthropic", show_default=True)
 def mappings_assign_command(external_id: str, email: str, source: str) -> None:
     """Map an identity (e.g. an API key name) to a person; past usage follows."""
-    from .extensions import db
-    from .identities import assign
+    from ..extensions import db
+    from ..people.identities import assign
 
     try:
         n = assign(source.replace("-", "_"), external_id, email, assigned_by="cli")
@@ -483,7 +438,7 @@ def mappings_assign_command(external_id: str, email: str, source: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def status_command(as_json: bool) -> None:
     """Every account: state, last success, last error, backfill, limits and invoices."""
-    from .sync import status_report
+    from ..sync.engine import status_report
 
     _bootstrap_env_accounts()
     rows = status_report()

@@ -25,20 +25,18 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import select, text, update
 
-from . import locks
+from ..extensions import LockSpace, advisory_lock, db
+from ..models import Account, AccountSnapshot, SyncRun, SyncState
+from ..people.identities import sync_from_provider
+from ..providers import UnknownProvider, get_provider
+from ..providers.base import AuthExpired, Provider, ProviderError, RateLimited, Window
+from ..usage.ingest import ingest
 from .accounts import account_config, ensure_env_accounts
 from .alerts import raise_alert
-from .extensions import db
-from .identities import sync_from_provider
-from .ingest import ingest
-from .locks import advisory_lock
-from .models import Account, AccountSnapshot, SyncRun, SyncState
-from .providers import UnknownProvider, get_provider
-from .providers.base import AuthExpired, Provider, ProviderError, RateLimited, Window
 
 log = logging.getLogger("abacus.sync")
 
-LOCK_NAMESPACE = locks.ACCOUNT  # pg_try_advisory_lock(ns, account_id)
+LOCK_NAMESPACE = LockSpace.ACCOUNT  # pg_try_advisory_lock(ns, account_id)
 FIRST_SYNC = timedelta(days=1)  # a new account's first sync covers yesterday and today
 RATE_LIMIT_PAUSE = timedelta(minutes=15)  # next try when a 429 came without Retry-After
 ONE_DAY = timedelta(days=1)

@@ -12,13 +12,13 @@ from dataclasses import dataclass
 
 from sqlalchemy import func, select
 
-from .extensions import db
-from .ingest import reattribute
-from .models import IdentityMapping, UsageDaily
-from .providers.base import Identity
+from ..extensions import db
+from ..models import IdentityMapping, UsageDaily
+from ..providers.base import Identity
+from ..usage.ingest import reattribute
 
 SYNC_ASSIGNER = "sync"
-GITHUB = "github"  # commit authors: login (or e-mail) → person; see commits.py
+GITHUB = "github"  # commit authors: login (or e-mail) → person; see github/store.py
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,7 @@ def assign(provider: str, external_id: str, email: str, assigned_by: str) -> int
         row.email, row.assigned_by = email, assigned_by
     db.session.flush()
     if provider == GITHUB:
-        from .commits import reattribute as reattribute_commits
+        from ..github.store import reattribute as reattribute_commits
 
         return reattribute_commits([external_id])
     return reattribute(provider, [external_id])
@@ -108,7 +108,7 @@ def merge_people(old_email: str, new_email: str, merged_by: str) -> MergeResult:
     carried the old address gets a mapping to the new one, so later syncs keep the merge.
     All record `merged_by`. Then the stored usage moves (`ingest.move_email`).
     """
-    from .ingest import move_email
+    from ..usage.ingest import move_email
 
     old, new = old_email.strip().lower(), new_email.strip().lower()
     for value in (old, new):
@@ -129,7 +129,7 @@ def merge_people(old_email: str, new_email: str, merged_by: str) -> MergeResult:
             db.session.add(IdentityMapping(source=provider, external_id=actor, email=new,
                                            assigned_by=merged_by))
             added += 1
-    from .commits import move_person
+    from ..github.store import move_person
 
     commits_moved = move_person(old, new)
     if not repointed and not carried and not commits_moved:

@@ -25,10 +25,10 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from .extensions import db
-from .models import Account, PricingOverride, UsagePersonBlock
+from ..extensions import db
+from ..models import Account, PricingOverride, UsagePersonBlock
+from ..providers.base import UsageRecord
 from .pricing import Price, canonical_model, load_shipped_prices
-from .providers.base import UsageRecord
 
 # Fields compared to decide whether a re-sent record is a revision. Order is the column order
 # of the staging table after event_key.

@@ -1,6 +1,6 @@
 """Stored commits: the one place that writes `repositories`, `commits` and their attributions.
 
-The webhook (`commit_webhook.py`) and the REST backfill (`commit_backfill.py`) both hand
+The webhook (`github.webhook`) and the REST backfill (`github.backfill`) both hand
 `CommitIn` values to `store`, which is idempotent: storing the same commit again changes
 nothing, and a later source can only fill in what an earlier one did not know (line stats, the
 GitHub account behind an e-mail). Each commit's AI attribution is recomputed from its message
@@ -25,9 +25,9 @@ from flask import current_app
 from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
+from ..extensions import db
+from ..models import Commit, CommitAttribution, IdentityMapping, Repository
 from . import attribution
-from .extensions import db
-from .models import Commit, CommitAttribution, IdentityMapping, Repository
 
 SOURCE = "github"  # identity_mappings.source and repositories.source
 LEARNED_BY = "commits"  # assigned_by of mappings learned from commit e-mails

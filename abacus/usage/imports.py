@@ -22,11 +22,11 @@ from typing import BinaryIO
 import psycopg2
 from sqlalchemy import func, select
 
-from .extensions import db
+from ..extensions import db
+from ..models import Account, SyncRun
+from ..providers.base import UsageRecord
+from ..providers.cursor_events import cursor_event_key
 from .ingest import IngestResult, ingest
-from .models import Account, SyncRun
-from .providers.base import UsageRecord
-from .providers.cursor_events import cursor_event_key
 
 MAX_REPORTED = 20
 CURSOR_PROVIDERS = ("cursor", "cursor_session")

@@ -14,12 +14,12 @@ from typing import Any
 
 from sqlalchemy import select
 
-from .extensions import db
-from .ingest import IngestResult, ingest
-from .models import Account
-from .pricing import PriceBook, canonical_model
-from .providers.base import UsageRecord
-from .providers.cursor_events import cursor_event_key
+from ..extensions import db
+from ..models import Account
+from ..providers.base import UsageRecord
+from ..providers.cursor_events import cursor_event_key
+from ..usage.ingest import IngestResult, ingest
+from ..usage.pricing import PriceBook, canonical_model
 
 FIRST = ["ada", "ben", "chloe", "dev", "emil", "farah", "gus", "hana", "ivan", "jun", "kofi",
          "lena", "mateo", "nora", "omar", "priya", "quinn", "rosa", "sam", "tariq", "uma",
@@ -128,7 +128,7 @@ def demo_commits(people: int, days: int, seed: int, today: datetime) -> Iterator
     by the tools they use, plus GitHub's Copilot coding agent now and then."""
     import hashlib
 
-    from .commits import CommitIn
+    from ..github.store import CommitIn
 
     rng = random.Random(f"{seed}:commits")
     names = [f"{FIRST[i % len(FIRST)]}.{LAST[(i * 7) % len(LAST)]}" for i in range(people)]
@@ -168,7 +168,7 @@ def demo_commits(people: int, days: int, seed: int, today: datetime) -> Iterator
 def seed_demo_commits(people: int = 25, days: int = 90, seed: int = 7,
                       today: datetime | None = None) -> int:
     """Store the demo commits through `commits.store`; returns how many were new."""
-    from . import commits
+    from ..github import store as commits
 
     by_repo: dict[str, list] = {}
     for repo, commit in demo_commits(people, days, seed, today or datetime.now(UTC)):

@@ -12,7 +12,7 @@ import logging
 import requests
 from flask import current_app
 
-from .models import Account
+from ..models import Account
 
 log = logging.getLogger("abacus.alerts")
 

@@ -1,6 +1,6 @@
 """Test kit for provider authors: a fake HTTP server base and a normalization checker.
 
-    from abacus.testing import FakeServer, Reply, check_provider
+    from abacus.providers.testing import FakeServer, Reply, check_provider
 
     class FakeAcme(FakeServer):
         def __init__(self):
@@ -32,7 +32,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from .providers.base import AccountConfig, Provider, UsageRecord, Window
+from .base import AccountConfig, Provider, UsageRecord, Window
 
 
 @dataclass

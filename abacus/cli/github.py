@@ -8,7 +8,7 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
-from .cli import _day, counting_bar
+from .common import counting_bar, day_option
 
 github_cli = AppGroup("github", help="GitHub commits: backfill and status.")
 
@@ -24,10 +24,10 @@ github_cli = AppGroup("github", help="GitHub commits: backfill and status.")
 def backfill_command(org: str | None, repos: tuple[str, ...], first: str,
                      last: str | None) -> None:
     """Store default-branch commits (with line stats and AI attribution) from --from on."""
-    from . import commit_backfill
-    from .providers.base import ProviderError
+    from ..github import backfill as commit_backfill
+    from ..providers.base import ProviderError
 
-    since, until = _day(first, "--from"), _day(last, "--to")
+    since, until = day_option(first, "--from"), day_option(last, "--to")
     if until and until < since:
         raise click.BadParameter("--to is before --from", param_hint="--to")
     settings = current_app.config["ABACUS"]
@@ -61,7 +61,7 @@ def backfill_command(org: str | None, repos: tuple[str, ...], first: str,
 @github_cli.command("status")
 def status_command() -> None:
     """Every repository: history state, commits stored, line stats still missing."""
-    from .analytics.status import github_status
+    from ..analytics.commits import github_status
 
     st = github_status(current_app.config["ABACUS"])
     if not st.repositories:

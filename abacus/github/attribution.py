@@ -34,7 +34,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from abacus.pricing import ANTHROPIC_FAMILIES
+from ..usage.pricing import ANTHROPIC_FAMILIES
 
 # Tool id -> display label. The order is the primary-tool priority.
 TOOLS: dict[str, str] = {

@@ -17,9 +17,9 @@ from typing import Any
 
 from sqlalchemy.dialects.postgresql import insert
 
-from . import commits
-from .extensions import db
-from .models import WebhookDelivery
+from ..extensions import db
+from ..models import WebhookDelivery
+from . import store as commits
 
 log = logging.getLogger(__name__)
 

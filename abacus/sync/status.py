@@ -9,22 +9,23 @@ overlap, which the provider may still revise.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import BigInteger, Integer, cast, func, literal, select
 from sqlalchemy.orm import aliased
 
-from .. import sync
+from ..analytics.commits import GitHubStatus, github_status
+from ..analytics.common import TOKENS, int_sum
 from ..extensions import db
 from ..models import Account, AccountSnapshot, SyncRun, SyncState
 from ..models import UsageDaily as D
 from ..providers import UnknownProvider, get_provider
 from ..providers.base import Provider
-from .commits import RepoStatus, repository_status
-from .common import TOKENS, int_sum
+from . import engine as sync
 
 if TYPE_CHECKING:
     from redis import Redis
@@ -404,6 +405,15 @@ def unmapped(start: date, end: date, limit: int = UNMAPPED_LIMIT
     return rows, total
 
 
+class Scheduled(Protocol):
+    """A recurring job as `jobs.Schedule` describes it."""
+
+    id: str
+    cron: str
+    func: str
+    kwargs: dict[str, Any]
+
+
 # --- schedules -----------------------------------------------------------------------------
 
 def _schedule_text(func_name: str, kwargs: dict[str, Any]) -> str:
@@ -418,17 +428,17 @@ def _schedule_text(func_name: str, kwargs: dict[str, Any]) -> str:
     return func_name
 
 
-def schedules(settings: Settings, connection: Redis | None = None) -> list[ScheduleRow]:
-    """The recurring jobs (`jobs.schedules`) and their next run as the scheduler has it."""
-    from ..jobs import schedules as wanted
-
+def schedules(wanted: Sequence[Scheduled], connection: Redis | None = None
+              ) -> list[ScheduleRow]:
+    """The recurring jobs (`jobs.schedules()`, handed in by the caller: jobs sit above this
+    module) and their next run as the scheduler has it."""
     times: dict[str, datetime] = {}
     if connection is not None:
         from redis.exceptions import RedisError
         from rq_scheduler import Scheduler
 
         key = Scheduler.scheduled_jobs_key
-        items = wanted(settings)
+        items = list(wanted)
         try:
             pipe = connection.pipeline(transaction=False)
             for s in items:
@@ -439,47 +449,17 @@ def schedules(settings: Settings, connection: Redis | None = None) -> list[Sched
         times = {s.id: datetime.fromtimestamp(score, UTC)
                  for s, score in zip(items, scores, strict=False) if score is not None}
     return [ScheduleRow(s.id, s.cron, _schedule_text(s.func, s.kwargs), times.get(s.id))
-            for s in wanted(settings)]
-
-
-# --- GitHub commits ------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class GitHubStatus:
-    webhook_on: bool
-    api_configured: bool
-    api_url: str
-    last_delivery_at: datetime | None
-    deliveries_24h: int
-    repositories: list[RepoStatus]
-
-    @property
-    def in_use(self) -> bool:
-        return self.webhook_on or self.api_configured or bool(self.repositories)
-
-    @property
-    def attention(self) -> list[Any]:
-        return [r for r in self.repositories if r.last_error or r.backfill_status == "failed"]
-
-
-def github_status(settings: Settings, now: datetime | None = None) -> GitHubStatus:
-    """Webhook and API configuration, recent deliveries, and every repository's state."""
-    from ..models import WebhookDelivery
-
-    now = now or datetime.now(UTC)
-    last, recent = db.session.execute(select(
-        func.max(WebhookDelivery.received_at),
-        func.count().filter(WebhookDelivery.received_at >= now - timedelta(hours=24)))).one()
-    return GitHubStatus(bool(settings.github_webhook_secret), settings.github_api_configured,
-                        settings.github_api_url, last, int(recent), repository_status())
+            for s in wanted]
 
 
 # --- the page ------------------------------------------------------------------------------
 
 def status_page(start: date, end: date, settings: Settings, connection: Redis | None = None,
-                now: datetime | None = None, config_error: str | None = None) -> StatusPage:
+                now: datetime | None = None, config_error: str | None = None,
+                wanted: Sequence[Scheduled] = ()) -> StatusPage:
     """Everything the Status page shows; `connection` is Redis (for schedule times),
-    `config_error` what kept the environment's accounts from loading."""
+    `config_error` what kept the environment's accounts from loading, `wanted` the
+    recurring jobs (`jobs.schedules()`)."""
     now = now or datetime.now(UTC)
     rows = accounts(settings.backfill_from)
     unmapped_rows, unmapped_total = unmapped(start, end)
@@ -487,7 +467,7 @@ def status_page(start: date, end: date, settings: Settings, connection: Redis | 
     return StatusPage(
         accounts=rows, alerts=alerts(rows, now), runs=recent_runs(),
         unmapped=unmapped_rows, unmapped_total=unmapped_total,
-        schedules=schedules(settings, connection),
+        schedules=schedules(wanted, connection),
         complete_through=sync.data_complete_through(), tracking_since=first_day,
         last_success_at=max((a.last_success_at for a in rows if a.last_success_at),
                             default=None),
@@ -496,7 +476,7 @@ def status_page(start: date, end: date, settings: Settings, connection: Redis | 
 
 def cursor_accounts() -> list[str]:
     """Names of accounts a Cursor CSV export can go into (for the upload form)."""
-    from ..imports import CURSOR_PROVIDERS
+    from ..usage.imports import CURSOR_PROVIDERS
 
     return list(db.session.execute(
         select(Account.name).where(Account.provider.in_(CURSOR_PROVIDERS))

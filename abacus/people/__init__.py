@@ -1,0 +1,9 @@
+"""People: who signs in and who is behind every provider identity.
+
+`users` keeps the people who sign in and their roles; `identities` maps provider actors (API
+keys, member ids) and commit authors to a person, and re-attributes their past usage and
+commits when a mapping changes or two people are merged.
+
+May import: models, extensions, config, providers.base, usage (ingest.reattribute), github
+(store, to move commits). Never sync, analytics, jobs, web or cli.
+"""
