@@ -70,8 +70,8 @@ FIELDS: tuple[Field, ...] = (
     Field("ABACUS_SESSION_IDLE_HOURS", "24",
           "A sign-in ends after this many hours without a request."),
     Field("ABACUS_MEMBER_VISIBILITY", "all",
-          "`all`: members see everyone's rows. `self`: members see team totals but only their "
-          "own per-person rows."),
+          "`all`: members see everyone's rows. `self`: members see totals over everyone but "
+          "only their own per-person rows (no filter, unmapped identities or others' seats)."),
     Field("ABACUS_PROXY_COUNT", "0",
           "How many reverse proxies sit in front of the web process; their `X-Forwarded-*` "
           "headers are trusted only then (scheme, host, client address)."),
