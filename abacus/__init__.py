@@ -39,7 +39,11 @@ def create_app(overrides: Mapping[str, str] | None = None, *, dotenv: bool = Tru
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.env == "production",
+        # Abacus never sets Flask-Login's "remember me" cookie, and its loader ignores one
+        # (no server-side session token in it); should one appear, it is locked down anyway.
         REMEMBER_COOKIE_SECURE=settings.env == "production",
+        REMEMBER_COOKIE_HTTPONLY=True,
+        REMEMBER_COOKIE_SAMESITE="Lax",
         WTF_CSRF_TIME_LIMIT=None,
         MAX_CONTENT_LENGTH=1024 * 1024 * 1024,
     )

@@ -67,9 +67,14 @@ FIELDS: tuple[Field, ...] = (
     Field("OIDC_CLIENT_ID", "(none)", "Client id at that OIDC provider."),
     Field("OIDC_CLIENT_SECRET", "(none)", "Client secret at that OIDC provider."),
     Field("OIDC_PROVIDER_NAME", "Single sign-on", "Button label for that OIDC provider."),
+    Field("ABACUS_SESSION_MAX_AGE_HOURS", "168 (a week)",
+          "Absolute lifetime of a sign-in: after this many hours the person signs in again, "
+          "however active."),
+    Field("ABACUS_SESSION_IDLE_HOURS", "24",
+          "A sign-in ends after this many hours without a request."),
     Field("ABACUS_MEMBER_VISIBILITY", "all",
-          "`all`: members see everyone's rows. `self`: members see team totals but only their "
-          "own per-person rows."),
+          "`all`: members see everyone's rows. `self`: members see totals over everyone but "
+          "only their own per-person rows (no filter, unmapped identities or others' seats)."),
     Field("ABACUS_PROXY_COUNT", "0",
           "How many reverse proxies sit in front of the web process; their `X-Forwarded-*` "
           "headers are trusted only then (scheme, host, client address)."),
@@ -269,6 +274,8 @@ class Settings:
     oidc_client_secret: str | None = field(default=None, repr=False)
     oidc_provider_name: str = "Single sign-on"
     member_visibility: str = "all"
+    session_max_age_hours: int = 168
+    session_idle_hours: int = 24
     proxy_count: int = 0
     log_format: str = "text"
     sentry_dsn: str | None = field(default=None, repr=False)
@@ -407,6 +414,11 @@ class Settings:
             oidc_provider_name=get("OIDC_PROVIDER_NAME") or "Single sign-on",
             member_visibility=_choice("ABACUS_MEMBER_VISIBILITY",
                                       get("ABACUS_MEMBER_VISIBILITY") or "all", ("all", "self")),
+            session_max_age_hours=_parse_int(
+                "ABACUS_SESSION_MAX_AGE_HOURS", get("ABACUS_SESSION_MAX_AGE_HOURS") or "168", 1,
+                24 * 366),
+            session_idle_hours=_parse_int("ABACUS_SESSION_IDLE_HOURS",
+                                          get("ABACUS_SESSION_IDLE_HOURS") or "24", 1, 24 * 366),
             proxy_count=_parse_int("ABACUS_PROXY_COUNT", get("ABACUS_PROXY_COUNT") or "0", 0, 5),
             log_format=_choice("ABACUS_LOG_FORMAT", get("ABACUS_LOG_FORMAT") or "text",
                                ("text", "json")),

@@ -280,10 +280,26 @@ class User(UserMixin, db.Model):
     role: Mapped[str] = mapped_column(String(16), server_default="member")
     created_at: Mapped[datetime] = _now_col()
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # False: deactivated by an admin; cannot sign in, and every session of theirs has ended.
+    active: Mapped[bool] = mapped_column(Boolean, server_default="true")
 
     @property
     def is_admin(self) -> bool:
         return self.role == "admin"
+
+
+class UserSession(db.Model):
+    """One signed-in browser. The cookie holds a random token; the row, keyed by its SHA-256,
+    decides on every request whether the session still stands."""
+
+    __tablename__ = "user_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 hex of the token
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"),
+                                         index=True)
+    created_at: Mapped[datetime] = _now_col()
+    last_seen_at: Mapped[datetime] = _now_col()
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class PricingOverride(db.Model):

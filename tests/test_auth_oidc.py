@@ -463,3 +463,16 @@ def test_hosted_domain_rule():
 def test_no_allowed_domain_refuses_everyone():
     with pytest.raises(SignInRefused, match="Sign-in is closed"):
         admitted_email({"email": "a@example.com", "email_verified": True}, ())
+
+
+def test_deactivated_person_is_refused_at_the_callback(sso, provider):
+    with sso.app_context():
+        db.session.add(User(email="dora@example.com", role="member", active=False))
+        db.session.commit()
+        db.session.remove()
+    set_user(provider, "dora-sub", email="dora@example.com", email_verified=True)
+    client = sso.test_client()
+    response = sign_in(client, provider, "dora-sub")
+    assert response.status_code == 403
+    assert "Your Abacus account has been deactivated" in text_of(response)
+    assert client.get("/").status_code == 302  # still signed out

@@ -469,6 +469,7 @@ class UserRow:
     created_at: datetime
     last_login_at: datetime | None
     events: int  # usage under their address (all time)
+    active: bool = True
 
 
 def user_rows() -> list[UserRow]:
@@ -479,10 +480,11 @@ def user_rows() -> list[UserRow]:
         select(User, func.coalesce(usage.c.events, 0))
         .outerjoin(usage, usage.c.email == User.email)
         .order_by((User.role != "admin"), User.email)).all()
-    return [UserRow(u.id, u.email, u.name, u.role, u.created_at, u.last_login_at, int(n))
-            for u, n in rows]
+    return [UserRow(u.id, u.email, u.name, u.role, u.created_at, u.last_login_at, int(n),
+                    u.active) for u, n in rows]
 
 
 def admin_count() -> int:
     return db.session.execute(
-        select(func.count()).select_from(User).where(User.role == "admin")).scalar()
+        select(func.count()).select_from(User).where(User.role == "admin", User.active)
+    ).scalar()

@@ -1,15 +1,17 @@
 """People who sign in: who is let in, the user row created on first sign-in, admin role from
-ABACUS_ADMINS."""
+ABACUS_ADMINS, server-side sessions (sign-out, lifetimes) and deactivation."""
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 
 from ..extensions import db
-from ..models import ROLES, User
+from ..models import ROLES, User, UserSession
 
 CLOSED_MESSAGE = ("Sign-in is closed: no e-mail domain is allowed yet (ALLOWED_DOMAINS is not "
                   "set). Ask your administrator.")
@@ -66,6 +68,8 @@ def record_sign_in(email: str, admins: Iterable[str], name: str | None = None) -
     name when given and never erases one.
     """
     user = db.session.execute(select(User).where(User.email == email)).scalar_one_or_none()
+    if user is not None and not user.active:
+        raise SignInRefused(DEACTIVATED_MESSAGE)
     if user is None:
         user = User(email=email, role="member")
         db.session.add(user)
@@ -78,8 +82,96 @@ def record_sign_in(email: str, admins: Iterable[str], name: str | None = None) -
     return user
 
 
-def load_user(user_id: str) -> User | None:
-    return db.session.get(User, int(user_id)) if user_id.isdigit() else None
+DEACTIVATED_MESSAGE = ("Your Abacus account has been deactivated. Ask an administrator if "
+                       "you need access again.")
+# last_seen_at is written at most this often: the idle limit is hours, a write per request
+# would be waste.
+SEEN_WRITE_INTERVAL = timedelta(minutes=1)
+
+
+def _session_key(token: str) -> str:
+    # Only the hash is stored: a leaked table (or backup) does not hand out live cookies.
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def start_session(user: User) -> str:
+    """A new server-side session for `user` (committed); returns the token for the cookie."""
+    token = secrets.token_urlsafe(32)
+    db.session.add(UserSession(id=_session_key(token), user_id=user.id))
+    db.session.commit()
+    return token
+
+
+def end_session(token: str | None) -> None:
+    """Sign-out: the session ends on the server, so a copy of the cookie stops working."""
+    if not token:
+        return
+    db.session.execute(update(UserSession)
+                       .where(UserSession.id == _session_key(token),
+                              UserSession.ended_at.is_(None))
+                       .values(ended_at=func.now()))
+    db.session.commit()
+
+
+def session_user(user_id: str, token: str | None, *, allowed_domains: Iterable[str],
+                 max_age: timedelta, idle: timedelta,
+                 now: datetime | None = None) -> User | None:
+    """The signed-in user when the session `token` still stands, else None.
+
+    Checked on every request: the session row exists for this user and has not ended, is
+    younger than `max_age` and was used within `idle`; the person is active and their
+    e-mail domain is still in ALLOWED_DOMAINS (removing a domain signs its people out).
+    """
+    if not token or not user_id.isdigit():
+        return None
+    now = now or datetime.now(UTC)
+    row = db.session.execute(
+        select(UserSession, User).join(User, User.id == UserSession.user_id)
+        .where(UserSession.id == _session_key(token), User.id == int(user_id))).first()
+    if row is None:
+        return None
+    sess, user = row
+    domain = user.email.rpartition("@")[2]
+    if (sess.ended_at is not None or not user.active or domain not in tuple(allowed_domains)
+            or now - sess.created_at >= max_age or now - sess.last_seen_at >= idle):
+        if sess.ended_at is None:
+            sess.ended_at = now
+            db.session.commit()
+        return None
+    if now - sess.last_seen_at >= SEEN_WRITE_INTERVAL:
+        sess.last_seen_at = now
+        db.session.commit()
+    return user
+
+
+class CannotDeactivate(ValueError):
+    """Deactivating this person would lock the admin out, or leave nobody in charge."""
+
+
+def set_active(user: User, active: bool, by: User) -> bool:
+    """Deactivate or reactivate `user` (committed); False when nothing changes.
+
+    Deactivating ends every session of theirs at once. An admin cannot deactivate
+    themselves, nor the last active admin (rows locked, as in set_role).
+    """
+    admins = list(db.session.execute(
+        select(User.id).where(User.role == "admin", User.active).order_by(User.id)
+        .with_for_update()).scalars())
+    if user.active == active:
+        return False
+    if not active:
+        if user.id == by.id:
+            raise CannotDeactivate("You cannot deactivate yourself; ask another admin.")
+        if admins == [user.id]:
+            raise CannotDeactivate(f"{user.email} is the only active admin. Make someone else "
+                                   "an admin first.")
+        db.session.execute(update(UserSession)
+                           .where(UserSession.user_id == user.id,
+                                  UserSession.ended_at.is_(None))
+                           .values(ended_at=func.now()))
+    user.active = active
+    db.session.commit()
+    return True
 
 
 class LastAdmin(ValueError):
@@ -95,8 +187,8 @@ def set_role(user: User, role: str) -> bool:
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}")
     admins = list(db.session.execute(
-        select(User.email).where(User.role == "admin").order_by(User.id).with_for_update())
-        .scalars())
+        select(User.email).where(User.role == "admin", User.active).order_by(User.id)
+        .with_for_update()).scalars())
     if user.role == role:
         return False
     if role == "member" and admins == [user.email]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
@@ -472,6 +472,27 @@ def status_page(start: date, end: date, settings: Settings, connection: Redis | 
         last_success_at=max((a.last_success_at for a in rows if a.last_success_at),
                             default=None),
         config_error=config_error, github=github_status(settings, now))
+
+
+def for_member(page: StatusPage, email: str) -> StatusPage:
+    """The page as a member limited to their own figures (ABACUS_MEMBER_VISIBILITY=self) may
+    see it: no unmapped identity's usage (only how many there are), and nothing of another
+    person's seat account (its spend, invoice, gaps or runs) beyond its health."""
+    email = email.lower()
+
+    def personal(a: AccountRow) -> bool:
+        return a.provider == "cursor_session" or a.seat is not None
+
+    def others(a: AccountRow) -> bool:
+        return personal(a) and (a.seat is None or (a.seat.owner or "").lower() != email)
+
+    hidden = {a.name for a in page.accounts if others(a)}
+    accounts = [replace(a, gaps=[], seat=replace(a.seat, owner=None, spend_limit=None,
+                                                 on_demand_allowed=None, invoice_month=None,
+                                                 invoice_total=None) if a.seat else None)
+                if a.name in hidden else a for a in page.accounts]
+    return replace(page, accounts=accounts, unmapped=[],
+                   runs=[r for r in page.runs if r.account not in hidden])
 
 
 def cursor_accounts() -> list[str]:

@@ -1,7 +1,9 @@
 """Who may see and do what: admins do admin things; members may be limited to their own rows.
 
 `ABACUS_MEMBER_VISIBILITY=self` keeps team aggregates visible to members but hides other
-people's per-person rows (pivot rows, person pages, raw records).
+people's per-person rows (pivot rows, person pages, raw records, commits) and anything that
+narrows a total down to someone else (the Team filter, unmapped identities and other
+people's seats on Status).
 """
 
 from __future__ import annotations

@@ -32,7 +32,7 @@ from ..extensions import db
 from ..models import ROLES, Account, PricingOverride, User
 from ..people import identities
 from ..people import users as user_service
-from ..people.users import LastAdmin
+from ..people.users import CannotDeactivate, LastAdmin
 from ..providers import UnknownProvider, get_provider, providers
 from ..sync import account_rows
 from ..sync.accounts import (
@@ -504,6 +504,31 @@ def set_role(user_id: int) -> ResponseReturnValue:
     note = (" ABACUS_ADMINS lists them, so their next sign-in makes them an admin again."
             if role == "member" and user.email in current_app.config["ABACUS"].admins else "")
     flash(f"{user.email} is {'an admin' if role == 'admin' else 'a member'} now.{note}", "ok")
+    return redirect(url_for(".people"), code=303)
+
+
+@bp.post("/people/<int:user_id>/active")
+def set_active(user_id: int) -> ResponseReturnValue:
+    """Deactivate (signed out everywhere at once, cannot sign in) or reactivate a person."""
+    active = request.form.get("active", "")
+    if active not in ("0", "1"):
+        return _people_page("Say whether to deactivate (active=0) or reactivate (active=1).",
+                            400)
+    user = db.session.get(User, user_id)
+    if user is None:
+        abort(404)
+    try:
+        changed = user_service.set_active(user, active == "1", current_user)
+    except CannotDeactivate as exc:
+        db.session.rollback()
+        return _people_page(str(exc), 409)
+    state = "active" if active == "1" else "deactivated"
+    if not changed:
+        flash(f"{user.email} already is {state}.", "warn")
+    elif active == "1":
+        flash(f"{user.email} is active again and can sign in.", "ok")
+    else:
+        flash(f"{user.email} is deactivated: signed out everywhere and cannot sign in.", "ok")
     return redirect(url_for(".people"), code=303)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 import requests
@@ -38,7 +39,16 @@ from joserfc.errors import JoseError
 from werkzeug.exceptions import HTTPException
 
 from ..extensions import login_manager
-from ..people.users import CLOSED_MESSAGE, SignInRefused, admitted_email, load_user, record_sign_in
+from ..models import User
+from ..people.users import (
+    CLOSED_MESSAGE,
+    SignInRefused,
+    admitted_email,
+    end_session,
+    record_sign_in,
+    session_user,
+    start_session,
+)
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +61,9 @@ PUBLIC_ENDPOINTS = frozenset({"health.healthz", "static", "auth.sign_in", "auth.
                               "ops.cron_sync", "webhooks.github"})
 
 DEV_SESSION_FLAG = "dev_login"
+SESSION_TOKEN_KEY = "sid"  # the server-side session's token (users.start_session)
+# What Flask-Login keeps in the cookie session; dropped when the server-side session is gone.
+LOGIN_KEYS = ("_user_id", "_fresh", "_id", SESSION_TOKEN_KEY, DEV_SESSION_FLAG)
 NEXT_KEY = "sign_in_next"  # where to go after the provider round trip (a same-site path)
 
 GOOGLE_DISCOVERY_URL = "https://accounts.google.com/.well-known/openid-configuration"
@@ -72,7 +85,7 @@ class Provider:
 
 def init_app(app: Flask) -> None:
     login_manager.login_view = "auth.sign_in"
-    login_manager.user_loader(load_user)
+    login_manager.user_loader(_load_user)
     app.extensions[EXTENSION_KEY] = _configure_providers(app)
     _register_error_pages(app)
 
@@ -114,6 +127,27 @@ def _configure_providers(app: Flask) -> dict[str, Provider]:
         log.warning("OpenID Connect sign-in is off: set both OIDC_DISCOVERY_URL and "
                     "OIDC_CLIENT_ID (and OIDC_CLIENT_SECRET for a confidential client)")
     return providers
+
+
+def _load_user(user_id: str) -> User | None:
+    """Flask-Login's loader, run once per request: the user only while their server-side
+    session stands. A "remember me" cookie restores no session token, so it never signs
+    anyone in on its own."""
+    settings = current_app.config["ABACUS"]
+    user = session_user(user_id, session.get(SESSION_TOKEN_KEY),
+                        allowed_domains=settings.allowed_domains,
+                        max_age=timedelta(hours=settings.session_max_age_hours),
+                        idle=timedelta(hours=settings.session_idle_hours))
+    if user is None:
+        for key in LOGIN_KEYS:
+            session.pop(key, None)
+    return user
+
+
+def _sign_in_user(user: User) -> None:
+    session.clear()  # a fresh session for the new identity (no session fixation)
+    login_user(user)
+    session[SESSION_TOKEN_KEY] = start_session(user)
 
 
 def providers() -> list[Provider]:
@@ -235,9 +269,12 @@ def callback(provider: str) -> ResponseReturnValue:
                              "again in a moment.", 502)
 
     name = claims.get("name")
-    user = record_sign_in(email, settings.admins, name if isinstance(name, str) else None)
-    session.clear()  # a fresh session for the new identity (no session fixation)
-    login_user(user)
+    try:
+        user = record_sign_in(email, settings.admins, name if isinstance(name, str) else None)
+    except SignInRefused as refused:
+        log.info("sign-in with %s refused: %s", chosen.name, refused)
+        return _sign_in_page(next_url, str(refused), 403)
+    _sign_in_user(user)
     log.info("signed in %s with %s", email, chosen.name)
     return redirect(next_url or url_for("dashboard.index"), code=303)
 
@@ -292,10 +329,12 @@ def dev_login() -> ResponseReturnValue:
         return render_template("auth/dev_login.html", next_url=next_url, email=email,
                                error=error, dev_banner=True), status
 
-    user = record_sign_in(email, settings.admins)
-
-    session.clear()  # a fresh session for the new identity
-    login_user(user)
+    try:
+        user = record_sign_in(email, settings.admins)
+    except SignInRefused as refused:
+        return render_template("auth/dev_login.html", next_url=next_url, email=email,
+                               error=str(refused), dev_banner=True), 403
+    _sign_in_user(user)
     session[DEV_SESSION_FLAG] = True
     return redirect(next_url or url_for("dashboard.index"), code=303)
 
@@ -314,6 +353,7 @@ def _check_email(email: str, allowed_domains: tuple[str, ...]) -> tuple[str | No
 
 @bp.post("/sign-out")
 def sign_out() -> ResponseReturnValue:
+    end_session(session.get(SESSION_TOKEN_KEY))
     logout_user()
     session.clear()
     return redirect(url_for("auth.sign_in"), code=303)

@@ -36,7 +36,7 @@ from ..providers import UnknownProvider
 from ..sync import status as data
 from ..sync.accounts import env_accounts_problem
 from ..sync.engine import selected_accounts
-from .access import admin_required, is_admin
+from .access import admin_required, is_admin, only_person
 from .htmx import render, wants_fragment
 from .ranges import current_range
 
@@ -175,6 +175,9 @@ def index() -> ResponseReturnValue:
     problem = env_accounts_problem()
     st = data.status_page(rng.start, rng.end, settings, redis_connection(),
                           config_error=problem, wanted=jobs.schedules(settings))
+    limit = only_person()
+    if limit is not None:
+        st = data.for_member(st, limit)
     return render("status/index.html", "status/_body.html", st=st, rng=rng,
                   jobs=_jobs_from_args(), timezone=settings.timezone, **_helpers())
 

@@ -54,9 +54,14 @@ class TeamArgs(TableState):
 def _state(rng: TimeRange, per_page: int | None = PER_PAGE
            ) -> tuple[TeamArgs, TeamPivot, list[Column]]:
     state = TeamArgs.parse(request.args, rng)
+    limit = only_person()
+    if limit is not None:
+        # A member limited to their own row gets totals over everyone only: a filter would
+        # narrow the totals (and the head count) down to whoever it matches.
+        state = replace(state, q="")
     pivot = team_pivot(rng.start, rng.end, q=state.q, sort=state.sort,
                        descending=state.descending, page=state.page, per_page=per_page,
-                       only_person=only_person(), tool_label=tool_label)
+                       only_person=limit, tool_label=tool_label)
     shown = _shown_columns(pivot.columns, state.cols)
     cols = state.cols
     if cols is not None:
