@@ -255,7 +255,7 @@ def _check_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
         if key not in EDITABLE_SETTINGS:
             raise AccountError(f"unknown setting {key!r} (known: {', '.join(EDITABLE_SETTINGS)})")
         if key in DESTINATION_SETTINGS and value:
-            value = _check_url(key, str(value).strip())
+            value = check_url(key, str(value).strip())
         out[key] = value
     return out
 
@@ -264,7 +264,7 @@ _URL_SCHEMES = {"base_url": ("http", "https"),
                 "proxy_url": ("http", "https", "socks5", "socks5h", "socks4")}
 
 
-def _check_url(key: str, value: str) -> str:
+def check_url(key: str, value: str) -> str:
     """A URL that names a host. The message never repeats the value: a proxy URL may hold a
     password."""
     problem = None

@@ -34,6 +34,7 @@ from ..accounts import (
     AccountError,
     CredentialsUnreadable,
     add_account,
+    check_url,
     decrypt_credentials,
     set_credentials,
     set_enabled,
@@ -164,12 +165,15 @@ def create_account() -> ResponseReturnValue:
 
 
 def _without_password(url: str) -> str:
+    """A proxy URL to put back in the form: without its password, or nothing when it is too
+    malformed to tell where a password would be."""
     try:
-        parts = urlsplit(url)
-        if parts.password is None:
-            return url
-    except ValueError:
-        return ""  # too malformed to tell where a password would be
+        check_url("proxy_url", url)
+    except AccountError:
+        return ""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
     userinfo, _, hostport = parts.netloc.rpartition("@")
     return urlunsplit(parts._replace(netloc=f"{userinfo.partition(':')[0]}@{hostport}"))
 
