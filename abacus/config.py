@@ -39,7 +39,8 @@ FIELDS: tuple[Field, ...] = (
     Field("ABACUS_ENV", "development if DATABASE_URL is unset, else production",
           "`development`, `test` or `production`. Production refuses a missing SECRET_KEY."),
     Field("SECRET_KEY", "generated into `instance/secret_key` outside production",
-          "Signs sessions and CSRF tokens. Required in production."),
+          "Signs sessions and CSRF tokens. Production requires at least 32 random characters "
+          "(placeholders and repetitive keys are refused)."),
     Field("DATABASE_URL", "embedded PostgreSQL under `instance/pg`",
           "PostgreSQL URL (`postgresql://user:pass@host:5432/db`). Unset: start or reuse the "
           "embedded server (needs the `embedded` extra)."),
@@ -75,14 +76,17 @@ FIELDS: tuple[Field, ...] = (
     Field("SENTRY_DSN", "(none)",
           "Report errors to Sentry (needs the `sentry` extra, which the image has)."),
     Field("METRICS_TOKEN", "(none: /metrics is off)",
-          "Bearer token that unlocks Prometheus metrics at `/metrics`."),
+          "Bearer token that unlocks Prometheus metrics at `/metrics` (production: at least 32 "
+          "random characters)."),
     Field("CRON_SECRET", "(none: /cron/* is off)",
-          "Bearer token for `POST /cron/sync/<source>` (schedules driven from outside)."),
+          "Bearer token for `POST /cron/sync/<source>` (schedules driven from outside; "
+          "production: at least 32 random characters)."),
     Field("HOST", "127.0.0.1", "Address the web process listens on (`make run`)."),
     Field("PORT", "5000", "Port the web process listens on (`make run`)."),
     Field("ABACUS_ENCRYPTION_KEY", "derived from SECRET_KEY",
           "Fernet key(s) that encrypt stored credentials, comma-separated: the first encrypts, "
-          "all decrypt (rotation). Make one with `python -c 'from cryptography.fernet import "
+          "all decrypt (rotation). Set it in production, so SECRET_KEY can change without "
+          "locking out credentials. Make one with `python -c 'from cryptography.fernet import "
           "Fernet; print(Fernet.generate_key().decode())'`."),
     Field("ANTHROPIC_ADMIN_KEYS", "(none)",
           "Anthropic Admin API keys, comma-separated, each `key` or `name=key`. Each becomes a "
