@@ -37,10 +37,10 @@ def run_scheduler() -> None:
 
 def _bootstrap_accounts() -> None:
     """Accounts named in ANTHROPIC_ADMIN_KEYS / CURSOR_ADMIN_KEYS exist before any job runs."""
-    from abacus.sync.accounts import AccountError, ensure_env_accounts
+    from abacus.sync.accounts import AccountError, bootstrap_at_start
 
     try:
-        ensure_env_accounts()
+        bootstrap_at_start()
     except AccountError as exc:
         sys.exit(f"abacus: configuration error: {exc}")
 

@@ -8,6 +8,7 @@ cannot drift. A bad value stops start-up with one line naming the variable and t
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import re
 import secrets
@@ -41,7 +42,8 @@ FIELDS: tuple[Field, ...] = (
     Field("ABACUS_ENV", "development if DATABASE_URL is unset, else production",
           "`development`, `test` or `production`. Production refuses a missing SECRET_KEY."),
     Field("SECRET_KEY", "generated into `instance/secret_key` outside production",
-          "Signs sessions and CSRF tokens. Required in production."),
+          "Signs sessions and CSRF tokens. Production requires at least 32 random characters "
+          "(placeholders and repetitive keys are refused)."),
     Field("DATABASE_URL", "embedded PostgreSQL under `instance/pg`",
           "PostgreSQL URL (`postgresql://user:pass@host:5432/db`). Unset: start or reuse the "
           "embedded server (needs the `embedded` extra)."),
@@ -82,14 +84,17 @@ FIELDS: tuple[Field, ...] = (
     Field("SENTRY_DSN", "(none)",
           "Report errors to Sentry (needs the `sentry` extra, which the image has)."),
     Field("METRICS_TOKEN", "(none: /metrics is off)",
-          "Bearer token that unlocks Prometheus metrics at `/metrics`."),
+          "Bearer token that unlocks Prometheus metrics at `/metrics` (production: at least 32 "
+          "random characters)."),
     Field("CRON_SECRET", "(none: /cron/* is off)",
-          "Bearer token for `POST /cron/sync/<source>` (schedules driven from outside)."),
+          "Bearer token for `POST /cron/sync/<source>` (schedules driven from outside; "
+          "production: at least 32 random characters)."),
     Field("HOST", "127.0.0.1", "Address the web process listens on (`make run`)."),
     Field("PORT", "5000", "Port the web process listens on (`make run`)."),
     Field("ABACUS_ENCRYPTION_KEY", "derived from SECRET_KEY",
           "Fernet key(s) that encrypt stored credentials, comma-separated: the first encrypts, "
-          "all decrypt (rotation). Make one with `python -c 'from cryptography.fernet import "
+          "all decrypt (rotation). Set it in production, so SECRET_KEY can change without "
+          "locking out credentials. Make one with `python -c 'from cryptography.fernet import "
           "Fernet; print(Fernet.generate_key().decode())'`."),
     Field("ANTHROPIC_ADMIN_KEYS", "(none)",
           "Anthropic Admin API keys, comma-separated, each `key` or `name=key`. Each becomes a "
@@ -358,8 +363,8 @@ class Settings:
                                   "string, e.g. `python -c 'import secrets; "
                                   "print(secrets.token_hex(32))'`)")
             secret_key = _instance_secret(instance_path)
-        elif abacus_env == "production" and len(secret_key) < 16:
-            raise ConfigError("SECRET_KEY: too short for production (use at least 16 characters)")
+        elif abacus_env == "production":
+            _check_strong("SECRET_KEY", secret_key)
 
         settings = cls(
             env=abacus_env,
@@ -373,8 +378,8 @@ class Settings:
             dev_login=dev_login,
             host=get("HOST") or "127.0.0.1",
             port=_parse_int("PORT", get("PORT") or "5000", 1, 65535),
-            encryption_keys=tuple(k.strip() for k in get("ABACUS_ENCRYPTION_KEY").split(",")
-                                  if k.strip()),
+            encryption_keys=_parse_fernet_keys("ABACUS_ENCRYPTION_KEY",
+                                               get("ABACUS_ENCRYPTION_KEY")),
             anthropic_admin_keys=parse_keys("ANTHROPIC_ADMIN_KEYS", get("ANTHROPIC_ADMIN_KEYS"),
                                             "anthropic"),
             cursor_admin_keys=parse_keys("CURSOR_ADMIN_KEYS", get("CURSOR_ADMIN_KEYS"),
@@ -459,8 +464,57 @@ def _base_url(name: str, raw: str, default: str) -> str:
     return _check_url(name, raw, ("http", "https")).rstrip("/") if raw else default
 
 
+# Values copied from docs and examples: anyone who read them could forge sessions.
+_PLACEHOLDERS = ("change-me", "changeme", "change_me", "replace-me", "replaceme", "your-secret",
+                 "secret-key", "secretkey", "example", "placeholder", "password", "default")
+MIN_SECRET_LENGTH = 32
+MIN_SECRET_BITS = 80  # a random 32-character hex string estimates at 91-125
+
+
+def estimated_bits(value: str) -> float:
+    """Entropy estimate: length × Shannon entropy of the characters it uses. It cannot tell a
+    long phrase from a random string, but it refuses short, repetitive and one-symbol keys."""
+    counts = [value.count(ch) for ch in set(value)]
+    per_char = -sum(c / len(value) * math.log2(c / len(value)) for c in counts)
+    return per_char * len(value)
+
+
+def _check_strong(name: str, value: str) -> None:
+    """Refuse a secret an attacker could guess; the message says why, never the value."""
+    make = "make one with `python -c 'import secrets; print(secrets.token_hex(32))'`"
+    lowered = value.lower()
+    if any(word in lowered for word in _PLACEHOLDERS):
+        raise ConfigError(f"{name}: looks like a placeholder from an example; {make}")
+    if len(value) < MIN_SECRET_LENGTH:
+        raise ConfigError(f"{name}: too short for production (at least {MIN_SECRET_LENGTH} "
+                          f"characters, got {len(value)}); {make}")
+    if estimated_bits(value) < MIN_SECRET_BITS:
+        raise ConfigError(f"{name}: too little randomness for production (repeated or few "
+                          f"distinct characters); {make}")
+
+
+def _parse_fernet_keys(name: str, raw: str) -> tuple[str, ...]:
+    """Fernet keys checked at start, not at the first credential read hours later."""
+    from cryptography.fernet import Fernet
+
+    keys = tuple(k.strip() for k in raw.split(",") if k.strip())
+    for i, key in enumerate(keys, start=1):
+        try:
+            Fernet(key)
+        except (ValueError, TypeError):
+            raise ConfigError(f"{name}: key {i} is not a Fernet key (32 url-safe base64-encoded "
+                              "bytes; make one with `python -c 'from cryptography.fernet import "
+                              "Fernet; print(Fernet.generate_key().decode())'`)") from None
+    return keys
+
+
 def _check_production(settings: Settings) -> None:
-    """A production instance nobody can sign in to is a misconfiguration: refuse to start."""
+    """A production instance nobody can sign in to, or with guessable secrets, is a
+    misconfiguration: refuse to start."""
+    for name, value in (("METRICS_TOKEN", settings.metrics_token),
+                        ("CRON_SECRET", settings.cron_secret)):
+        if value:
+            _check_strong(name, value)
     if not settings.sign_in_configured:
         raise ConfigError("sign-in: production needs a sign-in provider (GOOGLE_CLIENT_ID and "
                           "GOOGLE_CLIENT_SECRET, or OIDC_DISCOVERY_URL and OIDC_CLIENT_ID)")

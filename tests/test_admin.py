@@ -184,7 +184,8 @@ def test_add_account_stores_encrypted_credentials_never_shown(app, client, admin
         account = db.session.execute(select(Account)).scalar_one()
         assert ADMIN_KEY.encode() not in account.credentials_encrypted
         assert decrypt_credentials(account) == {"admin_key": ADMIN_KEY}
-        assert account.settings == {"proxy_url": "http://proxyuser:pr0xyPass@proxy.internal:3128",
+        # The proxy password is encrypted with the credentials; the setting keeps a mask.
+        assert account.settings == {"proxy_url": "http://proxyuser:****@proxy.internal:3128",
                                     "owner_email": "ops@example.com"}
         account_id = account.id
     pages = ["/admin", "/admin/accounts", f"/admin/accounts/{account_id}", "/admin/identities",
@@ -260,7 +261,7 @@ def test_edit_settings_keeps_a_hidden_proxy_until_cleared(app, client, admin):
         settings = db.session.get(Account, account_id).settings
     assert settings == {"owner_email": "seat@example.com", "team_id": "42",
                         "min_request_interval": 4.5,
-                        "proxy_url": "http://u:pr0xyPass@proxy:3128"}
+                        "proxy_url": "http://u:****@proxy:3128"}
     response = post(client, url, admin, min_request_interval="soon")
     assert response.status_code == 400
     assert "Seconds between requests must be a number" in text_of(response)

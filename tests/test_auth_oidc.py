@@ -320,7 +320,8 @@ def test_cancelled_at_the_provider(sso, provider):
 def test_production_sends_an_https_redirect_uri(make_app, provider):
     """Behind a TLS-ending proxy the request is plain http; the provider must still be
     given (and later redirect to) the https callback."""
-    client = make_app(ABACUS_ENV="production").test_client()
+    client = make_app(ABACUS_ENV="production",
+                      SECRET_KEY="9f3c1a7e5b2d48e0a6c4f1b3d7e9a2c5b8d0f4e6a1c3b5d7").test_client()
     params = parse_qs(urlsplit(start(client, provider)).query)
     assert params["redirect_uri"] == ["https://localhost/auth/callback/oidc"]
 

@@ -344,7 +344,7 @@ def test_every_request_carries_the_cookie_and_posts_carry_origin_and_referer(fak
 def test_a_refused_origin_is_not_mistaken_for_an_expired_session(fake):
     seat = fake.add_seat()
     fake.origin = "https://cursor.com"  # the fake now expects another Origin than we send
-    with pytest.raises(ProviderError, match="Invalid origin") as info:
+    with pytest.raises(ProviderError, match="refused the request.s Origin") as info:
         fetch_all(account_for(fake, seat))
     assert not isinstance(info.value, AuthExpired)
 
@@ -366,7 +366,7 @@ def test_revoked_session_is_auth_expired(fake):
     acct = account_for(fake, seat)
     assert len(fetch_all(acct)[0]) == 1
     seat.revoke()
-    with pytest.raises(AuthExpired, match="not authenticated|no active session|active session"):
+    with pytest.raises(AuthExpired, match="HTTP 401 \\(not_authenticated\\)"):
         fetch_all(acct)
 
 

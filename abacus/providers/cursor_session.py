@@ -426,20 +426,20 @@ class _Dashboard:
             return None
         if status in (401, 403):
             detail = http.error_message(response)
-            if status == 403 and "origin" in detail.lower():
+            if status == 403 and "origin" in http.error_text(response).lower():
                 # Not the session: the site refused our Origin (a wrong base URL, or the
                 # check changed). Replacing the cookie would not help.
-                raise ProviderError(f"{what}: HTTP 403 ({detail}); check the account's base "
-                                    f"URL (Origin sent: {self.base_url})")
+                raise ProviderError(f"{what}: HTTP 403 (the site refused the request's "
+                                    f"Origin); check the account's base URL (Origin sent: "
+                                    f"{self.base_url})")
             raise AuthExpired(f"{what}: HTTP {status}" + (f" ({detail})" if detail else "")
                               + f"; the Cursor session has ended, {RELOGIN}")
         if 300 <= status < 400:
-            location = urlsplit(response.headers.get("Location") or "")
-            target = location.path or "?"
-            if any(word in target.lower() for word in ("login", "auth", "sign")):
-                raise AuthExpired(f"{what}: redirected to sign-in ({target}); {RELOGIN}")
-            raise ProviderError(f"{what}: HTTP {status} redirect to "
-                                f"{location.netloc or 'this host'}{target}; check the base URL")
+            # Where it points is the host's text: classified, never repeated.
+            target = urlsplit(response.headers.get("Location") or "").path.lower()
+            if any(word in target for word in ("login", "auth", "sign")):
+                raise AuthExpired(f"{what}: redirected to sign-in; {RELOGIN}")
+            raise ProviderError(f"{what}: HTTP {status} redirect elsewhere; check the base URL")
         http.raise_for_status(response, what, auth_statuses=())
         if _is_html(response):
             # The SPA's page instead of JSON: what the site serves to a dead session.

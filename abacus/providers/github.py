@@ -33,7 +33,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import RSAKey
 
 from .base import AuthExpired, ProviderError, RateLimited
-from .http import HttpSettings, error_message, json_body, make_session, send
+from .http import HttpSettings, error_message, error_text, json_body, make_session, send
 
 DEFAULT_API_URL = "https://api.github.com"
 API_VERSION = "2022-11-28"
@@ -314,7 +314,7 @@ def rate_limit_wait(response: requests.Response) -> float | None:
             return DEFAULT_RATE_LIMIT_WAIT
         # +1 s: the reset is whole seconds and our clock may run a little behind GitHub's.
         return max(0.0, reset - time.time()) + 1.0
-    if status == 429 or "rate limit" in error_message(response).lower():
+    if status == 429 or "rate limit" in error_text(response).lower():
         return DEFAULT_RATE_LIMIT_WAIT
     return None
 

@@ -9,6 +9,7 @@ retries is turned into the typed errors of `providers.base` by `raise_for_status
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from decimal import Decimal
@@ -114,12 +115,32 @@ def retry_after_seconds(response: requests.Response) -> float | None:
             return None
 
 
+# A provider's error type or code: one identifier, never free text.
+_ERROR_CODE_RE = re.compile(r"[A-Za-z][A-Za-z0-9_.:-]{0,63}")
+
+
 def error_message(response: requests.Response) -> str:
-    """The provider's own error text, short; never request headers or credentials."""
-    try:
-        body = response.json()
-    except ValueError:
+    """The provider's error type/code from a JSON error body (`authentication_error`), or "".
+
+    Only an identifier: the response may come from any host an account's base URL or proxy
+    names, and what is returned here is stored as the account's error and shown on Status, so
+    free text from the body (which could be an internal service's answer) never is.
+    """
+    body = _json_or_none(response)
+    if not isinstance(body, dict):
         return ""
+    err = body.get("error")
+    candidates = [err.get("type"), err.get("code")] if isinstance(err, dict) else [err]
+    candidates += [body.get("code"), body.get("type")]
+    for value in candidates:
+        if isinstance(value, str) and _ERROR_CODE_RE.fullmatch(value) and value != "error":
+            return value
+    return ""
+
+
+def error_text(response: requests.Response) -> str:
+    """The provider's own error text, to classify an error by. Never store or show it."""
+    body = _json_or_none(response)
     if isinstance(body, dict):
         err = body.get("error")
         if isinstance(err, dict):
@@ -129,6 +150,13 @@ def error_message(response: requests.Response) -> str:
             parts = [str(err)]
         return " ".join(parts)[:200]
     return ""
+
+
+def _json_or_none(response: requests.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
 
 
 def raise_for_status(response: requests.Response, what: str,
@@ -146,14 +174,18 @@ def raise_for_status(response: requests.Response, what: str,
     raise ProviderError(message)
 
 
+_CONTENT_TYPE_RE = re.compile(r"[A-Za-z0-9.+-]{1,40}/[A-Za-z0-9.+-]{1,60}")
+
+
 def json_body(response: requests.Response, what: str) -> Any:
     """Parse a JSON body with exact decimals (money never passes through float)."""
     try:
         return json.loads(response.content, parse_float=Decimal)
     except ValueError:
-        raise ProviderError(f"{what}: expected JSON, got "
-                            f"{response.headers.get('Content-Type') or 'no content type'}"
-                            ) from None
+        kind = (response.headers.get("Content-Type") or "").split(";")[0].strip()
+        if not _CONTENT_TYPE_RE.fullmatch(kind):
+            kind = "no usable content type"  # the header is the host's text, like a body
+        raise ProviderError(f"{what}: expected JSON, got {kind}") from None
 
 
 def send(session: requests.Session, method: str, url: str, what: str,

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives import hashes
@@ -22,6 +24,14 @@ from ..providers import get_provider
 from ..providers.base import AccountConfig
 
 BOOTSTRAP_LOCK = LockSpace.ENV_ACCOUNTS  # pg_advisory_xact_lock namespace
+log = logging.getLogger(__name__)
+
+# A proxy URL's password lives in the encrypted credentials under this key; the stored setting
+# keeps PROXY_MASK in its place, so every page that shows the setting shows it masked.
+PROXY_SECRET = "_proxy_password"
+PROXY_MASK = "****"
+# Settings that decide where the stored credentials are sent.
+DESTINATION_SETTINGS = ("base_url", "proxy_url")
 
 # Settings an admin may set per account (`accounts add … --setting`, the admin page).
 EDITABLE_SETTINGS = ("base_url", "proxy_url", "owner_email", "team_id", "min_request_interval")
@@ -39,10 +49,14 @@ def _settings() -> Settings:
     return current_app.config["ABACUS"]
 
 
+def _derived_fernet() -> Fernet:
+    derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
+                   info=b"abacus credentials v1").derive(_settings().secret_key.encode())
+    return Fernet(base64.urlsafe_b64encode(derived))
+
+
 def _fernet() -> MultiFernet:
     settings = _settings()
-    derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
-                   info=b"abacus credentials v1").derive(settings.secret_key.encode())
     keys = []
     for i, key in enumerate(settings.encryption_keys, start=1):
         try:
@@ -52,8 +66,46 @@ def _fernet() -> MultiFernet:
                                "(32 url-safe base64-encoded bytes)") from None
     # The key derived from SECRET_KEY always decrypts too, so setting ABACUS_ENCRYPTION_KEY
     # later does not lock out credentials stored before.
-    keys.append(Fernet(base64.urlsafe_b64encode(derived)))
+    keys.append(_derived_fernet())
     return MultiFernet(keys)
+
+
+def derived_key_warning() -> str | None:
+    """Why rotating SECRET_KEY would lock out stored credentials, if it would: some are
+    readable only with the key derived from SECRET_KEY (no ABACUS_ENCRYPTION_KEY decrypts)."""
+    explicit = [Fernet(k) for k in _fernet_keys_or_none()]
+    derived = _derived_fernet()
+    n = 0
+    for token in db.session.execute(select(Account.credentials_encrypted).where(
+            Account.credentials_encrypted.is_not(None))).scalars():
+        if explicit:
+            try:
+                MultiFernet(explicit).decrypt(token)
+                continue
+            except InvalidToken:
+                pass
+        try:
+            derived.decrypt(token)
+        except InvalidToken:
+            continue  # unreadable either way: decrypting it reports that
+        n += 1
+    if not n:
+        return None
+    step = ("run `flask abacus accounts rotate-key`" if explicit else
+            "set ABACUS_ENCRYPTION_KEY and run `flask abacus accounts rotate-key`")
+    return (f"{n} account(s) have credentials encrypted with a key derived from SECRET_KEY: "
+            f"changing SECRET_KEY would make them unreadable; {step}")
+
+
+def _fernet_keys_or_none() -> tuple[str, ...]:
+    keys = []
+    for key in _settings().encryption_keys:
+        try:
+            Fernet(key)
+        except (ValueError, TypeError):
+            continue  # _fernet() names the bad key when credentials are read
+        keys.append(key)
+    return tuple(keys)
 
 
 def encrypt_credentials(credentials: Mapping[str, str]) -> bytes:
@@ -78,7 +130,8 @@ def rotate_credentials() -> int:
     return n
 
 
-def decrypt_credentials(account: Account) -> dict[str, str]:
+def _read_secrets(account: Account) -> dict[str, str]:
+    """Everything encrypted for the account: provider credentials and the proxy password."""
     if not account.credentials_encrypted:
         return {}
     try:
@@ -87,6 +140,63 @@ def decrypt_credentials(account: Account) -> dict[str, str]:
         raise CredentialsUnreadable(
             f"account {account.name!r}: stored credentials cannot be decrypted with the "
             "configured keys (was SECRET_KEY or ABACUS_ENCRYPTION_KEY changed?)") from None
+
+
+def decrypt_credentials(account: Account) -> dict[str, str]:
+    """The provider's credentials (without the proxy password)."""
+    return {k: v for k, v in _read_secrets(account).items() if k != PROXY_SECRET}
+
+
+def _store_secrets(account: Account, credentials: Mapping[str, str],
+                   proxy_password: str | None) -> None:
+    secrets = dict(credentials)
+    if proxy_password:
+        secrets[PROXY_SECRET] = proxy_password
+    account.credentials_encrypted = encrypt_credentials(secrets) if secrets else None
+
+
+def split_proxy_url(url: str) -> tuple[str, str | None]:
+    """`http://u:pw@host:1` → (`http://u:****@host:1`, `pw`); a URL without one is unchanged."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url, None
+    userinfo, _, hostport = parts.netloc.rpartition("@")
+    user, _, password = userinfo.partition(":")
+    return urlunsplit(parts._replace(netloc=f"{user}:{PROXY_MASK}@{hostport}")), password
+
+
+def _with_proxy_password(url: str, password: str | None) -> str:
+    parts = urlsplit(url)
+    if parts.password != PROXY_MASK:
+        return url  # no stored password, or one not moved out of the setting yet
+    userinfo, _, hostport = parts.netloc.rpartition("@")
+    user = userinfo.partition(":")[0]
+    netloc = f"{user}:{password}@{hostport}" if password else f"{user}@{hostport}"
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def move_proxy_passwords() -> int:
+    """Move proxy passwords still written in `settings.proxy_url` (stored before they were
+    encrypted) into the encrypted credentials. Runs at start-up with the bootstrap, because an
+    Alembic migration cannot: it has no encryption key. Returns how many moved."""
+    moved = 0
+    for account in db.session.execute(select(Account)).scalars():
+        url = (account.settings or {}).get("proxy_url")
+        if not url:
+            continue
+        masked, password = split_proxy_url(str(url))
+        if password is None or password == PROXY_MASK:
+            continue
+        try:
+            credentials = decrypt_credentials(account)
+        except CredentialsUnreadable:
+            log.warning("account %r: its proxy password stays unencrypted until its "
+                        "credentials can be read again", account.name)
+            continue
+        _store_secrets(account, credentials, password)
+        account.settings = {**account.settings, "proxy_url": masked}
+        moved += 1
+    return moved
 
 
 def base_url(account: Account) -> str:
@@ -112,8 +222,14 @@ def min_request_interval(account: Account) -> float:
 def account_config(account: Account) -> AccountConfig:
     """Everything a provider needs to talk for this account (credentials decrypted)."""
     settings = dict(account.settings or {})
-    return AccountConfig(name=account.name, credentials=decrypt_credentials(account),
-                         base_url=base_url(account), proxy_url=settings.get("proxy_url"),
+    secrets = _read_secrets(account)
+    password = secrets.pop(PROXY_SECRET, None)
+    proxy_url = settings.get("proxy_url")
+    if proxy_url:
+        proxy_url = _with_proxy_password(str(proxy_url), password)
+        settings["proxy_url"] = proxy_url
+    return AccountConfig(name=account.name, credentials=secrets,
+                         base_url=base_url(account), proxy_url=proxy_url,
                          settings=settings, min_request_interval=min_request_interval(account))
 
 
@@ -137,10 +253,35 @@ def _check_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
     for key, value in settings.items():
         if key not in EDITABLE_SETTINGS:
             raise AccountError(f"unknown setting {key!r} (known: {', '.join(EDITABLE_SETTINGS)})")
-        if key in ("base_url", "proxy_url") and value and "://" not in str(value):
-            raise AccountError(f"{key}: expected a URL like http://host:port, got {value!r}")
+        if key in DESTINATION_SETTINGS and value:
+            value = check_url(key, str(value).strip())
         out[key] = value
     return out
+
+
+_URL_SCHEMES = {"base_url": ("http", "https"),
+                "proxy_url": ("http", "https", "socks5", "socks5h", "socks4")}
+
+
+def check_url(key: str, value: str) -> str:
+    """A URL that names a host. The message never repeats the value: a proxy URL may hold a
+    password."""
+    problem = None
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:
+        problem = "its host or port is malformed"
+    else:
+        if parts.scheme not in _URL_SCHEMES[key]:
+            problem = f"it must start with {' or '.join(_URL_SCHEMES[key])}://"
+        elif not parts.hostname:
+            problem = "it names no host"
+        elif any(ch.isspace() for ch in value):
+            problem = "it contains spaces"
+    if problem:
+        raise AccountError(f"{key}: expected a URL like http://host:port ({problem})")
+    return value
 
 
 def add_account(provider_id: str, name: str, credentials: Mapping[str, str],
@@ -151,8 +292,12 @@ def add_account(provider_id: str, name: str, credentials: Mapping[str, str],
         raise AccountError(f"account {name!r}: " + "; ".join(problems))
     if db.session.execute(select(Account.id).where(Account.name == name)).first():
         raise AccountError(f"an account named {name!r} already exists")
-    account = Account(provider=provider.id, name=name, settings=_check_settings(settings or {}),
-                      credentials_encrypted=encrypt_credentials(credentials), status="active")
+    checked = _check_settings(settings or {})
+    proxy_password = None
+    if checked.get("proxy_url"):
+        checked["proxy_url"], proxy_password = split_proxy_url(checked["proxy_url"])
+    account = Account(provider=provider.id, name=name, settings=checked, status="active")
+    _store_secrets(account, credentials, proxy_password)
     db.session.add(account)
     db.session.flush()
     return account
@@ -163,20 +308,62 @@ def set_credentials(account: Account, credentials: Mapping[str, str]) -> None:
     problems = get_provider(account.provider).check_credentials(credentials)
     if problems:
         raise AccountError(f"account {account.name!r}: " + "; ".join(problems))
-    account.credentials_encrypted = encrypt_credentials(credentials)
+    try:
+        proxy_password = _read_secrets(account).get(PROXY_SECRET)
+    except CredentialsUnreadable:
+        proxy_password = None  # lost with the old key; the proxy URL must be entered again
+    _store_secrets(account, credentials, proxy_password)
+    _unpark(account)
+
+
+def _unpark(account: Account) -> None:
     if account.status in ("auth_expired", "error", "rate_limited"):
         account.status = "active"
         account.status_detail = None
         account.next_attempt_at = None
 
 
-def update_settings(account: Account, changes: Mapping[str, Any]) -> None:
+def update_settings(account: Account, changes: Mapping[str, Any],
+                    credentials: Mapping[str, str] | None = None) -> None:
+    """Apply setting changes. A new base URL or proxy receives the stored credentials, so it
+    needs them entered again (`credentials`): otherwise whoever may edit settings could send
+    the write-only credentials to a host they control and read them there."""
     merged = dict(account.settings or {})
+    old_proxy = merged.get("proxy_url")
+    proxy_password: str | None = None
+    proxy_changed = moved = False
     for key, value in _check_settings(changes).items():
         if value in (None, ""):
+            if key == "proxy_url" and old_proxy:
+                proxy_changed = True  # no proxy: the password goes with it
             merged.pop(key, None)
-        else:
-            merged[key] = value
+            continue
+        if key == "proxy_url":
+            value, proxy_password = split_proxy_url(value)
+            proxy_changed = moved = True
+        elif key == "base_url" and str(value).rstrip("/") != str(
+                merged.get(key) or "").rstrip("/"):
+            moved = True
+        merged[key] = value
+    provider = get_provider(account.provider)
+    if moved and provider.credential_fields and not credentials:
+        what = " and ".join(k for k in DESTINATION_SETTINGS if k in changes and changes[k])
+        raise AccountError(f"{what}: changing where account {account.name!r} sends its "
+                           "requests needs its credentials entered again (stored ones are "
+                           "never sent to a new address)")
+    if credentials:
+        problems = provider.check_credentials(credentials)
+        if problems:
+            raise AccountError(f"account {account.name!r}: " + "; ".join(problems))
+        if not proxy_changed:
+            try:
+                proxy_password = _read_secrets(account).get(PROXY_SECRET)
+            except CredentialsUnreadable:
+                proxy_password = None
+        _store_secrets(account, credentials, proxy_password)
+        _unpark(account)
+    elif proxy_changed:
+        _store_secrets(account, decrypt_credentials(account), proxy_password)
     account.settings = merged
 
 
@@ -215,10 +402,37 @@ def ensure_env_accounts() -> list[Account]:
                 except CredentialsUnreadable:
                     current = None
                 if current != key:
+                    _drop_destination(account)
                     set_credentials(account, {field: key})
             touched.append(account)
+    moved = move_proxy_passwords()
+    if moved:
+        log.info("moved %d proxy password(s) into the encrypted credentials", moved)
     db.session.commit()
     return touched
+
+
+def bootstrap_at_start() -> None:
+    """What the worker and scheduler do when they start: the environment's accounts, proxy
+    passwords moved into the encrypted credentials, and a warning when rotating SECRET_KEY
+    would lock out stored credentials."""
+    ensure_env_accounts()
+    warning = derived_key_warning()
+    if warning:
+        log.warning("%s", warning)
+
+
+def _drop_destination(account: Account) -> None:
+    """The key from the environment goes to the configured API only: a base URL or proxy set
+    on the account (perhaps together with other credentials) is dropped before it is stored."""
+    settings = dict(account.settings or {})
+    dropped = [k for k in DESTINATION_SETTINGS if settings.pop(k, None)]
+    if dropped:
+        account.settings = settings
+        if "proxy_url" in dropped:
+            account.credentials_encrypted = None  # its proxy password goes too
+        log.warning("account %r: its key from the environment changed; its %s was reset to "
+                    "the default", account.name, " and ".join(dropped))
 
 
 def env_accounts_problem() -> str | None:

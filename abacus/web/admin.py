@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from flask import (
     Blueprint,
@@ -39,6 +40,7 @@ from ..sync.accounts import (
     AccountError,
     CredentialsUnreadable,
     add_account,
+    check_url,
     decrypt_credentials,
     set_credentials,
     set_enabled,
@@ -153,6 +155,9 @@ def create_account() -> ResponseReturnValue:
         db.session.commit()
     except AccountError as exc:
         db.session.rollback()
+        # The form comes back without the proxy password: it is a credential too.
+        if form["proxy_url"]:
+            form["proxy_url"] = _without_password(form["proxy_url"])
         return _accounts_page(form, _sentence(str(exc)), 400)
     now = (" or right away with “Sync now”" if "status.sync_now" in current_app.view_functions
            else "")
@@ -161,11 +166,32 @@ def create_account() -> ResponseReturnValue:
     return redirect(url_for(".account", account_id=account.id), code=303)
 
 
+def _without_password(url: str) -> str:
+    """A proxy URL to put back in the form: without its password, or nothing when it is too
+    malformed to tell where a password would be."""
+    try:
+        check_url("proxy_url", url)
+    except AccountError:
+        return ""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    userinfo, _, hostport = parts.netloc.rpartition("@")
+    return urlunsplit(parts._replace(netloc=f"{userinfo.partition(':')[0]}@{hostport}"))
+
+
 def _account_or_404(account_id: int) -> Account:
     account = db.session.get(Account, account_id)
     if account is None:
         abort(404)
     return account
+
+
+def _provider_or_none(provider_id: str):
+    try:
+        return get_provider(provider_id)
+    except UnknownProvider:
+        return None
 
 
 def _account_page(account: Account, error: str | None = None, error_form: str | None = None,
@@ -211,13 +237,20 @@ def account_settings(account_id: int) -> ResponseReturnValue:
         except ValueError:
             return _account_page(account, "Seconds between requests must be a number from 0 "
                                  "to 3600.", "settings", 400)
+    credentials = None
+    provider = _provider_or_none(account.provider)
+    if provider is not None:
+        entered = {c.name: f.get(f"credential_{c.name}", "") for c in provider.credential_fields}
+        if any(v.strip() for v in entered.values()):
+            credentials = provider.prepare_credentials(entered)
     try:
-        update_settings(account, changes)
+        update_settings(account, changes, credentials)
         db.session.commit()
     except AccountError as exc:
         db.session.rollback()
         return _account_page(_account_or_404(account_id), _sentence(str(exc)), "settings", 400)
-    flash(f"Saved the settings of “{account.name}”.", "ok")
+    again = " and its credentials" if credentials else ""
+    flash(f"Saved the settings{again} of “{account.name}”.", "ok")
     return redirect(url_for(".account", account_id=account.id), code=303)
 
 
