@@ -11,6 +11,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from .config import Settings, sqlalchemy_url
 from .extensions import csrf, db, login_manager, migrate
 from .observability import configure_logging, init_sentry
+from .web import limits
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -38,7 +39,8 @@ def create_app(overrides: Mapping[str, str] | None = None, *, dotenv: bool = Tru
         SESSION_COOKIE_SECURE=settings.env == "production",
         REMEMBER_COOKIE_SECURE=settings.env == "production",
         WTF_CSRF_TIME_LIMIT=None,
-        MAX_CONTENT_LENGTH=1024 * 1024 * 1024,
+        # Ordinary forms; the upload and the webhook raise it per request (web/limits.py).
+        MAX_CONTENT_LENGTH=limits.FORM_LIMIT,
     )
     configure_logging(settings)
     init_sentry(settings)
@@ -51,6 +53,7 @@ def create_app(overrides: Mapping[str, str] | None = None, *, dotenv: bool = Tru
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR))
     login_manager.init_app(app)
+    limits.init_app(app)  # before CSRF, which reads the body
     csrf.init_app(app)
 
     from . import cli, models  # noqa: F401 - models register their tables

@@ -28,6 +28,7 @@ from flask import (
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from redis.exceptions import RedisError
+from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.utils import secure_filename
 
 from .. import jobs
@@ -38,6 +39,7 @@ from ..queue import queue, redis_connection
 from ..sync import selected_accounts
 from .access import admin_required, is_admin
 from .htmx import render, wants_fragment
+from .limits import MB, UPLOAD_ENDPOINT, body_limit
 from .ranges import current_range
 
 bp = Blueprint("status", __name__)
@@ -282,6 +284,19 @@ def upload() -> ResponseReturnValue:
     return render_template("status/_upload_form.html", form=empty, errors={},
                            accounts=accounts, new_jobs=[view] if view else [],
                            **_helpers()), 202
+
+
+@bp.errorhandler(RequestEntityTooLarge)
+def too_large(exc: RequestEntityTooLarge) -> ResponseReturnValue:
+    """A body over the limit (web/limits.py): on the upload form, said next to the file."""
+    limit = body_limit() // MB
+    if request.endpoint == UPLOAD_ENDPOINT and is_admin():
+        message = (f"The file is larger than {limit} MB, the most an upload may be "
+                   "(ABACUS_MAX_UPLOAD_MB). Split the export into smaller date ranges.")
+        form = {"account": "", "user": "", "skip_invalid": False}
+        return _upload_refused(form, {"file": message}, data.cursor_accounts(), 413)
+    return _problem(f"The request is larger than {limit} MB, the most this address accepts.",
+                    413)
 
 
 def _upload_refused(form: dict[str, Any], errors: dict[str, str], accounts: list[str],
