@@ -104,7 +104,8 @@ def app(app_env) -> Flask:
 TABLES = ("change_log", "usage_daily", "usage_events", "sync_state", "sync_runs",
           "account_snapshots", "usage_day_totals", "usage_person_daily",
           "identity_mappings", "pricing_overrides", "users", "accounts",
-          "repositories", "commits", "commit_attributions", "webhook_deliveries", "people")
+          "repositories", "commits", "commit_attributions", "webhook_deliveries", "people",
+          "upload_chunks", "uploads")
 
 
 @pytest.fixture(autouse=True)

@@ -9,9 +9,7 @@ the job's result, so a slow provider never holds a web request.
 from __future__ import annotations
 
 import re
-import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from flask import (
@@ -31,7 +29,7 @@ from redis.exceptions import RedisError
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.utils import secure_filename
 
-from .. import jobs
+from .. import jobs, uploads
 from ..accounts import env_accounts_problem
 from ..analytics import status as data
 from ..providers import UnknownProvider
@@ -266,16 +264,16 @@ def upload() -> ResponseReturnValue:
         return render("status/upload.html", "status/_import_runs.html", form=form, errors={},
                       accounts=accounts, jobs=_jobs_from_args(),
                       runs=data.recent_runs(kind="import"), **_helpers())
-    form, errors, path = _save_upload()
+    form, errors, stored = _save_upload()
     if errors:
         return _upload_refused(form, errors, accounts, 422)
-    assert path is not None
+    assert stored is not None
     try:
-        job_id = _enqueue(jobs.import_csv, path.name, "import", IMPORT_TIMEOUT, path=str(path),
-                          account=form["account"] or None, user=form["user"] or None,
-                          skip_invalid=form["skip_invalid"])
+        job_id = _enqueue(jobs.import_csv, stored.filename, "import", IMPORT_TIMEOUT,
+                          upload=stored.id, account=form["account"] or None,
+                          user=form["user"] or None, skip_invalid=form["skip_invalid"])
     except QueueDown as exc:
-        path.unlink(missing_ok=True)
+        uploads.delete_upload(stored.id)
         return _upload_refused(form, {"queue": str(exc)}, accounts, 503)
     if not wants_fragment():
         return redirect(url_for("status.upload", jobs=job_id), code=303)
@@ -309,8 +307,9 @@ def _upload_refused(form: dict[str, Any], errors: dict[str, str], accounts: list
                            **context), status
 
 
-def _save_upload() -> tuple[dict[str, Any], dict[str, str], Path | None]:
-    """Check the form and store the file under instance/uploads/<random>/<name>."""
+def _save_upload() -> tuple[dict[str, Any], dict[str, str], uploads.StoredUpload | None]:
+    """Check the form and store the file in PostgreSQL, where the worker reads it (the worker
+    may run in another container, without this process's disk)."""
     form = {"account": request.form.get("account", "").strip(),
             "user": request.form.get("user", "").strip().lower(),
             "skip_invalid": request.form.get("skip_invalid") in ("1", "on", "true", "yes")}
@@ -335,10 +334,7 @@ def _save_upload() -> tuple[dict[str, Any], dict[str, str], Path | None]:
         errors["user"] = "Enter the e-mail address of the person whose export this is."
     if errors:
         return form, errors, None
-    folder = Path(current_app.instance_path) / "uploads" / uuid.uuid4().hex
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / filename
     assert file is not None
-    file.save(path)
-    return form, errors, path
+    uploads.sweep()  # what killed workers or unrun jobs left behind
+    return form, errors, uploads.store(file.stream, filename)
 
