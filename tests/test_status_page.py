@@ -624,15 +624,17 @@ def files_in(app) -> list[Path]:
 
 
 def test_a_worker_without_the_webs_disk_imports_an_upload_then_deletes_it(web_and_worker,
-                                                                           tmp_path):
+                                                                           tmp_path,
+                                                                           monkeypatch):
     web, worker = web_and_worker
+    monkeypatch.setattr(uploads, "CHUNK_SIZE", 256)  # several chunks, read back in order
     header = VARIANTS["v3-team"]
     path = write_csv(tmp_path / "team-export.csv", header, variant_rows(header))
     client = admin(web.test_client())
     (job_id,) = job_ids(upload(client, path, account="cursor-uploads"))
     # The worker's container never sees the web's disk: take it away before the job runs.
     shutil.rmtree(web.instance_path, ignore_errors=True)
-    assert stored_uploads(worker) > 0
+    assert stored_uploads(worker) > 1 + path.stat().st_size // 256
 
     run_jobs(worker)
     text = text_of(client.get(f"/admin/jobs/{job_id}", headers=HTMX))
