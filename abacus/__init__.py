@@ -16,6 +16,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from .config import MIGRATIONS_DIR, Settings, sqlalchemy_url
 from .extensions import csrf, db, login_manager, migrate
 from .observability import configure_logging, init_sentry
+from .web import limits
 
 
 def create_app(overrides: Mapping[str, str] | None = None, *, dotenv: bool = True) -> Flask:
@@ -45,7 +46,8 @@ def create_app(overrides: Mapping[str, str] | None = None, *, dotenv: bool = Tru
         REMEMBER_COOKIE_HTTPONLY=True,
         REMEMBER_COOKIE_SAMESITE="Lax",
         WTF_CSRF_TIME_LIMIT=None,
-        MAX_CONTENT_LENGTH=1024 * 1024 * 1024,
+        # Ordinary forms; the upload and the webhook raise it per request (web/limits.py).
+        MAX_CONTENT_LENGTH=limits.FORM_LIMIT,
     )
     configure_logging(settings)
     init_sentry(settings)
@@ -58,6 +60,7 @@ def create_app(overrides: Mapping[str, str] | None = None, *, dotenv: bool = Tru
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR))
     login_manager.init_app(app)
+    limits.init_app(app)  # before CSRF, which reads the body
     csrf.init_app(app)
 
     from . import models  # noqa: F401 - models register their tables

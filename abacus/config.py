@@ -80,6 +80,9 @@ FIELDS: tuple[Field, ...] = (
     Field("ABACUS_PROXY_COUNT", "0",
           "How many reverse proxies sit in front of the web process; their `X-Forwarded-*` "
           "headers are trusted only then (scheme, host, client address)."),
+    Field("ABACUS_MAX_UPLOAD_MB", "1024",
+          "Largest Cursor CSV upload (`/admin/upload`, admins only) in MB. Every other request "
+          "body is limited to 2 MB, GitHub webhook deliveries to 25 MB."),
     Field("ABACUS_LOG_FORMAT", "text", "`text`, or `json` for one JSON object per log line."),
     Field("SENTRY_DSN", "(none)",
           "Report errors to Sentry (needs the `sentry` extra, which the image has)."),
@@ -282,6 +285,7 @@ class Settings:
     session_max_age_hours: int = 168
     session_idle_hours: int = 24
     proxy_count: int = 0
+    max_upload_mb: int = 1024
     log_format: str = "text"
     sentry_dsn: str | None = field(default=None, repr=False)
     metrics_token: str | None = field(default=None, repr=False)
@@ -425,6 +429,8 @@ class Settings:
             session_idle_hours=_parse_int("ABACUS_SESSION_IDLE_HOURS",
                                           get("ABACUS_SESSION_IDLE_HOURS") or "24", 1, 24 * 366),
             proxy_count=_parse_int("ABACUS_PROXY_COUNT", get("ABACUS_PROXY_COUNT") or "0", 0, 5),
+            max_upload_mb=_parse_int("ABACUS_MAX_UPLOAD_MB",
+                                     get("ABACUS_MAX_UPLOAD_MB") or "1024", 1, 100 * 1024),
             log_format=_choice("ABACUS_LOG_FORMAT", get("ABACUS_LOG_FORMAT") or "text",
                                ("text", "json")),
             sentry_dsn=get("SENTRY_DSN") or None,

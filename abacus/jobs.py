@@ -59,19 +59,31 @@ def _publish():
     return update
 
 
-def import_csv(path: str, account: str | None = None, user: str | None = None,
-               skip_invalid: bool = False) -> dict[str, Any]:
-    """Import a Cursor CSV export; returns the report (also when the file was refused)."""
+def import_csv(path: str | None = None, account: str | None = None, user: str | None = None,
+               skip_invalid: bool = False, upload: str | None = None) -> dict[str, Any]:
+    """Import a Cursor CSV export; returns the report (also when the file was refused).
+
+    The file is a path the worker can read, or a web upload stored in PostgreSQL (`upload`,
+    its id), which is deleted when the import ends, whatever the outcome.
+    """
+    from .usage import uploads
     from .usage.imports import ImportFailed, import_cursor_csv
 
     with _app_context():
         try:
-            report = import_cursor_csv(path, account_name=account, user=user,
-                                       skip_invalid=skip_invalid, progress=_publish(),
-                                       job_id=_job_id())
-        except ImportFailed as exc:
-            return exc.report.as_dict()
-        return report.as_dict()
+            if upload is not None:
+                uploads.sweep()  # what killed workers or unrun jobs left behind
+            source = uploads.reader(upload) if upload is not None else path
+            try:
+                report = import_cursor_csv(source, account_name=account, user=user,
+                                           skip_invalid=skip_invalid, progress=_publish(),
+                                           job_id=_job_id())
+            except ImportFailed as exc:
+                return exc.report.as_dict()
+            return report.as_dict()
+        finally:
+            if upload is not None:
+                uploads.delete_upload(upload)
 
 
 def _job_id() -> str | None:

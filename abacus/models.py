@@ -475,3 +475,29 @@ class UsagePersonBlock(RollupSums, db.Model):
     first_day: Mapped[date] = mapped_column(Date)
     last_day: Mapped[date] = mapped_column(Date)
     days: Mapped[str] = mapped_column(BIT(varying=True))
+
+
+class Upload(db.Model):
+    """A file uploaded through the web, kept until its import job has read it.
+
+    In PostgreSQL, not on the web's disk: the worker may run in another container. The bytes
+    are in `upload_chunks`; the job deletes both when it ends, and `uploads.sweep` removes
+    what a killed worker or an unrun job left behind."""
+
+    __tablename__ = "uploads"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # random hex, in the job
+    filename: Mapped[str] = mapped_column(Text)
+    size: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    created_at: Mapped[datetime] = _now_col()
+
+
+class UploadChunk(db.Model):
+    """One piece of an upload's bytes (`uploads.CHUNK_SIZE`), `seq` 0, 1, … in file order."""
+
+    __tablename__ = "upload_chunks"
+
+    upload_id: Mapped[str] = mapped_column(
+        ForeignKey("uploads.id", ondelete="CASCADE"), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)

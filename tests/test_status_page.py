@@ -11,6 +11,7 @@ import dataclasses
 import html
 import io
 import re
+import shutil
 import threading
 import time
 from contextlib import contextmanager
@@ -20,12 +21,21 @@ from pathlib import Path
 
 import pytest
 from rq import SimpleWorker
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from abacus.extensions import db, queue, redis_connection
-from abacus.models import Account, AccountSnapshot, SyncRun, SyncState, UsageEvent
+from abacus.models import (
+    Account,
+    AccountSnapshot,
+    SyncRun,
+    SyncState,
+    Upload,
+    UploadChunk,
+    UsageEvent,
+)
 from abacus.providers.http import HttpSettings
 from abacus.sync import accounts as accounts_service
+from abacus.usage import uploads
 from abacus.usage.ingest import ingest
 from abacus.web.status import ago, problem_rows
 from tests.fakes.cursor_admin import DEFAULT_KEY, FakeCursorAdmin
@@ -529,6 +539,15 @@ def event_count(app) -> int:
         return db.session.execute(select(func.count()).select_from(UsageEvent)).scalar()
 
 
+def stored_uploads(app) -> int:
+    """Uploads (and their chunks) still in PostgreSQL."""
+    with app.app_context():
+        count = sum(db.session.execute(select(func.count()).select_from(model)).scalar()
+                    for model in (Upload, UploadChunk))
+        db.session.remove()
+        return count
+
+
 def test_upload_of_a_valid_export_imports_it_with_progress(app, client, rows, tmp_path):
     header = VARIANTS["v3-team"]
     path = write_csv(tmp_path / "team-export.csv", header, variant_rows(header))
@@ -539,11 +558,16 @@ def test_upload_of_a_valid_export_imports_it_with_progress(app, client, rows, tm
     (job_id,) = job_ids(response)
     with rows():
         (job,) = queue().jobs
-    saved = Path(job.kwargs["path"])
-    assert saved.is_relative_to(Path(app.instance_path) / "uploads")
-    assert saved.name == "team-export.csv" and saved.read_bytes() == path.read_bytes()
+        saved = uploads.reader(job.kwargs["upload"])
+        assert "path" not in job.kwargs
+        assert (saved.name, saved.size) == ("team-export.csv", path.stat().st_size)
+        assert saved.read() == path.read_bytes()
 
     run_jobs(app)
+    with rows():
+        job.refresh()
+        assert job.meta["progress"]["stage"] == "done"
+        assert job.meta["progress"]["done"] == job.meta["progress"]["total"] == saved.size
     done = client.get(f"/admin/jobs/{job_id}", headers=HTMX)
     text = text_of(done)
     assert "hx-trigger" not in done.get_data(as_text=True)
@@ -585,6 +609,82 @@ def test_upload_skip_invalid_imports_the_good_rows(app, client, tmp_path):
     text = text_of(client.get(response.headers["Location"]))
     assert "partial" in text and "4 new" in text and "1 skipped as invalid" in text
     assert "Model" in text and "is empty" in text
+
+
+@pytest.fixture
+def web_and_worker(make_app, tmp_path):
+    """The web and the worker as compose runs them: one database and Redis, separate disks."""
+    return (make_app(ABACUS_INSTANCE_PATH=str(tmp_path / "web")),
+            make_app(ABACUS_INSTANCE_PATH=str(tmp_path / "worker")))
+
+
+def files_in(app) -> list[Path]:
+    return [p for p in Path(app.instance_path).rglob("*") if p.is_file()]
+
+
+def test_a_worker_without_the_webs_disk_imports_an_upload_then_deletes_it(web_and_worker,
+                                                                           tmp_path,
+                                                                           monkeypatch):
+    web, worker = web_and_worker
+    monkeypatch.setattr(uploads, "CHUNK_SIZE", 256)  # several chunks, read back in order
+    header = VARIANTS["v3-team"]
+    path = write_csv(tmp_path / "team-export.csv", header, variant_rows(header))
+    client = admin(web.test_client())
+    (job_id,) = job_ids(upload(client, path, account="cursor-uploads"))
+    # The worker's container never sees the web's disk: take it away before the job runs.
+    shutil.rmtree(web.instance_path, ignore_errors=True)
+    assert stored_uploads(worker) > 1 + path.stat().st_size // 256
+
+    run_jobs(worker)
+    text = text_of(client.get(f"/admin/jobs/{job_id}", headers=HTMX))
+    assert "Imported 5 rows into account cursor-uploads: 5 new" in text
+    assert event_count(worker) == 5
+    assert stored_uploads(worker) == 0
+    assert files_in(worker) == []
+
+
+def test_a_refused_or_crashed_import_deletes_its_upload_too(web_and_worker, tmp_path):
+    web, worker = web_and_worker
+    header = VARIANTS["v2-team"]
+    bad = variant_rows(header)
+    bad[1]["Date"] = "yesterday"
+    client = admin(web.test_client())
+    (refused,) = job_ids(upload(client, write_csv(tmp_path / "broken.csv", header, bad)))
+    good = write_csv(tmp_path / "fine.csv", header, variant_rows(header))
+    (crashed,) = job_ids(upload(client, good, account="taken-later"))
+    with worker.app_context():  # the name goes to another provider before the job runs
+        account("taken-later", "anthropic")
+        db.session.commit()
+    run_jobs(worker)
+    assert "Nothing was imported: 1 problem in 5 data rows of broken.csv" in text_of(
+        client.get(f"/admin/jobs/{refused}", headers=HTMX))
+    assert "'taken-later' is a anthropic account, not Cursor" in text_of(
+        client.get(f"/admin/jobs/{crashed}", headers=HTMX))
+    assert event_count(worker) == 0
+    assert stored_uploads(worker) == 0
+    assert files_in(web) == [] and files_in(worker) == []
+
+
+def test_uploads_left_behind_are_swept_after_a_day(app, client, rows, tmp_path):
+    header = VARIANTS["v2"]
+    path = write_csv(tmp_path / "e.csv", header, variant_rows(header))
+    (first,) = job_ids(upload(admin(client), path))
+    with rows():  # its job never ran (no worker for a day)
+        (job,) = queue().jobs
+        old = job.kwargs["upload"]
+        db.session.execute(update(Upload).values(created_at=func.now() - timedelta(hours=25)))
+        db.session.commit()
+    upload(client, path)  # every new upload sweeps
+    with rows():
+        assert db.session.get(Upload, old) is None
+        assert db.session.execute(select(func.count()).select_from(UploadChunk).where(
+            UploadChunk.upload_id == old)).scalar() == 0
+    assert stored_uploads(app) > 0  # the new one stays
+    run_jobs(app)
+    text = text_of(client.get(f"/admin/jobs/{first}", headers=HTMX))
+    assert "the uploaded file is no longer stored" in text and "upload it again" in text
+    assert event_count(app) == 5  # the second upload was imported
+    assert stored_uploads(app) == 0
 
 
 @pytest.mark.parametrize(("fields", "has_file", "error"), [
@@ -694,7 +794,7 @@ def test_queue_down_says_nothing_was_started(other_app, rows, tmp_path):
     path = write_csv(tmp_path / "e.csv", VARIANTS["v2"], variant_rows(VARIANTS["v2"]))
     response = upload(client, path)
     assert response.status_code == 503 and "nothing was started" in text_of(response)
-    assert not list((Path(down.instance_path) / "uploads").glob("*/e.csv"))
+    assert stored_uploads(down) == 0
 
 
 def test_a_job_nobody_picks_up_asks_whether_a_worker_runs(app, client, rows, cursor):

@@ -13,11 +13,12 @@ import csv
 import io
 import os
 from collections.abc import Callable, Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 import psycopg2
 from sqlalchemy import func, select
@@ -147,6 +148,15 @@ class _CountingReader(io.RawIOBase):
         return n
 
 
+class SizedFile(Protocol):
+    """An open binary file that knows its name and size (a stored upload)."""
+
+    name: str
+    size: int
+
+    def readinto(self, buffer) -> int: ...
+
+
 # (stage, bytes read, total bytes, rows); stage is "reading" while rows stream in, then
 # "storing" while ingest merges them.
 Progress = Callable[[str, int, int, int], None]
@@ -176,27 +186,30 @@ def resolve_cursor_account(name: str | None) -> Account:
     return account
 
 
-def import_cursor_csv(path: str | os.PathLike, *, account_name: str | None = None,
+def import_cursor_csv(path: str | os.PathLike | SizedFile, *, account_name: str | None = None,
                       user: str | None = None, skip_invalid: bool = False,
                       progress: Progress | None = None, job_id: str | None = None
                       ) -> ImportReport:
     """Import one Cursor usage export; commits on success, stores nothing on refusal.
 
+    `path` is a file's path, or an open binary file with a `name` and a `size` (a web upload
+    read back from PostgreSQL: `uploads.reader`).
     Raises ImportFailed (after recording a failed run) when the file is refused.
     """
-    path = Path(path)
-    report = ImportReport(filename=path.name)
+    is_path = isinstance(path, str | os.PathLike)
+    name = Path(path).name if is_path else path.name
+    report = ImportReport(filename=name)
     try:
         account = resolve_cursor_account(account_name)
         report.account = account.name
-        run = SyncRun(kind="import", account_id=account.id, source=path.name, job_id=job_id,
+        run = SyncRun(kind="import", account_id=account.id, source=name, job_id=job_id,
                       status="running")
         db.session.add(run)
         db.session.flush()
         owner = user or (account.settings or {}).get("owner_email")
-        with path.open("rb") as raw:
+        with Path(path).open("rb") if is_path else nullcontext(path) as raw:
             counter = _CountingReader(raw)
-            total = os.fstat(raw.fileno()).st_size
+            total = os.fstat(raw.fileno()).st_size if is_path else raw.size
             lines = io.BufferedReader(counter, 1 << 16)
             def tick(stage: str = "reading") -> None:
                 if progress:

@@ -9,9 +9,7 @@ the job's result, so a slow provider never holds a web request.
 from __future__ import annotations
 
 import re
-import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from flask import (
@@ -28,6 +26,7 @@ from flask import (
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from redis.exceptions import RedisError
+from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.utils import secure_filename
 
 from .. import jobs
@@ -36,8 +35,10 @@ from ..providers import UnknownProvider
 from ..sync import status as data
 from ..sync.accounts import env_accounts_problem
 from ..sync.engine import selected_accounts
+from ..usage import uploads
 from .access import admin_required, is_admin, only_person
 from .htmx import render, wants_fragment
+from .limits import MB, UPLOAD_ENDPOINT, body_limit
 from .ranges import current_range
 
 bp = Blueprint("status", __name__)
@@ -267,16 +268,16 @@ def upload() -> ResponseReturnValue:
         return render("status/upload.html", "status/_import_runs.html", form=form, errors={},
                       accounts=accounts, jobs=_jobs_from_args(),
                       runs=data.recent_runs(kind="import"), **_helpers())
-    form, errors, path = _save_upload()
+    form, errors, stored = _save_upload()
     if errors:
         return _upload_refused(form, errors, accounts, 422)
-    assert path is not None
+    assert stored is not None
     try:
-        job_id = _enqueue(jobs.import_csv, path.name, "import", IMPORT_TIMEOUT, path=str(path),
-                          account=form["account"] or None, user=form["user"] or None,
-                          skip_invalid=form["skip_invalid"])
+        job_id = _enqueue(jobs.import_csv, stored.filename, "import", IMPORT_TIMEOUT,
+                          upload=stored.id, account=form["account"] or None,
+                          user=form["user"] or None, skip_invalid=form["skip_invalid"])
     except QueueDown as exc:
-        path.unlink(missing_ok=True)
+        uploads.delete_upload(stored.id)
         return _upload_refused(form, {"queue": str(exc)}, accounts, 503)
     if not wants_fragment():
         return redirect(url_for("status.upload", jobs=job_id), code=303)
@@ -285,6 +286,19 @@ def upload() -> ResponseReturnValue:
     return render_template("status/_upload_form.html", form=empty, errors={},
                            accounts=accounts, new_jobs=[view] if view else [],
                            **_helpers()), 202
+
+
+@bp.errorhandler(RequestEntityTooLarge)
+def too_large(exc: RequestEntityTooLarge) -> ResponseReturnValue:
+    """A body over the limit (web/limits.py): on the upload form, said next to the file."""
+    limit = body_limit() // MB
+    if request.endpoint == UPLOAD_ENDPOINT and is_admin():
+        message = (f"The file is larger than {limit} MB, the most an upload may be "
+                   "(ABACUS_MAX_UPLOAD_MB). Split the export into smaller date ranges.")
+        form = {"account": "", "user": "", "skip_invalid": False}
+        return _upload_refused(form, {"file": message}, data.cursor_accounts(), 413)
+    return _problem(f"The request is larger than {limit} MB, the most this address accepts.",
+                    413)
 
 
 def _upload_refused(form: dict[str, Any], errors: dict[str, str], accounts: list[str],
@@ -297,8 +311,9 @@ def _upload_refused(form: dict[str, Any], errors: dict[str, str], accounts: list
                            **context), status
 
 
-def _save_upload() -> tuple[dict[str, Any], dict[str, str], Path | None]:
-    """Check the form and store the file under instance/uploads/<random>/<name>."""
+def _save_upload() -> tuple[dict[str, Any], dict[str, str], uploads.StoredUpload | None]:
+    """Check the form and store the file in PostgreSQL, where the worker reads it (the worker
+    may run in another container, without this process's disk)."""
     form = {"account": request.form.get("account", "").strip(),
             "user": request.form.get("user", "").strip().lower(),
             "skip_invalid": request.form.get("skip_invalid") in ("1", "on", "true", "yes")}
@@ -323,10 +338,7 @@ def _save_upload() -> tuple[dict[str, Any], dict[str, str], Path | None]:
         errors["user"] = "Enter the e-mail address of the person whose export this is."
     if errors:
         return form, errors, None
-    folder = Path(current_app.instance_path) / "uploads" / uuid.uuid4().hex
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / filename
     assert file is not None
-    file.save(path)
-    return form, errors, path
+    uploads.sweep()  # what killed workers or unrun jobs left behind
+    return form, errors, uploads.store(file.stream, filename)
 

@@ -1,7 +1,9 @@
 """`POST /webhooks/github`: GitHub push deliveries, HMAC-signed, no session.
 
 Fails closed: without GITHUB_WEBHOOK_SECRET every delivery gets 503, a missing or wrong
-signature 401, and nothing is stored in either case.
+signature 401, and nothing is stored in either case. A body over 25 MB (GitHub's largest
+delivery) gets 413: refused on its Content-Length before it is read (web/limits.py), or, when
+chunked, as soon as it grows past the limit.
 """
 
 from __future__ import annotations
@@ -10,8 +12,10 @@ import logging
 
 from flask import Blueprint, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from ..extensions import csrf
+from .limits import MB, WEBHOOK_LIMIT
 
 bp = Blueprint("webhooks", __name__)
 csrf.exempt(bp)  # GitHub authenticates with the body's HMAC signature, not a session
@@ -26,7 +30,7 @@ def github() -> ResponseReturnValue:
     secret = current_app.config["ABACUS"].github_webhook_secret
     if not secret:
         return jsonify(error="the GitHub webhook is off: GITHUB_WEBHOOK_SECRET is not set"), 503
-    body = request.get_data(cache=False)
+    body = _read_body()
     if not signature_valid(secret, body, request.headers.get("X-Hub-Signature-256")):
         log.warning("GitHub webhook: refused a delivery with a missing or wrong signature "
                     "(delivery %s)", request.headers.get("X-GitHub-Delivery", "-"))
@@ -39,6 +43,27 @@ def github() -> ResponseReturnValue:
     if outcome.follow_up:
         _enqueue_follow_up(outcome)
     return jsonify(outcome.as_dict()), outcome.status
+
+
+def _read_body() -> bytes:
+    """The body, refusing (413) one that grows past the limit while it is read.
+
+    `request.get_data()` would silently cut a chunked body at the limit; reading in pieces
+    stops as soon as it is too large (request.stream raises once past the limit).
+    """
+    body = bytearray()
+    while chunk := request.stream.read(64 * 1024):
+        body += chunk
+        if len(body) > WEBHOOK_LIMIT:
+            raise RequestEntityTooLarge()
+    return bytes(body)
+
+
+@bp.errorhandler(RequestEntityTooLarge)
+def too_large(exc: RequestEntityTooLarge) -> ResponseReturnValue:
+    log.warning("GitHub webhook: refused a body over %d MB (delivery %s)", WEBHOOK_LIMIT // MB,
+                request.headers.get("X-GitHub-Delivery", "-"))
+    return jsonify(error=f"payload larger than {WEBHOOK_LIMIT // MB} MB"), 413
 
 
 def _enqueue_follow_up(outcome) -> None:

@@ -1,0 +1,56 @@
+"""Request body limits: small for ordinary forms, larger only where a big body is expected.
+
+MAX_CONTENT_LENGTH (FORM_LIMIT) covers every request; the GitHub webhook gets GitHub's own
+largest delivery and the CSV upload ABACUS_MAX_UPLOAD_MB, for admins only (the CSRF check
+parses the form before the view checks the role, so the limit must not depend on the view).
+A Content-Length over the limit is refused before any of the body is read; a chunked body is
+cut off as soon as it grows past the limit (werkzeug's LimitedStream), never read to its end.
+"""
+
+from __future__ import annotations
+
+from flask import Flask, current_app, jsonify, render_template, request
+from flask.typing import ResponseReturnValue
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from .access import is_admin
+
+MB = 1024 * 1024
+FORM_LIMIT = 2 * MB
+WEBHOOK_LIMIT = 25 * MB  # GitHub caps a delivery's payload at 25 MB
+UPLOAD_ENDPOINT = "status.upload"
+WEBHOOK_ENDPOINT = "webhooks.github"
+
+
+def init_app(app: Flask) -> None:
+    """Register before CSRFProtect: its check reads the form, so the limit must be set first."""
+    app.before_request(_limit_body)
+    app.register_error_handler(RequestEntityTooLarge, _too_large)
+
+
+def body_limit() -> int:
+    """The most bytes this request's body may have."""
+    if request.endpoint == WEBHOOK_ENDPOINT:
+        return WEBHOOK_LIMIT
+    if request.endpoint == UPLOAD_ENDPOINT and is_admin():
+        return upload_limit()
+    return FORM_LIMIT
+
+
+def upload_limit() -> int:
+    return current_app.config["ABACUS"].max_upload_mb * MB
+
+
+def _limit_body() -> None:
+    limit = body_limit()
+    request.max_content_length = limit
+    if request.content_length is not None and request.content_length > limit:
+        raise RequestEntityTooLarge()
+
+
+def _too_large(exc: RequestEntityTooLarge) -> ResponseReturnValue:
+    message = f"The request is larger than {body_limit() // MB} MB, the most this address accepts."
+    if request.accept_mimetypes.best == "application/json":
+        return jsonify(error=message), 413
+    return render_template("errors/error.html", code=413, title="Too large",
+                           message=message), 413
