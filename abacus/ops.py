@@ -38,9 +38,15 @@ def _ping_redis() -> None:
 
 
 def liveness() -> dict[str, str]:
-    """{"db": …, "redis": …}: both answer."""
+    """{"db": …, "redis": …}: what answers. Pages need only the database, so the health
+    check (`healthy`) is the database alone; Redis is reported, and readiness requires it."""
     return {"db": _probe(lambda: db.session.execute(text("SELECT 1")).scalar_one()),
             "redis": _probe(_ping_redis)}
+
+
+def healthy(checks: dict[str, str]) -> bool:
+    """Can serve pages: the database answers (a Redis outage only stops jobs)."""
+    return checks.get("db") == "ok"
 
 
 def readiness() -> dict[str, str]:
@@ -111,6 +117,10 @@ def metrics_text(now: float) -> bytes:
     return generate_latest(registry)
 
 
+class NotConfigured(Exception):
+    """The requested source cannot run here: the message says what to set."""
+
+
 def trigger_sync(source: str) -> list[str]:
     """Enqueue what the scheduler would for `source`: one sync job per account of a
     provider, every provider with `all`, the pending backfills with `backfill`, or the
@@ -121,7 +131,14 @@ def trigger_sync(source: str) -> list[str]:
     if source == "backfill":
         return backfill_all()
     if source == "github":
+        from flask import current_app
+
         from .queue import queue
+
+        if not current_app.config["ABACUS"].github_api_configured:
+            raise NotConfigured("the GitHub API is not configured: set GITHUB_TOKEN or a "
+                                "GitHub App (GITHUB_APP_ID, GITHUB_APP_PRIVATE_KEY, "
+                                "GITHUB_APP_INSTALLATION_ID)")
 
         queue().enqueue(github_scheduled, job_timeout=3 * 3600)
         return ["github"]
