@@ -5,13 +5,20 @@ Progress is published in `job.meta["progress"]` so a page can poll it.
 
 from __future__ import annotations
 
+import logging
+import os
+import socket
 import time
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import has_app_context
+from redis.exceptions import RedisError
 from rq import get_current_job
+
+log = logging.getLogger("abacus.jobs")
 
 
 def _app_context() -> AbstractContextManager:
@@ -28,13 +35,17 @@ BACKFILL_BUDGET = 15 * 60.0  # one backfill job's share before it yields to the 
 
 
 class _MetaPublisher:
-    """Saves job progress to job.meta["progress"], at most every `every` seconds."""
+    """Saves job progress to job.meta["progress"], at most every `every` seconds.
+
+    Best effort: progress is for the page, so a Redis outage never fails the job (the data
+    goes to PostgreSQL either way); the next save after Redis is back catches up."""
 
     def __init__(self, every: float = 0.5):
         self.job = get_current_job()
         self.every = every
         self.meta: dict[str, Any] = {}
         self.last = 0.0
+        self.failing = False  # log an outage once, not on every save
 
     def publish(self, force: bool = False, **fields: Any) -> None:
         done, total = fields.get("done", 0), fields.get("total", 0)
@@ -43,7 +54,15 @@ class _MetaPublisher:
         if self.job is not None and (force or now - self.last >= self.every):
             self.last = now
             self.job.meta["progress"] = dict(self.meta)
-            self.job.save_meta()
+            try:
+                self.job.save_meta()
+            except RedisError as exc:
+                if not self.failing:
+                    log.warning("job %s: progress not saved, Redis unavailable (%s)",
+                                self.job.id, type(exc).__name__)
+                self.failing = True
+            else:
+                self.failing = False
 
 
 def _publish():
@@ -55,6 +74,39 @@ def _publish():
                           rows=rows)
 
     return update
+
+
+# RQ refreshes a running job's heartbeat every 30 s (job_monitoring_interval) with a 90 s TTL:
+# a heartbeat older than that means nobody is running the job any more.
+HEARTBEAT_STALE = timedelta(seconds=90)
+
+
+def worker_gone(job, connection, now: datetime | None = None) -> bool:
+    """True when a started job's worker is known dead: its heartbeat is stale, its worker
+    has deregistered (or expired), or the worker ran on this host and its process is gone
+    (a killed `make run` worker, seen at once instead of after the heartbeat TTL)."""
+    from rq.worker import Worker
+
+    now = now or datetime.now(UTC)
+    beat = job.last_heartbeat
+    if beat is not None:
+        beat = beat if beat.tzinfo else beat.replace(tzinfo=UTC)
+        if now - beat > HEARTBEAT_STALE:
+            return True
+    if not job.worker_name:
+        return False
+    info = connection.hgetall(Worker.redis_worker_namespace_prefix + job.worker_name)
+    if not info or b"death" in info:
+        return True
+    pid = int(info.get(b"pid") or 0)
+    if pid and info.get(b"hostname", b"").decode() == socket.gethostname():
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:  # alive, another user's
+            return False
+    return False
 
 
 def import_csv(path: str, account: str | None = None, user: str | None = None,
@@ -149,7 +201,9 @@ def backfill_all() -> list[str]:
 
     with _app_context():
         from .extensions import db
+        from .sync import recover_stale
 
+        recover_stale()  # a backfill whose job died is pending again, so it is queued here
         names = []
         for account in selected_accounts(bootstrap=True):
             state = db.session.get(SyncState, account.id)

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 from .extensions import db
 
@@ -31,7 +32,10 @@ def advisory_lock(namespace: int, key: int) -> Iterator[bool]:
             yield bool(got)
         finally:
             if got:
-                conn.execute(text("SELECT pg_advisory_unlock(:ns, :id)"),
-                             {"ns": namespace, "id": key})
+                try:
+                    conn.execute(text("SELECT pg_advisory_unlock(:ns, :id)"),
+                                 {"ns": namespace, "id": key})
+                except DBAPIError:  # the connection is gone, and the lock with it
+                    conn.invalidate()
     finally:
         conn.close()

@@ -23,7 +23,9 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from flask import current_app
+from redis.exceptions import RedisError
 from sqlalchemy import select, text, update
+from sqlalchemy.exc import DBAPIError
 
 from . import locks
 from .accounts import account_config, ensure_env_accounts
@@ -43,13 +45,16 @@ FIRST_SYNC = timedelta(days=1)  # a new account's first sync covers yesterday an
 RATE_LIMIT_PAUSE = timedelta(minutes=15)  # next try when a 429 came without Retry-After
 ONE_DAY = timedelta(days=1)
 
+STALE_RUN = "interrupted: the worker stopped before finishing"
+
 # progress(done_windows, total_windows, records_so_far, label)
 Progress = Callable[[int, int, int, str], None]
 
 
 @dataclass
 class Outcome:
-    """What one account's run did; `status` is success | partial | failed | skipped."""
+    """What one account's run did; `status` is success | partial | failed | interrupted |
+    skipped (interrupted: a database or Redis outage stopped it; the next run resumes)."""
 
     account: str
     provider: str
@@ -147,12 +152,7 @@ class _Run:
         self.committed_windows = 0
 
     def start(self) -> SyncRun:
-        db.session.execute(
-            update(SyncRun)
-            .where(SyncRun.account_id == self.account.id, SyncRun.status == "running",
-                   SyncRun.kind.in_(("sync", "backfill")))
-            .values(status="failed", finished_at=utcnow(),
-                    error="interrupted: the worker stopped before finishing"))
+        _clear_stale(self.account.id)  # we hold the account's lock: any "running" is dead
         run = SyncRun(kind=self.kind, account_id=self.account.id, source=self.provider.id,
                       job_id=self.job_id, status="running", details={})
         db.session.add(run)
@@ -242,12 +242,40 @@ class _Run:
             raise_alert(account, account.status, message)
         return self.outcome
 
+    def interrupt(self, exc: Exception) -> Outcome:
+        """An outage of ours stopped the run: record it as `interrupted` with the cause if the
+        database lets us (else the next run or worker start does, see `recover_stale`)."""
+        cause = outage_cause(exc)
+        log.warning("%s/%s %s interrupted: %s", self.account.provider, self.account.name,
+                    self.kind, cause)
+        self.outcome.status, self.outcome.message = "interrupted", f"interrupted: {cause}"
+        try:
+            db.session.rollback()
+            now = utcnow()
+            db.session.execute(
+                update(SyncRun).where(SyncRun.id == self.run_id)
+                .values(status="interrupted", finished_at=now, error=f"interrupted: {cause}"))
+            if self.kind == "backfill":
+                db.session.execute(
+                    update(SyncState)
+                    .where(SyncState.account_id == self.account.id,
+                           SyncState.backfill_status == "running")
+                    .values(backfill_status="pending"))
+            db.session.commit()
+        except DBAPIError:
+            db.session.rollback()
+            log.warning("%s/%s: could not record the interruption (database down); the next "
+                        "run records it", self.account.provider, self.account.name)
+        return self.outcome
+
     def execute(self, body: Callable[[], str | None]) -> Outcome:
         try:
             self.config = account_config(self.account)  # may refuse unreadable credentials
             message = body()
         except (ProviderError, ValueError) as exc:
             return self.fail(exc)
+        except (DBAPIError, RedisError) as exc:
+            return self.interrupt(exc)
         except Exception as exc:  # a bug or an outage of ours: record it, then re-raise
             log.exception("%s/%s %s crashed", self.account.provider, self.account.name,
                           self.kind)
@@ -405,12 +433,62 @@ def backfill_account(account_id: int, *, target: date | None = None,
                 day -= ONE_DAY
 
         outcome = r.execute(body)
-        if outcome.status != "success":
+        if outcome.status not in ("success", "interrupted"):  # interrupt() did it
             state = _state(account)
             if state.backfill_status == "running":
                 state.backfill_status = "pending"
                 db.session.commit()
         return outcome
+
+
+def outage_cause(exc: BaseException) -> str:
+    """What went down, in one line without SQL, URLs or parameters: "database unavailable
+    (OperationalError: server closed the connection unexpectedly)"."""
+    if isinstance(exc, DBAPIError):
+        orig = exc.orig if exc.orig is not None else exc
+        first = (str(orig).strip().splitlines() or [""])[0]
+        return f"database unavailable ({type(orig).__name__}: {first})" if first else \
+            f"database unavailable ({type(orig).__name__})"
+    return f"Redis unavailable ({type(exc).__name__})"
+
+
+def _clear_stale(account_id: int) -> int:
+    """Mark the account's `running` sync/backfill runs interrupted and a `running` backfill
+    pending (uncommitted). Only call it while holding the account's lock: then no live job is
+    running them, whatever the rows say."""
+    n = db.session.execute(
+        update(SyncRun)
+        .where(SyncRun.account_id == account_id, SyncRun.status == "running",
+               SyncRun.kind.in_(("sync", "backfill")))
+        .values(status="interrupted", finished_at=utcnow(), error=STALE_RUN)).rowcount
+    n += db.session.execute(
+        update(SyncState)
+        .where(SyncState.account_id == account_id, SyncState.backfill_status == "running")
+        .values(backfill_status="pending")).rowcount
+    return n
+
+
+def recover_stale() -> int:
+    """At worker start and on each scheduled run: runs and backfills left `running` by a dead
+    job (killed worker, outage) are marked interrupted / pending. An account whose lock is
+    held has a live job and is left alone. Returns how many rows were fixed."""
+    ids = set(db.session.execute(
+        select(SyncRun.account_id).where(SyncRun.status == "running",
+                                         SyncRun.kind.in_(("sync", "backfill")),
+                                         SyncRun.account_id.is_not(None))).scalars())
+    ids |= set(db.session.execute(
+        select(SyncState.account_id).where(SyncState.backfill_status == "running")).scalars())
+    db.session.commit()
+    fixed = 0
+    for account_id in sorted(ids):
+        with account_lock(account_id) as got:
+            if got:
+                fixed += _clear_stale(account_id)
+                db.session.commit()
+    if fixed:
+        log.warning("marked %d run(s)/backfill(s) left running by a dead job as interrupted",
+                    fixed)
+    return fixed
 
 
 def selected_accounts(source: str | None = None, name: str | None = None,

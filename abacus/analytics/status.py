@@ -38,6 +38,8 @@ RECENT_RUNS = 20
 UNMAPPED_LIMIT = 50
 GAPS_SHOWN = 3  # per account; the rest are counted
 WAITING_HINT_AFTER = timedelta(seconds=15)  # a job still queued after this: is a worker up?
+WORKER_GONE = ("the worker running this job stopped (killed or restarted) before it finished; "
+               "what it had not committed was not stored: start it again")
 JOB_ID = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
 
 
@@ -550,6 +552,8 @@ def job_view(job_id: str, connection: Redis, now: datetime | None = None) -> Job
     from rq.exceptions import NoSuchJobError
     from rq.job import Job, JobStatus
 
+    from ..jobs import worker_gone
+
     if not JOB_ID.fullmatch(job_id):
         return None
     try:
@@ -571,6 +575,10 @@ def job_view(job_id: str, connection: Redis, now: datetime | None = None) -> Job
     elif status in (JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED):
         state = "failed"
         error = _job_error(job, status)
+    elif status == JobStatus.STARTED and worker_gone(job, connection, now):
+        # RQ would notice only after its registry cleanup; say so as soon as it is known.
+        state = "failed"
+        error = WORKER_GONE
     elif status == JobStatus.STARTED:
         state = "running"
     else:
