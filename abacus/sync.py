@@ -300,18 +300,25 @@ def _refresh_side_data(r: _Run) -> None:
             db.session.rollback()
             r.warn(f"identities not refreshed: {exc}")
     try:
+        # Each detail is committed as it arrives, and its warning alerted only once stored:
+        # a later call failing (a 5xx, a 404, bad JSON) keeps what was fetched fine, and the
+        # next refresh sees the warning as already sent instead of alerting again.
         for snap in provider.snapshots(r.config):
-            store_snapshot(account, snap.kind, snap.key, snap.data)
-        db.session.commit()
-        r.config = account_config(account)  # a profile may have told who owns the seat
+            warning = store_snapshot(account, snap.kind, snap.key, snap.data)
+            db.session.commit()
+            if warning:
+                raise_alert(account, f"{snap.kind}_warning", warning)
     except AuthExpired:
         raise
     except ProviderError as exc:
         db.session.rollback()
         r.warn(f"account details not refreshed: {exc}")
+    r.config = account_config(account)  # a profile may have told who owns the seat
 
 
-def store_snapshot(account: Account, kind: str, key: str, data: dict[str, Any]) -> None:
+def store_snapshot(account: Account, kind: str, key: str, data: dict[str, Any]) -> str | None:
+    """Upsert one detail (uncommitted); returns its warning when it is new (to alert once
+    the row is committed), else None."""
     row = db.session.get(AccountSnapshot, (account.id, kind, key))
     previous_warning = (row.data or {}).get("warning") if row else None
     if row is None:
@@ -323,8 +330,7 @@ def store_snapshot(account: Account, kind: str, key: str, data: dict[str, Any]) 
             "owner_email"):
         account.settings = {**(account.settings or {}), "owner_email": data["email"].lower()}
     warning = data.get("warning")
-    if warning and warning != previous_warning:
-        raise_alert(account, f"{kind}_warning", warning)
+    return warning if warning and warning != previous_warning else None
 
 
 def sync_account(account_id: int, *, first: date | None = None, last: date | None = None,
