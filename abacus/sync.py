@@ -22,10 +22,11 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import psycopg2
 from flask import current_app
 from redis.exceptions import RedisError
 from sqlalchemy import select, text, update
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from . import locks
 from .accounts import account_config, ensure_env_accounts
@@ -246,11 +247,14 @@ class _Run:
         """An outage of ours stopped the run: record it as `interrupted` with the cause if the
         database lets us (else the next run or worker start does, see `recover_stale`)."""
         cause = outage_cause(exc)
-        log.warning("%s/%s %s interrupted: %s", self.account.provider, self.account.name,
-                    self.kind, cause)
+        account_id, label = self.account.id, f"{self.account.provider}/{self.account.name}"
+        log.warning("%s %s interrupted: %s", label, self.kind, cause)
         self.outcome.status, self.outcome.message = "interrupted", f"interrupted: {cause}"
         try:
             db.session.rollback()
+        except DBAPIError:  # the connection is gone: drop it, the pool opens a new one
+            db.session().invalidate()
+        try:
             now = utcnow()
             db.session.execute(
                 update(SyncRun).where(SyncRun.id == self.run_id)
@@ -258,14 +262,14 @@ class _Run:
             if self.kind == "backfill":
                 db.session.execute(
                     update(SyncState)
-                    .where(SyncState.account_id == self.account.id,
+                    .where(SyncState.account_id == account_id,
                            SyncState.backfill_status == "running")
                     .values(backfill_status="pending"))
             db.session.commit()
         except DBAPIError:
-            db.session.rollback()
-            log.warning("%s/%s: could not record the interruption (database down); the next "
-                        "run records it", self.account.provider, self.account.name)
+            db.session().invalidate()
+            log.warning("%s: could not record the interruption (database down); the next "
+                        "run or worker start does", label)
         return self.outcome
 
     def execute(self, body: Callable[[], str | None]) -> Outcome:
@@ -274,7 +278,7 @@ class _Run:
             message = body()
         except (ProviderError, ValueError) as exc:
             return self.fail(exc)
-        except (DBAPIError, RedisError) as exc:
+        except OUTAGES as exc:
             return self.interrupt(exc)
         except Exception as exc:  # a bug or an outage of ours: record it, then re-raise
             log.exception("%s/%s %s crashed", self.account.provider, self.account.name,
@@ -447,11 +451,17 @@ def backfill_account(account_id: int, *, target: date | None = None,
         return outcome
 
 
+# A database or Redis that went away (not a bug, nor the provider's fault): the run ends
+# `interrupted` and the next one resumes. psycopg2's own errors come from the COPY in ingest.
+OUTAGES = (OperationalError, InterfaceError, psycopg2.OperationalError,
+           psycopg2.InterfaceError, RedisError)
+
+
 def outage_cause(exc: BaseException) -> str:
     """What went down, in one line without SQL, URLs or parameters: "database unavailable
     (OperationalError: server closed the connection unexpectedly)"."""
-    if isinstance(exc, DBAPIError):
-        orig = exc.orig if exc.orig is not None else exc
+    if isinstance(exc, DBAPIError | psycopg2.Error):
+        orig = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
         first = (str(orig).strip().splitlines() or [""])[0]
         return f"database unavailable ({type(orig).__name__}: {first})" if first else \
             f"database unavailable ({type(orig).__name__})"

@@ -472,7 +472,7 @@ def test_worker_killed_mid_sync_loses_and_duplicates_nothing(app, app_env, ctx, 
     covered = set(db.session.execute(select(UsageDaily.day).distinct()).scalars())
     assert covered == set(days)  # no gaps
     runs = db.session.execute(select(SyncRun).order_by(SyncRun.id)).scalars().all()
-    assert runs[0].status == "failed" and "interrupted" in runs[0].error
+    assert runs[0].status == "interrupted" and "worker stopped" in runs[0].error
 
 
 # --- backfill and gaps ---------------------------------------------------------------------
