@@ -283,7 +283,10 @@ class _Run:
         except Exception as exc:  # a bug or an outage of ours: record it, then re-raise
             log.exception("%s/%s %s crashed", self.account.provider, self.account.name,
                           self.kind)
-            self.fail(ProviderError(f"internal error: {type(exc).__name__}: {exc}"))
+            detail = (f"database error ({_first_line(exc)}); the unfinished window was not "
+                      "stored" if isinstance(exc, DBAPIError)
+                      else f"{type(exc).__name__}: {exc}")  # never SQL or an error URL
+            self.fail(ProviderError(f"internal error: {detail}"))
             raise
         return self.succeed(message)
 
@@ -461,11 +464,16 @@ def outage_cause(exc: BaseException) -> str:
     """What went down, in one line without SQL, URLs or parameters: "database unavailable
     (OperationalError: server closed the connection unexpectedly)"."""
     if isinstance(exc, DBAPIError | psycopg2.Error):
-        orig = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
-        first = (str(orig).strip().splitlines() or [""])[0]
-        return f"database unavailable ({type(orig).__name__}: {first})" if first else \
-            f"database unavailable ({type(orig).__name__})"
+        return f"database unavailable ({_first_line(exc)})"
     return f"Redis unavailable ({type(exc).__name__})"
+
+
+def _first_line(exc: BaseException) -> str:
+    """"OperationalError: server closed the connection": the driver's error, first line only
+    (SQLAlchemy appends the SQL, its parameters and a reference URL)."""
+    orig = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    first = (str(orig).strip().splitlines() or [""])[0]
+    return f"{type(orig).__name__}: {first}" if first else type(orig).__name__
 
 
 def _clear_stale(account_id: int) -> int:

@@ -230,3 +230,44 @@ def test_a_job_whose_worker_was_killed_shows_failed_at_once(app, client, ctx, ap
     assert page.status_code == 200
     assert "worker running this job stopped" in text
     assert "38.9" not in text and 'hx-trigger="every' not in text  # no more polling
+
+
+def fail_in_the_database() -> None:
+    """A job body whose query the database refuses (run by the tests' worker)."""
+    from sqlalchemy import text
+
+    db.session.execute(text("SELECT secret_column FROM no_such_table WHERE id = 42"))
+
+
+def test_a_job_stopped_by_a_database_error_says_what_failed_not_the_sqlalchemy_link(
+        app, client, ctx):
+    from rq import SimpleWorker
+
+    from abacus.queue import QUEUE_NAME, redis_connection
+
+    job = Queue(QUEUE_NAME, connection=redis_connection()).enqueue(
+        fail_in_the_database, meta={"kind": "import", "label": "e.csv"})
+    SimpleWorker([QUEUE_NAME], connection=redis_connection()).work(burst=True)
+    db.session.rollback()
+    sign_in(client, "admin@example.com")
+    text = client.get(f"/admin/jobs/{job.id}", headers={"HX-Request": "true"}
+                      ).get_data(as_text=True)
+    assert "a database error stopped it (ProgrammingError" in text
+    assert "was not stored" in text
+    for leak in ("sqlalche.me", "SELECT", "secret_column", "[parameters"):
+        assert leak not in text
+
+
+def test_a_page_whose_database_is_down_says_so_and_that_nothing_was_stored(make_app):
+    down = make_app(DATABASE_URL="postgresql://abacus:hunter2@127.0.0.1:9/abacus")
+    client = down.test_client()
+    form = client.get("/auth/dev-login").get_data(as_text=True)
+    from tests.helpers import csrf_token
+
+    response = client.post("/auth/dev-login", data={"email": "admin@example.com",
+                                                     "csrf_token": csrf_token(form)})
+    text = response.get_data(as_text=True)
+    assert response.status_code == 503
+    assert "The database is not answering" in text and "nothing was stored" in text
+    for leak in ("sqlalche.me", "hunter2", "127.0.0.1:9", "INSERT", "SELECT"):
+        assert leak not in text

@@ -593,11 +593,23 @@ def job_view(job_id: str, connection: Redis, now: datetime | None = None) -> Job
                       and now - enqueued > WAITING_HINT_AFTER))
 
 
+# "sqlalchemy.exc.OperationalError: (psycopg2.OperationalError) server closed …"
+DB_ERROR_LINE = re.compile(r"^(?:sqlalchemy\.exc\.|psycopg2\.(?:errors\.)?)(?P<kind>\w+): "
+                           r"(?:\([\w.]+\) )?(?P<message>.*)$")
+
+
 def _job_error(job, status: str) -> str:
     if status != "failed":
         return f"the job was {status}"
     latest = job.latest_result()
     text = (getattr(latest, "exc_string", None) or "").strip()
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    # A database error ends in SQL, parameters and an error-reference URL: say what failed
+    # and that the unfinished step was not stored instead.
+    for line in reversed(lines):
+        m = DB_ERROR_LINE.match(line)
+        if m:
+            return (f"a database error stopped it ({m['kind']}: {m['message'][:200]}); "
+                    "what it had not committed was not stored")
     # The exception line, not the traceback: what went wrong, in one line.
-    last = text.splitlines()[-1] if text else ""
-    return last or "the job failed"
+    return lines[-1] if lines else "the job failed"

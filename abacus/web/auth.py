@@ -35,6 +35,7 @@ from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_user, logout_user
 from flask_wtf.csrf import CSRFError
 from joserfc.errors import JoseError
+from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
 from ..extensions import login_manager
@@ -341,6 +342,25 @@ def _register_error_pages(app: Flask) -> None:
     @app.errorhandler(404)
     def not_found(exc: HTTPException) -> ResponseReturnValue:
         return render(404, "Page not found", "Check the address, or start from the overview.")
+
+    @app.errorhandler(SQLAlchemyError)
+    def database_error(exc: SQLAlchemyError) -> ResponseReturnValue:
+        # What failed and that nothing was stored: never the SQL, its parameters or the
+        # SQLAlchemy error URL (the log has the details).
+        from ..extensions import db
+
+        log.exception("database error during %s %s", request.method, request.path)
+        try:
+            db.session.rollback()
+        except SQLAlchemyError:
+            db.session().invalidate()
+        if isinstance(exc, OperationalError | InterfaceError):
+            return render(503, "The database is not answering",
+                          f"The request stopped ({type(exc).__name__}) and nothing was "
+                          "stored. Try again in a moment.")
+        return render(500, "A database error stopped this request",
+                      f"The database refused it ({type(exc).__name__}); nothing was stored. "
+                      "The error has been logged.")
 
     @app.errorhandler(500)
     def server_error(exc: Exception) -> ResponseReturnValue:
