@@ -15,6 +15,9 @@ from abacus.extensions import QUEUE_NAME, db, redis_connection
 def run_worker() -> None:
     from rq import Worker
 
+    from abacus.sync.engine import recover_stale
+
+    recover_stale()  # runs and backfills a dead worker left "running" (a restart, an outage)
     engine = db.engine
     # A forked job must not share the parent's database connections.
     os.register_at_fork(after_in_child=lambda: engine.dispose(close=False))

@@ -18,6 +18,7 @@ from flask_wtf import CSRFProtect
 from redis import Redis
 from rq import Queue
 from sqlalchemy import MetaData, text
+from sqlalchemy.exc import DBAPIError
 
 # Stable constraint names so Alembic migrations and the models always agree.
 NAMING = {
@@ -80,7 +81,10 @@ def advisory_lock(namespace: int, key: int) -> Iterator[bool]:
             yield bool(got)
         finally:
             if got:
-                conn.execute(text("SELECT pg_advisory_unlock(:ns, :id)"),
-                             {"ns": namespace, "id": key})
+                try:
+                    conn.execute(text("SELECT pg_advisory_unlock(:ns, :id)"),
+                                 {"ns": namespace, "id": key})
+                except DBAPIError:  # the connection is gone, and the lock with it
+                    conn.invalidate()
     finally:
         conn.close()

@@ -8,13 +8,17 @@ Progress is published in `job.meta["progress"]` so a page can poll it.
 
 from __future__ import annotations
 
+import logging
 import time
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
 from flask import has_app_context
+from redis.exceptions import RedisError
 from rq import get_current_job
+
+log = logging.getLogger("abacus.jobs")
 
 
 def _app_context() -> AbstractContextManager:
@@ -30,13 +34,17 @@ BACKFILL_BUDGET = 15 * 60.0  # one backfill job's share before it yields to the 
 
 
 class _MetaPublisher:
-    """Saves job progress to job.meta["progress"], at most every `every` seconds."""
+    """Saves job progress to job.meta["progress"], at most every `every` seconds.
+
+    Best effort: progress is for the page, so a Redis outage never fails the job (the data
+    goes to PostgreSQL either way); the next save after Redis is back catches up."""
 
     def __init__(self, every: float = 0.5):
         self.job = get_current_job()
         self.every = every
         self.meta: dict[str, Any] = {}
         self.last = 0.0
+        self.failing = False  # log an outage once, not on every save
 
     def publish(self, force: bool = False, **fields: Any) -> None:
         done, total = fields.get("done", 0), fields.get("total", 0)
@@ -45,7 +53,15 @@ class _MetaPublisher:
         if self.job is not None and (force or now - self.last >= self.every):
             self.last = now
             self.job.meta["progress"] = dict(self.meta)
-            self.job.save_meta()
+            try:
+                self.job.save_meta()
+            except RedisError as exc:
+                if not self.failing:
+                    log.warning("job %s: progress not saved, Redis unavailable (%s)",
+                                self.job.id, type(exc).__name__)
+                self.failing = True
+            else:
+                self.failing = False
 
 
 def _publish():
@@ -163,7 +179,9 @@ def backfill_all() -> list[str]:
 
     with _app_context():
         from .extensions import db
+        from .sync.engine import recover_stale
 
+        recover_stale()  # a backfill whose job died is pending again, so it is queued here
         names = []
         for account in selected_accounts(bootstrap=True):
             state = db.session.get(SyncState, account.id)
@@ -292,6 +310,10 @@ def register_schedules(scheduler, wanted_schedules: tuple[Schedule, ...]) -> lis
     return sorted(wanted)
 
 
+class NotConfigured(Exception):
+    """The requested source cannot run here: the message says what to set."""
+
+
 def trigger_sync(source: str) -> list[str]:
     """Enqueue what the scheduler would for `source`: one sync job per account of a
     provider, every provider with `all`, the pending backfills with `backfill`, or the
@@ -302,6 +324,12 @@ def trigger_sync(source: str) -> list[str]:
     if source == "backfill":
         return backfill_all()
     if source == "github":
+        from flask import current_app
+
+        if not current_app.config["ABACUS"].github_api_configured:
+            raise NotConfigured("the GitHub API is not configured: set GITHUB_TOKEN or a "
+                                "GitHub App (GITHUB_APP_ID, GITHUB_APP_PRIVATE_KEY, "
+                                "GITHUB_APP_INSTALLATION_ID)")
         queue().enqueue(github_scheduled, job_timeout=3 * 3600)
         return ["github"]
     ids = sorted(providers()) if source == "all" else [get_provider(source).id]

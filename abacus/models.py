@@ -36,7 +36,7 @@ Tokens = BigInteger
 
 ACCOUNT_STATUSES = ("active", "auth_expired", "rate_limited", "error", "disabled")
 COST_SOURCES = ("provider", "estimated", "unpriced")
-RUN_STATUSES = ("running", "success", "partial", "failed")
+RUN_STATUSES = ("running", "success", "partial", "failed", "interrupted")
 BACKFILL_STATUSES = ("pending", "running", "complete")
 ROLES = ("admin", "member")
 

@@ -16,6 +16,7 @@ from alembic.script import ScriptDirectory
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from sqlalchemy import func, select, text
+from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 
 from .config import MIGRATIONS_DIR, ConfigError, Settings
 from .extensions import db, redis_connection
@@ -87,9 +88,15 @@ def _ping_redis() -> None:
 
 
 def liveness() -> dict[str, str]:
-    """{"db": …, "redis": …}: both answer."""
+    """{"db": …, "redis": …}: what answers. Pages need only the database, so the health
+    check (`healthy`) is the database alone; Redis is reported, and readiness requires it."""
     return {"db": _probe(lambda: db.session.execute(text("SELECT 1")).scalar_one()),
             "redis": _probe(_ping_redis)}
+
+
+def healthy(checks: dict[str, str]) -> bool:
+    """Can serve pages: the database answers (a Redis outage only stops jobs)."""
+    return checks.get("db") == "ok"
 
 
 def readiness() -> dict[str, str]:
@@ -158,3 +165,24 @@ def metrics_text(now: float) -> bytes:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_Collector(now))
     return generate_latest(registry)
+
+
+# What the web's error page catches: any database error a request runs into.
+DATABASE_ERRORS = SQLAlchemyError
+
+
+def database_error_page(exc: Exception) -> tuple[int, str, str]:
+    """After a database error stopped a request: reset the session and say (status, title,
+    message) what failed and that nothing was stored; never the SQL, its parameters or the
+    SQLAlchemy error URL (the caller logs the details)."""
+    try:
+        db.session.rollback()
+    except SQLAlchemyError:
+        db.session().invalidate()
+    if isinstance(exc, OperationalError | InterfaceError):
+        return (503, "The database is not answering",
+                f"The request stopped ({type(exc).__name__}) and nothing was stored. "
+                "Try again in a moment.")
+    return (500, "A database error stopped this request",
+            f"The database refused it ({type(exc).__name__}); nothing was stored. "
+            "The error has been logged.")

@@ -100,3 +100,43 @@ def test_supervisor_serves_runs_jobs_and_stops_on_ctrl_c(app, app_env, tmp_path,
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+
+
+def test_a_dead_worker_is_restarted_not_the_whole_stack(app, app_env):
+    """A Redis outage kills an RQ worker: `make run` restarts it (with a back-off) and keeps
+    serving pages, instead of stopping web and scheduler with it."""
+    port = _free_port()
+    env = {**os.environ, **app_env, "ABACUS_ENV": "development", "PORT": str(port),
+           "HOST": "127.0.0.1"}
+    proc = subprocess.Popen([sys.executable, "-m", "abacus.devserver"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+
+    def worker_pids() -> set[int]:
+        return {c.pid for c in psutil.Process(proc.pid).children()
+                if c.cmdline()[-2:] == ["worker.py", "worker"]}
+
+    try:
+        _wait_healthy(f"http://127.0.0.1:{port}/healthz", proc)
+        (first,) = worker_pids()
+        os.kill(first, signal.SIGKILL)
+        deadline = time.monotonic() + 20
+        while not (worker_pids() - {first}):
+            assert proc.poll() is None, proc.stdout.read()
+            assert time.monotonic() < deadline, "the worker was not restarted"
+            time.sleep(0.2)
+        assert requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200
+        with app.app_context():  # the new worker runs jobs
+            job = Queue(QUEUE_NAME, connection=redis_connection()).enqueue("time.sleep", 0)
+            deadline = time.monotonic() + 30
+            while not job.is_finished and time.monotonic() < deadline:
+                time.sleep(0.2)
+                job.refresh()
+            assert job.is_finished
+        os.killpg(proc.pid, signal.SIGINT)
+        assert proc.wait(timeout=30) == 0
+        assert "worker exited with -9; restarting it in 1 s" in proc.stdout.read()
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()

@@ -413,8 +413,20 @@ def test_a_truncated_push_gets_the_rest_of_its_commits_from_the_api(make_app, gi
     assert all(r.additions is not None for r in rows)
 
 
-def test_cron_endpoint_queues_the_github_job(make_app):
+def test_cron_endpoint_refuses_github_when_it_is_not_configured(make_app):
     app = make_app(CRON_SECRET="cron-token")
+    response = app.test_client().post("/cron/sync/github",
+                                      headers={"Authorization": "Bearer cron-token"})
+    assert response.status_code == 409
+    assert "GITHUB_TOKEN" in response.get_json()["error"]
+    with app.app_context():
+        from abacus.extensions import queue
+
+        assert queue().count == 0  # nothing queued that could only fail
+
+
+def test_cron_endpoint_queues_the_github_job(make_app):
+    app = make_app(CRON_SECRET="cron-token", GITHUB_TOKEN="ghp_test")
     response = app.test_client().post("/cron/sync/github",
                                       headers={"Authorization": "Bearer cron-token"})
     assert response.status_code == 202 and response.get_json() == {"queued": ["github"]}

@@ -32,12 +32,26 @@ def test_healthz_reports_both_parts(client):
     assert resp.get_json() == {"db": "ok", "redis": "ok"}
 
 
-def test_healthz_names_the_part_that_is_down(app_env):
+def test_healthz_stays_healthy_when_only_redis_is_down(app_env):
+    """Pages serve without Redis: the container must not be restarted for it, but /readyz
+    (everything up) says what is missing."""
     from abacus import create_app
 
     broken = create_app({**app_env, "REDIS_URL": "redis://127.0.0.1:1/0"}, dotenv=False)
     resp = broken.test_client().get("/healthz")
-    assert resp.status_code == 503
+    assert resp.status_code == 200
     body = resp.get_json()
     assert body["db"] == "ok" and body["redis"].startswith("error")
     assert "127.0.0.1:1" not in body["redis"]  # no connection details leak
+    ready = broken.test_client().get("/readyz")
+    assert ready.status_code == 503 and ready.get_json()["redis"].startswith("error")
+
+
+def test_healthz_is_503_when_the_database_is_down(app_env):
+    from abacus import create_app
+
+    broken = create_app({**app_env, "DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"},
+                        dotenv=False)
+    resp = broken.test_client().get("/healthz")
+    assert resp.status_code == 503
+    assert resp.get_json()["db"].startswith("error")

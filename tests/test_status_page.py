@@ -811,3 +811,31 @@ def test_a_job_nobody_picks_up_asks_whether_a_worker_runs(app, client, rows, cur
         view = job_view(job_id, redis_connection(),
                         now=datetime.now(UTC) + timedelta(seconds=20))
     assert view.state == "waiting" and view.waiting_long and not view.ended
+
+
+def test_viewing_status_writes_nothing_to_the_database(other_app, rows):
+    """The environment's accounts are upserted at worker start and by sync entry points, not
+    by a page view (a read-only replica or a busy database must not see writes from GETs)."""
+    from sqlalchemy import event
+
+    env_app = other_app(ANTHROPIC_ADMIN_KEYS="claude-env=sk-ant-admin01-" + "a" * 20)
+    client = admin(env_app.test_client())
+    client.get("/status")  # sign-in and first-request work happen before counting
+    writes: list[str] = []
+
+    def count(_conn, _cursor, statement, *_args) -> None:
+        if statement.lstrip().split(None, 1)[0].upper() in ("INSERT", "UPDATE", "DELETE"):
+            writes.append(statement)
+
+    with env_app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        page = client.get("/status")
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert page.status_code == 200
+    assert writes == []
+    with rows():
+        assert db.session.execute(select(Account).where(Account.name == "claude-env")
+                                  ).scalar() is None

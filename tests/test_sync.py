@@ -291,6 +291,35 @@ def test_cursor_seat_sync_by_cookie_stores_usage_and_account_details(ctx, runner
         assert "pro-seat" in text_status and seat.cookie not in text_status
 
 
+@pytest.mark.parametrize("fault", [
+    {"status": 500, "body": {"error": "boom"}, "times": 50},  # outlasts the retries
+    {"status": 200, "body": "{not json", "content_type": "application/json", "times": 50},
+])
+def test_a_failed_detail_call_keeps_the_others_and_the_cookie_alert_is_sent_once(
+        ctx, runner, configure, webhook, fault):
+    """usage-summary failing after the cookie warning was fetched: the session and profile
+    details are stored, and the "expires soon" alert goes out once, not on every sync."""
+    with FakeCursorDashboard() as fake:
+        seat = fake.add_seat(email="pro@example.com",
+                             exp=datetime.now(UTC) + timedelta(days=5))
+        account = make_account("cursor_session", "pro-seat", {"cookie": seat.cookie},
+                               fake.url, min_request_interval=0)
+        with pytest.MonkeyPatch.context() as mp:  # the fake checks Origin against itself
+            mp.setattr(fake, "origin", fake.url)
+            fake.fail_next(path="/api/usage-summary", **fault)
+            for _ in range(3):
+                result = invoke(runner, "sync", "cursor-session", "--days", "1")
+                assert result.exit_code == 0, result.output
+        assert len(webhook.texts) == 1 and "expires on" in webhook.texts[0]
+        (row,) = json.loads(invoke(runner, "status", "--json").output)["accounts"]
+        assert row["details"]["session"]["warning"].startswith("the session cookie expires")
+        assert row["details"]["profile"]["email"] == "pro@example.com"
+        assert "summary" not in row["details"]  # the failed call stored nothing half-read
+        runs = db.session.execute(select(SyncRun).where(SyncRun.account_id == account.id)
+                                  .order_by(SyncRun.id)).scalars().all()
+        assert all("account details not refreshed" in r.details["warnings"][0] for r in runs)
+
+
 # --- account states ------------------------------------------------------------------------
 
 def test_revoked_key_parks_the_account_alerts_and_stops_polling(ctx, runner, configure,
@@ -443,7 +472,7 @@ def test_worker_killed_mid_sync_loses_and_duplicates_nothing(app, app_env, ctx, 
     covered = set(db.session.execute(select(UsageDaily.day).distinct()).scalars())
     assert covered == set(days)  # no gaps
     runs = db.session.execute(select(SyncRun).order_by(SyncRun.id)).scalars().all()
-    assert runs[0].status == "failed" and "interrupted" in runs[0].error
+    assert runs[0].status == "interrupted" and "worker stopped" in runs[0].error
 
 
 # --- backfill and gaps ---------------------------------------------------------------------

@@ -287,7 +287,7 @@ def _accounts_or_fail(source: str | None, name: str | None):
 def _report(outcomes) -> None:
     for o in outcomes:
         click.echo(o.summary())
-    if any(o.status in ("failed", "partial") for o in outcomes):
+    if any(o.status in ("failed", "partial", "interrupted") for o in outcomes):
         sys.exit(1)
 
 

@@ -436,11 +436,20 @@ def _drop_destination(account: Account) -> None:
 
 
 def env_accounts_problem() -> str | None:
-    """Upsert the environment's accounts; the configuration problem that stopped it, if any
-    (the Status page shows it instead of failing)."""
-    try:
-        ensure_env_accounts()
-    except AccountError as exc:
-        db.session.rollback()
-        return str(exc)
+    """What would keep ANTHROPIC_ADMIN_KEYS / CURSOR_ADMIN_KEYS from loading, read-only (the
+    Status page shows it instead of failing). The upsert itself runs at worker/scheduler start
+    and at the sync entry points: a page view never writes."""
+    settings = _settings()
+    for provider_id, field, keys in (("anthropic", "admin_key", settings.anthropic_admin_keys),
+                                     ("cursor", "api_key", settings.cursor_admin_keys)):
+        for name, key in keys:
+            provider = db.session.execute(
+                select(Account.provider).where(Account.name == name)).scalar()
+            if provider is not None and provider != provider_id:
+                return (f"{provider_id.upper()}_ADMIN_KEYS: the name {name!r} "
+                        f"belongs to a {provider} account")
+            problems = get_provider(provider_id).check_credentials({field: key})
+            if problems:
+                return f"{provider_id.upper()}_ADMIN_KEYS: account {name!r}: " + \
+                    "; ".join(problems)
     return None

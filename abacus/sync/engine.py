@@ -22,8 +22,11 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import psycopg2
 from flask import current_app
+from redis.exceptions import RedisError
 from sqlalchemy import select, text, update
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from ..extensions import LockSpace, advisory_lock, db
 from ..models import Account, AccountSnapshot, SyncRun, SyncState
@@ -41,13 +44,16 @@ FIRST_SYNC = timedelta(days=1)  # a new account's first sync covers yesterday an
 RATE_LIMIT_PAUSE = timedelta(minutes=15)  # next try when a 429 came without Retry-After
 ONE_DAY = timedelta(days=1)
 
+STALE_RUN = "interrupted: the worker stopped before finishing"
+
 # progress(done_windows, total_windows, records_so_far, label)
 Progress = Callable[[int, int, int, str], None]
 
 
 @dataclass
 class Outcome:
-    """What one account's run did; `status` is success | partial | failed | skipped."""
+    """What one account's run did; `status` is success | partial | failed | interrupted |
+    skipped (interrupted: a database or Redis outage stopped it; the next run resumes)."""
 
     account: str
     provider: str
@@ -145,12 +151,7 @@ class _Run:
         self.committed_windows = 0
 
     def start(self) -> SyncRun:
-        db.session.execute(
-            update(SyncRun)
-            .where(SyncRun.account_id == self.account.id, SyncRun.status == "running",
-                   SyncRun.kind.in_(("sync", "backfill")))
-            .values(status="failed", finished_at=utcnow(),
-                    error="interrupted: the worker stopped before finishing"))
+        _clear_stale(self.account.id)  # we hold the account's lock: any "running" is dead
         run = SyncRun(kind=self.kind, account_id=self.account.id, source=self.provider.id,
                       job_id=self.job_id, status="running", details={})
         db.session.add(run)
@@ -240,16 +241,50 @@ class _Run:
             raise_alert(account, account.status, message)
         return self.outcome
 
+    def interrupt(self, exc: Exception) -> Outcome:
+        """An outage of ours stopped the run: record it as `interrupted` with the cause if the
+        database lets us (else the next run or worker start does, see `recover_stale`)."""
+        cause = outage_cause(exc)
+        account_id, label = self.account.id, f"{self.account.provider}/{self.account.name}"
+        log.warning("%s %s interrupted: %s", label, self.kind, cause)
+        self.outcome.status, self.outcome.message = "interrupted", f"interrupted: {cause}"
+        try:
+            db.session.rollback()
+        except DBAPIError:  # the connection is gone: drop it, the pool opens a new one
+            db.session().invalidate()
+        try:
+            now = utcnow()
+            db.session.execute(
+                update(SyncRun).where(SyncRun.id == self.run_id)
+                .values(status="interrupted", finished_at=now, error=f"interrupted: {cause}"))
+            if self.kind == "backfill":
+                db.session.execute(
+                    update(SyncState)
+                    .where(SyncState.account_id == account_id,
+                           SyncState.backfill_status == "running")
+                    .values(backfill_status="pending"))
+            db.session.commit()
+        except DBAPIError:
+            db.session().invalidate()
+            log.warning("%s: could not record the interruption (database down); the next "
+                        "run or worker start does", label)
+        return self.outcome
+
     def execute(self, body: Callable[[], str | None]) -> Outcome:
         try:
             self.config = account_config(self.account)  # may refuse unreadable credentials
             message = body()
         except (ProviderError, ValueError) as exc:
             return self.fail(exc)
+        except OUTAGES as exc:
+            return self.interrupt(exc)
         except Exception as exc:  # a bug or an outage of ours: record it, then re-raise
             log.exception("%s/%s %s crashed", self.account.provider, self.account.name,
                           self.kind)
-            self.fail(ProviderError(f"internal error: {type(exc).__name__}: {exc}"))
+            detail = (f"database error ({_first_line(exc)}); the unfinished window was not "
+                      "stored" if isinstance(exc, DBAPIError)
+                      else f"{type(exc).__name__}: {exc}")  # never SQL or an error URL
+            self.fail(ProviderError(f"internal error: {detail}"))
             raise
         return self.succeed(message)
 
@@ -270,18 +305,25 @@ def _refresh_side_data(r: _Run) -> None:
             db.session.rollback()
             r.warn(f"identities not refreshed: {exc}")
     try:
+        # Each detail is committed as it arrives, and its warning alerted only once stored:
+        # a later call failing (a 5xx, a 404, bad JSON) keeps what was fetched fine, and the
+        # next refresh sees the warning as already sent instead of alerting again.
         for snap in provider.snapshots(r.config):
-            store_snapshot(account, snap.kind, snap.key, snap.data)
-        db.session.commit()
-        r.config = account_config(account)  # a profile may have told who owns the seat
+            warning = store_snapshot(account, snap.kind, snap.key, snap.data)
+            db.session.commit()
+            if warning:
+                raise_alert(account, f"{snap.kind}_warning", warning)
     except AuthExpired:
         raise
     except ProviderError as exc:
         db.session.rollback()
         r.warn(f"account details not refreshed: {exc}")
+    r.config = account_config(account)  # a profile may have told who owns the seat
 
 
-def store_snapshot(account: Account, kind: str, key: str, data: dict[str, Any]) -> None:
+def store_snapshot(account: Account, kind: str, key: str, data: dict[str, Any]) -> str | None:
+    """Upsert one detail (uncommitted); returns its warning when it is new (to alert once
+    the row is committed), else None."""
     row = db.session.get(AccountSnapshot, (account.id, kind, key))
     previous_warning = (row.data or {}).get("warning") if row else None
     if row is None:
@@ -293,8 +335,7 @@ def store_snapshot(account: Account, kind: str, key: str, data: dict[str, Any]) 
             "owner_email"):
         account.settings = {**(account.settings or {}), "owner_email": data["email"].lower()}
     warning = data.get("warning")
-    if warning and warning != previous_warning:
-        raise_alert(account, f"{kind}_warning", warning)
+    return warning if warning and warning != previous_warning else None
 
 
 def sync_account(account_id: int, *, first: date | None = None, last: date | None = None,
@@ -403,12 +444,73 @@ def backfill_account(account_id: int, *, target: date | None = None,
                 day -= ONE_DAY
 
         outcome = r.execute(body)
-        if outcome.status != "success":
+        if outcome.status not in ("success", "interrupted"):  # interrupt() did it
             state = _state(account)
             if state.backfill_status == "running":
                 state.backfill_status = "pending"
                 db.session.commit()
         return outcome
+
+
+# A database or Redis that went away (not a bug, nor the provider's fault): the run ends
+# `interrupted` and the next one resumes. psycopg2's own errors come from the COPY in ingest.
+OUTAGES = (OperationalError, InterfaceError, psycopg2.OperationalError,
+           psycopg2.InterfaceError, RedisError)
+
+
+def outage_cause(exc: BaseException) -> str:
+    """What went down, in one line without SQL, URLs or parameters: "database unavailable
+    (OperationalError: server closed the connection unexpectedly)"."""
+    if isinstance(exc, DBAPIError | psycopg2.Error):
+        return f"database unavailable ({_first_line(exc)})"
+    return f"Redis unavailable ({type(exc).__name__})"
+
+
+def _first_line(exc: BaseException) -> str:
+    """"OperationalError: server closed the connection": the driver's error, first line only
+    (SQLAlchemy appends the SQL, its parameters and a reference URL)."""
+    orig = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    first = (str(orig).strip().splitlines() or [""])[0]
+    return f"{type(orig).__name__}: {first}" if first else type(orig).__name__
+
+
+def _clear_stale(account_id: int) -> int:
+    """Mark the account's `running` sync/backfill runs interrupted and a `running` backfill
+    pending (uncommitted). Only call it while holding the account's lock: then no live job is
+    running them, whatever the rows say."""
+    n = db.session.execute(
+        update(SyncRun)
+        .where(SyncRun.account_id == account_id, SyncRun.status == "running",
+               SyncRun.kind.in_(("sync", "backfill")))
+        .values(status="interrupted", finished_at=utcnow(), error=STALE_RUN)).rowcount
+    n += db.session.execute(
+        update(SyncState)
+        .where(SyncState.account_id == account_id, SyncState.backfill_status == "running")
+        .values(backfill_status="pending")).rowcount
+    return n
+
+
+def recover_stale() -> int:
+    """At worker start and on each scheduled run: runs and backfills left `running` by a dead
+    job (killed worker, outage) are marked interrupted / pending. An account whose lock is
+    held has a live job and is left alone. Returns how many rows were fixed."""
+    ids = set(db.session.execute(
+        select(SyncRun.account_id).where(SyncRun.status == "running",
+                                         SyncRun.kind.in_(("sync", "backfill")),
+                                         SyncRun.account_id.is_not(None))).scalars())
+    ids |= set(db.session.execute(
+        select(SyncState.account_id).where(SyncState.backfill_status == "running")).scalars())
+    db.session.commit()
+    fixed = 0
+    for account_id in sorted(ids):
+        with account_lock(account_id) as got:
+            if got:
+                fixed += _clear_stale(account_id)
+                db.session.commit()
+    if fixed:
+        log.warning("marked %d run(s)/backfill(s) left running by a dead job as interrupted",
+                    fixed)
+    return fixed
 
 
 def selected_accounts(source: str | None = None, name: str | None = None,

@@ -8,7 +8,9 @@ overlap, which the provider may still revise.
 
 from __future__ import annotations
 
+import os
 import re
+import socket
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
@@ -39,6 +41,8 @@ RECENT_RUNS = 20
 UNMAPPED_LIMIT = 50
 GAPS_SHOWN = 3  # per account; the rest are counted
 WAITING_HINT_AFTER = timedelta(seconds=15)  # a job still queued after this: is a worker up?
+WORKER_GONE = ("the worker running this job stopped (killed or restarted) before it finished; "
+               "what it had not committed was not stored: start it again")
 JOB_ID = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
 
 
@@ -510,6 +514,39 @@ def account_provider(name: str) -> str | None:
 
 # --- jobs ----------------------------------------------------------------------------------
 
+# RQ refreshes a running job's heartbeat every 30 s (job_monitoring_interval) with a 90 s TTL:
+# a heartbeat older than that means nobody is running the job any more.
+HEARTBEAT_STALE = timedelta(seconds=90)
+
+
+def worker_gone(job, connection, now: datetime | None = None) -> bool:
+    """True when a started job's worker is known dead: its heartbeat is stale, its worker
+    has deregistered (or expired), or the worker ran on this host and its process is gone
+    (a killed `make run` worker, seen at once instead of after the heartbeat TTL)."""
+    from rq.worker import Worker
+
+    now = now or datetime.now(UTC)
+    beat = job.last_heartbeat
+    if beat is not None:
+        beat = beat if beat.tzinfo else beat.replace(tzinfo=UTC)
+        if now - beat > HEARTBEAT_STALE:
+            return True
+    if not job.worker_name:
+        return False
+    info = connection.hgetall(Worker.redis_worker_namespace_prefix + job.worker_name)
+    if not info or b"death" in info:
+        return True
+    pid = int(info.get(b"pid") or 0)
+    if pid and info.get(b"hostname", b"").decode() == socket.gethostname():
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:  # alive, another user's
+            return False
+    return False
+
+
 @dataclass(frozen=True)
 class JobView:
     """A queued sync, backfill or import job as the progress fragment shows it."""
@@ -551,6 +588,7 @@ def job_view(job_id: str, connection: Redis, now: datetime | None = None) -> Job
     from rq.exceptions import NoSuchJobError
     from rq.job import Job, JobStatus
 
+
     if not JOB_ID.fullmatch(job_id):
         return None
     try:
@@ -572,6 +610,10 @@ def job_view(job_id: str, connection: Redis, now: datetime | None = None) -> Job
     elif status in (JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED):
         state = "failed"
         error = _job_error(job, status)
+    elif status == JobStatus.STARTED and worker_gone(job, connection, now):
+        # RQ would notice only after its registry cleanup; say so as soon as it is known.
+        state = "failed"
+        error = WORKER_GONE
     elif status == JobStatus.STARTED:
         state = "running"
     else:
@@ -586,11 +628,23 @@ def job_view(job_id: str, connection: Redis, now: datetime | None = None) -> Job
                       and now - enqueued > WAITING_HINT_AFTER))
 
 
+# "sqlalchemy.exc.OperationalError: (psycopg2.OperationalError) server closed …"
+DB_ERROR_LINE = re.compile(r"^(?:sqlalchemy\.exc\.|psycopg2\.(?:errors\.)?)(?P<kind>\w+): "
+                           r"(?:\([\w.]+\) )?(?P<message>.*)$")
+
+
 def _job_error(job, status: str) -> str:
     if status != "failed":
         return f"the job was {status}"
     latest = job.latest_result()
     text = (getattr(latest, "exc_string", None) or "").strip()
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    # A database error ends in SQL, parameters and an error-reference URL: say what failed
+    # and that the unfinished step was not stored instead.
+    for line in reversed(lines):
+        m = DB_ERROR_LINE.match(line)
+        if m:
+            return (f"a database error stopped it ({m['kind']}: {m['message'][:200]}); "
+                    "what it had not committed was not stored")
     # The exception line, not the traceback: what went wrong, in one line.
-    last = text.splitlines()[-1] if text else ""
-    return last or "the job failed"
+    return lines[-1] if lines else "the job failed"

@@ -40,6 +40,7 @@ from werkzeug.exceptions import HTTPException
 
 from ..extensions import login_manager
 from ..models import User
+from ..observability import DATABASE_ERRORS, database_error_page
 from ..people.users import (
     CLOSED_MESSAGE,
     SignInRefused,
@@ -381,6 +382,11 @@ def _register_error_pages(app: Flask) -> None:
     @app.errorhandler(404)
     def not_found(exc: HTTPException) -> ResponseReturnValue:
         return render(404, "Page not found", "Check the address, or start from the overview.")
+
+    @app.errorhandler(DATABASE_ERRORS)
+    def database_error(exc: Exception) -> ResponseReturnValue:
+        log.exception("database error during %s %s", request.method, request.path)
+        return render(*database_error_page(exc))
 
     @app.errorhandler(500)
     def server_error(exc: Exception) -> ResponseReturnValue:

@@ -1,11 +1,12 @@
-"""Liveness: is the database and Redis reachable."""
+"""Health (the container check): can pages be served, i.e. does the database answer.
+Redis is reported too, but only `/readyz` requires it."""
 
 from __future__ import annotations
 
 from flask import Blueprint, jsonify
 
 from ..extensions import csrf
-from ..observability import liveness
+from ..observability import healthy, liveness
 
 bp = Blueprint("health", __name__)
 
@@ -14,5 +15,5 @@ bp = Blueprint("health", __name__)
 @csrf.exempt
 def healthz():
     checks = liveness()
-    status = 200 if all(v == "ok" for v in checks.values()) else 503
+    status = 200 if healthy(checks) else 503
     return jsonify(checks), status

@@ -59,11 +59,13 @@ def cron_sync(source: str) -> ResponseReturnValue:
     backfills (`backfill`); the same jobs the scheduler runs."""
     if not _bearer_ok(current_app.config["ABACUS"].cron_secret):
         return _unauthorized()
-    from ..jobs import trigger_sync
+    from ..jobs import NotConfigured, trigger_sync
     from ..providers import UnknownProvider
 
     try:
         queued = trigger_sync(source)
     except UnknownProvider as exc:
         return jsonify(error=str(exc)), 404
+    except NotConfigured as exc:
+        return jsonify(error=str(exc)), 409
     return jsonify(queued=queued), 202
