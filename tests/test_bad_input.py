@@ -55,7 +55,11 @@ def admin(app):
     seed(app, [UsageRecord(event_key="e1", occurred_at=at, tool="cursor", actor=ALICE,
                            email=ALICE, raw_model="claude-sonnet-4-5", input_tokens=10)])
     with app.app_context():
-        db.session.add(Repository(source="github", full_name="acme/app"))
+        repo = Repository(source="github", full_name="acme/app")
+        db.session.add(repo)
+        db.session.flush()
+        db.session.add(Commit(repository_id=repo.id, sha="a" * 40, committed_at=at,
+                              person=ALICE, author_email=ALICE, source="webhook"))
         db.session.commit()
     client = app.test_client()
     assert sign_in(client, "admin@example.com").status_code == 303

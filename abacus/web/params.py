@@ -24,9 +24,9 @@ class BadParameter(BadRequest):
     """A query parameter the app cannot use; the message names it and says what is wrong."""
 
     def __init__(self, name: str, problem: str):
-        self.name = name.replace("\0", "\\0")[:40]  # shown on the page: never the NUL itself
+        self.parameter = name.replace("\0", "\\0")[:40]  # shown: never the NUL itself
         self.problem = problem
-        super().__init__(f"The “{self.name}” parameter {problem}.")
+        super().__init__(f"The “{self.parameter}” parameter {problem}.")
 
 
 def text(name: str, default: str = "", *, max_length: int = MAX_TEXT, args=None) -> str:
