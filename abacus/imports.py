@@ -319,6 +319,8 @@ def _cursor_rows(reader, report: ImportReport, account: Account, owner: str | No
     has_user = "user" in columns
     seat_actor = f"seat:{account.name}"
     fast = _fast_row_parser(columns, seat_actor, owner, window)
+    # Problems name a column as this file's header writes it (two names map to "input").
+    labels = {key: header[i].strip().strip('"') for key, i in columns.items()}
     stop_feeding = False
     for values in reader:
         if not values or (len(values) == 1 and not values[0].strip()):
@@ -331,7 +333,7 @@ def _cursor_rows(reader, report: ImportReport, account: Account, owner: str | No
         except (ValueError, IndexError, ArithmeticError):
             # The careful path re-parses the row to say exactly what is wrong with it.
             record = _cursor_record(values, columns, reader.line_num, report, has_user,
-                                    seat_actor, owner, window)
+                                    seat_actor, owner, window, labels)
         else:
             if total_mismatch:
                 report.total_mismatch_count += 1
@@ -427,8 +429,8 @@ def _map_header(header: list[str], report: ImportReport) -> dict[str, int] | Non
 
 def _cursor_record(values: list[str], columns: dict[str, int], row_no: int,
                    report: ImportReport, has_user: bool, seat_actor: str,
-                   owner: str | None, window: tuple[date, date]) -> UsageRecord | None:
-    header_names = {v: k for k, v in CURSOR_COLUMNS.items()}
+                   owner: str | None, window: tuple[date, date],
+                   labels: dict[str, str]) -> UsageRecord | None:
 
     def raw(key: str) -> str:
         i = columns.get(key)
@@ -438,7 +440,7 @@ def _cursor_record(values: list[str], columns: dict[str, int], row_no: int,
         return raw(key).strip()
 
     def bad(key: str, message: str) -> None:
-        report.add_problem(Problem(row_no, _label(header_names[key]), raw(key), message))
+        report.add_problem(Problem(row_no, labels[key], raw(key), message))
 
     if len(values) != len(columns):
         report.add_problem(Problem(row_no, "", "", f"has {len(values)} fields, the header has "
