@@ -123,6 +123,9 @@ FIELDS: tuple[Field, ...] = (
           "Cron (UTC) for history backfills; runs until each account's backfill is complete."),
     Field("ABACUS_BACKFILL_FROM", "2025-01-01",
           "Oldest day (YYYY-MM-DD) backfills reach for, unless `backfill --from` says otherwise."),
+    Field("ABACUS_IMPORT_EARLIEST", "2020-01-01",
+          "Oldest day (YYYY-MM-DD) a CSV import accepts; older rows are refused as typos "
+          "unless `import cursor-csv --allow-before DAY` says otherwise."),
     Field("ABACUS_BACKFILL_EMPTY_DAYS", "7",
           "A backfill ends early after this many empty days in a row (history ran out)."),
     Field("GITHUB_WEBHOOK_SECRET", "(none: the webhook answers 503)",
@@ -275,6 +278,7 @@ class Settings:
     schedule_backfill: str = "15 */6 * * *"
     backfill_from: date = date(2025, 1, 1)
     backfill_empty_days: int = 7
+    import_earliest: date = date(2020, 1, 1)
     google_client_id: str | None = None
     google_client_secret: str | None = field(default=None, repr=False)
     oidc_discovery_url: str | None = None
@@ -411,6 +415,8 @@ class Settings:
                                           get("ABACUS_SCHEDULE_BACKFILL") or "15 */6 * * *"),
             backfill_from=_parse_day("ABACUS_BACKFILL_FROM",
                                      get("ABACUS_BACKFILL_FROM") or "2025-01-01"),
+            import_earliest=_parse_day("ABACUS_IMPORT_EARLIEST",
+                                       get("ABACUS_IMPORT_EARLIEST") or "2020-01-01"),
             backfill_empty_days=_parse_int("ABACUS_BACKFILL_EMPTY_DAYS",
                                            get("ABACUS_BACKFILL_EMPTY_DAYS") or "7", 1, 3650),
             google_client_id=get("GOOGLE_CLIENT_ID") or None,

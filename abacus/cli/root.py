@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import click
@@ -36,15 +37,19 @@ def init_app(app: Flask) -> None:
               help="Person a personal export (no User column) belongs to.")
 @click.option("--skip-invalid", is_flag=True,
               help="Store the good rows and report the bad ones instead of refusing the file.")
+@click.option("--allow-before", "allow_before", metavar="DAY",
+              type=click.DateTime(formats=["%Y-%m-%d"]),
+              help="Accept rows back to DAY (YYYY-MM-DD), before ABACUS_IMPORT_EARLIEST.")
 def import_cursor_csv_command(file: Path, account_name: str | None, user: str | None,
-                              skip_invalid: bool) -> None:
+                              skip_invalid: bool, allow_before: datetime | None) -> None:
     """Import a Cursor usage export (Dashboard → Usage → Export CSV)."""
     from ..usage.imports import ImportFailed, import_cursor_csv
 
     bar, update = bytes_bar(file.name)
     try:
         report = import_cursor_csv(file, account_name=account_name, user=user,
-                                   skip_invalid=skip_invalid, progress=update)
+                                   skip_invalid=skip_invalid, progress=update,
+                                   earliest=allow_before.date() if allow_before else None)
     except ImportFailed as exc:
         bar.close()
         for line in exc.report.problem_lines():

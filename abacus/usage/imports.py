@@ -5,6 +5,13 @@ One pass over the file: each row is parsed and validated, good rows stream strai
 is bad and `skip_invalid` is off, the transaction is rolled back, so nothing is stored, and the
 report names file, row, column and value of the first problems. Memory stays constant however
 large the file is.
+
+One rule set for every cell: the fast path (well-formed rows) and the careful path (which says
+what is wrong) call the same `_parse_tokens` / `_parse_time` / `_cost_cell`, so a value one
+path accepts the other accepts too. Cells are taken as written: plain ASCII digits (commas as
+thousands separators), no padding, no `1_000` or `1e5`; amounts within cost_usd's
+NUMERIC(14,6); times between the earliest day (2020-01-01, ABACUS_IMPORT_EARLIEST or
+`--allow-before`) and tomorrow in UTC; exactly as many cells as the header has columns.
 """
 
 from __future__ import annotations
@@ -12,16 +19,19 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
 from collections.abc import Callable, Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from datetime import UTC, date, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
 import psycopg2
+from flask import current_app
 from sqlalchemy import func, select
+from sqlalchemy.exc import DBAPIError
 
 from ..extensions import db
 from ..models import Account, SyncRun
@@ -60,6 +70,13 @@ TOKEN_FIELDS = ("input", "cache_write", "cache_read", "output")
 # errored `-` (nothing was charged).
 NO_PROVIDER_COST = {"included", ""}
 ZERO_COST = {"-", "free"}
+# One request never uses 10^11 tokens; the bound keeps every estimate within cost_usd and
+# every daily sum within BIGINT.
+MAX_TOKENS = 10**11
+MAX_COST = Decimal("99999999.999999")  # cost_usd is NUMERIC(14,6)
+COST_PLACES = Decimal("0.000001")
+_TOKENS = re.compile(r"[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+")
+_MONEY = re.compile(r"\$?(?:[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(?:\.[0-9]+)?")
 
 
 class ImportFailed(Exception):
@@ -78,7 +95,8 @@ class Problem:
     message: str
 
     def format(self, filename: str) -> str:
-        where = f"{filename}: row {self.row}" + (f", column {self.column!r}" if self.column else "")
+        where = filename + (f": row {self.row}" if self.row else "") + (
+            f", column {self.column!r}" if self.column else "")
         shown = f" {self.value!r}" if self.value else ""
         return f"{where}:{shown} {self.message}"
 
@@ -188,17 +206,20 @@ def resolve_cursor_account(name: str | None) -> Account:
 
 def import_cursor_csv(path: str | os.PathLike | SizedFile, *, account_name: str | None = None,
                       user: str | None = None, skip_invalid: bool = False,
-                      progress: Progress | None = None, job_id: str | None = None
-                      ) -> ImportReport:
+                      progress: Progress | None = None, job_id: str | None = None,
+                      earliest: date | None = None) -> ImportReport:
     """Import one Cursor usage export; commits on success, stores nothing on refusal.
 
     `path` is a file's path, or an open binary file with a `name` and a `size` (a web upload
     read back from PostgreSQL: `uploads.reader`).
-    Raises ImportFailed (after recording a failed run) when the file is refused.
+    Rows dated before `earliest` (default ABACUS_IMPORT_EARLIEST) or after tomorrow (UTC) are
+    refused. Raises ImportFailed (after recording a failed run) when the file is refused.
     """
     is_path = isinstance(path, str | os.PathLike)
     name = Path(path).name if is_path else path.name
     report = ImportReport(filename=name)
+    window = (earliest or current_app.config["ABACUS"].import_earliest,
+              datetime.now(UTC).date() + timedelta(days=1))
     try:
         account = resolve_cursor_account(account_name)
         report.account = account.name
@@ -215,7 +236,7 @@ def import_cursor_csv(path: str | os.PathLike | SizedFile, *, account_name: str 
                 if progress:
                     progress(stage, counter.count, total, report.rows)
 
-            rows = _parse_cursor_rows(lines, report, account, owner, skip_invalid, tick)
+            rows = _parse_cursor_rows(lines, report, account, owner, skip_invalid, tick, window)
             try:
                 report.result = ingest(account, rows, run.id)
             except psycopg2.Error:
@@ -229,6 +250,16 @@ def import_cursor_csv(path: str | os.PathLike | SizedFile, *, account_name: str 
             raise _Abort
     except _Abort:
         db.session.rollback()
+        _record_failed_run(report, job_id)
+        raise ImportFailed(report) from None
+    except (psycopg2.Error, DBAPIError) as exc:
+        # Validation should have caught it; still a refusal with a run record, and the
+        # database's one-line reason, never its COPY context (which quotes the row).
+        db.session.rollback()
+        orig = getattr(exc, "orig", exc)
+        reason = getattr(getattr(orig, "diag", None), "message_primary", None)
+        report.add_problem(Problem(0, "", "", "the database refused the file "
+                                              f"({reason or type(orig).__name__})"))
         _record_failed_run(report, job_id)
         raise ImportFailed(report) from None
     except BaseException:
@@ -263,8 +294,8 @@ def _record_failed_run(report: ImportReport, job_id: str | None) -> None:
 
 
 def _parse_cursor_rows(lines: io.BufferedReader, report: ImportReport, account: Account,
-                       owner: str | None, skip_invalid: bool,
-                       tick: Callable[..., object]) -> Iterator[UsageRecord]:
+                       owner: str | None, skip_invalid: bool, tick: Callable[..., object],
+                       window: tuple[date, date]) -> Iterator[UsageRecord]:
     position = [0]  # physical line being decoded, for error messages
 
     def decoded() -> Iterator[str]:
@@ -277,7 +308,7 @@ def _parse_cursor_rows(lines: io.BufferedReader, report: ImportReport, account: 
 
     reader = csv.reader(decoded())
     try:
-        yield from _cursor_rows(reader, report, account, owner, skip_invalid, tick)
+        yield from _cursor_rows(reader, report, account, owner, skip_invalid, tick, window)
     except (UnicodeDecodeError, csv.Error) as exc:
         reason = ("is not UTF-8 text" if isinstance(exc, UnicodeDecodeError)
                   else f"is not valid CSV: {exc}")
@@ -287,7 +318,8 @@ def _parse_cursor_rows(lines: io.BufferedReader, report: ImportReport, account: 
 
 
 def _cursor_rows(reader, report: ImportReport, account: Account, owner: str | None,
-                 skip_invalid: bool, tick: Callable[..., object]) -> Iterator[UsageRecord]:
+                 skip_invalid: bool, tick: Callable[..., object],
+                 window: tuple[date, date]) -> Iterator[UsageRecord]:
     header = next(reader, None)
     if not header or not any(h.strip() for h in header):
         report.add_problem(Problem(1, "", "", "empty file: no header row"))
@@ -299,7 +331,9 @@ def _cursor_rows(reader, report: ImportReport, account: Account, owner: str | No
         raise _Abort
     has_user = "user" in columns
     seat_actor = f"seat:{account.name}"
-    fast = _fast_row_parser(columns, seat_actor, owner)
+    fast = _fast_row_parser(columns, seat_actor, owner, window)
+    # Problems name a column as this file's header writes it (two names map to "input").
+    labels = {key: header[i].strip().strip('"') for key, i in columns.items()}
     stop_feeding = False
     for values in reader:
         if not values or (len(values) == 1 and not values[0].strip()):
@@ -312,7 +346,7 @@ def _cursor_rows(reader, report: ImportReport, account: Account, owner: str | No
         except (ValueError, IndexError, ArithmeticError):
             # The careful path re-parses the row to say exactly what is wrong with it.
             record = _cursor_record(values, columns, reader.line_num, report, has_user,
-                                    seat_actor, owner)
+                                    seat_actor, owner, window, labels)
         else:
             if total_mismatch:
                 report.total_mismatch_count += 1
@@ -329,11 +363,12 @@ def _cursor_rows(reader, report: ImportReport, account: Account, owner: str | No
     tick("storing")
 
 
-def _fast_row_parser(columns: dict[str, int], seat_actor: str, owner: str | None):
+def _fast_row_parser(columns: dict[str, int], seat_actor: str, owner: str | None,
+                     window: tuple[date, date]):
     """Build a parser for well-formed rows (the hot path, millions of rows).
 
-    It raises on anything unusual; the caller then runs `_cursor_record`, which validates
-    field by field and reports what is wrong.
+    It raises on anything unusual; the caller then runs `_cursor_record`, which applies the
+    same cell parsers field by field and reports what is wrong.
     """
     i_date, i_model = columns["date"], columns["model"]
     i_in, i_cw, i_cr, i_out = (columns[k] for k in TOKEN_FIELDS)
@@ -345,16 +380,15 @@ def _fast_row_parser(columns: dict[str, int], seat_actor: str, owner: str | None
     optional = [(name, columns[name]) for name in ("cloud_agent_id", "automation_id", "team",
                                                      "requests") if name in columns]
     width = len(columns)
-    fromiso, utc = datetime.fromisoformat, UTC
+    tokens = _parse_tokens
     extras_max = {True: {"max_mode": True}, False: {"max_mode": False}}
 
     def parse(values: list[str]) -> tuple[UsageRecord, bool]:
-        if len(values) < width:
-            raise ValueError("short row")
-        at = fromiso(values[i_date])
-        at = at.replace(tzinfo=utc) if at.tzinfo is None else at.astimezone(utc)
-        inp, cw, cr, out = int(values[i_in]), int(values[i_cw]), int(values[i_cr]), \
-            int(values[i_out])
+        if len(values) != width:
+            raise ValueError("short or long row")
+        at = _parse_time(values[i_date], window)
+        inp, cw, cr, out = tokens(values[i_in]), tokens(values[i_cw]), tokens(values[i_cr]), \
+            tokens(values[i_out])
         model = values[i_model].strip()
         user = values[i_user].strip().lower() if i_user is not None else ""
         if not model or (i_user is not None and not user):
@@ -364,12 +398,12 @@ def _fast_row_parser(columns: dict[str, int], seat_actor: str, owner: str | None
             extras = dict(extras_max[values[i_max].strip().lower() in ("yes", "true", "1")])
         cost = None
         if i_cost is not None:
-            cost, label = _cost_cell(values[i_cost].strip())  # ValueError: careful path reports
+            cost, label = _cost_cell(values[i_cost])  # ValueError: the careful path reports
             if label:
                 extras["cost_label"] = label
         mismatch = False
         if i_total is not None:
-            total = int(values[i_total])
+            total = tokens(values[i_total])
             if total != inp + cw + cr + out:
                 mismatch = True
                 extras["total_tokens"] = total
@@ -408,32 +442,38 @@ def _map_header(header: list[str], report: ImportReport) -> dict[str, int] | Non
 
 def _cursor_record(values: list[str], columns: dict[str, int], row_no: int,
                    report: ImportReport, has_user: bool, seat_actor: str,
-                   owner: str | None) -> UsageRecord | None:
-    header_names = {v: k for k, v in CURSOR_COLUMNS.items()}
+                   owner: str | None, window: tuple[date, date],
+                   labels: dict[str, str]) -> UsageRecord | None:
+
+    def raw(key: str) -> str:
+        i = columns.get(key)
+        return values[i] if i is not None and i < len(values) else ""
 
     def cell(key: str) -> str:
-        i = columns.get(key)
-        return values[i].strip() if i is not None and i < len(values) else ""
+        return raw(key).strip()
 
     def bad(key: str, message: str) -> None:
-        report.add_problem(Problem(row_no, _label(header_names[key]), cell(key), message))
+        report.add_problem(Problem(row_no, labels[key], raw(key), message))
 
-    if len(values) < len(columns):
+    if len(values) != len(columns):
         report.add_problem(Problem(row_no, "", "", f"has {len(values)} fields, the header has "
                                                    f"{len(columns)}"))
         return None
     ok = True
-    occurred_at = _parse_time(cell("date"))
-    if occurred_at is None:
-        bad("date", "is not an ISO 8601 date or time")
+    occurred_at: datetime | None = None
+    try:
+        occurred_at = _parse_time(raw("date"), window)
+    except ValueError as exc:
+        bad("date", str(exc))
         ok = False
     tokens: dict[str, int] = {}
     for key in TOKEN_FIELDS:
-        n = _parse_tokens(cell(key))
-        if n is None:
-            bad(key, "is not a whole number of tokens")
+        try:
+            tokens[key] = _parse_tokens(raw(key))
+        except ValueError as exc:
+            bad(key, str(exc))
+            tokens[key] = 0
             ok = False
-        tokens[key] = n or 0
     model = cell("model")
     if not model:
         bad("model", "is empty")
@@ -447,23 +487,25 @@ def _cursor_record(values: list[str], columns: dict[str, int], row_no: int,
     cost_key = _cost_column(columns)
     if cost_key:
         try:
-            cost, label = _cost_cell(cell(cost_key))
-        except ValueError:
-            bad(cost_key, "is not an amount in dollars")
+            cost, label = _cost_cell(raw(cost_key))
+        except ValueError as exc:
+            bad(cost_key, str(exc))
             ok = False
         else:
             if label:
                 extras["cost_label"] = label
     if "total" in columns:
-        total = _parse_tokens(cell("total"))
-        if total is None:
-            bad("total", "is not a whole number of tokens")
+        try:
+            total = _parse_tokens(raw("total"))
+        except ValueError as exc:
+            bad("total", str(exc))
             ok = False
-        elif ok and total != sum(tokens.values()):
-            report.total_mismatch_count += 1
-            if len(report.total_mismatches) < MAX_REPORTED:
-                report.total_mismatches.append(row_no)
-            extras["total_tokens"] = total
+        else:
+            if ok and total != sum(tokens.values()):
+                report.total_mismatch_count += 1
+                if len(report.total_mismatches) < MAX_REPORTED:
+                    report.total_mismatches.append(row_no)
+                extras["total_tokens"] = total
     if not ok:
         return None
     for key, name in (("cloud_agent_id", "cloud_agent_id"), ("automation_id", "automation_id"),
@@ -501,24 +543,34 @@ def _label(header_key: str) -> str:
     return special.get(header_key, header_key.title())
 
 
-def _parse_time(value: str) -> datetime | None:
-    if not value:
-        return None
+def _parse_time(value: str, window: tuple[date, date]) -> datetime:
+    """A row's time in UTC, within [earliest day, tomorrow]; ValueError says what is wrong."""
     try:
         parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    # Exports are UTC; a date-only or naive value is read as UTC too.
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+        # Exports are UTC; a date-only or naive value is read as UTC too.
+        parsed = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except (ValueError, OverflowError):  # 9999-12-31T23:00-05:00 is past datetime.max in UTC
+        raise ValueError("is not an ISO 8601 date or time") from None
+    earliest, latest = window
+    if parsed.date() < earliest:
+        raise ValueError(f"is before {earliest.isoformat()}, the earliest day imports accept "
+                         "(ABACUS_IMPORT_EARLIEST, or --allow-before DAY)")
+    if parsed.date() > latest:
+        raise ValueError(f"is after {latest.isoformat()}: usage cannot be from the future")
+    return parsed
 
 
-def _parse_tokens(value: str) -> int | None:
-    if value == "-":
-        return 0  # errored rows
-    digits = value.replace(",", "")
-    if not digits.isdigit() or not digits.isascii():
-        return None
-    return int(digits)
+def _parse_tokens(value: str) -> int:
+    """Plain ASCII digits (commas between thousands allowed), up to MAX_TOKENS; `-` is 0."""
+    if not (value.isdigit() and value.isascii()):  # the usual cell skips the pattern
+        if value == "-":
+            return 0  # errored rows
+        if not _TOKENS.fullmatch(value):
+            raise ValueError("is not a whole number of tokens")
+        value = value.replace(",", "")
+    if len(value) > 12 or int(value) > MAX_TOKENS:
+        raise ValueError(f"is more than {MAX_TOKENS:,} tokens, more than a request can use")
+    return int(value)
 
 
 def _cost_column(columns: dict[str, int]) -> str | None:
@@ -533,18 +585,10 @@ def _cost_cell(raw: str) -> tuple[Decimal | None, str | None]:
         return None, raw or None
     if label in ZERO_COST:
         return Decimal(0), raw
-    amount = _parse_money(raw)
-    if amount is None:
-        raise ValueError(f"not an amount: {raw!r}")
-    return amount, None
-
-
-def _parse_money(value: str) -> Decimal | None:
-    text = value.replace("$", "", 1).replace(",", "") if value.startswith("$") else value
-    try:
-        amount = Decimal(text)
-    except InvalidOperation:
-        return None
-    if not amount.is_finite() or amount < 0:
-        return None
-    return amount
+    if not _MONEY.fullmatch(raw):  # no `1e5`, no padding, no sign
+        raise ValueError("is not an amount in dollars")
+    amount = Decimal(raw.removeprefix("$").replace(",", ""))
+    if amount > MAX_COST:
+        raise ValueError(f"is more than ${MAX_COST:,}, the most one row can cost")
+    # Stored with 6 places: round here so a re-import compares equal to what is stored.
+    return amount.quantize(COST_PLACES, rounding=ROUND_HALF_UP), None

@@ -32,7 +32,7 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' 
 
 
 def register_blueprints(app: Flask) -> None:
-    from . import auth, filters, htmx, ranges
+    from . import auth, filters, htmx, params, ranges
 
     for name in BLUEPRINT_MODULES:
         try:
@@ -45,6 +45,7 @@ def register_blueprints(app: Flask) -> None:
     auth.init_app(app)
     filters.init_app(app)
     htmx.init_app(app)
+    params.init_app(app)
     ranges.init_app(app)
 
     @app.context_processor

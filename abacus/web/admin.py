@@ -48,7 +48,7 @@ from ..sync.accounts import (
 )
 from ..usage.pricing import canonical_model
 from ..usage.pricing_overrides import remove_override, set_override
-from . import htmx
+from . import htmx, params
 from .access import admin_required
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -301,7 +301,7 @@ def account_enabled(account_id: int) -> ResponseReturnValue:
 
 def _identities_page(status: int = 200, section: str | None = None,
                      **extra: Any) -> ResponseReturnValue:
-    q = request.args.get("q", "").strip()
+    q = params.text("q")
     unmapped = data.unmapped_identities()
     error = extra.get("assign_error")
     if error:  # the identity's own item holds the error
@@ -391,7 +391,7 @@ def _pricing_page(form: PriceForm | None = None, errors: dict[str, str] | None =
                   status: int = 200) -> ResponseReturnValue:
     if form is None:
         form = PriceForm()
-        model = request.args.get("model", "").strip()
+        model = params.text("model")
         if model:  # "Set price" / "Edit": start from what the model costs now
             source, price = data.price_for(model)
             form.model = model

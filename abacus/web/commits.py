@@ -19,7 +19,7 @@ from flask.typing import ResponseReturnValue
 
 from ..analytics import commits as analytics
 from ..analytics.commits import REPO_COLUMNS, RepoColumn, RepoRow, RepoTable
-from . import htmx
+from . import htmx, params
 from .access import is_admin, only_person
 from .charts import Series, StackedChart, stacked_columns
 from .filters import tool_label
@@ -150,11 +150,11 @@ def repository(source: str, owner: str, name: str) -> ResponseReturnValue:
                                 name=repo.name, **args), 301)
     rng = current_range()
     prev_range = rng.previous()
-    kind = request.args.get("filter", "all")
+    kind = params.text("filter", "all")
     limit_to = only_person()
     commits = analytics.commit_list(rng.start, rng.end, tz, repository_id=repo.id,
                                     only_person=limit_to, kind=kind,
-                                    page=request.args.get("page", 1, type=int) or 1)
+                                    page=params.page())
     endpoint_args = {"source": repo.source, "owner": repo.owner, "name": repo.name}
     list_args = {"filter": commits.kind if commits.kind != "all" else None}
     if htmx.wants_fragment():

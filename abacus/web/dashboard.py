@@ -5,13 +5,13 @@ from __future__ import annotations
 import dataclasses
 from datetime import timedelta
 
-from flask import Blueprint, current_app, request
+from flask import Blueprint, current_app
 from flask.typing import ResponseReturnValue
 
 from ..analytics import overview as analytics
 from ..analytics.commits import commit_summary
 from ..sync.engine import data_complete_through
-from . import htmx
+from . import htmx, params
 from .access import only_person
 from .charts import Series, stacked_columns
 from .filters import tool_label
@@ -25,7 +25,7 @@ METRICS = ("tokens", "cost")
 @bp.get("/")
 def index() -> ResponseReturnValue:
     rng = current_range()
-    metric = request.args.get("metric") if request.args.get("metric") in METRICS else "tokens"
+    metric = params.choice("metric", METRICS)
     today = org_today()
     ov = analytics.overview(rng.start, rng.end)
     limit_to = only_person()

@@ -14,7 +14,7 @@ from flask.typing import ResponseReturnValue
 from ..analytics import commits as commit_analytics
 from ..analytics import person as analytics
 from ..sync.engine import data_complete_through
-from . import htmx
+from . import htmx, params
 from .access import can_view_person
 from .charts import Series, StackedChart, stacked_columns
 from .filters import tool_label
@@ -49,7 +49,7 @@ def person(email: str) -> ResponseReturnValue:
         return render_template("people/not_found.html", person=email), 404
 
     rng = current_range()
-    tab = request.args.get("tab") if request.args.get("tab") in TABS else "overview"
+    tab = params.choice("tab", TABS)
     if not lifetime.exists:
         tab = "commits"  # commits, but no usage: the commits are all there is to show
     elif tab == "commits" and not has_commits:
@@ -61,8 +61,8 @@ def person(email: str) -> ResponseReturnValue:
     elif tab == "raw":
         context["raw"] = analytics.raw_records(
             email, rng.start, rng.end, current_app.config["ABACUS"].tz,
-            tool=request.args.get("tool") or None, model=request.args.get("model") or None,
-            page=request.args.get("page", 1, type=int))
+            tool=params.text("tool") or None, model=params.text("model") or None,
+            page=params.page())
     else:
         prev = rng.previous()
         ov = analytics.person_overview(email, rng.start, rng.end, prev.start, prev.end)
@@ -78,8 +78,8 @@ def _commits(email: str, rng: TimeRange) -> dict:
     prev = rng.previous()
     current = commit_analytics.commit_totals(rng.start, rng.end, tz, person=email)
     commits = commit_analytics.commit_list(
-        rng.start, rng.end, tz, person=email, kind=request.args.get("filter", "all"),
-        page=request.args.get("page", 1, type=int) or 1)
+        rng.start, rng.end, tz, person=email, kind=params.text("filter", "all"),
+        page=params.page())
     return {
         "totals": current, "prev": prev,
         "prev_totals": commit_analytics.commit_totals(prev.start, prev.end, tz, person=email),

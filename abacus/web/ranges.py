@@ -12,6 +12,8 @@ from datetime import date, datetime, timedelta
 
 from flask import Flask, current_app, request
 
+from . import params
+
 PRESETS = (7, 30, 90, 365)
 DEFAULT_DAYS = 30
 MAX_DAYS = 3 * 366
@@ -55,11 +57,11 @@ def org_today() -> date:
 
 def parse_range(args, today: date) -> TimeRange:
     """The range asked for in `args`, or the default (30 days) with an error saying why."""
-    start_s, end_s = args.get("start"), args.get("end")
+    start_s, end_s = params.text("start", args=args), params.text("end", args=args)
     if start_s or end_s:
         try:
-            start = date.fromisoformat(start_s or "")
-            end = date.fromisoformat(end_s) if end_s else today
+            start = params.day("start", start_s, today)
+            end = params.day("end", end_s, today) if end_s else today
         except ValueError:
             return _preset(DEFAULT_DAYS, today, "Dates must look like 2026-05-31.")
         if end < start:
@@ -88,6 +90,11 @@ def init_app(app: Flask) -> None:
     def _range_helpers() -> dict:
         def range_args() -> dict:
             """The current request's range as link arguments: url_for(..., **range_args())."""
-            return current_range().args if request else {}
+            if not request:
+                return {}
+            try:
+                return current_range().args
+            except params.BadParameter:  # the 400 page itself: its links drop the bad range
+                return {}
 
         return {"range_args": range_args, "range_presets": PRESETS}

@@ -36,6 +36,7 @@ from ..sync import status as data
 from ..sync.accounts import env_accounts_problem
 from ..sync.engine import selected_accounts
 from ..usage import uploads
+from . import params
 from .access import admin_required, is_admin, only_person
 from .htmx import render, wants_fragment
 from .limits import MB, UPLOAD_ENDPOINT, body_limit
@@ -133,7 +134,8 @@ def _jobs_from_args() -> list[data.JobView]:
     """Jobs named in `?jobs=` (after a no-JavaScript POST), for admins only."""
     if not is_admin():
         return []
-    ids = [j for j in request.args.get("jobs", "").split(",") if j][:MAX_JOBS_IN_URL]
+    ids = [j for j in params.text("jobs", max_length=params.MAX_ANY).split(",") if j
+           ][:MAX_JOBS_IN_URL]
     views = (data.job_view(j, redis_connection()) for j in ids)
     return [v for v in views if v is not None]
 
@@ -263,7 +265,7 @@ def upload() -> ResponseReturnValue:
     empty = {"account": "", "user": "", "skip_invalid": False}
     accounts = data.cursor_accounts()
     if request.method == "GET":
-        form = {**empty, "account": request.args.get("account", "").strip()}
+        form = {**empty, "account": params.text("account")}
         # The recent-imports card alone when it refreshes after a job ended.
         return render("status/upload.html", "status/_import_runs.html", form=form, errors={},
                       accounts=accounts, jobs=_jobs_from_args(),

@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar, Self
 
+from . import params
+
 
 @dataclass(frozen=True)
 class TableState:
@@ -24,12 +26,12 @@ class TableState:
                   cols: tuple[str, ...] | None, **extra: Any) -> Self:
         """Sort, direction and page from the URL; without ?dir= a column's natural direction
         (A→Z for the name column, biggest first for the rest)."""
-        sort = args.get("sort", "") or cls.DEFAULT_SORT
-        direction = args.get("dir", "")
+        sort = params.text("sort", args=args) or cls.DEFAULT_SORT
+        direction = params.text("dir", args=args)
         return cls(range_args=range_args, sort=sort,
                    descending=direction == "desc" if direction in ("asc", "desc")
                    else sort != cls.ASCENDING_SORT,
-                   cols=cols, page=max(1, args.get("page", 1, type=int) or 1), **extra)
+                   cols=cols, page=params.page(args=args), **extra)
 
     def own_args(self) -> dict[str, str | int]:
         """Arguments a table adds ahead of the shared ones (a filter, say)."""

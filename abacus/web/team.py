@@ -18,7 +18,7 @@ from flask import Blueprint, Response, current_app, request, url_for
 from flask.typing import ResponseReturnValue
 
 from ..analytics.team import PER_PAGE, TOOL_PREFIX, Column, TeamPivot, TeamRow, team_pivot
-from . import htmx
+from . import htmx, params
 from .access import only_person
 from .filters import tool_label
 from .ranges import TimeRange, current_range
@@ -45,7 +45,8 @@ class TeamArgs(TableState):
         if "cols" in args:  # present but empty (every box unticked) means the person alone
             cols = tuple(dict.fromkeys(
                 key for raw in args.getlist("cols") for key in raw.split(",") if key.strip()))
-        return cls.from_args(args, rng.args, cols, q=args.get("q", "").strip()[:MAX_QUERY])
+        return cls.from_args(args, rng.args, cols,
+                             q=params.text("q", args=args, max_length=MAX_QUERY))
 
     def own_args(self) -> dict[str, str | int]:
         return {"q": self.q} if self.q else {}

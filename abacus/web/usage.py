@@ -6,11 +6,11 @@ import csv
 import io
 from decimal import Decimal
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, current_app
 from flask.typing import ResponseReturnValue
 
 from ..analytics import usage
-from . import htmx
+from . import htmx, params
 from .charts import Series, StackedChart, stacked_columns
 from .filters import model_label, tool_label
 from .people import CHART_TOOLS, incomplete_from
@@ -22,8 +22,7 @@ PALETTE = 7  # top models drawn in series-0 … series-6 (series-7 for an 8th); 
 
 
 def _choice(name: str, choices: tuple[str, ...]) -> str:
-    value = request.args.get(name)
-    return value if value in choices else choices[0]
+    return params.choice(name, choices)
 
 
 @bp.get("/usage")
