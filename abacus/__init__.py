@@ -13,10 +13,9 @@ from collections.abc import Mapping
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from .config import MIGRATIONS_DIR, Settings, sqlalchemy_url
+from .config import FORM_LIMIT, MIGRATIONS_DIR, Settings, sqlalchemy_url
 from .extensions import csrf, db, login_manager, migrate
 from .observability import configure_logging, init_sentry
-from .web import limits
 
 
 def create_app(overrides: Mapping[str, str] | None = None, *, dotenv: bool = True) -> Flask:
@@ -46,8 +45,7 @@ def create_app(overrides: Mapping[str, str] | None = None, *, dotenv: bool = Tru
         REMEMBER_COOKIE_HTTPONLY=True,
         REMEMBER_COOKIE_SAMESITE="Lax",
         WTF_CSRF_TIME_LIMIT=None,
-        # Ordinary forms; the upload and the webhook raise it per request (web/limits.py).
-        MAX_CONTENT_LENGTH=limits.FORM_LIMIT,
+        MAX_CONTENT_LENGTH=FORM_LIMIT,  # the upload and the webhook raise it (web/limits.py)
     )
     configure_logging(settings)
     init_sentry(settings)
@@ -60,12 +58,14 @@ def create_app(overrides: Mapping[str, str] | None = None, *, dotenv: bool = Tru
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR))
     login_manager.init_app(app)
+    from .web import limits
+
     limits.init_app(app)  # before CSRF, which reads the body
     csrf.init_app(app)
 
     from . import models  # noqa: F401 - models register their tables
     from .cli import root as cli
-    from .web import register_blueprints
+    from .web.blueprints import register_blueprints
 
     register_blueprints(app)
     cli.init_app(app)

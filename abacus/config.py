@@ -22,6 +22,9 @@ from dotenv import dotenv_values
 
 # Alembic revisions ship beside the package (the container image copies them too).
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+# Request bodies of ordinary forms (MAX_CONTENT_LENGTH); web/limits.py allows more only for
+# the GitHub webhook and admins' CSV uploads.
+FORM_LIMIT = 2 * 1024 * 1024
 
 ENVIRONMENTS = ("development", "test", "production")
 _NAME_RE = re.compile(r"[A-Za-z0-9._-]{1,64}")

@@ -13,10 +13,10 @@ from flask import Flask, current_app, jsonify, render_template, request
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from ..config import FORM_LIMIT
 from .access import is_admin
 
 MB = 1024 * 1024
-FORM_LIMIT = 2 * MB
 WEBHOOK_LIMIT = 25 * MB  # GitHub caps a delivery's payload at 25 MB
 UPLOAD_ENDPOINT = "status.upload"
 WEBHOOK_ENDPOINT = "webhooks.github"
