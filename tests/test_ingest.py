@@ -162,6 +162,29 @@ def test_missing_cost_is_estimated_and_unknown_model_is_unpriced(ctx):
     assert daily == (Decimal("3.000000"), 1)
 
 
+def test_suffixed_names_are_priced_as_their_model_and_keep_the_raw_name(ctx):
+    # Cursor's effort/speed slugs and a Gemini preview date: priced as the base model, the
+    # suffix stays visible in raw_model (Raw usage).
+    acc = make_account()
+    ingest(acc, [
+        rec("codex", model="gpt-5.3-codex-xhigh-fast", inp=1_000_000, out=100_000, cost=None),
+        rec("gemini", model="gemini-2.5-pro-preview-05-06", inp=2_000_000, out=0, cost=None),
+        rec("turbo", model="gpt-3.5-turbo-0125", inp=1_000_000, out=1_000_000, cost=None),
+    ])
+    db.session.commit()
+    events = {e.event_key: e for e in db.session.execute(select(UsageEvent)).scalars()}
+    got = {k: (e.model, e.raw_model, e.cost_source, e.cost_usd) for k, e in events.items()}
+    assert got == {
+        # gpt-5.3-codex: $1.75 in, $14 out per 1M -> 1.75 + 1.40
+        "codex": ("gpt-5.3-codex", "gpt-5.3-codex-xhigh-fast", "estimated", Decimal("3.15")),
+        # gemini-2.5-pro: $1.25 in per 1M (pricing.md §4)
+        "gemini": ("gemini-2.5-pro", "gemini-2.5-pro-preview-05-06", "estimated",
+                   Decimal("2.5")),
+        # gpt-3.5-turbo: $0.50 in, $1.50 out per 1M
+        "turbo": ("gpt-3.5-turbo", "gpt-3.5-turbo-0125", "estimated", Decimal("2")),
+    }
+
+
 def test_admin_price_override_wins(ctx):
     acc = make_account()
     db.session.add(PricingOverride(model="sonnet-4.5", input_per_mtok=Decimal("1"),
