@@ -125,7 +125,8 @@ POSITIVES = [
     ),
     pytest.param(
         "fix: drop the stale lock\n\n"
-        "Co-authored-by: Copilot Autofix powered by AI <175728472+Copilot@users.noreply.github.com>",
+        "Co-authored-by: Copilot Autofix powered by AI "
+        "<175728472+Copilot@users.noreply.github.com>",
         {}, [("github_copilot", None, "co_author")], id="copilot-autofix-copilot-address",
     ),
     pytest.param(

@@ -163,7 +163,8 @@ RULES: tuple[Rule, ...] = (
     _email("github_copilot", rf"{_ID}copilot(?:-swe-agent)?(?:\[bot\])?{_GH}"),
     # Copilot Autofix (code scanning, code quality) co-authors as GitHub's security bots.
     _email("github_copilot", rf"{_ID}github-(?:advanced-security|code-quality)\[bot\]{_GH}"),
-    _name("github_copilot", r"copilot[ \t]{1,4}autofix(?:[ \t]{1,4}powered[ \t]{1,4}by[ \t]{1,4}ai)?"),
+    _name("github_copilot",
+          r"copilot[ \t]{1,4}autofix(?:[ \t]{1,4}powered[ \t]{1,4}by[ \t]{1,4}ai)?"),
     _name("github_copilot",
           r"(?:github[ \t]{1,4})?copilot(?:[ \t]{1,4}(?:coding[ \t]{1,4})?agent)?"
           r"|copilot-swe-agent(?:\[bot\])?|copilot\[bot\]"),
