@@ -346,3 +346,50 @@ def test_only_the_days_that_changed_are_rebuilt(ctx):
     assert after[T0.date()] == ids[T0.date()]  # day 1's rollup row was not touched
     assert after[T0.date() + timedelta(days=1)] != ids[T0.date() + timedelta(days=1)]
     assert rollup_mismatches() == []
+
+
+def test_recanonicalize_renames_stored_models_and_prices_what_was_unpriced(ctx, app):
+    from abacus.usage.ingest import recanonicalize_models
+
+    acc = make_account()
+    ingest(acc, [
+        rec("high", model="gpt-5-high", inp=1_000_000, out=0, cost=None),
+        rec("charged", minutes=1, model="gpt-5-high", cost=Decimal("0.42")),
+        rec("plain", minutes=2, model="gpt-5", inp=1_000_000, out=0, cost=None),
+    ])
+    db.session.commit()
+    # As an older Abacus stored them: the suffix was part of the model, so it was unpriced.
+    db.session.execute(text("""UPDATE usage_events SET model = 'gpt-5-high', cost_usd = NULL,
+                               cost_source = 'unpriced' WHERE event_key = 'high'"""))
+    db.session.execute(text("""UPDATE usage_events SET model = 'gpt-5-high'
+                               WHERE event_key = 'charged'"""))
+    from abacus.usage.ingest import refresh_daily
+    raw = db.session.connection().connection.dbapi_connection
+    with raw.cursor() as cur:
+        refresh_daily(cur, acc.id, [T0.date()])
+    db.session.commit()
+
+    result = recanonicalize_models()
+    db.session.commit()
+    assert (result.renamed, result.reestimated) == ({("gpt-5-high", "gpt-5"): 2}, 1)
+    events = {e.event_key: e for e in db.session.execute(select(UsageEvent)).scalars()}
+    got = {k: (e.model, e.raw_model, e.cost_source, e.cost_usd) for k, e in events.items()}
+    assert got == {
+        "high": ("gpt-5", "gpt-5-high", "estimated", Decimal("1.25")),  # $1.25 per 1M input
+        "charged": ("gpt-5", "gpt-5-high", "provider", Decimal("0.42")),  # never re-priced
+        "plain": ("gpt-5", "gpt-5", "estimated", Decimal("1.25")),
+    }
+    logged = db.session.execute(select(ChangeLog.field, ChangeLog.old_value, ChangeLog.new_value)
+                                .order_by(ChangeLog.id)).all()
+    assert sorted(logged) == sorted([("model", "gpt-5-high", "gpt-5")] * 2 + [
+        ("cost_usd", None, "1.250000"), ("cost_source", "unpriced", "estimated")])
+    assert rollup_mismatches() == []
+    daily = db.session.execute(text(
+        "SELECT model, events, unpriced_events FROM usage_daily")).all()
+    assert daily == [("gpt-5", 3, 0)]
+
+    # Re-running changes nothing; the CLI reports it.
+    out = app.test_cli_runner().invoke(args=["abacus", "models", "recanonicalize"])
+    assert out.exit_code == 0, out.output
+    assert "0 event(s) renamed, 0 re-priced" in out.output
+    assert db.session.execute(select(func.count(ChangeLog.id))).scalar_one() == 4
