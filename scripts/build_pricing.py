@@ -3,11 +3,17 @@
 
     python scripts/build_pricing.py [--source PATH] [--out PATH]
 
-Keeps first-party Anthropic, OpenAI coding-model families and Gemini 2.5/3 chat models, keyed
-by canonical model name, in USD per million tokens. Known catalog errors and gaps are fixed
-here (and listed in `_meta.fixes`), and the result is checked against the vendor prices
+Keeps first-party Anthropic, OpenAI coding-model families (GPT-3.5 Turbo to GPT-6, o-series,
+codex), Gemini 2.5/3.x and xAI Grok 4 / Grok Code chat models, keyed by canonical model name,
+in USD per million tokens, plus Cursor's own models by hand. Known catalog errors and gaps are
+fixed here (and listed in `_meta.fixes`), and the result is checked against the vendor prices
 transcribed in shared/providers/pricing.md: a mismatch aborts without writing anything.
 The output is deterministic, so tests/test_pricing.py can prove the committed file is current.
+
+Every entry has `input`, `output`, `cache_write` (5-minute), `cache_read`. Where the catalog
+has them, entries also carry (additive; the runtime loader ignores them today):
+`cache_write_1h` (Anthropic 1-hour write), `long_context` (`threshold_tokens` plus the rates
+above it) and `priority` (OpenAI priority-processing rates).
 """
 
 from __future__ import annotations
@@ -33,31 +39,79 @@ DEFAULT_SOURCE = ROOT / "scripts" / "data" / "litellm_model_prices_and_context_w
 DEFAULT_OUT = ROOT / "abacus" / "usage" / "data" / "pricing.json"
 
 MODES = frozenset({"chat", "responses"})
-OPENAI_FAMILY_RE = re.compile(r"(?:gpt-4\.1|gpt-4o|gpt-5|o3|codex-mini)(?:[-.].*)?")
+OPENAI_FAMILY_RE = re.compile(
+    r"(?:gpt-4\.1|gpt-4o|gpt-5|gpt-6|o3|codex-mini)(?:[-.].*)?|gpt-3\.5-turbo(?:-[0-9]{4})?")
+# Grok Code and the numbered Grok 4 releases Cursor offers (not the catalog's many beta,
+# reasoning and multi-agent variants).
+XAI_FAMILY_RE = re.compile(r"grok-code(?:-.*)?|grok-4(?:\.[0-9]+)?")
 OPENAI_EXACT = frozenset({"o1", "o4-mini"})
 GEMINI_EXACT = frozenset({"gemini-2.5-pro", "gemini-2.5-flash", "gemini-2.5-flash-lite"})
 DATED_KEY_RE = re.compile(r"-(?:[0-9]{8}|[0-9]{4}-[0-9]{2}-[0-9]{2})$")
 FIELDS = ("input", "output", "cache_write", "cache_read")
+LONG_CONTEXT_RE = re.compile(r"input_cost_per_token_above_([0-9]+)k_tokens")
+# Shipped name -> LiteLLM field stem, for the long-context and priority tiers.
+TIER_FIELDS = (("input", "input_cost_per_token"), ("output", "output_cost_per_token"),
+               ("cache_read", "cache_read_input_token_cost"),
+               ("cache_write", "cache_creation_input_token_cost"))
 
 # (input, output, cache_write, cache_read) per 1M tokens.
 Row = tuple[str, str, str, str]
 
-# Missing from the catalog (it only has Bedrock/Vertex keys for them) but still returned by
-# Claude Code Analytics; Anthropic pricing page. Used only while the catalog lacks them.
+# Missing from the catalog but still returned by Claude Code Analytics, Cursor and older
+# exports: LiteLLM 1.110.2 dropped the first-party keys of the models Anthropic retired (only
+# Bedrock/Vertex keys remain) and codex-mini-latest. Prices: pricing.md §2 (Anthropic's pricing
+# page, with its 1-hour write column) and §3. Used only while the catalog lacks the model.
 MANUAL_GAPS: dict[str, Row] = {
     "haiku-3.5": ("0.80", "4.00", "1.00", "0.08"),
     "sonnet-3.5": ("3", "15", "3.75", "0.30"),
+    "sonnet-3.7": ("3", "15", "3.75", "0.30"),
+    "sonnet-4": ("3", "15", "3.75", "0.30"),
+    "opus-4": ("15", "75", "18.75", "1.50"),
+    "opus-4.1": ("15", "75", "18.75", "1.50"),
+    "opus-3": ("15", "75", "18.75", "1.50"),
+    "haiku-3": ("0.25", "1.25", "0.30", "0.03"),
+    # OpenAI: no cache-write charge, so the write rate is the input rate (see catalog_row).
+    "codex-mini-latest": ("1.50", "6.00", "1.50", "0.375"),
+    # Gemini 3 Pro (preview; 1.110.2 keeps only 3.1): Cursor's model page (cursor.com/docs/
+    # models, "Model pricing": input $2, cache write $2, cache read $0.2, output $12).
+    "gemini-3-pro": ("2", "12", "2", "0.2"),
 }
-# Cursor "Auto" (Cursor pricing docs, from 2025-09-15): input and cache write 1.25, output 6,
-# cache read 0.25. Not a LiteLLM model, so always manual.
-MANUAL_ALWAYS: dict[str, Row] = {"auto": ("1.25", "6.00", "1.25", "0.25")}
+# The 1-hour write of those manual rows (pricing.md §2's 1h column).
+MANUAL_GAP_TIERS: dict[str, dict[str, Any]] = {
+    "haiku-3.5": {"cache_write_1h": "1.6"}, "sonnet-3.5": {"cache_write_1h": "6"},
+    "sonnet-3.7": {"cache_write_1h": "6"}, "sonnet-4": {"cache_write_1h": "6"},
+    "opus-4": {"cache_write_1h": "30"}, "opus-4.1": {"cache_write_1h": "30"},
+    "opus-3": {"cache_write_1h": "30"}, "haiku-3": {"cache_write_1h": "0.5"},
+}
+# Long-context tiers the catalog lacks (1.110.2 dropped Sonnet 4.5's): above 200K input tokens,
+# input $6 and output $22.50 (pricing.md §2, confirmed); cache write $7.50 and read $0.60 from
+# the catalog entry quoted in pricing.md §1. Used only while the model has no such tier.
+_SONNET_LONG_CONTEXT = {"threshold_tokens": 200_000, "input": "6", "output": "22.50",
+                        "cache_read": "0.60", "cache_write": "7.50"}
+LONG_CONTEXT_GAPS: dict[str, dict[str, Any]] = {
+    "sonnet-4": _SONNET_LONG_CONTEXT, "sonnet-4.5": _SONNET_LONG_CONTEXT,
+}
 
-# 1-hour cache-write errors in the catalog (pricing.md §2: $0.50 and $30 on Anthropic's page).
-# Abacus prices cache writes at the 5-minute rate, so the wrong field is simply not shipped;
-# the fix is still recorded while the catalog carries the error.
+# Cursor's own models: not LiteLLM models, so always manual.
+#   auto:       pricing.md §5 (Cursor pricing docs, in effect from 2025-09-15): input and cache
+#               write $1.25, output $6, cache read $0.25.
+#   composer-1: Cursor's model page (cursor.com/docs/models, "Model pricing" table; Composer 1
+#               input $1.25, cache write $1.25, cache read $0.125, output $10), the same page
+#               pricing.md §5 says Cursor bills named models from.
+# Composer 1.5 / 2 / 2.5 have no price in the contracts (cursor.md, cursor-dashboard.md §7 list
+# only their names), so they stay unpriced: Cursor reports their cost on charged rows, and an
+# admin can set a price under Admin -> Pricing.
+MANUAL_ALWAYS: dict[str, Row] = {
+    "auto": ("1.25", "6.00", "1.25", "0.25"),
+    "composer-1": ("1.25", "10.00", "1.25", "0.125"),
+}
+
+# 1-hour cache-write errors in the catalog (pricing.md §2: $0.50 and $30 on Anthropic's page):
+# the correct rate is shipped and the fix recorded while the catalog carries the error.
 ONE_HOUR_FIXES = {"claude-3-haiku-20240307": "0.50", "claude-3-opus-20240229": "30"}
 
 # pricing.md §2 (Anthropic, confirmed against Anthropic's pricing page): (in, out, 5m write, read).
+# The 1-hour write is 2x input for every one of them (EXPECTED_ONE_HOUR).
 EXPECTED_ANTHROPIC: dict[str, Row] = {
     **dict.fromkeys(("opus-4.5", "opus-4.6", "opus-4.7", "opus-4.8"), ("5", "25", "6.25", "0.50")),
     **dict.fromkeys(("opus-4.1", "opus-4", "opus-3"), ("15", "75", "18.75", "1.50")),
@@ -66,6 +120,12 @@ EXPECTED_ANTHROPIC: dict[str, Row] = {
     "haiku-4.5": ("1", "5", "1.25", "0.10"),
     "haiku-3.5": ("0.80", "4", "1", "0.08"),
     "haiku-3": ("0.25", "1.25", "0.30", "0.03"),
+}
+EXPECTED_ONE_HOUR = {name: str(Decimal(row[0]) * 2) for name, row in EXPECTED_ANTHROPIC.items()}
+# pricing.md §2 (Sonnet 4/4.5 above 200K) and §4 (Gemini 2.5 Pro above 200K): input, output.
+EXPECTED_LONG_CONTEXT: dict[str, tuple[int, str, str]] = {
+    "sonnet-4.5": (200_000, "6", "22.50"), "sonnet-4": (200_000, "6", "22.50"),
+    "gemini-2.5-pro": (200_000, "2.50", "15.00"),
 }
 # pricing.md §3/§4 (input, cached input, output). "—" in pricing.md means no cache discount,
 # which we ship as cache_read == input.
@@ -124,6 +184,8 @@ def select(key: str, entry: dict[str, Any]) -> str | None:
         return name
     if provider == "gemini" and (name in GEMINI_EXACT or name.startswith("gemini-3")):
         return name
+    if provider == "xai" and XAI_FAMILY_RE.fullmatch(name):
+        return name
     return None
 
 
@@ -138,6 +200,39 @@ def catalog_row(entry: dict[str, Any]) -> tuple[Decimal, Decimal, Decimal, Decim
             inp if read is None else per_million(read))
 
 
+def _tier(entry: dict[str, Any], suffix: str) -> dict[str, str]:
+    """The rates of one tier (`_above_200k_tokens`, `_priority`) that the entry has. As in
+    catalog_row, a vendor without a separate cache price (no base field) charges the tier's
+    input price for those tokens."""
+    rates = {name: fmt(per_million(entry[stem + suffix])) for name, stem in TIER_FIELDS
+             if entry.get(stem + suffix) is not None}
+    if "input" in rates:
+        for name, stem in TIER_FIELDS[2:]:
+            if entry.get(stem) is None:
+                rates.setdefault(name, rates["input"])
+    return rates
+
+
+def catalog_tiers(key: str, entry: dict[str, Any]) -> dict[str, Any]:
+    """Additive fields beyond the base row: 1-hour write, long context, priority."""
+    tiers: dict[str, Any] = {}
+    one_hour = entry.get("cache_creation_input_token_cost_above_1hr")
+    if key in ONE_HOUR_FIXES:
+        one_hour = None if one_hour is None else Decimal(ONE_HOUR_FIXES[key]) / 1_000_000
+    if one_hour is not None:
+        tiers["cache_write_1h"] = fmt(per_million(one_hour))
+    # The lowest threshold the catalog prices (Haiku 5.5: 100K, Sonnet: 200K, GPT-5.4+: 272K).
+    thresholds = sorted(int(m.group(1)) for f in entry if (m := LONG_CONTEXT_RE.fullmatch(f)))
+    if thresholds:
+        rates = _tier(entry, f"_above_{thresholds[0]}k_tokens")
+        if "input" in rates and "output" in rates:
+            tiers["long_context"] = {"threshold_tokens": thresholds[0] * 1000, **rates}
+    priority = _tier(entry, "_priority")
+    if "input" in priority and "output" in priority:
+        tiers["priority"] = priority
+    return tiers
+
+
 def _preference(key: str) -> tuple[bool, str]:
     return (DATED_KEY_RE.search(key) is None, key)  # dated keys first, then by name
 
@@ -146,10 +241,12 @@ def build_document(source: Path) -> dict[str, Any]:
     raw = source.read_bytes()
     catalog = json.loads(raw, parse_float=Decimal)
     groups: dict[str, dict[str, tuple[Decimal, ...]]] = {}
+    tiers: dict[str, dict[str, Any]] = {}
     for key, entry in catalog.items():
         name = select(key, entry)
         if name is not None:
             groups.setdefault(name, {})[key] = catalog_row(entry)
+            tiers[key] = catalog_tiers(key, entry)
 
     fixes: list[dict[str, str]] = []
     models: dict[str, dict[str, Any]] = {}
@@ -163,28 +260,39 @@ def build_document(source: Path) -> dict[str, Any]:
                   "abacus.usage.pricing.KEEP_DATED)", file=sys.stderr)
             fixes.append({"model": name, "kind": "conflicting_keys", "used": chosen,
                           "ignored": ", ".join(others)})
+        # Extra tiers from the chosen key, else from the first agreeing key that has them
+        # (a dated key may lack what its alias carries).
+        extra = next((tiers[k] for k in [chosen, *agreeing] if tiers[k]), {})
         models[name] = {
             **{field: fmt(v) for field, v in zip(FIELDS, rows[chosen], strict=True)},
-            "source": "litellm", "litellm_keys": agreeing,
+            **extra, "source": "litellm", "litellm_keys": agreeing,
         }
 
     for key, correct in ONE_HOUR_FIXES.items():
         wrong = catalog.get(key, {}).get("cache_creation_input_token_cost_above_1hr")
         if wrong is not None and per_million(wrong) != Decimal(correct):
             fixes.append({
-                "model": canonical_model(key), "kind": "catalog_error_not_shipped",
+                "model": canonical_model(key), "kind": "catalog_error_fixed",
                 "litellm_key": key, "field": "cache_creation_input_token_cost_above_1hr",
                 "catalog": fmt(per_million(wrong)), "correct": fmt(Decimal(correct)),
-                "note": "Abacus prices cache writes at the 5-minute rate; 1h rate not shipped",
+                "note": "Anthropic pricing page (pricing.md section 2); the correct 1h rate "
+                        "is shipped",
             })
 
     manual = {name: row for name, row in MANUAL_GAPS.items() if name not in models}
     for name in sorted(manual):
         fixes.append({"model": name, "kind": "missing_from_catalog_added",
-                      "note": "Anthropic pricing page (pricing.md section 2)"})
+                      "note": "vendor pricing page (pricing.md sections 2-3) or Cursor's "
+                              "model page (see MANUAL_GAPS)"})
     for name, row in {**manual, **MANUAL_ALWAYS}.items():
+        extra = _normalized(MANUAL_GAP_TIERS.get(name, {})) if name in manual else {}
         models[name] = {**{f: fmt(Decimal(v)) for f, v in zip(FIELDS, row, strict=True)},
-                        "source": "manual", "litellm_keys": []}
+                        **extra, "source": "manual", "litellm_keys": []}
+    for name, tier in sorted(LONG_CONTEXT_GAPS.items()):
+        if name in models and "long_context" not in models[name]:
+            models[name]["long_context"] = _normalized(tier)
+            fixes.append({"model": name, "kind": "missing_tier_added", "field": "long_context",
+                          "note": "pricing.md sections 1-2 (Sonnet 4/4.5 above 200K tokens)"})
 
     check(models)
     meta = {
@@ -194,9 +302,19 @@ def build_document(source: Path) -> dict[str, Any]:
         "units": "USD per 1M tokens",
         "cache_write_note": "Anthropic 5-minute write rate; the input price where the vendor "
                             "charges no separate write (OpenAI, Gemini)",
+        "tiers_note": "optional: cache_write_1h (Anthropic 1-hour write); long_context "
+                      "(threshold_tokens of input per request, and the rates above it); "
+                      "priority (OpenAI priority processing)",
         "fixes": fixes,
     }
     return {"_meta": meta, **models}
+
+
+def _normalized(value: Any) -> Any:
+    """Hand-written tier values in the shipped number format ("22.50" -> "22.5")."""
+    if isinstance(value, dict):
+        return {k: _normalized(v) for k, v in value.items()}
+    return fmt(Decimal(value)) if isinstance(value, str) else value
 
 
 def check(models: dict[str, dict[str, Any]]) -> None:
@@ -208,6 +326,8 @@ def check(models: dict[str, dict[str, Any]]) -> None:
     for name, (inp, read, out) in EXPECTED_OTHER.items():
         # No vendor cache-write charge: shipped as the input price (see catalog_row).
         expected[name] = {"input": inp, "output": out, "cache_write": inp, "cache_read": read}
+    for name, rate in EXPECTED_ONE_HOUR.items():
+        expected[name]["cache_write_1h"] = rate
     problems = []
     for name, want in sorted(expected.items()):
         got = models.get(name)
@@ -215,8 +335,15 @@ def check(models: dict[str, dict[str, Any]]) -> None:
             problems.append(f"{name}: missing")
             continue
         for field, value in want.items():
-            if Decimal(got[field]) != Decimal(value):
-                problems.append(f"{name}.{field}: built {got[field]}, expected {value}")
+            if got.get(field) is None or Decimal(got[field]) != Decimal(value):
+                problems.append(f"{name}.{field}: built {got.get(field)}, expected {value}")
+    for name, (threshold, inp, out) in sorted(EXPECTED_LONG_CONTEXT.items()):
+        tier = models.get(name, {}).get("long_context") or {}
+        built = (tier.get("threshold_tokens"), tier.get("input"), tier.get("output"))
+        if built[0] != threshold or None in built[1:] or (Decimal(built[1]), Decimal(built[2])) \
+                != (Decimal(inp), Decimal(out)):
+            problems.append(f"{name}.long_context: built {built}, expected "
+                            f"{(threshold, inp, out)}")
     if problems:
         raise PriceCheckError("price check failed:\n  " + "\n  ".join(problems))
 

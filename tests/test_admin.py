@@ -425,7 +425,7 @@ def test_admin_pages_render_with_demo_data(app, client, admin):
     assert "demo data" in accounts and "none needed" in accounts
     assert "need attention" not in text_of(client.get("/admin"))
     pricing = text_of(client.get("/admin/pricing"))
-    assert re.search(r"composer-1 unpriced \d", pricing)  # no public price: flagged
+    assert re.search(r"composer-2 unpriced \d", pricing)  # no confirmed price: flagged
 
 
 def test_name_suggestions():

@@ -109,6 +109,27 @@ POSITIVES = [
         [("aider", None, "author")], id="aider-author-suffix",
     ),
     pytest.param(
+        "Potential fix for code scanning alert no. 83: DOM text reinterpreted as HTML\n\n"
+        "Co-authored-by: Copilot Autofix powered by AI "
+        "<62310815+github-advanced-security[bot]@users.noreply.github.com>",
+        {"author_name": "Jane Roe", "author_email": "jane@acme.com",
+         "committer_name": "GitHub", "committer_email": "noreply@github.com"},
+        [("github_copilot", None, "co_author")], id="copilot-autofix-code-scanning",
+    ),
+    pytest.param(
+        "Potential fix for pull request finding 'CodeQL / Missing Dispose call on local "
+        "IDisposable'\n\n"
+        "Co-authored-by: Copilot Autofix powered by AI "
+        "<223894421+github-code-quality[bot]@users.noreply.github.com>",
+        {}, [("github_copilot", None, "co_author")], id="copilot-autofix-code-quality",
+    ),
+    pytest.param(
+        "fix: drop the stale lock\n\n"
+        "Co-authored-by: Copilot Autofix powered by AI "
+        "<175728472+Copilot@users.noreply.github.com>",
+        {}, [("github_copilot", None, "co_author")], id="copilot-autofix-copilot-address",
+    ),
+    pytest.param(
         "aider: Added a --dry-run flag to the cleanup command.\n\n"
         "# Aider chat conversation:\n\nUSER: add a dry run flag\n",
         {}, [("aider", None, "message")], id="aider-message-prefix",
@@ -269,6 +290,71 @@ def test_trailer_case_and_spacing_variants(trailer):
 def test_claude_model_from_trailer_name(name, model):
     result = detect(f"Fix\n\nCo-Authored-By: {name} <noreply@anthropic.com>")
     assert _tools(result) == [("claude_code", model, "co_author")]
+
+
+# Issue 13: a Co-authored-by naming a known AI tool without an e-mail (or with a placeholder
+# that is no address) is still that tool; a model in parentheses after the name is kept.
+@pytest.mark.parametrize(("trailer", "expected"), [
+    ("Co-authored-by: Cursor", ("cursor", None)),
+    ("Co-authored-by: Cursor Agent", ("cursor", None)),
+    ("Co-authored-by: Cursor AI", ("cursor", None)),
+    ("Co-authored-by: Cursor Agent (composer-1)", ("cursor", "composer-1")),
+    ("Co-authored-by: Claude", ("claude_code", None)),
+    ("Co-authored-by: Claude <noreply>", ("claude_code", None)),
+    ("Co-authored-by: Claude <>", ("claude_code", None)),
+    ("Co-authored-by: Claude Opus 4.6 (1M context)", ("claude_code", "opus-4.6")),
+    ("Co-authored-by: Claude Code (claude-opus-4-5)", ("claude_code", "opus-4.5")),
+    ("Co-authored-by: Claude (claude-sonnet-4-5-20250929)", ("claude_code", "sonnet-4.5")),
+    ("Co-authored-by: Claude (1M context)", ("claude_code", None)),
+    ("Co-authored-by: GitHub Copilot", ("github_copilot", None)),
+    ("Co-authored-by: Copilot Autofix powered by AI", ("github_copilot", None)),
+    ("Co-authored-by: Codex", ("codex", None)),
+    ("Co-authored-by: codex (gpt-5-codex)", ("codex", "gpt-5-codex")),
+    ("Co-authored-by: aider (openai/gpt-5)", ("aider", "openai/gpt-5")),
+    ("Co-authored-by: Gemini CLI", ("gemini", None)),
+    ("Co-authored-by: Devin <devin>", ("devin", None)),
+    ("Co-authored-by: Windsurf", ("windsurf", None)),
+    ("Co-authored-by: opencode", ("opencode", None)),
+    ("Co-authored-by: OpenHands", ("openhands", None)),
+])
+def test_trailer_naming_a_tool_without_an_email(trailer, expected):
+    result = detect(f"Fix the retry loop\n\n{trailer}\n")
+    assert _tools(result) == [(*expected, "co_author")]
+    assert result[0].evidence == trailer
+
+
+@pytest.mark.parametrize("trailer", [
+    "Co-authored-by: Claude (my cousin) <claude@acme.com>",  # a person, with their address
+    "Co-authored-by: Claude Monet (painter)",
+    "Co-authored-by: Jane Roe (claude-opus-4-5) <jane@acme.com>",
+])
+def test_parenthesised_text_does_not_make_a_person_a_tool(trailer):
+    assert detect(f"Fix\n\n{trailer}") == []
+
+
+# Aider's convention (aider docs, --attribute-author / --attribute-committer): the author
+# gets "(aider)" when aider wrote the change; the committer gets it on every commit aider
+# makes, including the person's own edits it commits for them.
+def test_aider_as_committer_only_is_the_persons_commit():
+    result = detect("Update the pricing table by hand",
+                    author_name="Jane Doe", author_email="jane@acme.com",
+                    committer_name="Jane Doe (aider)", committer_email="jane@acme.com")
+    assert result == []
+
+
+def test_aider_as_author_and_committer_is_aider():
+    result = detect("feat: Add retry with jitter to the sync client",
+                    author_name="Jane Doe (aider)", author_email="jane@acme.com",
+                    committer_name="Jane Doe (aider)", committer_email="jane@acme.com")
+    assert _tools(result) == [("aider", None, "author")]
+
+
+def test_aider_committer_with_aiders_own_message_marker_is_still_aider():
+    # Older aider prefixed the messages of commits it wrote: that marker still counts.
+    result = detect("aider: Added type hints to the CSV parser.",
+                    author_name="Jane Doe", author_email="jane@acme.com",
+                    committer_name="Jane Doe (aider)", committer_email="jane@acme.com")
+    assert _tools(result) == [("aider", None, "message")]
 
 
 def test_model_named_claude_with_a_personal_email_is_still_claude():

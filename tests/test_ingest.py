@@ -162,6 +162,29 @@ def test_missing_cost_is_estimated_and_unknown_model_is_unpriced(ctx):
     assert daily == (Decimal("3.000000"), 1)
 
 
+def test_suffixed_names_are_priced_as_their_model_and_keep_the_raw_name(ctx):
+    # Cursor's effort/speed slugs and a Gemini preview date: priced as the base model, the
+    # suffix stays visible in raw_model (Raw usage).
+    acc = make_account()
+    ingest(acc, [
+        rec("codex", model="gpt-5.3-codex-xhigh-fast", inp=1_000_000, out=100_000, cost=None),
+        rec("gemini", model="gemini-2.5-pro-preview-05-06", inp=2_000_000, out=0, cost=None),
+        rec("turbo", model="gpt-3.5-turbo-0125", inp=1_000_000, out=1_000_000, cost=None),
+    ])
+    db.session.commit()
+    events = {e.event_key: e for e in db.session.execute(select(UsageEvent)).scalars()}
+    got = {k: (e.model, e.raw_model, e.cost_source, e.cost_usd) for k, e in events.items()}
+    assert got == {
+        # gpt-5.3-codex: $1.75 in, $14 out per 1M -> 1.75 + 1.40
+        "codex": ("gpt-5.3-codex", "gpt-5.3-codex-xhigh-fast", "estimated", Decimal("3.15")),
+        # gemini-2.5-pro: $1.25 in per 1M (pricing.md §4)
+        "gemini": ("gemini-2.5-pro", "gemini-2.5-pro-preview-05-06", "estimated",
+                   Decimal("2.5")),
+        # gpt-3.5-turbo: $0.50 in, $1.50 out per 1M
+        "turbo": ("gpt-3.5-turbo", "gpt-3.5-turbo-0125", "estimated", Decimal("2")),
+    }
+
+
 def test_admin_price_override_wins(ctx):
     acc = make_account()
     db.session.add(PricingOverride(model="sonnet-4.5", input_per_mtok=Decimal("1"),
@@ -323,3 +346,50 @@ def test_only_the_days_that_changed_are_rebuilt(ctx):
     assert after[T0.date()] == ids[T0.date()]  # day 1's rollup row was not touched
     assert after[T0.date() + timedelta(days=1)] != ids[T0.date() + timedelta(days=1)]
     assert rollup_mismatches() == []
+
+
+def test_recanonicalize_renames_stored_models_and_prices_what_was_unpriced(ctx, app):
+    from abacus.usage.ingest import recanonicalize_models
+
+    acc = make_account()
+    ingest(acc, [
+        rec("high", model="gpt-5-high", inp=1_000_000, out=0, cost=None),
+        rec("charged", minutes=1, model="gpt-5-high", cost=Decimal("0.42")),
+        rec("plain", minutes=2, model="gpt-5", inp=1_000_000, out=0, cost=None),
+    ])
+    db.session.commit()
+    # As an older Abacus stored them: the suffix was part of the model, so it was unpriced.
+    db.session.execute(text("""UPDATE usage_events SET model = 'gpt-5-high', cost_usd = NULL,
+                               cost_source = 'unpriced' WHERE event_key = 'high'"""))
+    db.session.execute(text("""UPDATE usage_events SET model = 'gpt-5-high'
+                               WHERE event_key = 'charged'"""))
+    from abacus.usage.ingest import refresh_daily
+    raw = db.session.connection().connection.dbapi_connection
+    with raw.cursor() as cur:
+        refresh_daily(cur, acc.id, [T0.date()])
+    db.session.commit()
+
+    result = recanonicalize_models()
+    db.session.commit()
+    assert (result.renamed, result.reestimated) == ({("gpt-5-high", "gpt-5"): 2}, 1)
+    events = {e.event_key: e for e in db.session.execute(select(UsageEvent)).scalars()}
+    got = {k: (e.model, e.raw_model, e.cost_source, e.cost_usd) for k, e in events.items()}
+    assert got == {
+        "high": ("gpt-5", "gpt-5-high", "estimated", Decimal("1.25")),  # $1.25 per 1M input
+        "charged": ("gpt-5", "gpt-5-high", "provider", Decimal("0.42")),  # never re-priced
+        "plain": ("gpt-5", "gpt-5", "estimated", Decimal("1.25")),
+    }
+    logged = db.session.execute(select(ChangeLog.field, ChangeLog.old_value, ChangeLog.new_value)
+                                .order_by(ChangeLog.id)).all()
+    assert sorted(logged) == sorted([("model", "gpt-5-high", "gpt-5")] * 2 + [
+        ("cost_usd", None, "1.250000"), ("cost_source", "unpriced", "estimated")])
+    assert rollup_mismatches() == []
+    daily = db.session.execute(text(
+        "SELECT model, events, unpriced_events FROM usage_daily")).all()
+    assert daily == [("gpt-5", 3, 0)]
+
+    # Re-running changes nothing; the CLI reports it.
+    out = app.test_cli_runner().invoke(args=["abacus", "models", "recanonicalize"])
+    assert out.exit_code == 0, out.output
+    assert "0 event(s) renamed, 0 re-priced" in out.output
+    assert db.session.execute(select(func.count(ChangeLog.id))).scalar_one() == 4

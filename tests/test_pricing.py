@@ -107,9 +107,112 @@ OTHER_VENDORS = [
 ]
 
 
-@pytest.mark.parametrize(("raw", "expected"), ORIGINAL_TABLE + GAPS_AND_SHAPES + OTHER_VENDORS)
+# Issue 13 "Names": effort and speed suffixes, month-day and OpenAI date suffixes, `-preview`,
+# as Cursor, Codex and the vendors' APIs send them (cursor-dashboard.md §7, cursor.md).
+SUFFIXED_NAMES = [
+    ("gpt-5-high", "gpt-5"),
+    ("gpt-5-fast", "gpt-5"),
+    ("gpt-5-high-fast", "gpt-5"),
+    ("gpt-5-minimal", "gpt-5"),
+    ("gpt-5.5-medium", "gpt-5.5"),
+    ("gpt-5.4-medium", "gpt-5.4"),
+    ("gpt-5.1-codex-high-fast", "gpt-5.1-codex"),
+    ("gpt-5.3-codex-xhigh-fast", "gpt-5.3-codex"),
+    ("gpt-5.2-codex-low", "gpt-5.2-codex"),
+    ("gpt-5.1-codex-max-xhigh", "gpt-5.1-codex-max"),  # codex-max is a model, not "max"
+    ("gpt-5.1-codex-mini-medium", "gpt-5.1-codex-mini"),
+    ("gpt-5.6-sol-xhigh", "gpt-5.6-sol"),
+    ("gpt-5.6-luna-medium", "gpt-5.6-luna"),
+    ("o3-mini-high", "o3-mini"),
+    ("openai/gpt-5-2025-08-07-high", "gpt-5"),
+    ("gemini-2.5-pro-preview-05-06", "gemini-2.5-pro"),
+    ("gemini-2.5-pro-preview-06-05", "gemini-2.5-pro"),
+    ("gemini/gemini-3.1-pro-preview", "gemini-3.1-pro"),
+    ("gemini-3.1-pro", "gemini-3.1-pro"),  # the same model without -preview
+    ("gemini-3-flash-preview", "gemini-3-flash"),
+    ("gemini-3-flash", "gemini-3-flash"),
+    ("gemini-3-pro-preview", "gemini-3-pro"),
+    ("gpt-3.5-turbo-0125", "gpt-3.5-turbo"),
+    ("gpt-3.5-turbo-1106", "gpt-3.5-turbo-1106"),  # priced apart from gpt-3.5-turbo: kept
+    ("grok-4-0709", "grok-4"),
+    ("xai/grok-code-fast-1-0825", "grok-code-fast-1"),
+    ("claude-mythos-5", "mythos-5"),
+    ("claude-mythos-5-1", "mythos-5.1"),
+    ("claude-opus-5-5", "opus-5.5"),
+    ("claude-sonnet-5-5-thinking-high", "sonnet-5.5"),
+    ("claude-fable-5-1", "fable-5.1"),
+    ("claude-mythos-preview", "claude-mythos-preview"),  # a model, not a suffix
+]
+# Names that look suffixed but are models or must not be guessed.
+NOT_SUFFIXES = [
+    ("codex-mini-latest", "codex-mini-latest"),
+    ("gpt-5-chat-latest", "gpt-5-chat-latest"),
+    ("gemini-2.5-flash-preview-09-2025", "gemini-2.5-flash-preview-09-2025"),  # month-year
+    ("gemini-3.1-pro-preview-customtools", "gemini-3.1-pro-preview-customtools"),
+    ("gemini-1-5", "gemini-1-5"),  # a version, not a month-day
+    ("claude-sonnet-4-5-high-experimental", "claude-sonnet-4-5-high-experimental"),
+    ("fast", "fast"),
+    ("-fast", "-fast"),
+]
+
+
+@pytest.mark.parametrize(("raw", "expected"), ORIGINAL_TABLE + GAPS_AND_SHAPES + OTHER_VENDORS
+                         + SUFFIXED_NAMES + NOT_SUFFIXES)
 def test_canonical_model(raw: str, expected: str) -> None:
     assert canonical_model(raw) == expected
+
+
+# Real-world names that must come out priced: every model id of shared/data/coding-model-prices-
+# subset.json, and the ids the contracts list (cursor-dashboard.md §7, cursor.md, anthropic.md).
+PRICED_NAMES = [
+    "claude-3-7-sonnet-20250219", "claude-3-haiku-20240307", "claude-3-opus-20240229",
+    "claude-4-opus-20250514", "claude-4-sonnet-20250514", "claude-haiku-4-5",
+    "claude-haiku-4-5-20251001", "claude-opus-4-1", "claude-opus-4-1-20250805",
+    "claude-opus-4-20250514", "claude-opus-4-5", "claude-opus-4-5-20251101", "claude-opus-4-6",
+    "claude-opus-4-6-20260205", "claude-opus-4-7", "claude-opus-4-7-20260416",
+    "claude-opus-4-8", "claude-opus-5", "claude-sonnet-4-20250514", "claude-sonnet-4-5",
+    "claude-sonnet-4-5-20250929", "claude-sonnet-4-5-20250929-v1:0", "claude-sonnet-4-6",
+    "claude-sonnet-5", "codex-mini-latest", "gemini-2.5-flash", "gemini-2.5-flash-lite",
+    "gemini-2.5-pro", "gemini/gemini-2.5-flash", "gemini/gemini-2.5-flash-lite",
+    "gemini/gemini-2.5-pro", "gpt-4.1", "gpt-4.1-2025-04-14", "gpt-4.1-mini",
+    "gpt-4.1-mini-2025-04-14", "gpt-4.1-nano", "gpt-4.1-nano-2025-04-14", "gpt-4o",
+    "gpt-4o-2024-05-13", "gpt-4o-2024-08-06", "gpt-4o-2024-11-20", "gpt-4o-mini",
+    "gpt-4o-mini-2024-07-18", "gpt-5", "gpt-5-2025-08-07", "gpt-5-chat", "gpt-5-chat-latest",
+    "gpt-5-codex", "gpt-5-mini", "gpt-5-mini-2025-08-07", "gpt-5-nano",
+    "gpt-5-nano-2025-08-07", "gpt-5-pro", "gpt-5-pro-2025-10-06", "gpt-5.1",
+    "gpt-5.1-2025-11-13", "gpt-5.1-chat-latest", "gpt-5.1-codex", "gpt-5.1-codex-max",
+    "gpt-5.1-codex-mini", "gpt-5.2", "gpt-5.2-2025-12-11", "gpt-5.2-chat-latest",
+    "gpt-5.2-codex", "gpt-5.2-pro", "gpt-5.2-pro-2025-12-11", "gpt-5.3-chat-latest",
+    "gpt-5.3-codex", "gpt-5.4", "gpt-5.4-2026-03-05", "gpt-5.4-mini",
+    "gpt-5.4-mini-2026-03-17", "gpt-5.4-nano", "gpt-5.4-nano-2026-03-17", "gpt-5.4-pro",
+    "gpt-5.4-pro-2026-03-05", "gpt-5.5", "gpt-5.5-2026-04-23", "gpt-5.5-pro",
+    "gpt-5.5-pro-2026-04-23", "gpt-5.6", "gpt-5.6-luna", "gpt-5.6-sol", "gpt-5.6-terra", "o1",
+    "o1-2024-12-17", "o3", "o3-2025-04-16", "o3-mini", "o3-mini-2025-01-31", "o3-pro",
+    "o3-pro-2025-06-10", "o4-mini", "o4-mini-2025-04-16",
+    # contracts: Cursor events and CSV rows, Claude Code Analytics
+    "default", "auto", "composer-1", "claude-4-sonnet", "claude-4-sonnet-thinking",
+    "claude-4-opus", "claude-4-opus-thinking", "claude-4.5-sonnet", "claude-4.5-sonnet-thinking",
+    "claude-4.5-opus-high-thinking", "claude-4.6-sonnet", "claude-4.6-sonnet-medium",
+    "claude-4.6-sonnet-medium-thinking", "claude-4.6-opus-high-thinking",
+    "claude-opus-4-7-thinking-high", "claude-opus-4-7-high", "claude-opus-4-8-thinking-high",
+    "claude-opus-5-thinking-high", "Claude Opus 5 (Auto Balanced)", "gpt-5-fast",
+    "gpt-5.4-medium", "gpt-5.5-medium", "gpt-5.6-sol-high", "gpt-5.6-sol-xhigh",
+    "gpt-5.6-luna-medium", "grok-4.6", "grok-4.7", "claude-3-opus",
+    "claude-3.5-sonnet", "claude-3.7-sonnet", "claude-3.7-sonnet-thinking",
+    "claude-3.7-sonnet-thinking-max", "claude-3-haiku-200k", "o3-mini",
+    # issue 13's examples and the current families in LiteLLM 1.110.2
+    "gpt-5-high", "gpt-5.1-codex-high-fast", "gpt-5.3-codex-xhigh-fast",
+    "gemini-2.5-pro-preview-05-06", "gpt-3.5-turbo-0125", "claude-opus-5-5",
+    "claude-sonnet-5-5", "claude-haiku-5-5", "claude-fable-5", "claude-fable-5-1",
+    "claude-mythos-5", "claude-mythos-5-1", "claude-mythos-preview", "gpt-6-sol", "gpt-6-luna",
+    "gpt-6-astra", "gpt-6.1-sol", "gpt-6.1-terra", "gemini-3.1-pro-preview", "gemini-3-flash",
+    "gemini-3.5-flash", "gemini-3.8-flash", "gemini-3.1-flash-lite", "grok-code-fast-1",
+]
+
+
+@pytest.mark.parametrize("raw", PRICED_NAMES)
+def test_real_world_names_are_priced(raw: str) -> None:
+    assert PriceBook.shipped().lookup(canonical_model(raw)) is not None, canonical_model(raw)
 
 
 @pytest.mark.parametrize("raw", ["default", "auto", "Auto", " DEFAULT "])
@@ -202,11 +305,63 @@ def _p(inp: str, out: str, write: str, read: str) -> tuple[Decimal, ...]:
     # pricing.md §4/§5
     ("gemini-2.5-pro", _p("1.25", "10", "1.25", "0.125")),
     ("auto", _p("1.25", "6", "1.25", "0.25")),
+    # Cursor's model page (cursor.com/docs/models), by hand in scripts/build_pricing.py
+    ("composer-1", _p("1.25", "10", "1.25", "0.125")),
+    ("gemini-3-pro", _p("2", "12", "2", "0.2")),
+    # LiteLLM 1.110.2 (pricing.md §2 "catalog-only"): Claude 5 and 5.5
+    ("opus-5", _p("5", "25", "6.25", "0.50")),
+    ("sonnet-5", _p("2", "10", "2.5", "0.2")),
+    ("fable-5", _p("10", "50", "12.5", "1")),
+    ("sonnet-5.5", _p("2", "10", "2.5", "0.1")),
+    ("opus-5.5", _p("4", "20", "5", "0.2")),
+    ("mythos-5", _p("10", "50", "12.5", "1")),
 ])
 def test_shipped_prices(model: str, expected: tuple[Decimal, ...]) -> None:
     price = load_shipped_prices()[model]
     assert (price.input, price.output, price.cache_write, price.cache_read) == expected
     assert price.source == "shipped"
+
+
+def _shipped_document() -> dict:
+    return json.loads(SHIPPED_PRICES_PATH.read_text())
+
+
+@pytest.mark.parametrize(("model", "one_hour"), [
+    ("opus-4.5", "10"), ("opus-4.1", "30"), ("sonnet-4.5", "6"), ("sonnet-4", "6"),
+    ("haiku-4.5", "2"), ("haiku-3.5", "1.6"), ("haiku-3", "0.5"), ("opus-3", "30"),
+])
+def test_one_hour_cache_write_is_shipped_from_pricing_md(model: str, one_hour: str) -> None:
+    # pricing.md §2's 1h column; haiku-3 and opus-3 are the catalog's known errors ($6).
+    assert Decimal(_shipped_document()[model]["cache_write_1h"]) == Decimal(one_hour)
+
+
+@pytest.mark.parametrize(("model", "threshold", "inp", "out"), [
+    ("sonnet-4.5", 200_000, "6", "22.5"),  # pricing.md §2, though the catalog lost the tier
+    ("sonnet-4", 200_000, "6", "22.5"),
+    ("gemini-2.5-pro", 200_000, "2.5", "15"),  # pricing.md §4
+    ("gpt-5.5", 272_000, "10", "45"),  # catalog: GPT-5.4+ above 272K
+    ("haiku-5.5", 100_000, "0.5", "2.5"),
+])
+def test_long_context_tier_is_shipped(model: str, threshold: int, inp: str, out: str) -> None:
+    tier = _shipped_document()[model]["long_context"]
+    assert (tier["threshold_tokens"], Decimal(tier["input"]), Decimal(tier["output"])) == (
+        threshold, Decimal(inp), Decimal(out))
+
+
+def test_extra_tiers_do_not_change_the_base_price() -> None:
+    # The current loader reads only the four base rates; the tiers are additive.
+    doc, prices = _shipped_document(), load_shipped_prices()
+    assert "long_context" in doc["gpt-5.5"] and "priority" in doc["gpt-5.5"]
+    assert prices["gpt-5.5"] == Price(Decimal(5), Decimal(30), Decimal(5), Decimal("0.5"))
+
+
+def test_shipped_table_covers_the_current_families() -> None:
+    prices = load_shipped_prices()
+    for model in ("opus-5.5", "sonnet-5.5", "haiku-5.5", "fable-5", "fable-5.1", "mythos-5",
+                  "mythos-5.1", "opus-5", "sonnet-5", "gpt-6-sol", "gpt-6-luna", "gpt-6-astra",
+                  "gpt-5.6", "gpt-5.5", "gpt-5.3-codex", "gemini-3.1-pro", "gemini-3-flash",
+                  "gemini-3.5-flash", "grok-code-fast-1", "auto", "composer-1"):
+        assert model in prices, model
 
 
 def test_shipped_prices_are_decimals_keyed_by_canonical_name() -> None:
@@ -242,8 +397,8 @@ def test_override_wins_over_shipped() -> None:
 
 def test_unknown_model_is_unpriced_not_zero() -> None:
     book = PriceBook.shipped()
-    assert book.lookup("composer-1") is None
-    assert book.estimate("composer-1", 1000, 1000, 0, 0) is None
+    assert book.lookup("composer-2") is None  # no confirmed price in the contracts
+    assert book.estimate("composer-2", 1000, 1000, 0, 0) is None
 
 
 def test_estimate_is_exact_decimal() -> None:

@@ -17,8 +17,10 @@ from .common import bytes_bar, counting_bar, day_option
 abacus_cli = AppGroup("abacus", help="Abacus commands.")
 import_cli = AppGroup("import", help="Import usage exports.")
 rollups_cli = AppGroup("rollups", help="Maintain the daily rollups.")
+models_cli = AppGroup("models", help="Model names of stored usage.")
 abacus_cli.add_command(import_cli)
 abacus_cli.add_command(rollups_cli)
+abacus_cli.add_command(models_cli)
 
 
 def init_app(app: Flask) -> None:
@@ -121,6 +123,20 @@ def rollups_rebuild_command() -> None:
     n = rebuild_rollups()
     db.session.commit()
     click.echo(f"rebuilt rollups for {n} account(s)")
+
+
+@models_cli.command("recanonicalize")
+def models_recanonicalize_command() -> None:
+    """Re-derive stored events' models from their raw names after an upgrade (re-runnable)."""
+    from ..extensions import db
+    from ..usage.ingest import recanonicalize_models
+
+    result = recanonicalize_models()
+    db.session.commit()
+    for (old, new), n in result.renamed.items():
+        click.echo(f"{old} -> {new}: {n:,} event(s)")
+    click.echo(f"{result.events:,} event(s) renamed, {result.reestimated:,} re-priced, "
+               f"{result.days_refreshed:,} day rollup(s) rebuilt")
 
 
 # --- accounts, sync, backfill, mappings, status -------------------------------------------

@@ -28,10 +28,10 @@ LAST = ["lovelace", "okafor", "martin", "patel", "berg", "haddad", "silva", "kim
         "tanaka", "mensah", "fischer", "garcia", "walsh", "ali", "nair", "reyes", "costa"]
 CLAUDE_MODELS = [("claude-sonnet-4-5-20250929", 0.55), ("claude-opus-4-5-20251101", 0.2),
                  ("claude-haiku-4-5-20251001", 0.15), ("claude-sonnet-4-20250514", 0.1)]
-# composer-1 has no public price: a few of its events show how unpriced usage is flagged.
+# composer-2 has no confirmed price: a few of its events show how unpriced usage is flagged.
 CURSOR_MODELS = [("claude-4.5-sonnet", 0.38), ("auto", 0.27), ("gpt-5", 0.15),
                  ("claude-4.5-sonnet-thinking", 0.11), ("gpt-5-codex", 0.06),
-                 ("composer-1", 0.03)]
+                 ("composer-2", 0.03)]
 CURSOR_KINDS = [("Included", 0.6), ("Usage-based", 0.35), ("Errored, No Charge", 0.05)]
 
 

@@ -6,8 +6,15 @@ driven by one table, `RULES`: adding a tool is adding `TOOLS` entry plus rows.
 
 Signals, strongest first:
   * ``co_author``: a ``Co-authored-by: Name <email>`` trailer line whose e-mail (stable) or, when
-    the e-mail is unknown, whose whole name identifies a tool;
+    the e-mail is unknown or missing (``Co-authored-by: Cursor``, ``Claude <noreply>``), whose
+    whole name identifies a tool; a model in parentheses after the name is kept
+    (``Claude Code (claude-opus-4-5)``, ``codex (gpt-5-codex)``). GitHub's code-scanning
+    "Copilot Autofix powered by AI" co-author is GitHub Copilot;
   * ``author`` / ``committer``: the commit's author or committer is the agent or its bot;
+    aider's ``Name (aider)`` counts as the *author* only. Aider renames the committer of every
+    commit it makes, including the person's own changes it commits for them (``/commit``,
+    dirty files before an edit); only the author says aider wrote the change. So a commit
+    whose committer alone carries ``(aider)`` is recorded as the person's, with no tool;
   * ``message``: a marker in the text ("Generated with [Claude Code]", "Made-with: Cursor",
     an "aider: " subject, "generated with Copilot", an Amp thread link…).
 
@@ -34,7 +41,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from ..usage.pricing import ANTHROPIC_FAMILIES
+from ..usage.pricing import ANTHROPIC_FAMILIES, canonical_model
 
 # Tool id -> display label. The order is the primary-tool priority.
 TOOLS: dict[str, str] = {
@@ -87,6 +94,7 @@ class Rule:
     pattern: re.Pattern[str]
     model_group: str | None = None
     email_guard: re.Pattern[str] | None = None
+    not_for: frozenset[str] = frozenset()  # signals this rule does not count for
 
 
 _I = re.IGNORECASE
@@ -100,12 +108,12 @@ def _email(tool: str, pattern: str) -> Rule:
 
 
 def _name(tool: str, pattern: str, *, model: str | None = None,
-          person_unless: str | None = None) -> Rule:
+          person_unless: str | None = None, not_for: frozenset[str] = frozenset()) -> Rule:
     """A whole-name rule; `person_unless` (a domain regex) marks a name people also carry."""
     guard = None
     if person_unless is not None:
         guard = re.compile(rf"no-?reply@[^@\s]{{1,253}}|[^@\s]{{1,64}}@(?:{person_unless})", _I)
-    return Rule(tool, "name", re.compile(pattern, _I), model, guard)
+    return Rule(tool, "name", re.compile(pattern, _I), model, guard, not_for)
 
 
 def _login(tool: str, pattern: str) -> Rule:
@@ -145,7 +153,7 @@ RULES: tuple[Rule, ...] = (
     # --- Cursor --------------------------------------------------------------------------------
     _email("cursor", r"cursoragent@cursor\.com"),
     _email("cursor", rf"{_ID}cursor(?:agent|\[bot\]){_GH}"),
-    _name("cursor", r"cursor(?:[ \t-]{1,4}agent)?|cursoragent|cursor\[bot\]"),
+    _name("cursor", r"cursor(?:[ \t-]{1,4}(?:agent|ai))?|cursoragent|cursor\[bot\]"),
     _login("cursor", r"cursor\[bot\]"),
     _text("cursor", r"^[ \t]{0,16}made-with:[ \t]{0,16}cursor\b"),
     _text("cursor", _PHRASE + r"(?-i:Cursor)(?:[ \t]{1,4}(?:agent|AI)\b|" + _NO_SURNAME + ")"),
@@ -153,6 +161,10 @@ RULES: tuple[Rule, ...] = (
     # --- GitHub Copilot ------------------------------------------------------------------------
     _email("github_copilot", r"copilot@github\.com"),
     _email("github_copilot", rf"{_ID}copilot(?:-swe-agent)?(?:\[bot\])?{_GH}"),
+    # Copilot Autofix (code scanning, code quality) co-authors as GitHub's security bots.
+    _email("github_copilot", rf"{_ID}github-(?:advanced-security|code-quality)\[bot\]{_GH}"),
+    _name("github_copilot",
+          r"copilot[ \t]{1,4}autofix(?:[ \t]{1,4}powered[ \t]{1,4}by[ \t]{1,4}ai)?"),
     _name("github_copilot",
           r"(?:github[ \t]{1,4})?copilot(?:[ \t]{1,4}(?:coding[ \t]{1,4})?agent)?"
           r"|copilot-swe-agent(?:\[bot\])?|copilot\[bot\]"),
@@ -183,8 +195,9 @@ RULES: tuple[Rule, ...] = (
     # --- Aider ---------------------------------------------------------------------------------
     _email("aider", r"(?:no-?reply|aider)@aider\.chat"),
     _name("aider", r"aider(?:[ \t]{0,4}\((?P<model>[^()\n]{1,200})\))?", model="model"),
-    # Aider suffixes the human's own name (and keeps their e-mail): "Jane Doe (aider)".
-    _name("aider", r"[^\n]{1,200}[ \t]\(aider\)"),
+    # Aider suffixes the human's own name (and keeps their e-mail): "Jane Doe (aider)". As the
+    # committer alone it means "committed through aider", not written by it (module docstring).
+    _name("aider", r"[^\n]{1,200}[ \t]\(aider\)", not_for=frozenset({"committer"})),
     _text("aider", r"\A[ \t\r\n]{0,8}aider:[ \t][^\n]{0,150}"),
     _text("aider", _PHRASE + r"aider\b"),
     # --- Gemini (Code Assist bot, Gemini CLI) --------------------------------------------------
@@ -292,16 +305,23 @@ def _model_from_name(tool: str, name: str) -> str | None:
     return None
 
 
-def _identify(name: str, email: str) -> tuple[str, str | None] | None:
-    """(tool, model) for one identity: by e-mail first (stable), then by whole name."""
-    email = email.lower()
-    if email:
-        for rule in _EMAIL_RULES:
-            if rule.pattern.fullmatch(email):
-                return rule.tool, _model_from_name(rule.tool, name)
-    if not name:
-        return None
+# "Claude Code (claude-opus-4-5)": a tool name with its model in parentheses.
+_PAREN_MODEL_RE = re.compile(r"(?P<name>[^()\n]{1,200}?)[ \t]{0,4}\((?P<model>[^()\n]{1,200})\)")
+_ANTHROPIC_MODEL_RE = re.compile(rf"(?:{_FAMILY})-{_VERSION}")
+
+
+def _paren_model(tool: str, raw: str) -> str | None:
+    raw = raw.strip()
+    if tool == "claude_code":  # "claude-opus-4-5" -> "opus-4.5"; "1M context" is no model
+        name = canonical_model(raw)
+        return name if _ANTHROPIC_MODEL_RE.fullmatch(name) else None
+    return raw or None
+
+
+def _identify_name(name: str, email: str, signal: str) -> tuple[str, str | None] | None:
     for rule in _NAME_RULES:
+        if signal in rule.not_for:
+            continue
         m = rule.pattern.fullmatch(name)
         if not m:
             continue
@@ -312,6 +332,25 @@ def _identify(name: str, email: str) -> tuple[str, str | None] | None:
     return None
 
 
+def _identify(name: str, email: str, signal: str) -> tuple[str, str | None] | None:
+    """(tool, model) for one identity: by e-mail first (stable), then by whole name."""
+    email = email.lower()
+    if "@" not in email:  # "<noreply>", "<>": no address, so the name decides
+        email = ""
+    if email:
+        for rule in _EMAIL_RULES:
+            if rule.pattern.fullmatch(email):
+                return rule.tool, _model_from_name(rule.tool, name)
+    if not name:
+        return None
+    found = _identify_name(name, email, signal)
+    if found is None and (m := _PAREN_MODEL_RE.fullmatch(name)):
+        found = _identify_name(m.group("name"), email, signal)
+        if found is not None:
+            found = found[0], found[1] or _paren_model(found[0], m.group("model"))
+    return found
+
+
 def _evidence(text: str) -> str:
     return text.strip()[:EVIDENCE_CHARS].strip()
 
@@ -320,7 +359,7 @@ def _person_hits(signal: str, name: str | None, email: str | None,
                  login: str | None) -> list[_Hit]:
     hits: list[_Hit] = []
     name, email = _clean(name), _clean(email)
-    found = _identify(name, email)
+    found = _identify(name, email, signal)
     if found:
         shown = f"{name} <{email}>" if email else name
         hits.append(_Hit(found[0], found[1], signal, _evidence(shown)))
@@ -344,7 +383,7 @@ def detect(message: str | None, *, author_name: str | None = None,
     hits: list[_Hit] = []
     for m in _TRAILER_RE.finditer(text):
         name, email = _split_identity(m.group("value"))
-        found = _identify(name, email)
+        found = _identify(name, email, "co_author")
         if found:
             hits.append(_Hit(found[0], found[1], "co_author", _evidence(m.group(0))))
     hits += _person_hits("author", author_name, author_email, author_login)

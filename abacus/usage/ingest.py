@@ -600,3 +600,91 @@ def reestimate_model(model: str, run_id: int | None = None) -> ReestimateResult:
                 refresh_daily(cur, acc, days)
                 result.days_refreshed += len(days)
     return result
+
+
+@dataclass
+class RecanonicalizeResult:
+    renamed: dict[tuple[str, str], int] = field(default_factory=dict)  # (old, new) -> events
+    reestimated: int = 0  # renamed events whose estimated/unpriced cost changed
+    days_refreshed: int = 0  # (account, day) rollups rebuilt
+
+    @property
+    def events(self) -> int:
+        return sum(self.renamed.values())
+
+
+def recanonicalize_models(run_id: int | None = None) -> RecanonicalizeResult:
+    """Re-derive every stored event's `model` from its `raw_model` with the current
+    `canonical_model`, after an upgrade taught it new names (`gpt-5-high` is now `gpt-5`).
+
+    Renamed events that we estimated or could not price are priced again with the current
+    table, as ingest would price them today; provider-reported costs are never touched. Each
+    changed field gets a change_log row and the touched rollups are rebuilt, in the caller's
+    transaction. A second run changes nothing.
+    """
+    result = RecanonicalizeResult()
+    raw = db.session.connection().connection.dbapi_connection
+    with raw.cursor() as cur:
+        # One row per distinct (raw, model) pair: the Python side sees names, not events.
+        cur.execute("SELECT DISTINCT raw_model, model FROM usage_events")
+        moves = [(r, m, canonical_model(r)) for r, m in cur.fetchall()]
+        moves = [mv for mv in moves if mv[2] != mv[1]]
+        if not moves:
+            return result
+        cur.execute("""CREATE TEMP TABLE recanon (raw_model text, old_model text,
+                                                  new_model text) ON COMMIT DROP""")
+        cur.execute("INSERT INTO recanon VALUES " + ",".join(
+            cur.mogrify("(%s,%s,%s)", mv).decode() for mv in moves))
+        cur.execute(_STAGE_DDL)  # for ingest_prices: the same price table ingest reads
+        _load_prices(cur, current_prices())
+        cur.execute("""SELECT DISTINCT e.account_id FROM usage_events e
+                       JOIN recanon r ON r.raw_model = e.raw_model AND r.old_model = e.model""")
+        _lock_accounts(cur, [a for a, in cur.fetchall()])
+        # Same formula and rounding as ingest's estimate.
+        cur.execute("""
+            CREATE TEMP TABLE recanon_events ON COMMIT DROP AS
+            SELECT e.id, e.account_id, e.day, e.model AS old_model, r.new_model,
+                   e.cost_usd AS old_cost, e.cost_source AS old_source,
+                   CASE WHEN e.cost_source NOT IN ('estimated', 'unpriced') THEN e.cost_usd
+                        WHEN p.model IS NOT NULL THEN round(
+                            (e.input_tokens * p.input + e.output_tokens * p.output
+                             + e.cache_write_tokens * p.cache_write
+                             + e.cache_read_tokens * p.cache_read) / 1000000, 6
+                        )::numeric(14, 6) END AS new_cost,
+                   CASE WHEN e.cost_source NOT IN ('estimated', 'unpriced') THEN e.cost_source
+                        WHEN p.model IS NOT NULL THEN 'estimated'
+                        ELSE 'unpriced' END AS new_source
+            FROM usage_events e
+            JOIN recanon r ON r.raw_model = e.raw_model AND r.old_model = e.model
+            LEFT JOIN ingest_prices p ON p.model = r.new_model
+        """)
+        cur.execute("""
+            INSERT INTO change_log (event_id, field, old_value, new_value, run_id)
+            SELECT x.id, c.field, c.old, c.new, %(run)s
+            FROM recanon_events x
+            CROSS JOIN LATERAL (VALUES ('model', x.old_model, x.new_model),
+                                       ('cost_usd', x.old_cost::text, x.new_cost::text),
+                                       ('cost_source', x.old_source, x.new_source))
+                AS c(field, old, new)
+            WHERE c.old IS DISTINCT FROM c.new
+        """, {"run": run_id})
+        cur.execute("""
+            UPDATE usage_events e SET model = x.new_model, cost_usd = x.new_cost,
+                                      cost_source = x.new_source, updated_at = now(),
+                                      last_run_id = COALESCE(%(run)s, e.last_run_id)
+            FROM recanon_events x WHERE e.id = x.id
+        """, {"run": run_id})
+        cur.execute("""SELECT old_model, new_model, count(*),
+                              count(*) FILTER (WHERE (old_cost, old_source)
+                                               IS DISTINCT FROM (new_cost, new_source))
+                       FROM recanon_events GROUP BY 1, 2 ORDER BY 1, 2""")
+        for old, new, n, repriced in cur.fetchall():
+            result.renamed[(old, new)] = n
+            result.reestimated += repriced
+        cur.execute("""SELECT account_id, array_agg(DISTINCT day ORDER BY day)
+                       FROM recanon_events GROUP BY account_id ORDER BY account_id""")
+        for acc, days in cur.fetchall():
+            refresh_daily(cur, acc, days)
+            result.days_refreshed += len(days)
+        cur.execute("DROP TABLE pg_temp.recanon_events, pg_temp.recanon")
+    return result

@@ -19,8 +19,9 @@ from pathlib import Path
 SHIPPED_PRICES_PATH = Path(__file__).resolve().parent / "data" / "pricing.json"
 
 # Families recognised without a `claude` prefix ("4-sonnet", "sonnet-4.5"); with the prefix any
-# word is a family, so a new Anthropic family needs no code change. `fable` is in the catalog.
-ANTHROPIC_FAMILIES = frozenset({"sonnet", "opus", "haiku", "fable"})
+# word is a family, so a new Anthropic family needs no code change. `fable` and `mythos` are in
+# the catalog.
+ANTHROPIC_FAMILIES = frozenset({"sonnet", "opus", "haiku", "fable", "mythos"})
 
 # Cursor's API says `default` where its CSV says `auto`: one model. A literal `unknown` stays
 # `unknown` (not `auto`) so that canonical_model("") == "unknown" is a fixed point and a missing
@@ -34,19 +35,36 @@ _MODIFIER_RE = re.compile(r"[0-9]{8}|v[0-9]{1,3}|[0-9]{1,4}[km]")
 _VERSION_RE = re.compile(r"[0-9]{1,2}")
 _FAMILY_RE = re.compile(r"[a-z]+")
 _TOKEN_SPLIT_RE = re.compile(r"[-._\s]+")
-_DATE_SUFFIXES = ((9, re.compile(r"-[0-9]{8}")), (11, re.compile(r"-[0-9]{4}-[0-9]{2}-[0-9]{2}")))
+_MONTH_DAY = r"(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])"
+# (characters matched, characters dropped, pattern) for each date shape at the end of an id.
+_DATE_SUFFIXES = (
+    (9, 9, re.compile(r"-[0-9]{8}")),  # -20240806
+    (11, 11, re.compile(r"-[0-9]{4}-[0-9]{2}-[0-9]{2}")),  # -2024-08-06
+    # OpenAI's older month-day pins: gpt-3.5-turbo-0125, gpt-4-0613, grok-4-0709.
+    (5, 5, re.compile("-" + _MONTH_DAY)),
+    # Gemini previews: gemini-2.5-pro-preview-05-06. A letter must come before it, so a
+    # version such as "x-1-2" is never read as a date; "-09-2025" (month-year) is no month-day.
+    (7, 6, re.compile(r"[a-z]-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])")),
+)
+# Effort and speed tokens tools append to non-Anthropic ids (Cursor's `gpt-5-high`,
+# `gpt-5.1-codex-high-fast`; `-preview` for a model later released under its own name): the
+# per-token price is the base model's. The raw name keeps the suffix, so a fast/priority
+# multiplier can still read it. `latest` stays (`codex-mini-latest`, `gpt-5-chat-latest` are
+# models), and so does `max` after `codex` (`gpt-5.1-codex-max` is a model).
+_SUFFIX_MODIFIERS = frozenset({"minimal", "low", "medium", "high", "xhigh", "fast", "thinking",
+                               "max", "preview"})
 _DISPLAY_RE = re.compile(r"([a-z]+)-([0-9]{1,2}(?:\.[0-9]{1,2})?)")
 
 # Routing prefixes that name a provider, not a model ("openai/gpt-4o", Gemini's "models/...").
 _PROVIDER_PREFIXES = frozenset({
     "openai", "azure", "azure_ai", "anthropic", "bedrock", "gemini", "google", "models",
-    "vertex_ai", "openrouter",
+    "vertex_ai", "openrouter", "xai",
 })
 
 # Dated ids whose price differs from the undated alias, so the date must stay (LiteLLM catalog:
 # gpt-4o-2024-05-13 is $5/$15, gpt-4o is $2.50/$10). scripts/build_pricing.py warns when a
 # new dated id disagrees with its alias: add it here.
-KEEP_DATED = frozenset({"gpt-4o-2024-05-13"})
+KEEP_DATED = frozenset({"gpt-4o-2024-05-13", "gpt-3.5-turbo-1106"})
 
 _PER_MILLION = Decimal(1_000_000)
 _MICRO_USD = Decimal("0.000001")
@@ -124,20 +142,30 @@ def _canonical_once(s: str) -> str:
     named = _anthropic(s)
     if named is not None:
         return named
-    return _strip_date(s)
+    # An Anthropic id we could not parse keeps its words ("claude-mythos-preview" is a model).
+    return _strip_suffixes(s, modifiers="claude" not in s)
 
 
-def _strip_date(s: str) -> str:
-    """Drop trailing "-20240806" / "-2024-08-06" dates. Matching only the tail keeps this
-    linear (a `$`-anchored search would rescan the whole string each time)."""
+def _strip_suffixes(s: str, *, modifiers: bool = True) -> str:
+    """Drop trailing dates ("-20240806", "-2024-08-06", "-0125", "-05-06") and effort/speed
+    tokens ("-high", "-fast", "-preview"), in any order, until none is left. Matching only
+    the tail keeps this linear (a `$`-anchored search would rescan the whole string)."""
     stripped = True
     while stripped and s not in KEEP_DATED:
         stripped = False
-        for width, pattern in _DATE_SUFFIXES:
+        for width, drop, pattern in _DATE_SUFFIXES:
             if len(s) > width and pattern.fullmatch(s, len(s) - width):
-                s = s[:-width]
+                s = s[:-drop]
                 stripped = True
                 break
+        else:
+            if not modifiers:
+                break
+            head, dash, last = s.rpartition("-")
+            if (dash and head and last in _SUFFIX_MODIFIERS
+                    and not (last == "max" and head.endswith("codex"))):
+                s = head
+                stripped = True
     return s
 
 
@@ -147,7 +175,8 @@ def canonical_model(raw: str) -> str:
 
     Thinking/effort variants fold into their base model (same price); callers keep the raw
     name separately. A bare version such as "4.5" is returned as is: guessing a family would
-    misprice it. Non-Anthropic ids only lose provider prefixes and a trailing date.
+    misprice it. Non-Anthropic ids only lose provider prefixes, trailing dates and trailing
+    effort/speed/preview tokens (`gpt-5.3-codex-xhigh-fast` -> `gpt-5.3-codex`).
     """
     cur = raw or ""
     # One pass normally reaches the fixed point; repeating guarantees idempotence for odd
