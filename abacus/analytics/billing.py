@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from sqlalchemy import func, select
 
@@ -25,8 +25,9 @@ class BillDay:
 
     @property
     def difference(self) -> Decimal:
-        """Bill minus estimate: positive when the estimate falls short of the bill."""
-        return self.reported - self.estimated
+        """Bill minus estimate, of the figures as shown (to the cent), so the three add up;
+        positive when the estimate falls short of the bill."""
+        return cents(self.reported) - cents(self.estimated)
 
 
 @dataclass(frozen=True)
@@ -43,11 +44,16 @@ class BillComparison:
 
     @property
     def difference(self) -> Decimal:
-        return self.reported - self.estimated
+        return cents(self.reported) - cents(self.estimated)
 
     @property
     def unpriced_events(self) -> int:
         return sum(d.unpriced_events for d in self.days)
+
+
+def cents(amount: Decimal) -> Decimal:
+    """Rounded to the cent like every figure on a page (half-up, as an invoice)."""
+    return amount.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
 
 
 def bill_comparison(account_id: int, start: date, end: date) -> BillComparison:
