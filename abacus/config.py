@@ -108,11 +108,18 @@ FIELDS: tuple[Field, ...] = (
     Field("CURSOR_ADMIN_KEYS", "(none)",
           "Cursor team Admin API keys, same format; accounts named `cursor-<fingerprint>` "
           "unless named."),
+    Field("OPENAI_ADMIN_KEYS", "(none)",
+          "OpenAI Admin keys (`sk-admin-…`), same format; each becomes an OpenAI organization "
+          "usage and costs account, named `openai-<fingerprint>` unless named."),
     Field("ANTHROPIC_BASE_URL", "https://api.anthropic.com",
           "Anthropic API base URL (an account's own `base_url` setting wins)."),
     Field("CURSOR_BASE_URL", "https://api.cursor.com", "Cursor Admin API base URL."),
     Field("CURSOR_DASHBOARD_BASE_URL", "https://cursor.com",
           "cursor.com dashboard base URL used with seat session cookies."),
+    Field("OPENAI_BASE_URL", "https://api.openai.com/v1",
+          "OpenAI Admin API base URL (usage, costs, users, projects)."),
+    Field("CODEX_BASE_URL", "https://api.chatgpt.com/v1/analytics/codex",
+          "Codex Analytics API base URL (ChatGPT Enterprise workspaces)."),
     Field("CURSOR_MIN_REQUEST_INTERVAL", "3",
           "Seconds between requests to Cursor (its Admin API allows 20 per minute)."),
     Field("ALERT_WEBHOOK_URL", "(none)",
@@ -122,6 +129,10 @@ FIELDS: tuple[Field, ...] = (
     Field("ABACUS_SCHEDULE_CLAUDE_CODE", "`0 */6 * * *`", "Cron (UTC) for Claude Code syncs."),
     Field("ABACUS_SCHEDULE_CURSOR_SESSION", "`30 */2 * * *`",
           "Cron (UTC) for Cursor seat (session cookie) syncs."),
+    Field("ABACUS_SCHEDULE_OPENAI", "`20 */6 * * *`",
+          "Cron (UTC) for OpenAI organization usage and costs syncs."),
+    Field("ABACUS_SCHEDULE_CODEX", "`50 */6 * * *`",
+          "Cron (UTC) for Codex Analytics syncs (the data lags up to 12 hours)."),
     Field("ABACUS_SCHEDULE_BACKFILL", "`15 */6 * * *`",
           "Cron (UTC) for history backfills; runs until each account's backfill is complete."),
     Field("ABACUS_BACKFILL_FROM", "2025-01-01",
@@ -270,14 +281,19 @@ class Settings:
     encryption_keys: tuple[str, ...] = field(default=(), repr=False)
     anthropic_admin_keys: tuple[tuple[str, str], ...] = field(default=(), repr=False)
     cursor_admin_keys: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    openai_admin_keys: tuple[tuple[str, str], ...] = field(default=(), repr=False)
     anthropic_base_url: str = "https://api.anthropic.com"
     cursor_base_url: str = "https://api.cursor.com"
     cursor_dashboard_base_url: str = "https://cursor.com"
+    openai_base_url: str = "https://api.openai.com/v1"
+    codex_base_url: str = "https://api.chatgpt.com/v1/analytics/codex"
     cursor_min_request_interval: float = 3.0
     alert_webhook_url: str | None = field(default=None, repr=False)
     schedule_cursor: str = "0 * * * *"
     schedule_claude_code: str = "0 */6 * * *"
     schedule_cursor_session: str = "30 */2 * * *"
+    schedule_openai: str = "20 */6 * * *"
+    schedule_codex: str = "50 */6 * * *"
     schedule_backfill: str = "15 */6 * * *"
     backfill_from: date = date(2025, 1, 1)
     backfill_empty_days: int = 7
@@ -395,6 +411,12 @@ class Settings:
                                             "anthropic"),
             cursor_admin_keys=parse_keys("CURSOR_ADMIN_KEYS", get("CURSOR_ADMIN_KEYS"),
                                          "cursor"),
+            openai_admin_keys=parse_keys("OPENAI_ADMIN_KEYS", get("OPENAI_ADMIN_KEYS"),
+                                         "openai"),
+            openai_base_url=_base_url("OPENAI_BASE_URL", get("OPENAI_BASE_URL"),
+                                      "https://api.openai.com/v1"),
+            codex_base_url=_base_url("CODEX_BASE_URL", get("CODEX_BASE_URL"),
+                                     "https://api.chatgpt.com/v1/analytics/codex"),
             anthropic_base_url=_base_url("ANTHROPIC_BASE_URL", get("ANTHROPIC_BASE_URL"),
                                          "https://api.anthropic.com"),
             cursor_base_url=_base_url("CURSOR_BASE_URL", get("CURSOR_BASE_URL"),
@@ -414,6 +436,10 @@ class Settings:
             schedule_cursor_session=_parse_cron(
                 "ABACUS_SCHEDULE_CURSOR_SESSION",
                 get("ABACUS_SCHEDULE_CURSOR_SESSION") or "30 */2 * * *"),
+            schedule_openai=_parse_cron("ABACUS_SCHEDULE_OPENAI",
+                                        get("ABACUS_SCHEDULE_OPENAI") or "20 */6 * * *"),
+            schedule_codex=_parse_cron("ABACUS_SCHEDULE_CODEX",
+                                       get("ABACUS_SCHEDULE_CODEX") or "50 */6 * * *"),
             schedule_backfill=_parse_cron("ABACUS_SCHEDULE_BACKFILL",
                                           get("ABACUS_SCHEDULE_BACKFILL") or "15 */6 * * *"),
             backfill_from=_parse_day("ABACUS_BACKFILL_FROM",

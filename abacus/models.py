@@ -239,6 +239,33 @@ class AccountSnapshot(db.Model):
     fetched_at: Mapped[datetime] = _now_col()
 
 
+class BilledCostLine(db.Model):
+    """A provider's own bill (OpenAI's costs endpoint): dollars per UTC day, project and line
+    item, exactly as reported. Not usage: nobody's tokens, no person. Kept beside the usage
+    records so the estimate per person can be shown against what was charged. Only
+    `usage.billing` writes it; a sync replaces the lines of the days it fetched."""
+
+    __tablename__ = "billed_costs"
+    __table_args__ = (
+        UniqueConstraint("account_id", "day", "project_id", "line_item", "api_key_id",
+                         name="uq_billed_costs_line"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    day: Mapped[date] = mapped_column(Date)  # the provider's UTC day
+    project_id: Mapped[str] = mapped_column(Text, server_default="")
+    line_item: Mapped[str] = mapped_column(Text, server_default="")
+    api_key_id: Mapped[str] = mapped_column(Text, server_default="")
+    # Unbounded NUMERIC: the provider's amount to the last digit it sent (sums round to cents
+    # only when shown).
+    amount_usd: Mapped[Decimal] = mapped_column(Numeric)
+    quantity: Mapped[Decimal | None] = mapped_column(Numeric)
+    quantity_unit: Mapped[str] = mapped_column(Text, server_default="")
+    fetched_at: Mapped[datetime] = _now_col()
+    updated_at: Mapped[datetime] = _now_col()
+
+
 class SyncRun(db.Model):
     """Every sync, backfill and import leaves one of these."""
 

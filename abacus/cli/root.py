@@ -146,7 +146,8 @@ mappings_cli = AppGroup("mappings", help="Who is behind API keys and member ids.
 abacus_cli.add_command(accounts_cli)
 abacus_cli.add_command(mappings_cli)
 
-SOURCES = click.Choice(["anthropic", "cursor", "cursor-session"], case_sensitive=False)
+SOURCES = click.Choice(["anthropic", "cursor", "cursor-session", "openai", "codex"],
+                       case_sensitive=False)
 
 
 def _fail(exc: Exception) -> click.ClickException:
@@ -183,9 +184,12 @@ def _credentials_for(provider_id: str, secret_path: str | None) -> dict[str, str
     return provider.prepare_credentials(creds)
 
 
-def _account_settings(proxy: str | None, base_url: str | None, email: str | None) -> dict:
+def _account_settings(proxy: str | None, base_url: str | None, email: str | None,
+                      **extra: str | None) -> dict:
+    """Settings from `accounts add` options; `extra` are provider-specific ones by name."""
     return {k: v for k, v in (("proxy_url", proxy), ("base_url", base_url),
-                              ("owner_email", email.lower() if email else None)) if v}
+                              ("owner_email", email.lower() if email else None),
+                              *extra.items()) if v}
 
 
 @accounts_cli.command("list")
@@ -214,16 +218,29 @@ def accounts_list_command() -> None:
 @click.option("--proxy", metavar="URL", help="HTTP(S) proxy for this account's requests.")
 @click.option("--base-url", metavar="URL", help="Override the provider's base URL.")
 @click.option("--email", metavar="EMAIL", help="cursor-session: who owns the seat.")
+@click.option("--workspace", metavar="ID",
+              help="codex: the ChatGPT workspace id (admin console → workspace settings).")
+@click.option("--usd-per-credit", "usd_per_credit", metavar="X",
+              help="codex: dollars per Codex credit (default 0.04, i.e. 25 credits = $1).")
 def accounts_add_command(provider: str, name: str, key_file: str | None,
                          cookie_file: str | None, proxy: str | None, base_url: str | None,
-                         email: str | None) -> None:
+                         email: str | None, workspace: str | None,
+                         usd_per_credit: str | None) -> None:
     """Add an account: `accounts add cursor-session --name N --cookie-file F`."""
     from ..extensions import db
+    from ..providers import get_provider
     from ..sync.accounts import AccountError, add_account
 
     try:
+        settings = _account_settings(proxy, base_url, email, workspace_id=workspace,
+                                     usd_per_credit=usd_per_credit)
+        # Settings are checked before the key is asked for: a missing workspace id is
+        # reported without typing the secret first.
+        problems = get_provider(provider).check_settings(settings)
+        if problems:
+            raise AccountError(f"account {name!r}: " + "; ".join(problems))
         creds = _credentials_for(provider, cookie_file or key_file)
-        account = add_account(provider, name, creds, _account_settings(proxy, base_url, email))
+        account = add_account(provider, name, creds, settings)
         db.session.commit()
     except AccountError as exc:
         raise _fail(exc) from None

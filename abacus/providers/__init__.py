@@ -30,6 +30,8 @@ BUILTINS: dict[str, str] = {
     "anthropic": "abacus.providers.anthropic:AnthropicProvider",
     "cursor": "abacus.providers.cursor:CursorProvider",
     "cursor_session": "abacus.providers.cursor_session:CursorSessionProvider",
+    "openai": "abacus.providers.openai:OpenAIProvider",
+    "codex": "abacus.providers.codex:CodexProvider",
 }
 
 log = logging.getLogger(__name__)

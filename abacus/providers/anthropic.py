@@ -30,7 +30,7 @@ from .base import (
     Window,
 )
 from .http import make_session, request
-from .units import cents_to_usd
+from .units import cents_to_usd, token_count
 
 log = logging.getLogger(__name__)
 
@@ -241,14 +241,7 @@ def _actor(actor: Any, what: str) -> tuple[str, str, str | None]:
 
 
 def _count(value: Any, name: str, what: str) -> int:
-    """Token counts are JSON numbers; a fractional or negative one means a changed API."""
-    if value is None:
-        return 0
-    if isinstance(value, bool) or not isinstance(value, int | Decimal):
-        raise ProviderError(f"{what}: tokens.{name} is not a number")
-    if value < 0 or value != int(value):
-        raise ProviderError(f"{what}: tokens.{name} is not a count ({value})")
-    return int(value)
+    return token_count(value, f"{what}: tokens.{name}")
 
 
 def _list_field(body: Any, what: str) -> list[Any]:

@@ -81,6 +81,7 @@ class Capabilities:
     usage_limits: bool = False  # plan limits, spend caps
     invoices: bool = False
     identities: bool = False  # can list who its actors are (API keys → people, members)
+    billed_costs: bool = False  # reports its bill per day apart from usage (Page.costs)
 
 
 @dataclass(frozen=True)
@@ -135,12 +136,37 @@ class Window:
         return int(self.end.timestamp() * 1000) - 1
 
 
+@dataclass(frozen=True, slots=True)
+class BilledCost:
+    """One line of the bill a provider reports apart from usage (OpenAI's costs endpoint):
+    money charged on a UTC day for a project / line item, not attributable to people.
+
+    Kept as the provider's bill beside the usage records (whose per-person costs may be
+    estimates), so pages can show reported against estimated.
+    """
+
+    day: date
+    amount_usd: Decimal
+    project_id: str = ""
+    line_item: str = ""
+    api_key_id: str = ""
+    quantity: Decimal | None = None
+    quantity_unit: str = ""
+
+
 @dataclass
 class Page:
-    """Records of one fetched page; `cursor` is the provider's resume point after it."""
+    """Records of one fetched page; `cursor` is the provider's resume point after it.
+
+    `costs` is None for a page that says nothing about the bill; a list (even empty) is the
+    whole bill of `costs_days` (UTC days the fetch covered completely): the stored bill of
+    those days is replaced by it.
+    """
 
     records: list[UsageRecord]
     cursor: dict[str, Any] | None = None
+    costs: list[BilledCost] | None = None
+    costs_days: list[date] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -183,6 +209,9 @@ class Provider:
     min_request_interval: ClassVar[float] = 0.0
     # Default cron (UTC) for plugin providers; the built-ins take theirs from the environment.
     schedule: ClassVar[str] = "0 * * * *"
+    # How far back the API keeps data (None: no documented floor). Syncs and backfills never
+    # ask for days before it: the API would refuse them.
+    history: ClassVar[timedelta | None] = None
 
     def fetch(self, account: AccountConfig, window: Window,
               cursor: dict[str, Any] | None = None) -> Iterator[Page]:
@@ -205,3 +234,14 @@ class Provider:
         """Problems with credentials as entered (empty list: they look usable)."""
         missing = [f.label for f in self.credential_fields if not credentials.get(f.name)]
         return [f"{label} is required" for label in missing]
+
+    def check_settings(self, settings: Mapping[str, Any]) -> list[str]:
+        """Problems with an account's settings (a required workspace id, a rate…)."""
+        return []
+
+    def history_floor(self, now: datetime) -> date | None:
+        """The oldest UTC day the API still answers for (None: no documented floor)."""
+        if self.history is None:
+            return None
+        # The floor is measured from now: midnight of the floor day itself is already older.
+        return (now - self.history).date() + timedelta(days=1)

@@ -29,3 +29,15 @@ def to_decimal(value: Any, what: str) -> Decimal:
 def cents_to_usd(value: Any, what: str = "amount") -> Decimal:
     """Cents (possibly fractional) → dollars: a decimal shift, exact."""
     return to_decimal(value, what).scaleb(-2)
+
+
+def token_count(value: Any, what: str) -> int:
+    """A token (or request) count from a JSON number: absent is 0; a fractional, negative or
+    non-numeric one means the API changed, so it fails loudly instead of storing a guess."""
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int | Decimal):
+        raise ProviderError(f"{what} is not a number")
+    if value < 0 or value != int(value):
+        raise ProviderError(f"{what} is not a count ({value})")
+    return int(value)

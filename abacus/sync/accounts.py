@@ -34,7 +34,8 @@ PROXY_MASK = "****"
 DESTINATION_SETTINGS = ("base_url", "proxy_url")
 
 # Settings an admin may set per account (`accounts add … --setting`, the admin page).
-EDITABLE_SETTINGS = ("base_url", "proxy_url", "owner_email", "team_id", "min_request_interval")
+EDITABLE_SETTINGS = ("base_url", "proxy_url", "owner_email", "team_id", "min_request_interval",
+                     "workspace_id", "usd_per_credit")
 
 
 class AccountError(ValueError):
@@ -206,7 +207,9 @@ def base_url(account: Account) -> str:
     settings = _settings()
     return {"anthropic": settings.anthropic_base_url,
             "cursor": settings.cursor_base_url,
-            "cursor_session": settings.cursor_dashboard_base_url}.get(
+            "cursor_session": settings.cursor_dashboard_base_url,
+            "openai": settings.openai_base_url,
+            "codex": settings.codex_base_url}.get(
         account.provider, get_provider(account.provider).default_base_url)
 
 
@@ -284,6 +287,12 @@ def check_url(key: str, value: str) -> str:
     return value
 
 
+def _check_provider_settings(provider_id: str, name: str, settings: Mapping[str, Any]) -> None:
+    problems = get_provider(provider_id).check_settings(settings)
+    if problems:
+        raise AccountError(f"account {name!r}: " + "; ".join(problems))
+
+
 def add_account(provider_id: str, name: str, credentials: Mapping[str, str],
                 settings: Mapping[str, Any] | None = None) -> Account:
     provider = get_provider(provider_id)
@@ -293,6 +302,7 @@ def add_account(provider_id: str, name: str, credentials: Mapping[str, str],
     if db.session.execute(select(Account.id).where(Account.name == name)).first():
         raise AccountError(f"an account named {name!r} already exists")
     checked = _check_settings(settings or {})
+    _check_provider_settings(provider.id, name, checked)
     proxy_password = None
     if checked.get("proxy_url"):
         checked["proxy_url"], proxy_password = split_proxy_url(checked["proxy_url"])
@@ -345,6 +355,7 @@ def update_settings(account: Account, changes: Mapping[str, Any],
                 merged.get(key) or "").rstrip("/"):
             moved = True
         merged[key] = value
+    _check_provider_settings(account.provider, account.name, merged)
     provider = get_provider(account.provider)
     if moved and provider.credential_fields and not credentials:
         what = " and ".join(k for k in DESTINATION_SETTINGS if k in changes and changes[k])
@@ -375,8 +386,16 @@ def set_enabled(account: Account, enabled: bool) -> None:
         account.status, account.status_detail = "disabled", "disabled by an admin"
 
 
+def env_sources(settings: Settings) -> list[tuple[str, str, str, tuple[tuple[str, str], ...]]]:
+    """(provider id, credential field, variable, (name, key) pairs) of every provider whose
+    accounts can come from the environment."""
+    return [("anthropic", "admin_key", "ANTHROPIC_ADMIN_KEYS", settings.anthropic_admin_keys),
+            ("cursor", "api_key", "CURSOR_ADMIN_KEYS", settings.cursor_admin_keys),
+            ("openai", "admin_key", "OPENAI_ADMIN_KEYS", settings.openai_admin_keys)]
+
+
 def ensure_env_accounts() -> list[Account]:
-    """Upsert the accounts named by ANTHROPIC_ADMIN_KEYS / CURSOR_ADMIN_KEYS (idempotent).
+    """Upsert the accounts named by the *_ADMIN_KEYS variables (`env_sources`; idempotent).
 
     A key that changed under the same name replaces the stored one (and un-parks the
     account); accounts whose key left the variable are kept, with their history.
@@ -386,15 +405,14 @@ def ensure_env_accounts() -> list[Account]:
     # The web, worker and scheduler processes all do this at start: one at a time, so two of
     # them never insert the same account.
     db.session.execute(text("SELECT pg_advisory_xact_lock(:ns, 0)"), {"ns": BOOTSTRAP_LOCK})
-    for provider_id, field, keys in (("anthropic", "admin_key", settings.anthropic_admin_keys),
-                                     ("cursor", "api_key", settings.cursor_admin_keys)):
+    for provider_id, field, variable, keys in env_sources(settings):
         for name, key in keys:
             account = db.session.execute(select(Account).where(Account.name == name)).scalar()
             if account is None:
                 account = add_account(provider_id, name, {field: key}, {})
                 account.settings = {"source": "env"}
             elif account.provider != provider_id:
-                raise AccountError(f"{provider_id.upper()}_ADMIN_KEYS: the name {name!r} "
+                raise AccountError(f"{variable}: the name {name!r} "
                                    f"belongs to a {account.provider} account")
             else:
                 try:
@@ -436,20 +454,16 @@ def _drop_destination(account: Account) -> None:
 
 
 def env_accounts_problem() -> str | None:
-    """What would keep ANTHROPIC_ADMIN_KEYS / CURSOR_ADMIN_KEYS from loading, read-only (the
+    """What would keep the *_ADMIN_KEYS accounts (`env_sources`) from loading, read-only (the
     Status page shows it instead of failing). The upsert itself runs at worker/scheduler start
     and at the sync entry points: a page view never writes."""
-    settings = _settings()
-    for provider_id, field, keys in (("anthropic", "admin_key", settings.anthropic_admin_keys),
-                                     ("cursor", "api_key", settings.cursor_admin_keys)):
+    for provider_id, field, variable, keys in env_sources(_settings()):
         for name, key in keys:
             provider = db.session.execute(
                 select(Account.provider).where(Account.name == name)).scalar()
             if provider is not None and provider != provider_id:
-                return (f"{provider_id.upper()}_ADMIN_KEYS: the name {name!r} "
-                        f"belongs to a {provider} account")
+                return f"{variable}: the name {name!r} belongs to a {provider} account"
             problems = get_provider(provider_id).check_credentials({field: key})
             if problems:
-                return f"{provider_id.upper()}_ADMIN_KEYS: account {name!r}: " + \
-                    "; ".join(problems)
+                return f"{variable}: account {name!r}: " + "; ".join(problems)
     return None

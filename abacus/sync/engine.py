@@ -32,7 +32,15 @@ from ..extensions import LockSpace, advisory_lock, db
 from ..models import Account, AccountSnapshot, SyncRun, SyncState
 from ..people.identities import sync_from_provider
 from ..providers import UnknownProvider, get_provider
-from ..providers.base import AuthExpired, Provider, ProviderError, RateLimited, Window
+from ..providers.base import (
+    AuthExpired,
+    BilledCost,
+    Provider,
+    ProviderError,
+    RateLimited,
+    Window,
+)
+from ..usage.billing import store_billed_costs
 from ..usage.ingest import ingest
 from .accounts import account_config, ensure_env_accounts
 from .alerts import raise_alert
@@ -88,21 +96,28 @@ def _midnight(d: date) -> datetime:
 
 
 def split_windows(start: datetime, end: datetime, size: timedelta = ONE_DAY) -> list[Window]:
-    """[start, end) cut at UTC midnights (and at most `size` long), oldest first."""
+    """[start, end) cut into windows of at most `size`, oldest first. Windows of a day or
+    less end at UTC midnights; longer ones (APIs answering many day buckets per page) cover
+    whole UTC days, the first ending at the midnight after a start inside a day."""
     out: list[Window] = []
     cur = start
     while cur < end:
-        nxt = min(end, cur + size, _midnight(cur.date()) + ONE_DAY)
+        day_start = _midnight(cur.date())
+        if size <= ONE_DAY or cur != day_start:
+            nxt = min(end, cur + size, day_start + ONE_DAY)
+        else:
+            nxt = min(end, cur + timedelta(days=size.days))
         out.append(Window(cur, nxt))
         cur = nxt
     return out
 
 
-def day_range_windows(first: date, last: date, now: datetime) -> list[Window]:
+def day_range_windows(first: date, last: date, now: datetime,
+                      size: timedelta = ONE_DAY) -> list[Window]:
     """Whole UTC days first..last (inclusive), the current day ending now."""
     end = min(_midnight(last) + ONE_DAY, now)
     start = _midnight(first)
-    return split_windows(start, end) if start < end else []
+    return split_windows(start, end, size) if start < end else []
 
 
 def account_lock(account_id: int) -> AbstractContextManager[bool]:
@@ -168,16 +183,26 @@ class _Run:
         state = _state(self.account)
         records = []
         cursor = state.cursor
+        bill: list[BilledCost] | None = None
+        bill_days: set[date] = set()
         for page in self.provider.fetch(self.config, window, cursor):
             records.extend(page.records)
             if page.cursor is not None:
                 cursor = page.cursor
+            if page.costs is not None:
+                bill = [*(bill or []), *page.costs]
+                bill_days.update(page.costs_days)
             if self.progress:
                 self.progress(done, total, self.outcome.fetched + len(records),
                               window.start.date().isoformat())
         result = ingest(self.account, records, self.run_id)
         state.cursor = cursor
         run = self.run()
+        if bill is not None:  # the provider's own bill of these days, beside the usage
+            billed = store_billed_costs(self.account, bill_days, bill)
+            totals = (run.details or {}).get("bill", {})
+            run.details = {**(run.details or {}), "bill": {
+                k: totals.get(k, 0) + v for k, v in billed.as_dict().items()}}
         run.fetched += len(records)
         run.inserted += result.inserted
         run.updated += result.updated
@@ -358,12 +383,20 @@ def sync_account(account_id: int, *, first: date | None = None, last: date | Non
             now = utcnow()
             state = _state(account)
             incremental = first is None
+            floor = r.provider.history_floor(now)
             if incremental:
                 start = (state.synced_through - r.provider.overlap if state.synced_through
                          else _midnight((now - FIRST_SYNC).date()))
+                if floor and start < _midnight(floor):
+                    start = _midnight(floor)
                 windows = split_windows(start, now, r.provider.window)
             else:
-                windows = day_range_windows(first, last or now.date(), now)
+                begin = first
+                if floor and first < floor:
+                    begin = floor
+                    r.warn(f"days before {floor.isoformat()} are beyond the "
+                           f"{r.provider.history.days}-day history the API keeps; not asked for")
+                windows = day_range_windows(begin, last or now.date(), now, r.provider.window)
             for i, window in enumerate(windows):
                 r.fetch_window(window, i, len(windows))
                 if incremental:
@@ -404,6 +437,9 @@ def backfill_account(account_id: int, *, target: date | None = None,
             return Outcome(account.name, account.provider, "backfill", "skipped",
                            message="backfill is complete")
         goal = target or state.backfill_target_day or settings.backfill_from
+        floor = get_provider(account.provider).history_floor(utcnow())
+        if floor and goal < floor:  # the API answers nothing older: the walk ends there
+            goal = floor
         r = _Run(account, "backfill", job_id, progress)
         r.start()
 

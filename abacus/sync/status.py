@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from sqlalchemy import BigInteger, Integer, cast, func, literal, select
 from sqlalchemy.orm import aliased
 
+from ..analytics.billing import BillComparison, bill_comparison, billed_accounts
 from ..analytics.commits import GitHubStatus, github_status
 from ..analytics.common import TOKENS, int_sum
 from ..extensions import db
@@ -123,6 +124,9 @@ class AccountRow:
     backfill: Backfill
     gaps: list[AccountGap] = field(default_factory=list)
     seat: SeatDetails | None = None
+    # The provider's own bill against the estimate of its usage, per day of the range
+    # (providers that report a bill apart from usage: OpenAI).
+    bill: BillComparison | None = None
 
     @property
     def can_sync(self) -> bool:
@@ -458,6 +462,19 @@ def schedules(wanted: Sequence[Scheduled], connection: Redis | None = None
 
 # --- the page ------------------------------------------------------------------------------
 
+def with_bills(rows: list[AccountRow], start: date, end: date) -> list[AccountRow]:
+    """Rows of accounts whose provider reports a bill (or that have one stored) with their
+    reported-vs-estimated days in start..end."""
+    stored = billed_accounts()
+    out = []
+    for a in rows:
+        provider = _provider(a.provider)
+        if a.id in stored or (provider is not None and provider.capabilities.billed_costs):
+            a = replace(a, bill=bill_comparison(a.id, start, end))
+        out.append(a)
+    return out
+
+
 def status_page(start: date, end: date, settings: Settings, connection: Redis | None = None,
                 now: datetime | None = None, config_error: str | None = None,
                 wanted: Sequence[Scheduled] = ()) -> StatusPage:
@@ -465,7 +482,7 @@ def status_page(start: date, end: date, settings: Settings, connection: Redis | 
     `config_error` what kept the environment's accounts from loading, `wanted` the
     recurring jobs (`jobs.schedules()`)."""
     now = now or datetime.now(UTC)
-    rows = accounts(settings.backfill_from)
+    rows = with_bills(accounts(settings.backfill_from), start, end)
     unmapped_rows, unmapped_total = unmapped(start, end)
     first_day = db.session.execute(select(func.min(D.day))).scalar()
     return StatusPage(

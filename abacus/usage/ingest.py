@@ -28,7 +28,7 @@ from sqlalchemy import select
 from ..extensions import db
 from ..models import Account, PricingOverride, UsagePersonBlock
 from ..providers.base import UsageRecord
-from .pricing import Price, canonical_model, load_shipped_prices
+from .pricing import PRICE_FACTORS, Price, canonical_model, load_shipped_prices
 
 # Fields compared to decide whether a re-sent record is a revision. Order is the column order
 # of the staging table after event_key.
@@ -122,6 +122,15 @@ def ingest(account: Account, records: Iterable[UsageRecord], run_id: int | None 
         # The view depends on the temp table, which is dropped on commit.
         cur.execute("DROP VIEW pg_temp.ingest_stage")
         return result
+
+
+def _factor_sql(cur, kind_column: str) -> str:
+    """The estimate's price factor of an event's kind (batch: half price) as SQL."""
+    if not PRICE_FACTORS:
+        return "1"
+    arms = " ".join(cur.mogrify("WHEN %s THEN %s::numeric", (k, f)).decode()
+                    for k, f in sorted(PRICE_FACTORS.items()))
+    return f"(CASE {kind_column} {arms} ELSE 1 END)"
 
 
 def _timezone() -> str:  # the org time zone decides which day an event belongs to
@@ -232,7 +241,8 @@ def _merge(cur, account: Account, run_id: int | None) -> IngestResult:
                     WHEN p.model IS NOT NULL THEN round(
                         (r.input_tokens * p.input + r.output_tokens * p.output
                          + r.cache_write_tokens * p.cache_write
-                         + r.cache_read_tokens * p.cache_read) / 1000000, 6)::numeric(14, 6)
+                         + r.cache_read_tokens * p.cache_read) * {factor} / 1000000,
+                        6)::numeric(14, 6)
                END AS cost_usd,
                CASE WHEN r.cost_usd IS NOT NULL THEN 'provider'
                     WHEN p.model IS NOT NULL THEN 'estimated'
@@ -242,7 +252,8 @@ def _merge(cur, account: Account, run_id: int | None) -> IngestResult:
         LEFT JOIN ingest_prices p ON p.model = r.model
         LEFT JOIN identity_mappings m
             ON m.source = {provider} AND m.external_id = r.actor
-    """.format(provider=cur.mogrify("%s", (account.provider,)).decode()))  # DDL takes no params
+    """.format(provider=cur.mogrify("%s", (account.provider,)).decode(),  # DDL takes no params
+               factor=_factor_sql(cur, "r.kind")))
     cur.execute("ANALYZE ingest_raw (event_key, model, actor, day)")
     cur.execute("""SELECT r.model, count(*) FROM ingest_raw r
                    LEFT JOIN ingest_prices p USING (model)
@@ -565,13 +576,14 @@ def reestimate_model(model: str, run_id: int | None = None) -> ReestimateResult:
                        CASE WHEN %(priced)s THEN round(
                            (e.input_tokens * %(pi)s::numeric + e.output_tokens * %(po)s::numeric
                             + e.cache_write_tokens * %(pw)s::numeric
-                            + e.cache_read_tokens * %(pr)s::numeric) / 1000000, 6
+                            + e.cache_read_tokens * %(pr)s::numeric) * FACTOR / 1000000, 6
                        )::numeric(14, 6) END AS new_cost,
                        CASE WHEN %(priced)s THEN 'estimated' ELSE 'unpriced' END AS new_source
                 FROM usage_events e
                 WHERE e.account_id = %(acc)s AND e.day = ANY(%(days)s)
                   AND e.model = %(model)s AND e.cost_source IN ('estimated', 'unpriced')
-            """, {**params, "acc": acc, "days": days_by_account[acc]})
+            """.replace("FACTOR", _factor_sql(cur, "e.kind").replace("%", "%%")),
+                {**params, "acc": acc, "days": days_by_account[acc]})
             cur.execute("SELECT count(*) FROM reestimate")
             result.examined += cur.fetchone()[0]
             cur.execute("""

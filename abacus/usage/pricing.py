@@ -66,6 +66,10 @@ _PROVIDER_PREFIXES = frozenset({
 # new dated id disagrees with its alias: add it here.
 KEEP_DATED = frozenset({"gpt-4o-2024-05-13", "gpt-3.5-turbo-1106"})
 
+# Price classes (`UsageRecord.kind`) that scale every per-token rate of an estimate: OpenAI's
+# Batch API bills half the list prices (openai.com/api/pricing, "Batch API: save 50%").
+PRICE_FACTORS: dict[str, Decimal] = {"batch": Decimal("0.5")}
+
 _PER_MILLION = Decimal(1_000_000)
 _MICRO_USD = Decimal("0.000001")
 

@@ -54,7 +54,7 @@ from .access import admin_required
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 # Settings the add form offers (the edit page offers all of accounts.EDITABLE_SETTINGS).
-ADD_SETTINGS = ("owner_email", "proxy_url", "base_url")
+ADD_SETTINGS = ("owner_email", "proxy_url", "base_url", "workspace_id", "usd_per_credit")
 SETTING_LABELS = {
     "owner_email": ("Owner e-mail", "Whose seat this is (Cursor seats): usage is theirs."),
     "proxy_url": ("Proxy URL", "http://user:password@host:port, for this account's requests."),
@@ -62,6 +62,10 @@ SETTING_LABELS = {
     "team_id": ("Team id", "Cursor: which team the seat's dashboard calls use."),
     "min_request_interval": ("Seconds between requests",
                              "Slow down below the provider's rate limit."),
+    "workspace_id": ("Workspace id", "Codex: the ChatGPT workspace id (admin console → "
+                     "workspace settings)."),
+    "usd_per_credit": ("USD per credit", "Codex: dollars per credit (default 0.04, i.e. 25 "
+                       "credits = $1; your contract may differ)."),
 }
 PRICE_FIELDS = (("input", "Input"), ("output", "Output"), ("cache_write", "Cache write"),
                 ("cache_read", "Cache read"))

@@ -23,7 +23,7 @@ from .ranges import TimeRange, current_range, org_today
 bp = Blueprint("people", __name__)
 
 TABS = ("overview", "raw", "commits")
-CHART_TOOLS = ("claude_code", "cursor")  # tools with their own chart colour; others: "other"
+CHART_TOOLS = ("claude_code", "cursor", "openai", "codex")  # own chart colour; others: "other"
 
 
 def incomplete_from(today: date) -> date:
