@@ -62,6 +62,8 @@ def import_cursor_csv_command(file: Path, account_name: str | None, user: str | 
     click.echo(report.summary())
     for line in report.problem_lines():
         click.echo(f"  skipped: {line}")
+    for note in report.notes:
+        click.echo(f"  note: {note}")
     if report.total_mismatch_count:
         rows = ", ".join(map(str, report.total_mismatches))
         click.echo(f"  note: {report.total_mismatch_count} row(s) where Total Tokens is not the "
