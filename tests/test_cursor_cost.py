@@ -14,15 +14,16 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from abacus.extensions import db
-from abacus.models import Account, UsageDaily, UsageEvent
+from abacus.models import Account, ChangeLog, UsageDaily, UsageEvent
+from abacus.providers.base import UsageRecord
 from abacus.providers.cursor_events import is_not_charged
 from abacus.sync import accounts as accounts_service
 from abacus.sync.engine import sync_account
 from abacus.usage.imports import ImportFailed, import_cursor_csv
-from abacus.usage.ingest import current_prices
+from abacus.usage.ingest import current_prices, ingest, rebuild_rollups
 from abacus.usage.pricing import canonical_model
 from tests.fakes.cursor_admin import DEFAULT_KEY, FakeCursorAdmin
 from tests.fakes.cursor_dashboard import FakeCursorDashboard
@@ -348,3 +349,61 @@ def test_raw_usage_shows_not_charged_rows_and_the_token_fee(app, client, tmp_pat
     assert errored.endswith("not charged")
     billed = next(r for r in listed if "Usage-based" in r)
     assert "$0.21" in billed and "incl. $0.01 fee" in billed and billed.endswith("reported")
+
+
+# --- events stored before the rule ---------------------------------------------------------------
+
+def rollup_rows() -> dict[str, list[tuple]]:
+    """Every rollup table's rows in a stable order, for comparing two states."""
+    out = {}
+    for table in ("usage_daily", "usage_person_daily", "usage_day_totals",
+                  "usage_person_blocks"):
+        cols = [c for c in db.session.execute(text(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = :t "
+            "AND column_name <> 'id' ORDER BY column_name"), {"t": table}).scalars()]
+        out[table] = sorted(tuple(map(str, r)) for r in db.session.execute(text(
+            f"SELECT {', '.join(cols)} FROM {table}")))
+    return out
+
+
+def test_the_migration_zeroes_not_charged_events_stored_before_it(app):
+    from flask_migrate import downgrade, upgrade
+
+    def old(key: str, day: int, kind: str, cost: str | None, who: str = "ann@example.com",
+            tool: str = "cursor") -> UsageRecord:
+        # What the importer and the Admin API sync stored before: the row's figure as given.
+        return UsageRecord(event_key=key, occurred_at=datetime(2026, 3, day, 12, tzinfo=UTC),
+                           tool=tool, actor=who, email=who, raw_model="claude-4.5-sonnet",
+                           kind=kind, input_tokens=1000, output_tokens=100,
+                           cost_usd=Decimal(cost) if cost else None)
+
+    with app.app_context():
+        team = Account(provider="cursor", name="team")
+        db.session.add(team)
+        db.session.flush()
+        ingest(team, [old("e1", 2, "Errored, No Charge", "0.37"),
+                      old("e2", 2, "Usage-based", "0.11"),
+                      old("e3", 9, "Aborted, Not Charged", None),  # was estimated
+                      old("e4", 9, "Included", None, who="bob@example.com"),
+                      old("e5", 9, "Errored, Not Charged", "1.50", tool="claude_code")])
+        db.session.commit()
+        db.session.remove()
+        downgrade(revision="0009_interrupted")
+        upgrade()
+        stored = {e.event_key: e for e in db.session.execute(select(UsageEvent)).scalars()}
+        assert (stored["e1"].cost_usd, stored["e1"].cost_source) == (Decimal(0), "not_charged")
+        assert stored["e1"].extras["would_have_cost_usd"] == "0.370000"
+        assert (stored["e3"].cost_usd, stored["e3"].cost_source) == (Decimal(0), "not_charged")
+        assert "would_have_cost_usd" not in stored["e3"].extras
+        assert stored["e2"].cost_usd == Decimal("0.11")
+        assert stored["e4"].cost_source == "estimated"
+        assert stored["e5"].cost_usd == Decimal("1.50")  # not a Cursor event: untouched
+        changes = db.session.execute(select(func.count(ChangeLog.id))).scalar_one()
+        assert changes == 2 + 1 + 2  # e1: cost, source, extras; e3: cost, source
+        # The rollups the migration patched are what a full rebuild computes.
+        migrated = rollup_rows()
+        rebuild_rollups()
+        assert rollup_rows() == migrated
+        assert db.session.execute(select(func.sum(UsageDaily.not_charged_events))
+                                  ).scalar_one() == 2
+        db.session.commit()
