@@ -35,7 +35,9 @@ MoneySum = Numeric(18, 6)
 Tokens = BigInteger
 
 ACCOUNT_STATUSES = ("active", "auth_expired", "rate_limited", "error", "disabled")
-COST_SOURCES = ("provider", "estimated", "unpriced")
+# provider: as reported; estimated: tokens × the price table; unpriced: no price known (cost
+# unknown, not $0); not_charged: the provider says it charged nothing ($0, never estimated).
+COST_SOURCES = ("provider", "estimated", "unpriced", "not_charged")
 RUN_STATUSES = ("running", "success", "partial", "failed", "interrupted")
 BACKFILL_STATUSES = ("pending", "running", "complete")
 ROLES = ("admin", "member")
@@ -136,6 +138,7 @@ class RollupSums:
     cost_usd: Mapped[Decimal] = mapped_column(MoneySum)
     estimated_cost_usd: Mapped[Decimal] = mapped_column(MoneySum)
     unpriced_events: Mapped[int] = mapped_column(BigInteger)
+    not_charged_events: Mapped[int] = mapped_column(BigInteger, server_default="0")
 
 
 class UsageDaily(RollupSums, db.Model):

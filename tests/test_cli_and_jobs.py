@@ -24,7 +24,8 @@ def test_stats_json_on_an_empty_database(runner):
     result = runner.invoke(args=["abacus", "stats", "--json"])
     assert result.exit_code == 0, result.output
     zero = {"events": 0, "input_tokens": 0, "output_tokens": 0, "cache_write_tokens": 0,
-            "cache_read_tokens": 0, "cost_usd": "0.00"}
+            "cache_read_tokens": 0, "cost_usd": "0.00", "unpriced_events": 0,
+            "not_charged_events": 0}
     assert json.loads(result.output) == {"events": 0, "people": 0, "first_day": None,
                                          "last_day": None,
                                          "tools": {"claude_code": zero, "cursor": zero,

@@ -96,7 +96,7 @@ def test_web_upload_refuses_the_bad_cell_with_row_field_and_a_run_record(app, cl
     (job_id,) = job_ids(upload(client, path))
     run_jobs(app)
     done = client.get(f"/admin/jobs/{job_id}", headers=HTMX)
-    assert "Nothing was imported: 1 problem in 5 data rows of bad.csv" in text_of(done)
+    assert "Nothing was imported: 1 bad row in 5 data rows of bad.csv" in text_of(done)
     column, _, message = BAD_CELLS.get(case, ("", "", "has 12 fields"))
     assert table_row(done, message).startswith(f"3 {column}".strip() + " ")
     assert "CONTEXT" not in text_of(done)

@@ -271,7 +271,7 @@ def test_raw_rows_show_split_cost_and_source(client, many):
     assert rows(response, "person-raw-table")[0].endswith("— unpriced")
     response = client.get("/users/alice@example.com?days=7&tab=raw&tool=cursor&model="
                           + canonical_model(SONNET))
-    assert rows(response, "person-raw-table")[0].endswith("$0.10 provider")
+    assert rows(response, "person-raw-table")[0].endswith("$0.10 reported")
 
 
 def test_raw_filters_narrow_and_count(client, many):

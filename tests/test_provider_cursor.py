@@ -115,7 +115,7 @@ def test_record_fields_follow_the_contract_example(fake):
         "charged_cents": Decimal("21.36232"), "total_cents": Decimal("20.18232"),
         "cursor_token_fee": Decimal("1.18"), "max_mode": True, "requests_costs": 5,
         "is_token_based_call": True, "is_chargeable": True, "is_headless": False,
-        "is_free_bugbot": False,
+        "is_free_bugbot": False, "token_fee_usd": Decimal("0.0118"),
     }
     json.dumps(record.extras, default=str)  # storable
 

@@ -196,7 +196,8 @@ def test_string_numbers_missing_fields_and_float32_cents(fake):
                          "cursor_token_fee": Decimal("3.32"), "requests_costs": Decimal("30.4"),
                          "is_headless": False, "is_chargeable": True, "max_mode": True,
                          "usage_based_costs": "$1.25", "owning_user": seat.owning_user,
-                         "owning_team": "2168997", "billed": True}
+                         "owning_team": "2168997", "billed": True,
+                         "token_fee_usd": Decimal("0.0332")}
     assert r2.cost_usd == Decimal("0.7082691192626953")
     assert r2.extras["requests_costs"] == Decimal("17.700000762939453")
     assert r2.raw_model == "Premium (Codex 5.3)" and r2.extras["max_mode"] is False

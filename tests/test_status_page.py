@@ -590,7 +590,7 @@ def test_upload_of_an_invalid_export_shows_the_validation_report(app, client, tm
     done = client.get(f"/admin/jobs/{job_id}", headers=HTMX)
     text = text_of(done)
     assert "refused" in text
-    assert "Nothing was imported: 2 problems in 5 data rows of broken.csv" in text
+    assert "Nothing was imported: 2 bad rows in 5 data rows of broken.csv" in text
     assert table_row(done, "ISO 8601").split()[:2] == ["3", "Date"]
     assert "'12abc' is not a whole number of tokens" in table_row(done, "12abc")
     assert table_row(done, "12abc").split()[:3] == ["5", "Output", "Tokens"]
@@ -656,7 +656,7 @@ def test_a_refused_or_crashed_import_deletes_its_upload_too(web_and_worker, tmp_
         account("taken-later", "anthropic")
         db.session.commit()
     run_jobs(worker)
-    assert "Nothing was imported: 1 problem in 5 data rows of broken.csv" in text_of(
+    assert "Nothing was imported: 1 bad row in 5 data rows of broken.csv" in text_of(
         client.get(f"/admin/jobs/{refused}", headers=HTMX))
     assert "'taken-later' is a anthropic account, not Cursor" in text_of(
         client.get(f"/admin/jobs/{crashed}", headers=HTMX))

@@ -130,7 +130,8 @@ def test_openai_sync_lands_exact_estimates_people_and_the_bill(ctx, runner, clie
     stats = json.loads(invoke(runner, "stats", "--json").output)["tools"]["openai"]
     assert stats == {"events": 3, "input_tokens": 2_503_000,
                      "output_tokens": 111_000, "cache_write_tokens": 200,
-                     "cache_read_tokens": 501_800, "cost_usd": "3.91"}
+                     "cache_read_tokens": 501_800, "cost_usd": "3.91",
+                     "unpriced_events": 0, "not_charged_events": 0}
 
     sign_in(client, "admin@example.com")
     page = client.get(f"/status?start={D1}&end={D2}").get_data(as_text=True)
@@ -230,7 +231,8 @@ def test_codex_sync_lands_credits_as_dollars_on_people(ctx, runner, codex):
     assert people == {"jane@example.com": Decimal("3.025"), "bob@example.com": Decimal("0.1125")}
     stats = json.loads(invoke(runner, "stats", "--json").output)["tools"]["codex"]
     assert stats == {"events": 2, "input_tokens": 431000, "output_tokens": 61100,
-                     "cache_write_tokens": 0, "cache_read_tokens": 1720000, "cost_usd": "3.14"}
+                     "cache_write_tokens": 0, "cache_read_tokens": 1720000, "cost_usd": "3.14",
+                     "unpriced_events": 0, "not_charged_events": 0}
     again = invoke(runner, "sync", "codex", "--from", first.isoformat(), "--to",
                    last.isoformat())
     assert "0 new, 0 updated, 2 unchanged" in again.output

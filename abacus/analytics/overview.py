@@ -320,18 +320,23 @@ KNOWN_TOOLS = ("claude_code", "cursor", "openai", "codex")  # always in stats, e
 
 
 def lifetime_stats() -> dict:
-    """Everything stored, for `flask abacus stats`: JSON-ready, cost as a cents string."""
+    """Everything stored, for `flask abacus stats`: JSON-ready, cost as a cents string.
+
+    Per tool: `cost_usd` is what was charged (as reported) or estimated; not-charged events
+    add $0 and unpriced ones nothing (their cost is unknown), each counted on its own.
+    """
     session = db.session
     totals = session.execute(
         select(int_sum(D.events).label("events"),
                func.count(func.distinct(PERSON)).label("people"),
                func.min(D.day).label("first"), func.max(D.day).label("last"))
     ).one()
-    tools = {tool: _tool_stats(0, 0, 0, 0, 0, Decimal(0)) for tool in KNOWN_TOOLS}
+    tools = {tool: _tool_stats(0, 0, 0, 0, 0, Decimal(0), 0, 0) for tool in KNOWN_TOOLS}
     for r in session.execute(
         select(D.tool, int_sum(D.events), int_sum(D.input_tokens), int_sum(D.output_tokens),
                int_sum(D.cache_write_tokens), int_sum(D.cache_read_tokens),
-               money_sum(D.cost_usd)).group_by(D.tool).order_by(D.tool)
+               money_sum(D.cost_usd), int_sum(D.unpriced_events),
+               int_sum(D.not_charged_events)).group_by(D.tool).order_by(D.tool)
     ):
         tools[r[0]] = _tool_stats(*r[1:])
     return {
@@ -343,7 +348,9 @@ def lifetime_stats() -> dict:
     }
 
 
-def _tool_stats(events: int, inp: int, out: int, cw: int, cr: int, cost: Decimal) -> dict:
+def _tool_stats(events: int, inp: int, out: int, cw: int, cr: int, cost: Decimal,
+                unpriced: int, not_charged: int) -> dict:
     return {"events": int(events), "input_tokens": int(inp), "output_tokens": int(out),
             "cache_write_tokens": int(cw), "cache_read_tokens": int(cr),
-            "cost_usd": f"{Decimal(cost).quantize(Decimal('0.01')):f}"}
+            "cost_usd": f"{Decimal(cost).quantize(Decimal('0.01')):f}",
+            "unpriced_events": int(unpriced), "not_charged_events": int(not_charged)}

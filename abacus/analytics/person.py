@@ -155,7 +155,9 @@ class RawRecord:
     cache_write_tokens: int
     cache_read_tokens: int
     cost_usd: Decimal | None
-    cost_source: str  # provider | estimated | unpriced
+    cost_source: str  # provider | estimated | unpriced | not_charged
+    token_fee_usd: Decimal | None = None  # Cursor's token fee, part of cost_usd
+    would_have_cost_usd: Decimal | None = None  # what a not-charged row's figures said
 
     @property
     def tokens(self) -> int:
@@ -350,13 +352,25 @@ def raw_records(person: str, start: date, end: date, tz: tzinfo, *, tool: str | 
         rows = session.execute(
             select(E.id, E.occurred_at, E.tool, E.model, E.raw_model, E.kind, E.input_tokens,
                    E.output_tokens, E.cache_write_tokens, E.cache_read_tokens, E.cost_usd,
-                   E.cost_source)
+                   E.cost_source, E.extras["token_fee_usd"].astext.label("fee"),
+                   E.extras["would_have_cost_usd"].astext.label("would_have"))
             .where(*where).order_by(E.occurred_at.desc(), E.id.desc())
             .limit(per_page).offset(skip)).all()
         records = [
             RawRecord(r.id, r.occurred_at.astimezone(tz), r.tool, r.model, r.raw_model, r.kind,
                       int(r.input_tokens), int(r.output_tokens), int(r.cache_write_tokens),
-                      int(r.cache_read_tokens), r.cost_usd, r.cost_source)
+                      int(r.cache_read_tokens), r.cost_usd, r.cost_source,
+                      _money(r.fee), _money(r.would_have))
             for r in rows
         ]
     return RawPage(records, page, pages, total, per_page, tools, models, tool, model)
+
+
+def _money(text: str | None) -> Decimal | None:
+    """An amount kept in extras (as text); None when absent or not a number."""
+    if not text:
+        return None
+    try:
+        return Decimal(text)
+    except (ArithmeticError, ValueError):
+        return None

@@ -64,6 +64,8 @@ def import_cursor_csv_command(file: Path, account_name: str | None, user: str | 
     click.echo(report.summary())
     for line in report.problem_lines():
         click.echo(f"  skipped: {line}")
+    for note in report.notes:
+        click.echo(f"  note: {note}")
     if report.total_mismatch_count:
         rows = ", ".join(map(str, report.total_mismatches))
         click.echo(f"  note: {report.total_mismatch_count} row(s) where Total Tokens is not the "
@@ -87,12 +89,15 @@ def stats_command(as_json: bool) -> None:
     click.echo(f"events {stats['events']:,}  people {stats['people']:,}  "
                f"days {stats['first_day'] or '-'} .. {stats['last_day'] or '-'}")
     header = f"{'tool':<14}{'events':>12}{'input':>16}{'output':>14}{'cache write':>16}" \
-             f"{'cache read':>16}{'cost USD':>14}"
+             f"{'cache read':>16}{'cost USD':>14}{'unpriced':>10}{'not charged':>13}"
     click.echo(header)
     for tool, t in stats["tools"].items():
         click.echo(f"{tool:<14}{t['events']:>12,}{t['input_tokens']:>16,}"
                    f"{t['output_tokens']:>14,}{t['cache_write_tokens']:>16,}"
-                   f"{t['cache_read_tokens']:>16,}{t['cost_usd']:>14}")
+                   f"{t['cache_read_tokens']:>16,}{t['cost_usd']:>14}"
+                   f"{t['unpriced_events']:>10,}{t['not_charged_events']:>13,}")
+    click.echo("cost USD: charged (as reported) or estimated; unpriced events are not in it, "
+               "not-charged events count $0")
     c = stats["commits"]
     tools = ", ".join(f"{tool} {n:,}" for tool, n in c["by_tool"].items() if n)
     click.echo(f"commits {c['total']:,}  AI-attributed {c['ai_attributed']:,}"

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from ..extensions import db
 from ..models import Account
 from ..providers.base import UsageRecord
-from ..providers.cursor_events import cursor_event_key
+from ..providers.cursor_events import charged_or_not, cursor_event_key
 from ..usage.ingest import IngestResult, ingest
 from ..usage.pricing import PriceBook, canonical_model
 
@@ -105,10 +105,11 @@ def _cursor_day(rng, prices, p, day) -> Iterator[UsageRecord]:
                                    tokens["output_tokens"], tokens["cache_write_tokens"],
                                    tokens["cache_read_tokens"]) or Decimal("0.04")
         ms = int(at.timestamp() * 1000)
+        decided = charged_or_not(kind, cost, {"max_mode": rng.random() < 0.1})
         yield UsageRecord(event_key=cursor_event_key(ms, p["email"], model), occurred_at=at,
                           tool="cursor", actor=p["email"], email=p["email"], raw_model=model,
-                          kind=kind, cost_usd=cost, extras={"max_mode": rng.random() < 0.1},
-                          **tokens)
+                          kind=kind, cost_usd=decided.cost_usd, not_charged=decided.not_charged,
+                          extras=decided.extras, **tokens)
 
 
 REPOS = ["acme/api", "acme/web", "acme/infra", "acme/docs"]

@@ -23,6 +23,8 @@ class UsageRecord:
     its natural key); re-sending a record with the same key updates it instead of adding one.
     `cost_usd` is the provider's own figure; None means "not reported" and ingest estimates it
     from the price table (marked `estimated`, or `unpriced` when the model has no price).
+    `not_charged`: the provider says nothing was charged (an errored request…): the cost is
+    $0 and stored as `not_charged`, never estimated.
     """
 
     event_key: str
@@ -38,10 +40,13 @@ class UsageRecord:
     cache_read_tokens: int = 0
     cost_usd: Decimal | None = None
     extras: dict[str, Any] = field(default_factory=dict)
+    not_charged: bool = False
 
     def __post_init__(self) -> None:
         if self.occurred_at.tzinfo is None:
             raise ValueError(f"{self.event_key}: occurred_at must be timezone-aware")
+        if self.not_charged and self.cost_usd != 0:
+            raise ValueError(f"{self.event_key}: a not-charged record must cost $0")
         for name in ("input_tokens", "output_tokens", "cache_write_tokens", "cache_read_tokens"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{self.event_key}: {name} is negative")

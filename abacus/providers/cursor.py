@@ -31,8 +31,7 @@ from .base import (
     UsageRecord,
     Window,
 )
-from .cursor_events import cursor_event_key
-from .units import cents_to_usd
+from .cursor_events import cursor_event_key, event_cost
 
 EVENTS_PATH = "/teams/filtered-usage-events"
 MEMBERS_PATH = "/teams/members"
@@ -176,22 +175,28 @@ def event_record(event: Mapping[str, Any]) -> UsageRecord:
     usage = event.get("tokenUsage")
     usage = usage if isinstance(usage, Mapping) else {}
     charged, total = event.get("chargedCents"), usage.get("totalCents")
+    fee = event.get("cursorTokenFee", event.get("cursorTokenFeeCents"))
+    kind = str(event.get("kind") or event.get("kindLabel") or "")
+    key = cursor_event_key(ms, email, model)
 
     extras: dict[str, Any] = {}
     if charged is not None:
         extras["charged_cents"] = charged
     if total is not None:
         extras["total_cents"] = total
-    fee = event.get("cursorTokenFee", event.get("cursorTokenFeeCents"))
     if fee is not None:
         extras["cursor_token_fee"] = fee
-    for field, key in _EXTRA_FIELDS:
+    for field, name in _EXTRA_FIELDS:
         if event.get(field) is not None:
-            extras[key] = event[field]
+            extras[name] = event[field]
     if usage.get("discountPercentOff") is not None:
         extras["discount_percent_off"] = usage["discountPercentOff"]
+    cost = event_cost(kind, charged_cents=charged, total_cents=total,
+                      discount_percent=usage.get("discountPercentOff"), token_fee_cents=fee,
+                      free_bugbot=event.get("isFreeBugbot") is True,
+                      what=f"Cursor {EVENTS_PATH}: event {key}")
+    extras.update(cost.extras)
 
-    key = cursor_event_key(ms, email, model)
     try:
         return UsageRecord(
             event_key=key,
@@ -200,14 +205,13 @@ def event_record(event: Mapping[str, Any]) -> UsageRecord:
             actor=email or "unknown",
             email=email or None,
             raw_model=model,  # `default` stays as given: it is Cursor's Auto, pricing maps both
-            kind=str(event.get("kind") or event.get("kindLabel") or ""),
+            kind=kind,
             input_tokens=_tokens(usage.get("inputTokens")),
             output_tokens=_tokens(usage.get("outputTokens")),
             cache_write_tokens=_tokens(usage.get("cacheWriteTokens")),
             cache_read_tokens=_tokens(usage.get("cacheReadTokens")),
-            # chargedCents (model cost + Cursor's token fee) is what reconciles with Cursor's
-            # spend figures; totalCents (model cost alone) is the fallback for older events.
-            cost_usd=_cents_to_usd(charged if charged is not None else total),
+            cost_usd=cost.cost_usd,  # cursor_events.event_cost: one rule for every source
+            not_charged=cost.not_charged,
             extras=extras,
         )
     except ValueError as exc:  # negative token counts
@@ -231,9 +235,3 @@ def _tokens(value: Any) -> int:
     except (InvalidOperation, ValueError):
         raise ProviderError(f"Cursor {EVENTS_PATH}: token count {str(value)[:40]!r}") from None
 
-
-def _cents_to_usd(cents: Any) -> Decimal | None:
-    """Cursor reports money in fractional cents (20.18232 = $0.2018232); None: not sent."""
-    if cents is None or cents == "":
-        return None
-    return cents_to_usd(cents, f"Cursor {EVENTS_PATH}: amount")

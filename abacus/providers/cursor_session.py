@@ -37,7 +37,7 @@ from .base import (
     UsageRecord,
     Window,
 )
-from .cursor_events import cursor_event_key
+from .cursor_events import cursor_event_key, event_cost
 from .units import cents_to_usd, to_decimal
 
 log = logging.getLogger(__name__)
@@ -57,9 +57,6 @@ MAX_PAGES = 200
 UNLIMITED_DOLLARS = 2147483647  # get-hard-limit's "no cap" (int32 max)
 
 BILLED_KIND = "USAGE_EVENT_KIND_USAGE_BASED"
-# Failed or aborted requests are never billed, whatever cents the row carries (§4 E1).
-NOT_CHARGED_KINDS = frozenset({"USAGE_EVENT_KIND_ERRORED_NOT_CHARGED",
-                               "USAGE_EVENT_KIND_ABORTED_NOT_CHARGED"})
 # aiserver.v1.UsageEventKind, for the rare response that sends the enum as a number.
 KIND_NAMES = ("UNSPECIFIED", "USAGE_BASED", "USER_API_KEY", "INCLUDED_IN_PRO",
               "INCLUDED_IN_BUSINESS", "ERRORED_NOT_CHARGED", "ABORTED_NOT_CHARGED",
@@ -248,6 +245,13 @@ def event_record(event: Mapping[str, Any], account: AccountConfig) -> UsageRecor
             extras[target] = str(event[source])
     extras["max_mode"] = _bool(event.get("maxMode"))
     extras["billed"] = kind == BILLED_KIND
+    # Failed, aborted or free requests cost nothing, whatever cents the row carries (§4 E1).
+    cost = event_cost(kind, charged_cents=extras.get("charged_cents"),
+                      total_cents=extras.get("total_cents"),
+                      discount_percent=extras.get("discount_percent_off"),
+                      token_fee_cents=extras.get("cursor_token_fee"),
+                      free_bugbot=_bool(event.get("isFreeBugbot")), what=where)
+    extras.update(cost.extras)
 
     return UsageRecord(
         # The key a personal CSV export of this seat gets (no User column → empty e-mail).
@@ -262,23 +266,10 @@ def event_record(event: Mapping[str, Any], account: AccountConfig) -> UsageRecor
         output_tokens=_count(tokens.get("outputTokens"), f"{where} outputTokens"),
         cache_write_tokens=_count(tokens.get("cacheWriteTokens"), f"{where} cacheWriteTokens"),
         cache_read_tokens=_count(tokens.get("cacheReadTokens"), f"{where} cacheReadTokens"),
-        cost_usd=event_cost(kind, extras.get("charged_cents"), extras.get("total_cents")),
+        cost_usd=cost.cost_usd,
+        not_charged=cost.not_charged,
         extras=extras,
     )
-
-
-def event_cost(kind: str, charged_cents: Decimal | None,
-               total_cents: Decimal | None) -> Decimal | None:
-    """The event's USD cost: what Cursor metered (chargedCents = model cost + Cursor's fee),
-    else the model cost alone, else None (ingest estimates it). Errored and aborted requests
-    cost nothing even when the row carries cents."""
-    if kind in NOT_CHARGED_KINDS:
-        return Decimal(0)
-    if charged_cents is not None:
-        return cents_to_usd(charged_cents)
-    if total_cents is not None:
-        return cents_to_usd(total_cents)
-    return None
 
 
 def _event_signature(event: Mapping[str, Any]) -> str:

@@ -12,6 +12,15 @@ path accepts the other accepts too. Cells are taken as written: plain ASCII digi
 thousands separators), no padding, no `1_000` or `1e5`; amounts within cost_usd's
 NUMERIC(14,6); times between the earliest day (2020-01-01, ABACUS_IMPORT_EARLIEST or
 `--allow-before`) and tomorrow in UTC; exactly as many cells as the header has columns.
+An empty token cell is 0 tokens (2026 exports leave them empty on request-priced and errored
+rows; the row keeps `tokens_unknown` in extras). Columns Abacus does not know are ignored
+with one note. The report counts bad rows (a row with three bad cells is one bad row) and
+names columns as the file's header writes them.
+
+What a row cost: the `Cost` (or old `Cost to you`) cell, `Included` left to the estimate; the
+2026 `Requests` export has no money column, so its rows are estimated. Whatever the cell,
+a kind that says Cursor charged nothing is $0 (`cursor_events.charged_or_not`, the rule the
+API syncs use too), the cell's figure kept as `would_have_cost_usd`.
 """
 
 from __future__ import annotations
@@ -36,7 +45,7 @@ from sqlalchemy.exc import DBAPIError
 from ..extensions import db
 from ..models import Account, SyncRun
 from ..providers.base import UsageRecord
-from ..providers.cursor_events import cursor_event_key
+from ..providers.cursor_events import charged_or_not, cursor_event_key
 from .ingest import IngestResult, ingest
 
 MAX_REPORTED = 20
@@ -77,6 +86,9 @@ MAX_COST = Decimal("99999999.999999")  # cost_usd is NUMERIC(14,6)
 COST_PLACES = Decimal("0.000001")
 _TOKENS = re.compile(r"[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+")
 _MONEY = re.compile(r"\$?(?:[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(?:\.[0-9]+)?")
+# Request units: `1`, `17.3`, `141.5`; `Free` and `-` (errored) carry none.
+_REQUESTS = re.compile(r"[0-9]{1,9}(?:\.[0-9]{1,6})?")
+NO_REQUESTS = {"free", "-", ""}
 
 
 class ImportFailed(Exception):
@@ -110,20 +122,24 @@ class ImportReport:
     problems: list[Problem] = field(default_factory=list)
     total_mismatches: list[int] = field(default_factory=list)  # first row numbers
     total_mismatch_count: int = 0
+    notes: list[str] = field(default_factory=list)  # accepted, but worth saying
     result: IngestResult = field(default_factory=IngestResult)
     stored: bool = False
     aborted: bool = False
     run_id: int | None = None
 
-    def add_problem(self, problem: Problem) -> None:
-        self.rejected += 1
+    def add_problem(self, problem: Problem, *, same_row: bool = False) -> None:
+        """Record a problem; `same_row`: another one of a row already counted as bad."""
+        if not same_row:
+            self.rejected += 1
         if len(self.problems) < MAX_REPORTED:
             self.problems.append(problem)
 
     def problem_lines(self) -> list[str]:
         lines = [p.format(self.filename) for p in self.problems]
-        if self.rejected > len(self.problems):
-            lines.append(f"… and {self.rejected - len(self.problems)} more bad rows")
+        listed = len({p.row for p in self.problems})
+        if self.rejected > listed:
+            lines.append(f"… and {self.rejected - listed} more bad rows")
         return lines
 
     def summary(self) -> str:
@@ -142,7 +158,7 @@ class ImportReport:
                 "inserted": self.result.inserted, "updated": self.result.updated,
                 "unchanged": self.result.unchanged, "rejected": self.rejected,
                 "stored": self.stored, "problems": self.problem_lines(),
-                "total_mismatch_rows": self.total_mismatch_count,
+                "total_mismatch_rows": self.total_mismatch_count, "notes": self.notes,
                 "unpriced_models": self.result.unpriced_models, "run_id": self.run_id}
 
 
@@ -271,7 +287,7 @@ def import_cursor_csv(path: str | os.PathLike | SizedFile, *, account_name: str 
     run.finished_at = func.now()
     run.fetched, run.inserted, run.updated = report.rows, r.inserted, r.updated
     run.unchanged, run.rejected = r.unchanged, report.rejected
-    run.details = {"problems": report.problem_lines(),
+    run.details = {"problems": report.problem_lines(), "notes": report.notes,
                    "total_mismatch_rows": report.total_mismatch_count,
                    "unpriced_models": r.unpriced_models, "changes": r.changes}
     db.session.commit()
@@ -331,7 +347,7 @@ def _cursor_rows(reader, report: ImportReport, account: Account, owner: str | No
         raise _Abort
     has_user = "user" in columns
     seat_actor = f"seat:{account.name}"
-    fast = _fast_row_parser(columns, seat_actor, owner, window)
+    fast = _fast_row_parser(columns, len(header), seat_actor, owner, window)
     # Problems name a column as this file's header writes it (two names map to "input").
     labels = {key: header[i].strip().strip('"') for key, i in columns.items()}
     stop_feeding = False
@@ -345,8 +361,8 @@ def _cursor_rows(reader, report: ImportReport, account: Account, owner: str | No
             record, total_mismatch = fast(values)
         except (ValueError, IndexError, ArithmeticError):
             # The careful path re-parses the row to say exactly what is wrong with it.
-            record = _cursor_record(values, columns, reader.line_num, report, has_user,
-                                    seat_actor, owner, window, labels)
+            record = _cursor_record(values, columns, len(header), reader.line_num, report,
+                                    has_user, seat_actor, owner, window, labels)
         else:
             if total_mismatch:
                 report.total_mismatch_count += 1
@@ -363,7 +379,7 @@ def _cursor_rows(reader, report: ImportReport, account: Account, owner: str | No
     tick("storing")
 
 
-def _fast_row_parser(columns: dict[str, int], seat_actor: str, owner: str | None,
+def _fast_row_parser(columns: dict[str, int], width: int, seat_actor: str, owner: str | None,
                      window: tuple[date, date]):
     """Build a parser for well-formed rows (the hot path, millions of rows).
 
@@ -373,13 +389,12 @@ def _fast_row_parser(columns: dict[str, int], seat_actor: str, owner: str | None
     i_date, i_model = columns["date"], columns["model"]
     i_in, i_cw, i_cr, i_out = (columns[k] for k in TOKEN_FIELDS)
     i_user, i_kind, i_total = columns.get("user"), columns.get("kind"), columns.get("total")
-    i_max = columns.get("max_mode")
+    i_max, i_requests = columns.get("max_mode"), columns.get("requests")
     cost_key = _cost_column(columns)
     i_cost = columns.get(cost_key) if cost_key else None
     i_model_cost = columns.get("cost") if cost_key == "cost_to_you" else None
     optional = [(name, columns[name]) for name in ("cloud_agent_id", "automation_id", "team",
                                                      "requests") if name in columns]
-    width = len(columns)
     tokens = _parse_tokens
     extras_max = {True: {"max_mode": True}, False: {"max_mode": False}}
 
@@ -387,8 +402,8 @@ def _fast_row_parser(columns: dict[str, int], seat_actor: str, owner: str | None
         if len(values) != width:
             raise ValueError("short or long row")
         at = _parse_time(values[i_date], window)
-        inp, cw, cr, out = tokens(values[i_in]), tokens(values[i_cw]), tokens(values[i_cr]), \
-            tokens(values[i_out])
+        cells = values[i_in], values[i_cw], values[i_cr], values[i_out]
+        inp, cw, cr, out = (tokens(c) for c in cells)
         model = values[i_model].strip()
         user = values[i_user].strip().lower() if i_user is not None else ""
         if not model or (i_user is not None and not user):
@@ -396,11 +411,15 @@ def _fast_row_parser(columns: dict[str, int], seat_actor: str, owner: str | None
         extras: dict[str, object] = {}
         if i_max is not None:
             extras = dict(extras_max[values[i_max].strip().lower() in ("yes", "true", "1")])
+        if not all(cells):
+            extras["tokens_unknown"] = True
         cost = None
         if i_cost is not None:
             cost, label = _cost_cell(values[i_cost])  # ValueError: the careful path reports
             if label:
                 extras["cost_label"] = label
+        if i_requests is not None:
+            _requests_cell(values[i_requests])
         mismatch = False
         if i_total is not None:
             total = tokens(values[i_total])
@@ -412,23 +431,35 @@ def _fast_row_parser(columns: dict[str, int], seat_actor: str, owner: str | None
                 extras[name] = values[i].strip()
         if i_model_cost is not None and values[i_model_cost]:
             extras["model_cost"] = values[i_model_cost].strip()
-        return UsageRecord(
-            event_key=cursor_event_key(int(at.timestamp() * 1000), user, model),
-            occurred_at=at, tool="cursor", actor=user or seat_actor,
-            email=user or owner or None, raw_model=model,
-            kind=values[i_kind].strip() if i_kind is not None else "",
-            input_tokens=inp, output_tokens=out, cache_write_tokens=cw, cache_read_tokens=cr,
-            cost_usd=cost, extras=extras), mismatch
+        kind = values[i_kind].strip() if i_kind is not None else ""
+        return _record(at, user, model, kind, (inp, cw, cr, out), cost, extras, seat_actor,
+                       owner), mismatch
 
     return parse
 
 
+def _record(at: datetime, user: str, model: str, kind: str, tokens: tuple[int, int, int, int],
+            cost: Decimal | None, extras: dict[str, object], seat_actor: str,
+            owner: str | None) -> UsageRecord:
+    """One row's record, from cells both parsers have checked; tokens are (input, cache
+    write, cache read, output). The kind decides whether anything was charged."""
+    decided = charged_or_not(kind, cost, extras)
+    inp, cw, cr, out = tokens
+    return UsageRecord(
+        event_key=cursor_event_key(int(at.timestamp() * 1000), user, model),
+        occurred_at=at, tool="cursor", actor=user or seat_actor, email=user or owner or None,
+        raw_model=model, kind=kind, input_tokens=inp, output_tokens=out,
+        cache_write_tokens=cw, cache_read_tokens=cr, cost_usd=decided.cost_usd,
+        not_charged=decided.not_charged, extras=decided.extras)
+
+
 def _map_header(header: list[str], report: ImportReport) -> dict[str, int] | None:
     columns: dict[str, int] = {}
+    unknown: list[str] = []
     for i, name in enumerate(header):
         key = CURSOR_COLUMNS.get(name.strip().strip('"').lower())
         if key is None:
-            report.add_problem(Problem(1, name, "", "unknown column header"))
+            unknown.append(name.strip())
         elif key in columns:
             report.add_problem(Problem(1, name, "", "column appears twice"))
         else:
@@ -437,10 +468,14 @@ def _map_header(header: list[str], report: ImportReport) -> dict[str, int] | Non
         if key not in columns:
             label = next(k for k, v in CURSOR_COLUMNS.items() if v == key)
             report.add_problem(Problem(1, _label(label), "", "required column is missing"))
+    if unknown and not report.problems:
+        # Cursor adds columns over time; what Abacus does not read is not an error.
+        report.notes.append(f"{report.filename}: ignored {len(unknown)} column(s) Abacus does "
+                            f"not read: {', '.join(repr(u) for u in unknown)}")
     return None if report.problems else columns
 
 
-def _cursor_record(values: list[str], columns: dict[str, int], row_no: int,
+def _cursor_record(values: list[str], columns: dict[str, int], width: int, row_no: int,
                    report: ImportReport, has_user: bool, seat_actor: str,
                    owner: str | None, window: tuple[date, date],
                    labels: dict[str, str]) -> UsageRecord | None:
@@ -453,11 +488,12 @@ def _cursor_record(values: list[str], columns: dict[str, int], row_no: int,
         return raw(key).strip()
 
     def bad(key: str, message: str) -> None:
-        report.add_problem(Problem(row_no, labels[key], raw(key), message))
+        # One bad row, however many of its cells are wrong; each cell is listed.
+        report.add_problem(Problem(row_no, labels[key], raw(key), message), same_row=not ok)
 
-    if len(values) != len(columns):
+    if len(values) != width:
         report.add_problem(Problem(row_no, "", "", f"has {len(values)} fields, the header has "
-                                                   f"{len(columns)}"))
+                                                   f"{width}"))
         return None
     ok = True
     occurred_at: datetime | None = None
@@ -494,6 +530,12 @@ def _cursor_record(values: list[str], columns: dict[str, int], row_no: int,
         else:
             if label:
                 extras["cost_label"] = label
+    if "requests" in columns:
+        try:
+            _requests_cell(raw("requests"))
+        except ValueError as exc:
+            bad("requests", str(exc))
+            ok = False
     if "total" in columns:
         try:
             total = _parse_tokens(raw("total"))
@@ -508,6 +550,8 @@ def _cursor_record(values: list[str], columns: dict[str, int], row_no: int,
                 extras["total_tokens"] = total
     if not ok:
         return None
+    if not all(raw(key) for key in TOKEN_FIELDS):
+        extras["tokens_unknown"] = True
     for key, name in (("cloud_agent_id", "cloud_agent_id"), ("automation_id", "automation_id"),
                       ("team", "team"), ("requests", "requests")):
         if cell(key):
@@ -517,22 +561,9 @@ def _cursor_record(values: list[str], columns: dict[str, int], row_no: int,
     if cost_key == "cost_to_you" and cell("cost"):
         extras["model_cost"] = cell("cost")
     assert occurred_at is not None
-    ms = int(occurred_at.timestamp() * 1000)
-    return UsageRecord(
-        event_key=cursor_event_key(ms, user, model),
-        occurred_at=occurred_at,
-        tool="cursor",
-        actor=user or seat_actor,
-        email=user or owner or None,
-        raw_model=model,
-        kind=cell("kind"),
-        input_tokens=tokens["input"],
-        output_tokens=tokens["output"],
-        cache_write_tokens=tokens["cache_write"],
-        cache_read_tokens=tokens["cache_read"],
-        cost_usd=cost,
-        extras=extras,
-    )
+    return _record(occurred_at, user, model, cell("kind"),
+                   (tokens["input"], tokens["cache_write"], tokens["cache_read"],
+                    tokens["output"]), cost, extras, seat_actor, owner)
 
 
 def _label(header_key: str) -> str:
@@ -561,10 +592,11 @@ def _parse_time(value: str, window: tuple[date, date]) -> datetime:
 
 
 def _parse_tokens(value: str) -> int:
-    """Plain ASCII digits (commas between thousands allowed), up to MAX_TOKENS; `-` is 0."""
+    """Plain ASCII digits (commas between thousands allowed), up to MAX_TOKENS; `-` and an
+    empty cell are 0 (errored and request-priced rows)."""
     if not (value.isdigit() and value.isascii()):  # the usual cell skips the pattern
-        if value == "-":
-            return 0  # errored rows
+        if value == "-" or value == "":
+            return 0
         if not _TOKENS.fullmatch(value):
             raise ValueError("is not a whole number of tokens")
         value = value.replace(",", "")
@@ -592,3 +624,10 @@ def _cost_cell(raw: str) -> tuple[Decimal | None, str | None]:
         raise ValueError(f"is more than ${MAX_COST:,}, the most one row can cost")
     # Stored with 6 places: round here so a re-import compares equal to what is stored.
     return amount.quantize(COST_PLACES, rounding=ROUND_HALF_UP), None
+
+
+def _requests_cell(raw: str) -> None:
+    """A `Requests` cell: request units (`1`, `17.3`), `Free`, `-` or empty; ValueError
+    otherwise. Kept as written in extras (`requests`)."""
+    if raw.lower() not in NO_REQUESTS and not _REQUESTS.fullmatch(raw):
+        raise ValueError("is not a number of requests (or Free, -)")

@@ -7,6 +7,7 @@ table, then merged with a handful of set-based statements:
    deterministic order, so two genuine events are never collapsed into one;
 2. identity mappings resolve e-mails; missing costs are estimated from the price table
    (`estimated`), or flagged `unpriced` when the model has no price (never a silent $0);
+   records the provider says were not charged cost $0 (`not_charged`), never estimated;
 3. stored events whose fields differ are updated and one change_log row is written per
    changed field; identical ones are left untouched; new ones are inserted;
 4. usage_daily is rebuilt for exactly the (account, day) pairs whose events changed.
@@ -55,7 +56,8 @@ CREATE TEMP TABLE ingest_raw (
     cache_read_tokens bigint NOT NULL,
     cost_usd numeric(14, 6),
     extras jsonb NOT NULL,
-    day date NOT NULL
+    day date NOT NULL,
+    not_charged boolean NOT NULL
 ) ON COMMIT DROP;
 DROP TABLE IF EXISTS pg_temp.ingest_prices;
 CREATE TEMP TABLE ingest_prices (
@@ -66,7 +68,7 @@ CREATE TEMP TABLE ingest_prices (
 """
 _STAGE_COLUMNS = ("seq, event_key, occurred_at, tool, actor, email, model, raw_model, kind, "
                   "input_tokens, output_tokens, cache_write_tokens, cache_read_tokens, "
-                  "cost_usd, extras, day")
+                  "cost_usd, extras, day, not_charged")
 
 # COPY text format: backslash, tab and line breaks must be escaped inside values.
 _ZERO = timedelta(0)
@@ -181,7 +183,7 @@ def _copy_lines(records: Iterable[UsageRecord], progress: Callable[[int], None] 
         yield (f"{seq}\t{key}\t{at.isoformat()}\t{tool}\t{actor}\t{email}\t{model}\t"
                f"{raw_model}\t{kind}\t{r.input_tokens}\t{r.output_tokens}\t"
                f"{r.cache_write_tokens}\t{r.cache_read_tokens}\t{cost}\t{extras_text}\t"
-               f"{day.isoformat()}\n")
+               f"{day.isoformat()}\t{'t' if r.not_charged else 'f'}\n")
         if progress is not None and seq % 10_000 == 0:
             progress(seq)
     if progress is not None:
@@ -237,14 +239,16 @@ def _merge(cur, account: Account, run_id: int | None) -> IngestResult:
                COALESCE(m.email, r.email) AS email,
                r.model, r.raw_model, r.kind,
                r.input_tokens, r.output_tokens, r.cache_write_tokens, r.cache_read_tokens,
-               CASE WHEN r.cost_usd IS NOT NULL THEN r.cost_usd
+               CASE WHEN r.not_charged THEN 0::numeric(14, 6)
+                    WHEN r.cost_usd IS NOT NULL THEN r.cost_usd
                     WHEN p.model IS NOT NULL THEN round(
                         (r.input_tokens * p.input + r.output_tokens * p.output
                          + r.cache_write_tokens * p.cache_write
                          + r.cache_read_tokens * p.cache_read) * {factor} / 1000000,
                         6)::numeric(14, 6)
                END AS cost_usd,
-               CASE WHEN r.cost_usd IS NOT NULL THEN 'provider'
+               CASE WHEN r.not_charged THEN 'not_charged'
+                    WHEN r.cost_usd IS NOT NULL THEN 'provider'
                     WHEN p.model IS NOT NULL THEN 'estimated'
                     ELSE 'unpriced' END AS cost_source,
                r.extras
@@ -257,7 +261,7 @@ def _merge(cur, account: Account, run_id: int | None) -> IngestResult:
     cur.execute("ANALYZE ingest_raw (event_key, model, actor, day)")
     cur.execute("""SELECT r.model, count(*) FROM ingest_raw r
                    LEFT JOIN ingest_prices p USING (model)
-                   WHERE r.cost_usd IS NULL AND p.model IS NULL
+                   WHERE r.cost_usd IS NULL AND NOT r.not_charged AND p.model IS NULL
                    GROUP BY r.model ORDER BY count(*) DESC""")
     result.unpriced_models = {m: n for m, n in cur.fetchall()}
 
@@ -332,12 +336,13 @@ def refresh_daily(cur, account_id: int, days: list[date]) -> None:
         INSERT INTO usage_daily (day, account_id, provider, tool, actor, email, model, events,
                                  input_tokens, output_tokens, cache_write_tokens,
                                  cache_read_tokens, cost_usd, estimated_cost_usd,
-                                 unpriced_events)
+                                 unpriced_events, not_charged_events)
         SELECT day, account_id, provider, tool, actor, email, model, count(*),
                sum(input_tokens), sum(output_tokens), sum(cache_write_tokens),
                sum(cache_read_tokens), COALESCE(sum(cost_usd), 0),
                COALESCE(sum(cost_usd) FILTER (WHERE cost_source = 'estimated'), 0),
-               count(*) FILTER (WHERE cost_source = 'unpriced')
+               count(*) FILTER (WHERE cost_source = 'unpriced'),
+               count(*) FILTER (WHERE cost_source = 'not_charged')
         FROM usage_events
         WHERE account_id = %(acc)s AND day = ANY(%(days)s)
         GROUP BY day, account_id, provider, tool, actor, email, model
@@ -351,11 +356,11 @@ def refresh_daily(cur, account_id: int, days: list[date]) -> None:
         INSERT INTO usage_person_daily (day, account_id, tool, person, mapped, events,
                                         input_tokens, output_tokens, cache_write_tokens,
                                         cache_read_tokens, cost_usd, estimated_cost_usd,
-                                        unpriced_events)
+                                        unpriced_events, not_charged_events)
         SELECT day, account_id, tool, coalesce(email, actor), bool_or(email IS NOT NULL),
                sum(events), sum(input_tokens), sum(output_tokens), sum(cache_write_tokens),
                sum(cache_read_tokens), sum(cost_usd), sum(estimated_cost_usd),
-               sum(unpriced_events)
+               sum(unpriced_events), sum(not_charged_events)
         FROM usage_daily
         WHERE account_id = %(acc)s AND day = ANY(%(days)s)
         GROUP BY day, account_id, tool, coalesce(email, actor)
@@ -366,10 +371,12 @@ def refresh_daily(cur, account_id: int, days: list[date]) -> None:
     cur.execute("""
         INSERT INTO usage_day_totals (day, account_id, tool, model, events, input_tokens,
                                       output_tokens, cache_write_tokens, cache_read_tokens,
-                                      cost_usd, estimated_cost_usd, unpriced_events)
+                                      cost_usd, estimated_cost_usd, unpriced_events,
+                                      not_charged_events)
         SELECT day, account_id, tool, model, sum(events), sum(input_tokens),
                sum(output_tokens), sum(cache_write_tokens), sum(cache_read_tokens),
-               sum(cost_usd), sum(estimated_cost_usd), sum(unpriced_events)
+               sum(cost_usd), sum(estimated_cost_usd), sum(unpriced_events),
+               sum(not_charged_events)
         FROM usage_daily
         WHERE account_id = %(acc)s AND day = ANY(%(days)s)
         GROUP BY day, account_id, tool, model
@@ -379,7 +386,8 @@ def refresh_daily(cur, account_id: int, days: list[date]) -> None:
 
 
 _BLOCK_SUMS = ("events", "input_tokens", "output_tokens", "cache_write_tokens",
-               "cache_read_tokens", "cost_usd", "estimated_cost_usd", "unpriced_events")
+               "cache_read_tokens", "cost_usd", "estimated_cost_usd", "unpriced_events",
+               "not_charged_events")
 
 
 def _refresh_person_blocks(cur, account_id: int, days: list[date]) -> None:
