@@ -130,7 +130,8 @@ mappings_cli = AppGroup("mappings", help="Who is behind API keys and member ids.
 abacus_cli.add_command(accounts_cli)
 abacus_cli.add_command(mappings_cli)
 
-SOURCES = click.Choice(["anthropic", "cursor", "cursor-session"], case_sensitive=False)
+SOURCES = click.Choice(["anthropic", "cursor", "cursor-session", "copilot"],
+                       case_sensitive=False)
 
 
 def _fail(exc: Exception) -> click.ClickException:
@@ -167,9 +168,11 @@ def _credentials_for(provider_id: str, secret_path: str | None) -> dict[str, str
     return provider.prepare_credentials(creds)
 
 
-def _account_settings(proxy: str | None, base_url: str | None, email: str | None) -> dict:
+def _account_settings(proxy: str | None, base_url: str | None, email: str | None,
+                      org: str | None = None, enterprise: str | None = None) -> dict:
     return {k: v for k, v in (("proxy_url", proxy), ("base_url", base_url),
-                              ("owner_email", email.lower() if email else None)) if v}
+                              ("owner_email", email.lower() if email else None),
+                              ("org", org), ("enterprise", enterprise)) if v}
 
 
 @accounts_cli.command("list")
@@ -180,8 +183,8 @@ def accounts_list_command() -> None:
     _bootstrap_env_accounts()
     rows = status_report()
     if not rows:
-        click.echo("no accounts yet: set ANTHROPIC_ADMIN_KEYS / CURSOR_ADMIN_KEYS or "
-                   "`flask abacus accounts add`")
+        click.echo("no accounts yet: set ANTHROPIC_ADMIN_KEYS / CURSOR_ADMIN_KEYS / "
+                   "COPILOT_ACCOUNTS or `flask abacus accounts add`")
     for r in rows:
         click.echo(f"{r['provider']:<15}{r['name']:<28}{r['status']:<14}"
                    f"last success {r['last_success_at'] or '-'}")
@@ -198,16 +201,25 @@ def accounts_list_command() -> None:
 @click.option("--proxy", metavar="URL", help="HTTP(S) proxy for this account's requests.")
 @click.option("--base-url", metavar="URL", help="Override the provider's base URL.")
 @click.option("--email", metavar="EMAIL", help="cursor-session: who owns the seat.")
+@click.option("--org", metavar="ORG", help="copilot: the GitHub organization to read.")
+@click.option("--enterprise", metavar="SLUG",
+              help="copilot: the GitHub enterprise to read (instead of --org).")
 def accounts_add_command(provider: str, name: str, key_file: str | None,
                          cookie_file: str | None, proxy: str | None, base_url: str | None,
-                         email: str | None) -> None:
-    """Add an account: `accounts add cursor-session --name N --cookie-file F`."""
+                         email: str | None, org: str | None, enterprise: str | None) -> None:
+    """Add an account: `accounts add cursor-session --name N --cookie-file F`,
+    `accounts add copilot --name N --org ORG [--key-file F]`."""
     from ..extensions import db
     from ..sync.accounts import AccountError, add_account
 
+    if provider == "copilot" and bool(org) == bool(enterprise):
+        raise click.UsageError("copilot needs --org ORG or --enterprise SLUG (one of them)")
+    if provider != "copilot" and (org or enterprise):
+        raise click.UsageError("--org and --enterprise are for copilot accounts")
     try:
         creds = _credentials_for(provider, cookie_file or key_file)
-        account = add_account(provider, name, creds, _account_settings(proxy, base_url, email))
+        account = add_account(provider, name, creds,
+                              _account_settings(proxy, base_url, email, org, enterprise))
         db.session.commit()
     except AccountError as exc:
         raise _fail(exc) from None

@@ -81,6 +81,7 @@ class Capabilities:
     usage_limits: bool = False  # plan limits, spend caps
     invoices: bool = False
     identities: bool = False  # can list who its actors are (API keys → people, members)
+    seats: bool = False  # can list the account's seats (`Provider.seats`)
 
 
 @dataclass(frozen=True)
@@ -135,12 +136,44 @@ class Window:
         return int(self.end.timestamp() * 1000) - 1
 
 
+@dataclass(frozen=True)
+class TeamMembership:
+    """A user in a team on a day (one per user and team: a user in two teams is two)."""
+
+    day: date
+    user_id: int | None
+    login: str  # lower-cased
+    team_id: str  # GitHub's team id as text (enterprise teams included)
+    slug: str
+
+
 @dataclass
 class Page:
-    """Records of one fetched page; `cursor` is the provider's resume point after it."""
+    """Records of one fetched page; `cursor` is the provider's resume point after it.
+
+    `memberships`, when not None, is the complete user–team list of `membership_days`: the
+    engine replaces what is stored for those days with it (an empty list clears them).
+    """
 
     records: list[UsageRecord]
     cursor: dict[str, Any] | None = None
+    memberships: list[TeamMembership] | None = None
+    membership_days: list[date] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Seat:
+    """One assigned seat as the provider lists it (times timezone-aware, UTC)."""
+
+    login: str  # lower-cased; the identity key (identity_mappings external id)
+    user_id: int | None = None
+    plan: str | None = None
+    created_at: datetime | None = None
+    last_activity_at: datetime | None = None
+    last_activity_editor: str | None = None
+    last_authenticated_at: datetime | None = None
+    pending_cancellation_date: date | None = None
+    assigning_team: str | None = None
 
 
 @dataclass(frozen=True)
@@ -183,6 +216,13 @@ class Provider:
     min_request_interval: ClassVar[float] = 0.0
     # Default cron (UTC) for plugin providers; the built-ins take theirs from the environment.
     schedule: ClassVar[str] = "0 * * * *"
+    # identity_mappings.source its actors are looked up under (None: the provider's id).
+    # Copilot shares "github" with commit authors: one mapping per GitHub login for both.
+    identity_source: ClassVar[str | None] = None
+
+    def history_start(self, today: date) -> date | None:
+        """The oldest day the provider can still report (backfills stop there), if any."""
+        return None
 
     def fetch(self, account: AccountConfig, window: Window,
               cursor: dict[str, Any] | None = None) -> Iterator[Page]:
@@ -195,6 +235,10 @@ class Provider:
 
     def snapshots(self, account: AccountConfig) -> Iterator[Snapshot]:
         """Yield limits, invoices, plan summaries… (only for providers that have them)."""
+        return iter(())
+
+    def seats(self, account: AccountConfig) -> Iterator[Seat]:
+        """Yield every assigned seat, the complete list (only when `capabilities.seats`)."""
         return iter(())
 
     def prepare_credentials(self, credentials: Mapping[str, str]) -> dict[str, str]:

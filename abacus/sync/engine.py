@@ -36,6 +36,7 @@ from ..providers.base import AuthExpired, Provider, ProviderError, RateLimited, 
 from ..usage.ingest import ingest
 from .accounts import account_config, ensure_env_accounts
 from .alerts import raise_alert
+from .seats import store_memberships, store_seats
 
 log = logging.getLogger("abacus.sync")
 
@@ -168,14 +169,19 @@ class _Run:
         state = _state(self.account)
         records = []
         cursor = state.cursor
+        memberships, membership_days = [], set()
         for page in self.provider.fetch(self.config, window, cursor):
             records.extend(page.records)
             if page.cursor is not None:
                 cursor = page.cursor
+            if page.memberships is not None:
+                memberships.extend(page.memberships)
+                membership_days.update(page.membership_days)
             if self.progress:
                 self.progress(done, total, self.outcome.fetched + len(records),
                               window.start.date().isoformat())
         result = ingest(self.account, records, self.run_id)
+        store_memberships(self.account, membership_days, memberships)
         state.cursor = cursor
         run = self.run()
         run.fetched += len(records)
@@ -318,6 +324,15 @@ def _refresh_side_data(r: _Run) -> None:
     except ProviderError as exc:
         db.session.rollback()
         r.warn(f"account details not refreshed: {exc}")
+    if provider.capabilities.seats:
+        try:
+            store_seats(account, list(provider.seats(r.config)), utcnow().date())
+            db.session.commit()
+        except AuthExpired:
+            raise
+        except ProviderError as exc:
+            db.session.rollback()
+            r.warn(f"seats not refreshed: {exc}")
     r.config = account_config(account)  # a profile may have told who owns the seat
 
 
@@ -397,6 +412,10 @@ def backfill_account(account_id: int, *, target: date | None = None,
                            message="another worker is syncing this account")
         state = _state(account)
         explicit = target is not None
+        # The provider has nothing older than this (Copilot: a year back, from 2025-10-10).
+        oldest = get_provider(account.provider).history_start(utcnow().date())
+        if explicit and oldest is not None and target < oldest:
+            target = oldest
         if state.backfill_status == "complete" and (
                 not explicit or (state.backfill_oldest_day
                                  and target >= state.backfill_oldest_day)):
@@ -404,6 +423,8 @@ def backfill_account(account_id: int, *, target: date | None = None,
             return Outcome(account.name, account.provider, "backfill", "skipped",
                            message="backfill is complete")
         goal = target or state.backfill_target_day or settings.backfill_from
+        if oldest is not None and goal < oldest:
+            goal = oldest
         r = _Run(account, "backfill", job_id, progress)
         r.start()
 
