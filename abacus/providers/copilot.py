@@ -473,8 +473,9 @@ def _billing_item(item: Any, what: str) -> dict[str, Any]:
 
 
 def _item_key(item: Mapping[str, Any]) -> tuple[str, str, str]:
-    # SKUs come as display names or snake_case ids: one spelling per SKU.
-    sku = re.sub(r"[\s_]+", " ", item["sku"].strip().lower())
+    # SKUs come as display names or snake_case ids ("Copilot AI Credits", copilot_ai_credit):
+    # one spelling per SKU.
+    sku = re.sub(r"[^a-z0-9]+", "", item["sku"].lower()).removesuffix("s")
     return item["product"].strip().lower(), sku, item["model"]
 
 
