@@ -384,3 +384,47 @@ def test_accounts_add_copilot_needs_one_org_or_enterprise(ctx, runner, fake, tmp
     assert both.exit_code != 0
     assert db.session.execute(select(func.count()).select_from(Account)).scalar() == 0
 
+
+
+def _synced_pages(runner, fake, tmp_path, client):
+    seed(fake)
+    add_account(runner, fake, tmp_path)
+    assert sync(runner).exit_code == 0
+    invoke(runner, "mappings", "assign", "octocat", "octo@example.com", "--source", "copilot")
+    sign_in(client, "admin@example.com")
+    return f"start={D1}&end={D2}"
+
+
+def test_pages_show_copilot_with_its_cost_figure(ctx, runner, fake, tmp_path, client):
+    rng = _synced_pages(runner, fake, tmp_path, client)
+    overview = client.get(f"/?{rng}").get_data(as_text=True)
+    assert "GitHub Copilot" in overview and "usage value" in overview
+    assert "$20.51" in overview  # the Copilot total: 12.505 + 3 + 1 + 4.0025, half-up
+
+    person = client.get(f"/users/octo@example.com?{rng}").get_data(as_text=True)
+    assert "GitHub Copilot activity" in person
+    assert ">32%<" in person  # 23 + 10 accepted of 64 + 40 generated
+    assert ">288<" in person  # lines added over both days
+    for text in ("code_completion", "chat_panel_agent_mode", "vscode", "1,650.75",
+                 "billed $2.51 after included credits"):
+        assert text in person, text
+
+    page = client.get(f"/usage?{rng}").get_data(as_text=True)
+    section = page[page.index('id="copilot"'):]
+    assert "Active Copilot users per day" in section
+    for text in ("claude-4.5-sonnet", "gpt-5.1", "jetbrains", "code_completion",
+                 "organization-level spend without a person: $1.00"):
+        assert text in section, text
+    days = section[section.index('class="copilot-days"'):]
+    assert days.index(D2.strftime("%-d")) < days.index(D1.strftime("%-d"))
+
+
+def test_credit_figures_say_when_billing_is_not_available(ctx, runner, fake, tmp_path,
+                                                          client):
+    seed(fake)
+    add_account(runner, fake, tmp_path, FINE_GRAINED_TOKEN)
+    assert sync(runner).exit_code == 0
+    sign_in(client, "admin@example.com")
+    page = client.get(f"/usage?start={D1}&end={D2}").get_data(as_text=True)
+    assert "usage value = AI credits × $0.01" in page
+    assert "billed: not available (no billing access)" in page
