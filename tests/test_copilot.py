@@ -226,7 +226,7 @@ def test_links_that_keep_expiring_fail_the_run_with_a_clear_message(ctx, runner,
 
 
 def test_without_billing_access_cost_is_credits_and_the_account_says_why(ctx, runner, fake,
-                                                                          tmp_path):
+                                                                          tmp_path, client):
     seed(fake)
     add_account(runner, fake, tmp_path, FINE_GRAINED_TOKEN)
     result = sync(runner)
@@ -243,6 +243,9 @@ def test_without_billing_access_cost_is_credits_and_the_account_says_why(ctx, ru
         status["details"]["billing"]["warning"]
     assert "billed_usd" not in json.loads(invoke(runner, "stats", "--json").output)[
         "tools"]["copilot"]
+    sign_in(client, "admin@example.com")
+    assert "billing needs a classic token with manage_billing:copilot" in client.get(
+        "/status").get_data(as_text=True)
 
 
 def test_an_enterprise_owned_org_says_to_use_the_enterprise(ctx, runner, fake, tmp_path):
