@@ -111,6 +111,11 @@ FIELDS: tuple[Field, ...] = (
     Field("OPENAI_ADMIN_KEYS", "(none)",
           "OpenAI Admin keys (`sk-admin-…`), same format; each becomes an OpenAI organization "
           "usage and costs account, named `openai-<fingerprint>` unless named."),
+    Field("COPILOT_ACCOUNTS", "(none)",
+          "GitHub Copilot accounts, comma-separated, each `name=org:ORG:TOKEN` or "
+          "`name=enterprise:SLUG:TOKEN` (`name=` optional: then `copilot-<org>`). The token "
+          "needs read:org (metrics, seats) and, for billed figures, manage_billing:copilot "
+          "(a classic token)."),
     Field("ANTHROPIC_BASE_URL", "https://api.anthropic.com",
           "Anthropic API base URL (an account's own `base_url` setting wins)."),
     Field("CURSOR_BASE_URL", "https://api.cursor.com", "Cursor Admin API base URL."),
@@ -120,6 +125,8 @@ FIELDS: tuple[Field, ...] = (
           "OpenAI Admin API base URL (usage, costs, users, projects)."),
     Field("CODEX_BASE_URL", "https://api.chatgpt.com/v1/analytics/codex",
           "Codex Analytics API base URL (ChatGPT Enterprise workspaces)."),
+    Field("COPILOT_BASE_URL", "https://api.github.com",
+          "GitHub REST API URL for Copilot accounts (an account's own `base_url` wins)."),
     Field("CURSOR_MIN_REQUEST_INTERVAL", "3",
           "Seconds between requests to Cursor (its Admin API allows 20 per minute)."),
     Field("ALERT_WEBHOOK_URL", "(none)",
@@ -133,6 +140,9 @@ FIELDS: tuple[Field, ...] = (
           "Cron (UTC) for OpenAI organization usage and costs syncs."),
     Field("ABACUS_SCHEDULE_CODEX", "`50 */6 * * *`",
           "Cron (UTC) for Codex Analytics syncs (the data lags up to 12 hours)."),
+    Field("ABACUS_SCHEDULE_COPILOT", "`20 */6 * * *`",
+          "Cron (UTC) for GitHub Copilot syncs (GitHub publishes each day's report about two "
+          "days later)."),
     Field("ABACUS_SCHEDULE_BACKFILL", "`15 */6 * * *`",
           "Cron (UTC) for history backfills; runs until each account's backfill is complete."),
     Field("ABACUS_BACKFILL_FROM", "2025-01-01",
@@ -258,6 +268,39 @@ def parse_keys(name: str, raw: str, prefix: str) -> tuple[tuple[str, str], ...]:
     return tuple(out)
 
 
+_SLUG_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+
+
+def parse_copilot_accounts(name: str, raw: str) -> tuple[tuple[str, str, str, str], ...]:
+    """`name=org:acme:TOKEN,enterprise:big:TOKEN` → ((name, "org"|"enterprise", slug,
+    token), …); an unnamed entry is `copilot-<slug>`. Errors never show the token."""
+    out: list[tuple[str, str, str, str]] = []
+    for i, part in enumerate((p.strip() for p in raw.split(",")), start=1):
+        if not part:
+            continue
+        label, sep, rest = part.partition("=")
+        if not sep or ":" in label:
+            label, rest = "", part
+        kind, _, rest = rest.strip().partition(":")
+        slug, _, token = rest.partition(":")
+        label, kind, slug, token = label.strip(), kind.strip(), slug.strip(), token.strip()
+        if kind not in ("org", "enterprise"):
+            raise ConfigError(f"{name}: entry {i}: expected name=org:ORG:TOKEN or "
+                              "name=enterprise:SLUG:TOKEN")
+        if not _SLUG_RE.fullmatch(slug):
+            raise ConfigError(f"{name}: entry {i}: {slug!r} is not a GitHub {kind} name")
+        if not token:
+            raise ConfigError(f"{name}: entry {i} has no token")
+        label = label or f"copilot-{slug.lower()}"
+        if not _NAME_RE.fullmatch(label):
+            raise ConfigError(f"{name}: entry {i}: name {label!r} may only use letters, digits, "
+                              "'.', '_' and '-' (at most 64)")
+        if any(label == n for n, *_ in out):
+            raise ConfigError(f"{name}: the name {label!r} is used twice")
+        out.append((label, kind, slug, token))
+    return tuple(out)
+
+
 def _check_url(name: str, raw: str, schemes: tuple[str, ...]) -> str:
     scheme = raw.split("://", 1)[0] if "://" in raw else ""
     if scheme not in schemes:
@@ -282,6 +325,9 @@ class Settings:
     anthropic_admin_keys: tuple[tuple[str, str], ...] = field(default=(), repr=False)
     cursor_admin_keys: tuple[tuple[str, str], ...] = field(default=(), repr=False)
     openai_admin_keys: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    copilot_accounts: tuple[tuple[str, str, str, str], ...] = field(default=(), repr=False)
+    copilot_base_url: str = "https://api.github.com"
+    schedule_copilot: str = "20 */6 * * *"
     anthropic_base_url: str = "https://api.anthropic.com"
     cursor_base_url: str = "https://api.cursor.com"
     cursor_dashboard_base_url: str = "https://cursor.com"
@@ -417,6 +463,12 @@ class Settings:
                                       "https://api.openai.com/v1"),
             codex_base_url=_base_url("CODEX_BASE_URL", get("CODEX_BASE_URL"),
                                      "https://api.chatgpt.com/v1/analytics/codex"),
+            copilot_accounts=parse_copilot_accounts("COPILOT_ACCOUNTS",
+                                                    get("COPILOT_ACCOUNTS")),
+            copilot_base_url=_base_url("COPILOT_BASE_URL", get("COPILOT_BASE_URL"),
+                                       "https://api.github.com"),
+            schedule_copilot=_parse_cron("ABACUS_SCHEDULE_COPILOT",
+                                         get("ABACUS_SCHEDULE_COPILOT") or "20 */6 * * *"),
             anthropic_base_url=_base_url("ANTHROPIC_BASE_URL", get("ANTHROPIC_BASE_URL"),
                                          "https://api.anthropic.com"),
             cursor_base_url=_base_url("CURSOR_BASE_URL", get("CURSOR_BASE_URL"),

@@ -531,3 +531,61 @@ class UploadChunk(db.Model):
         ForeignKey("uploads.id", ondelete="CASCADE"), primary_key=True)
     seq: Mapped[int] = mapped_column(Integer, primary_key=True)
     data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class Seat(db.Model):
+    """A provider seat as last listed (GitHub Copilot): one row per account and assignee.
+
+    Replaced whole by each sync's seat list (`sync.seats.store_seats`); `seat_history` keeps
+    every day's list."""
+
+    __tablename__ = "seats"
+
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
+    login: Mapped[str] = mapped_column(String(255), primary_key=True)  # lower-cased
+    user_id: Mapped[int | None] = mapped_column(BigInteger)
+    plan: Mapped[str | None] = mapped_column(String(32))
+    seat_created_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_activity_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_activity_editor: Mapped[str | None] = mapped_column(Text)
+    last_authenticated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    pending_cancellation_date: Mapped[date | None] = mapped_column(Date)
+    assigning_team: Mapped[str | None] = mapped_column(Text)
+    first_seen_at: Mapped[datetime] = _now_col()
+    fetched_at: Mapped[datetime] = _now_col()
+
+
+class SeatHistory(db.Model):
+    """Every day's seat list per account (the last list read that UTC day)."""
+
+    __tablename__ = "seat_history"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
+    login: Mapped[str] = mapped_column(String(255), primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(BigInteger)
+    plan: Mapped[str | None] = mapped_column(String(32))
+    seat_created_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_activity_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_activity_editor: Mapped[str | None] = mapped_column(Text)
+    last_authenticated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    pending_cancellation_date: Mapped[date | None] = mapped_column(Date)
+    assigning_team: Mapped[str | None] = mapped_column(Text)
+
+
+class TeamMember(db.Model):
+    """Who was in which team on a day, as a provider reports it (GitHub's user-teams report):
+    a team source for per-team views. A user in two teams has two rows."""
+
+    __tablename__ = "team_members"
+    __table_args__ = (Index("ix_team_members_login_day", "login", "day"),)
+
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    team_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    login: Mapped[str] = mapped_column(String(255), primary_key=True)  # lower-cased
+    user_id: Mapped[int | None] = mapped_column(BigInteger)
+    slug: Mapped[str] = mapped_column(Text)

@@ -29,7 +29,8 @@ def test_stats_json_on_an_empty_database(runner):
     assert json.loads(result.output) == {"events": 0, "people": 0, "first_day": None,
                                          "last_day": None,
                                          "tools": {"claude_code": zero, "cursor": zero,
-                                                   "openai": zero, "codex": zero},
+                                                   "copilot": zero, "openai": zero,
+                                                   "codex": zero},
                                          "commits": {"total": 0, "ai_attributed": 0,
                                                      "by_tool": dict.fromkeys(TOOLS, 0)}}
 

@@ -6,11 +6,12 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 
-from sqlalchemy import and_, func, or_, select, tuple_
+from sqlalchemy import Numeric, and_, func, or_, select, tuple_
 
 from ..extensions import db
 from ..models import UsageDaily as D
 from ..models import UsageDayTotals as T
+from ..models import UsageEvent
 from .common import (
     PERSON,
     TOKENS,
@@ -316,7 +317,8 @@ def _models_of(people: list[str], start: date, end: date) -> dict[str, dict[str,
     return out
 
 
-KNOWN_TOOLS = ("claude_code", "cursor", "openai", "codex")  # always in stats, even unused
+# Always in stats, even unused.
+KNOWN_TOOLS = ("claude_code", "cursor", "copilot", "openai", "codex")
 
 
 def lifetime_stats() -> dict:
@@ -339,6 +341,8 @@ def lifetime_stats() -> dict:
                int_sum(D.not_charged_events)).group_by(D.tool).order_by(D.tool)
     ):
         tools[r[0]] = _tool_stats(*r[1:])
+    for tool, billed in _billed_by_tool().items():  # net figures where the provider has them
+        tools[tool]["billed_usd"] = f"{billed.quantize(Decimal('0.01')):f}"
     return {
         "events": int(totals.events),
         "people": int(totals.people),
@@ -346,6 +350,14 @@ def lifetime_stats() -> dict:
         "last_day": totals.last.isoformat() if totals.last else None,
         "tools": tools,
     }
+
+
+def _billed_by_tool() -> dict[str, Decimal]:
+    """Σ `extras.billed_usd` per tool (Copilot's net AI-credit spend), where any is known."""
+    billed = UsageEvent.extras["billed_usd"].astext.cast(Numeric)
+    return {tool: Decimal(total) for tool, total in db.session.execute(
+        select(UsageEvent.tool, func.sum(billed))
+        .where(UsageEvent.extras.has_key("billed_usd")).group_by(UsageEvent.tool))}
 
 
 def _tool_stats(events: int, inp: int, out: int, cw: int, cr: int, cost: Decimal,

@@ -151,7 +151,8 @@ mappings_cli = AppGroup("mappings", help="Who is behind API keys and member ids.
 abacus_cli.add_command(accounts_cli)
 abacus_cli.add_command(mappings_cli)
 
-SOURCES = click.Choice(["anthropic", "cursor", "cursor-session", "openai", "codex"],
+SOURCES = click.Choice(["anthropic", "cursor", "cursor-session", "openai", "codex",
+                        "copilot"],
                        case_sensitive=False)
 
 
@@ -205,8 +206,8 @@ def accounts_list_command() -> None:
     _bootstrap_env_accounts()
     rows = status_report()
     if not rows:
-        click.echo("no accounts yet: set ANTHROPIC_ADMIN_KEYS / CURSOR_ADMIN_KEYS or "
-                   "`flask abacus accounts add`")
+        click.echo("no accounts yet: set ANTHROPIC_ADMIN_KEYS / CURSOR_ADMIN_KEYS / "
+                   "COPILOT_ACCOUNTS or `flask abacus accounts add`")
     for r in rows:
         click.echo(f"{r['provider']:<15}{r['name']:<28}{r['status']:<14}"
                    f"last success {r['last_success_at'] or '-'}")
@@ -223,22 +224,30 @@ def accounts_list_command() -> None:
 @click.option("--proxy", metavar="URL", help="HTTP(S) proxy for this account's requests.")
 @click.option("--base-url", metavar="URL", help="Override the provider's base URL.")
 @click.option("--email", metavar="EMAIL", help="cursor-session: who owns the seat.")
+@click.option("--org", metavar="ORG", help="copilot: the GitHub organization to read.")
+@click.option("--enterprise", metavar="SLUG",
+              help="copilot: the GitHub enterprise to read (instead of --org).")
 @click.option("--workspace", metavar="ID",
               help="codex: the ChatGPT workspace id (admin console → workspace settings).")
 @click.option("--usd-per-credit", "usd_per_credit", metavar="X",
               help="codex: dollars per Codex credit (default 0.04, i.e. 25 credits = $1).")
 def accounts_add_command(provider: str, name: str, key_file: str | None,
                          cookie_file: str | None, proxy: str | None, base_url: str | None,
-                         email: str | None, workspace: str | None,
-                         usd_per_credit: str | None) -> None:
-    """Add an account: `accounts add cursor-session --name N --cookie-file F`."""
+                         email: str | None, org: str | None, enterprise: str | None,
+                         workspace: str | None, usd_per_credit: str | None) -> None:
+    """Add an account: `accounts add cursor-session --name N --cookie-file F`,
+    `accounts add copilot --name N --org ORG [--key-file F]`."""
     from ..extensions import db
     from ..providers import get_provider
     from ..sync.accounts import AccountError, add_account
 
+    if provider == "copilot" and bool(org) == bool(enterprise):
+        raise click.UsageError("copilot needs --org ORG or --enterprise SLUG (one of them)")
+    if provider != "copilot" and (org or enterprise):
+        raise click.UsageError("--org and --enterprise are for copilot accounts")
     try:
-        settings = _account_settings(proxy, base_url, email, workspace_id=workspace,
-                                     usd_per_credit=usd_per_credit)
+        settings = _account_settings(proxy, base_url, email, org=org, enterprise=enterprise,
+                                     workspace_id=workspace, usd_per_credit=usd_per_credit)
         # Settings are checked before the key is asked for: a missing workspace id is
         # reported without typing the secret first.
         problems = get_provider(provider).check_settings(settings)

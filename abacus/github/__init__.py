@@ -5,6 +5,7 @@ pushes; `backfill` walks repository history through the REST client (`providers.
 and fills line stats; `attribution` decides which AI tools a commit names. The `flask abacus
 github` commands are in `cli.github`, the RQ jobs in `jobs`.
 
-May import: providers, models, extensions, config, `usage.pricing` (model names). Never sync,
+May import: providers, models, extensions, config, `usage.pricing` (model names),
+`usage.ingest.reattribute` (a learned login's Copilot usage follows it). Never sync,
 people, analytics, jobs, web or cli.
 """

@@ -27,6 +27,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from ..extensions import db
 from ..models import Commit, CommitAttribution, IdentityMapping, Repository
+from ..usage.ingest import reattribute as reattribute_usage
 from . import attribution
 
 SOURCE = "github"  # identity_mappings.source and repositories.source
@@ -230,6 +231,8 @@ def _store_batch(repo: Repository, batch: list[CommitIn], source: str) -> StoreR
         _insert(repo, new, source, mappings, domains, result)
     if learned:
         reattribute(learned)
+        # The same login's Copilot usage (mapped under "github" too) follows.
+        reattribute_usage(SOURCE, learned)
     return result
 
 

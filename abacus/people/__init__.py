@@ -4,6 +4,7 @@
 keys, member ids) and commit authors to a person, and re-attributes their past usage and
 commits when a mapping changes or two people are merged.
 
-May import: models, extensions, config, providers.base, usage (ingest.reattribute), github
+May import: models, extensions, config, providers (base; the registry for identity sources),
+usage (ingest.reattribute), github
 (store, to move commits). Never sync, analytics, jobs, web or cli.
 """

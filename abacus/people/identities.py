@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 
 from ..extensions import db
 from ..models import IdentityMapping, UsageDaily
+from ..providers import identity_source
 from ..providers.base import Identity
 from ..usage.ingest import reattribute
 
@@ -54,10 +55,13 @@ def sync_from_provider(provider: str, identities: Iterable[Identity]) -> int:
 
 
 def assign(provider: str, external_id: str, email: str, assigned_by: str) -> int:
-    """An admin maps an identity to a person; returns how many events were re-attributed."""
+    """An admin maps an identity to a person; returns how many events (and commits) were
+    re-attributed. A Copilot login is stored under source `github`: one mapping per GitHub
+    login serves its commits and its Copilot usage."""
     email = email.strip().lower()
     if "@" not in email:
         raise ValueError(f"{email!r} is not an e-mail address")
+    provider = identity_source(provider)
     if provider == GITHUB:
         external_id = external_id.strip().lower()  # logins and e-mails are case-insensitive
     row = db.session.get(IdentityMapping, (provider, external_id))
@@ -70,7 +74,7 @@ def assign(provider: str, external_id: str, email: str, assigned_by: str) -> int
     if provider == GITHUB:
         from ..github.store import reattribute as reattribute_commits
 
-        return reattribute_commits([external_id])
+        return reattribute_commits([external_id]) + reattribute(GITHUB, [external_id])
     return reattribute(provider, [external_id])
 
 
@@ -124,9 +128,9 @@ def merge_people(old_email: str, new_email: str, merged_by: str) -> MergeResult:
         select(UsageDaily.provider, UsageDaily.actor).where(UsageDaily.email == old)
         .distinct()).all()
     added = 0
-    for provider, actor in carried:
-        if db.session.get(IdentityMapping, (provider, actor)) is None:
-            db.session.add(IdentityMapping(source=provider, external_id=actor, email=new,
+    for source, actor in {(identity_source(p), a) for p, a in carried}:
+        if db.session.get(IdentityMapping, (source, actor)) is None:
+            db.session.add(IdentityMapping(source=source, external_id=actor, email=new,
                                            assigned_by=merged_by))
             added += 1
     from ..github.store import move_person

@@ -32,6 +32,7 @@ BUILTINS: dict[str, str] = {
     "cursor_session": "abacus.providers.cursor_session:CursorSessionProvider",
     "openai": "abacus.providers.openai:OpenAIProvider",
     "codex": "abacus.providers.codex:CodexProvider",
+    "copilot": "abacus.providers.copilot:CopilotProvider",
 }
 
 log = logging.getLogger(__name__)
@@ -76,3 +77,19 @@ def get_provider(provider_id: str) -> Provider:
     except KeyError:
         known = ", ".join(sorted(providers()))
         raise UnknownProvider(f"unknown provider {provider_id!r} (known: {known})") from None
+
+
+def identity_source(provider_id: str) -> str:
+    """The identity_mappings source a provider's actors are mapped under (its id unless it
+    shares another's, like Copilot's GitHub logins)."""
+    try:
+        provider = get_provider(provider_id)
+    except UnknownProvider:  # an uninstalled plugin: its data keeps its own mappings
+        return provider_id
+    return provider.identity_source or provider.id
+
+
+def providers_of_source(source: str) -> list[str]:
+    """Every provider id whose actors are mapped under `source` (`source` itself included)."""
+    return sorted({source, *(pid for pid, p in providers().items()
+                             if (p.identity_source or pid) == source)})

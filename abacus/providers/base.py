@@ -87,6 +87,7 @@ class Capabilities:
     invoices: bool = False
     identities: bool = False  # can list who its actors are (API keys → people, members)
     billed_costs: bool = False  # reports its bill per day apart from usage (Page.costs)
+    seats: bool = False  # can list the account's seats (`Provider.seats`)
 
 
 @dataclass(frozen=True)
@@ -159,6 +160,17 @@ class BilledCost:
     quantity_unit: str = ""
 
 
+@dataclass(frozen=True)
+class TeamMembership:
+    """A user in a team on a day (one per user and team: a user in two teams is two)."""
+
+    day: date
+    user_id: int | None
+    login: str  # lower-cased
+    team_id: str  # GitHub's team id as text (enterprise teams included)
+    slug: str
+
+
 @dataclass
 class Page:
     """Records of one fetched page; `cursor` is the provider's resume point after it.
@@ -166,12 +178,31 @@ class Page:
     `costs` is None for a page that says nothing about the bill; a list (even empty) is the
     whole bill of `costs_days` (UTC days the fetch covered completely): the stored bill of
     those days is replaced by it.
+    `memberships`, when not None, is the complete user–team list of `membership_days`: the
+    engine replaces what is stored for those days with it (an empty list clears them).
     """
 
     records: list[UsageRecord]
     cursor: dict[str, Any] | None = None
     costs: list[BilledCost] | None = None
     costs_days: list[date] = field(default_factory=list)
+    memberships: list[TeamMembership] | None = None
+    membership_days: list[date] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Seat:
+    """One assigned seat as the provider lists it (times timezone-aware, UTC)."""
+
+    login: str  # lower-cased; the identity key (identity_mappings external id)
+    user_id: int | None = None
+    plan: str | None = None
+    created_at: datetime | None = None
+    last_activity_at: datetime | None = None
+    last_activity_editor: str | None = None
+    last_authenticated_at: datetime | None = None
+    pending_cancellation_date: date | None = None
+    assigning_team: str | None = None
 
 
 @dataclass(frozen=True)
@@ -218,6 +249,11 @@ class Provider:
     # ask for days before it: the API would refuse them.
     history: ClassVar[timedelta | None] = None
 
+    # identity_mappings.source its actors are looked up under (None: the provider's id).
+    # Copilot shares "github" with commit authors: one mapping per GitHub login for both.
+    identity_source: ClassVar[str | None] = None
+
+
     def fetch(self, account: AccountConfig, window: Window,
               cursor: dict[str, Any] | None = None) -> Iterator[Page]:
         """Yield the records inside `window`, page by page."""
@@ -229,6 +265,10 @@ class Provider:
 
     def snapshots(self, account: AccountConfig) -> Iterator[Snapshot]:
         """Yield limits, invoices, plan summaries… (only for providers that have them)."""
+        return iter(())
+
+    def seats(self, account: AccountConfig) -> Iterator[Seat]:
+        """Yield every assigned seat, the complete list (only when `capabilities.seats`)."""
         return iter(())
 
     def prepare_credentials(self, credentials: Mapping[str, str]) -> dict[str, str]:

@@ -103,14 +103,20 @@ class Commit:
 
 
 class GitHubClient:
-    """One client per backfill run; requests go out one at a time (GitHub asks for serial)."""
+    """One client per run; requests go out one at a time (GitHub asks for serial).
+
+    The commits backfill uses the endpoint methods; other GitHub readers (the Copilot
+    provider) use `get` and `pages`, which carry the same auth, rate-limit and pagination
+    rules.
+    """
 
     def __init__(self, credentials: GitHubCredentials, api_url: str = DEFAULT_API_URL,
-                 proxy_url: str | None = None, min_interval: float = 0.0) -> None:
+                 proxy_url: str | None = None, min_interval: float = 0.0,
+                 api_version: str = API_VERSION) -> None:
         self._credentials = credentials
         self.api_url = api_url.rstrip("/")
         self._session = make_session(proxy_url=proxy_url, min_interval=min_interval, headers={
-            "Accept": "application/vnd.github+json", "X-GitHub-Api-Version": API_VERSION})
+            "Accept": "application/vnd.github+json", "X-GitHub-Api-Version": api_version})
         self._installation_token: tuple[str, datetime] | None = None  # token, expires_at
         self._token_lock = threading.Lock()
 
@@ -159,6 +165,25 @@ class GitHubClient:
         return _commit(json_body(response, what), what, with_stats=True)
 
     # --- transport ------------------------------------------------------------------------
+    def get(self, path: str, what: str, *, params: dict[str, Any] | None = None,
+            not_found: str | None = None, allow: tuple[int, ...] = ()) -> requests.Response:
+        """GET `path` (below the API URL) with auth and rate-limit handling.
+
+        A status in `allow` is returned for the caller to interpret instead of raised; other
+        failures raise as the module docstring says.
+        """
+        return self._get(f"{self.api_url}{path}", what, params=params,
+                         not_found=not_found or f"{what}: not found", allow=allow)
+
+    def pages(self, path: str, params: dict[str, Any] | None, what: str, *,
+              items_key: str | None = None, not_found: str | None = None
+              ) -> Iterator[tuple[requests.Response, list[dict[str, Any]]]]:
+        """Each page of a list endpoint with its items: a JSON list, or the list under
+        `items_key` of an object body (e.g. `seats`), following `Link: rel="next"`."""
+        yield from self._page_bodies(f"{self.api_url}{path}", params, what,
+                                     not_found=not_found or f"{what}: not found",
+                                     items_key=items_key)
+
     def _repo_url(self, full_name: str) -> str:
         owner, sep, name = full_name.partition("/")
         if not (owner and sep and name) or "/" in name:
@@ -168,17 +193,28 @@ class GitHubClient:
     def _pages(self, url: str, params: dict[str, Any] | None, what: str, *, not_found: str,
                empty_ok: bool = False) -> Iterator[dict[str, Any]]:
         """Items of a list endpoint, following `Link: rel="next"` URLs exactly as given."""
+        for _, items in self._page_bodies(url, params, what, not_found=not_found,
+                                          allow=(409,) if empty_ok else ()):
+            yield from items
+
+    def _page_bodies(self, url: str, params: dict[str, Any] | None, what: str, *,
+                     not_found: str, allow: tuple[int, ...] = (), items_key: str | None = None
+                     ) -> Iterator[tuple[requests.Response, list[dict[str, Any]]]]:
         seen: set[str] = set()
         next_url: str | None = url
         while next_url is not None:
             response = self._get(next_url, what, params=params, not_found=not_found,
-                                 empty_ok=empty_ok)
+                                 allow=allow)
             if response.status_code == 409:  # "Git Repository is empty."
                 return
             body = json_body(response, what)
+            if items_key is not None:
+                body = body.get(items_key) if isinstance(body, dict) else None
+                if body is None:
+                    body = []
             if not isinstance(body, list):
                 raise ProviderError(f"{what}: expected a JSON list, got {type(body).__name__}")
-            yield from (item for item in body if isinstance(item, dict))
+            yield response, [item for item in body if isinstance(item, dict)]
             next_url = response.links.get("next", {}).get("url")
             params = None  # the next URL already carries every query parameter
             if next_url is not None:
@@ -195,15 +231,17 @@ class GitHubClient:
                                 f"({theirs.netloc})")
 
     def _get(self, url: str, what: str, *, params: dict[str, Any] | None = None,
-             not_found: str, empty_ok: bool = False) -> requests.Response:
+             not_found: str, empty_ok: bool = False,
+             allow: tuple[int, ...] = ()) -> requests.Response:
+        allow = (*allow, 409) if empty_ok else allow
         waited = refreshed = False
         while True:
             response = send(self._session, "GET", url, what, params=params,
                             headers={"Authorization": f"Bearer {self._token()}"})
             status = response.status_code
-            if status < 400 or (status == 409 and empty_ok):
-                return response
             wait = rate_limit_wait(response)
+            if status < 400 or (status in allow and wait is None):
+                return response
             if wait is not None and not waited and wait <= HttpSettings.max_retry_after:
                 waited = True
                 time.sleep(wait)

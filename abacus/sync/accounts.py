@@ -7,7 +7,9 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -35,7 +37,11 @@ DESTINATION_SETTINGS = ("base_url", "proxy_url")
 
 # Settings an admin may set per account (`accounts add … --setting`, the admin page).
 EDITABLE_SETTINGS = ("base_url", "proxy_url", "owner_email", "team_id", "min_request_interval",
-                     "workspace_id", "usd_per_credit")
+                     "workspace_id", "usd_per_credit",
+                     "org", "enterprise")
+# Settings naming which GitHub organization / enterprise a Copilot account reads.
+SCOPE_SETTINGS = ("org", "enterprise")
+_SLUG = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 
 
 class AccountError(ValueError):
@@ -209,7 +215,8 @@ def base_url(account: Account) -> str:
             "cursor": settings.cursor_base_url,
             "cursor_session": settings.cursor_dashboard_base_url,
             "openai": settings.openai_base_url,
-            "codex": settings.codex_base_url}.get(
+            "codex": settings.codex_base_url,
+            "copilot": settings.copilot_base_url}.get(
         account.provider, get_provider(account.provider).default_base_url)
 
 
@@ -258,8 +265,23 @@ def _check_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
             raise AccountError(f"unknown setting {key!r} (known: {', '.join(EDITABLE_SETTINGS)})")
         if key in DESTINATION_SETTINGS and value:
             value = check_url(key, str(value).strip())
+        if key in SCOPE_SETTINGS and value:
+            value = str(value).strip()
+            if not _SLUG.fullmatch(value):
+                raise AccountError(f"{key}: {value!r} is not a GitHub {key} name")
         out[key] = value
     return out
+
+
+def _check_scope(provider_id: str, settings: Mapping[str, Any]) -> None:
+    """A Copilot account reads exactly one organization or enterprise; others read none."""
+    given = [k for k in SCOPE_SETTINGS if settings.get(k)]
+    if provider_id == "copilot" and len(given) != 1:
+        raise AccountError("a copilot account needs --org ORG or --enterprise SLUG (one of "
+                           "them)")
+    if provider_id != "copilot" and given:
+        raise AccountError(f"{given[0]}: only copilot accounts read an organization or "
+                           "enterprise")
 
 
 _URL_SCHEMES = {"base_url": ("http", "https"),
@@ -303,6 +325,7 @@ def add_account(provider_id: str, name: str, credentials: Mapping[str, str],
         raise AccountError(f"an account named {name!r} already exists")
     checked = _check_settings(settings or {})
     _check_provider_settings(provider.id, name, checked)
+    _check_scope(provider.id, checked)
     proxy_password = None
     if checked.get("proxy_url"):
         checked["proxy_url"], proxy_password = split_proxy_url(checked["proxy_url"])
@@ -386,43 +409,63 @@ def set_enabled(account: Account, enabled: bool) -> None:
         account.status, account.status_detail = "disabled", "disabled by an admin"
 
 
-def env_sources(settings: Settings) -> list[tuple[str, str, str, tuple[tuple[str, str], ...]]]:
-    """(provider id, credential field, variable, (name, key) pairs) of every provider whose
-    accounts can come from the environment."""
-    return [("anthropic", "admin_key", "ANTHROPIC_ADMIN_KEYS", settings.anthropic_admin_keys),
-            ("cursor", "api_key", "CURSOR_ADMIN_KEYS", settings.cursor_admin_keys),
-            ("openai", "admin_key", "OPENAI_ADMIN_KEYS", settings.openai_admin_keys)]
+@dataclass(frozen=True)
+class EnvAccount:
+    """One account an environment variable names."""
+
+    variable: str
+    provider: str
+    name: str
+    credentials: dict[str, str]
+    settings: dict[str, str]  # what the variable decides (Copilot: org or enterprise)
+
+
+def _env_entries() -> list[EnvAccount]:
+    settings = _settings()
+    out = [EnvAccount(f"{pid.upper()}_ADMIN_KEYS", pid, name, {field_: key}, {})
+           for pid, field_, keys in (("anthropic", "admin_key", settings.anthropic_admin_keys),
+                                     ("cursor", "api_key", settings.cursor_admin_keys),
+                                     ("openai", "admin_key", settings.openai_admin_keys))
+           for name, key in keys]
+    out += [EnvAccount("COPILOT_ACCOUNTS", "copilot", name, {"token": token}, {kind: slug})
+            for name, kind, slug, token in settings.copilot_accounts]
+    return out
 
 
 def ensure_env_accounts() -> list[Account]:
-    """Upsert the accounts named by the *_ADMIN_KEYS variables (`env_sources`; idempotent).
+    """Upsert the accounts named by the *_ADMIN_KEYS variables and COPILOT_ACCOUNTS
+    (`_env_entries`; idempotent).
 
     A key that changed under the same name replaces the stored one (and un-parks the
     account); accounts whose key left the variable are kept, with their history.
     """
-    settings = _settings()
     touched = []
     # The web, worker and scheduler processes all do this at start: one at a time, so two of
     # them never insert the same account.
     db.session.execute(text("SELECT pg_advisory_xact_lock(:ns, 0)"), {"ns": BOOTSTRAP_LOCK})
-    for provider_id, field, variable, keys in env_sources(settings):
-        for name, key in keys:
-            account = db.session.execute(select(Account).where(Account.name == name)).scalar()
-            if account is None:
-                account = add_account(provider_id, name, {field: key}, {})
-                account.settings = {"source": "env"}
-            elif account.provider != provider_id:
-                raise AccountError(f"{variable}: the name {name!r} "
-                                   f"belongs to a {account.provider} account")
-            else:
-                try:
-                    current = decrypt_credentials(account).get(field)
-                except CredentialsUnreadable:
-                    current = None
-                if current != key:
-                    _drop_destination(account)
-                    set_credentials(account, {field: key})
-            touched.append(account)
+    for entry in _env_entries():
+        account = db.session.execute(select(Account).where(Account.name == entry.name)).scalar()
+        if account is None:
+            account = add_account(entry.provider, entry.name, entry.credentials,
+                                  entry.settings)
+            account.settings = {"source": "env", **entry.settings}
+        elif account.provider != entry.provider:
+            raise AccountError(f"{entry.variable}: the name {entry.name!r} belongs to a "
+                               f"{account.provider} account")
+        else:
+            try:
+                current = decrypt_credentials(account)
+            except CredentialsUnreadable:
+                current = {}
+            scope = {k: (account.settings or {}).get(k) for k in SCOPE_SETTINGS}
+            wanted = {k: entry.settings.get(k) for k in SCOPE_SETTINGS}
+            if any(current.get(k) != v for k, v in entry.credentials.items()) or (
+                    scope != wanted and entry.settings):
+                _drop_destination(account)
+                account.settings = {**{k: v for k, v in (account.settings or {}).items()
+                                       if k not in SCOPE_SETTINGS}, **entry.settings}
+                set_credentials(account, entry.credentials)
+        touched.append(account)
     moved = move_proxy_passwords()
     if moved:
         log.info("moved %d proxy password(s) into the encrypted credentials", moved)
@@ -454,16 +497,16 @@ def _drop_destination(account: Account) -> None:
 
 
 def env_accounts_problem() -> str | None:
-    """What would keep the *_ADMIN_KEYS accounts (`env_sources`) from loading, read-only (the
-    Status page shows it instead of failing). The upsert itself runs at worker/scheduler start
-    and at the sync entry points: a page view never writes."""
-    for provider_id, field, variable, keys in env_sources(_settings()):
-        for name, key in keys:
-            provider = db.session.execute(
-                select(Account.provider).where(Account.name == name)).scalar()
-            if provider is not None and provider != provider_id:
-                return f"{variable}: the name {name!r} belongs to a {provider} account"
-            problems = get_provider(provider_id).check_credentials({field: key})
-            if problems:
-                return f"{variable}: account {name!r}: " + "; ".join(problems)
+    """What would keep the *_ADMIN_KEYS / COPILOT_ACCOUNTS accounts (`_env_entries`) from
+    loading, read-only (the Status page shows it instead of failing). The upsert itself runs
+    at worker/scheduler start and at the sync entry points: a page view never writes."""
+    for entry in _env_entries():
+        provider = db.session.execute(
+            select(Account.provider).where(Account.name == entry.name)).scalar()
+        if provider is not None and provider != entry.provider:
+            return (f"{entry.variable}: the name {entry.name!r} "
+                    f"belongs to a {provider} account")
+        problems = get_provider(entry.provider).check_credentials(entry.credentials)
+        if problems:
+            return f"{entry.variable}: account {entry.name!r}: " + "; ".join(problems)
     return None

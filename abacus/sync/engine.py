@@ -44,6 +44,7 @@ from ..usage.billing import store_billed_costs
 from ..usage.ingest import ingest
 from .accounts import account_config, ensure_env_accounts
 from .alerts import raise_alert
+from .seats import store_memberships, store_seats
 
 log = logging.getLogger("abacus.sync")
 
@@ -185,6 +186,7 @@ class _Run:
         cursor = state.cursor
         bill: list[BilledCost] | None = None
         bill_days: set[date] = set()
+        memberships, membership_days = [], set()
         for page in self.provider.fetch(self.config, window, cursor):
             records.extend(page.records)
             if page.cursor is not None:
@@ -192,10 +194,14 @@ class _Run:
             if page.costs is not None:
                 bill = [*(bill or []), *page.costs]
                 bill_days.update(page.costs_days)
+            if page.memberships is not None:
+                memberships.extend(page.memberships)
+                membership_days.update(page.membership_days)
             if self.progress:
                 self.progress(done, total, self.outcome.fetched + len(records),
                               window.start.date().isoformat())
         result = ingest(self.account, records, self.run_id)
+        store_memberships(self.account, membership_days, memberships)
         state.cursor = cursor
         run = self.run()
         if bill is not None:  # the provider's own bill of these days, beside the usage
@@ -343,6 +349,15 @@ def _refresh_side_data(r: _Run) -> None:
     except ProviderError as exc:
         db.session.rollback()
         r.warn(f"account details not refreshed: {exc}")
+    if provider.capabilities.seats:
+        try:
+            store_seats(account, list(provider.seats(r.config)), utcnow().date())
+            db.session.commit()
+        except AuthExpired:
+            raise
+        except ProviderError as exc:
+            db.session.rollback()
+            r.warn(f"seats not refreshed: {exc}")
     r.config = account_config(account)  # a profile may have told who owns the seat
 
 
@@ -394,8 +409,9 @@ def sync_account(account_id: int, *, first: date | None = None, last: date | Non
                 begin = first
                 if floor and first < floor:
                     begin = floor
-                    r.warn(f"days before {floor.isoformat()} are beyond the "
-                           f"{r.provider.history.days}-day history the API keeps; not asked for")
+                    span = f"{r.provider.history.days}-day " if r.provider.history else ""
+                    r.warn(f"days before {floor.isoformat()} are beyond the {span}history the "
+                           "API keeps; not asked for")
                 windows = day_range_windows(begin, last or now.date(), now, r.provider.window)
             for i, window in enumerate(windows):
                 r.fetch_window(window, i, len(windows))
@@ -430,6 +446,11 @@ def backfill_account(account_id: int, *, target: date | None = None,
                            message="another worker is syncing this account")
         state = _state(account)
         explicit = target is not None
+        # The provider has nothing older than this (Codex: 90 days; Copilot: a year back, from
+        # 2025-10-10): the walk ends there.
+        oldest = get_provider(account.provider).history_floor(utcnow())
+        if explicit and oldest is not None and target < oldest:
+            target = oldest
         if state.backfill_status == "complete" and (
                 not explicit or (state.backfill_oldest_day
                                  and target >= state.backfill_oldest_day)):
@@ -437,9 +458,8 @@ def backfill_account(account_id: int, *, target: date | None = None,
             return Outcome(account.name, account.provider, "backfill", "skipped",
                            message="backfill is complete")
         goal = target or state.backfill_target_day or settings.backfill_from
-        floor = get_provider(account.provider).history_floor(utcnow())
-        if floor and goal < floor:  # the API answers nothing older: the walk ends there
-            goal = floor
+        if oldest is not None and goal < oldest:
+            goal = oldest
         r = _Run(account, "backfill", job_id, progress)
         r.start()
 

@@ -127,6 +127,7 @@ class AccountRow:
     # The provider's own bill against the estimate of its usage, per day of the range
     # (providers that report a bill apart from usage: OpenAI).
     bill: BillComparison | None = None
+    notice: str | None = None  # what the account cannot do (Copilot: no billing access)
 
     @property
     def can_sync(self) -> bool:
@@ -325,7 +326,10 @@ def accounts(backfill_from: date) -> list[AccountRow]:
                 target_day=(state.backfill_target_day if state and state.backfill_target_day
                             else backfill_from)),
             gaps=gaps_by_account.get(account.name, []),
-            seat=seat_details(snapshots.get(account.id, [])),
+            seat=seat_details([s for s in snapshots.get(account.id, [])
+                               if s.kind != "billing"]),
+            notice=next((s.data.get("warning") for s in snapshots.get(account.id, [])
+                         if s.kind == "billing" and s.data.get("warning")), None),
         ))
     return out
 

@@ -28,6 +28,7 @@ from sqlalchemy import select
 
 from ..extensions import db
 from ..models import Account, PricingOverride, UsagePersonBlock
+from ..providers import identity_source, providers_of_source
 from ..providers.base import UsageRecord
 from .pricing import PRICE_FACTORS, Price, canonical_model, load_shipped_prices
 
@@ -255,9 +256,10 @@ def _merge(cur, account: Account, run_id: int | None) -> IngestResult:
         FROM ingest_raw r
         LEFT JOIN ingest_prices p ON p.model = r.model
         LEFT JOIN identity_mappings m
-            ON m.source = {provider} AND m.external_id = r.actor
-    """.format(provider=cur.mogrify("%s", (account.provider,)).decode(),  # DDL takes no params
+            ON m.source = {source} AND m.external_id = r.actor
+    """.format(source=cur.mogrify("%s", (identity_source(account.provider),)).decode(),
                factor=_factor_sql(cur, "r.kind")))
+    # (DDL takes no parameters.) Copilot's actors are GitHub logins, mapped under "github".
     cur.execute("ANALYZE ingest_raw (event_key, model, actor, day)")
     cur.execute("""SELECT r.model, count(*) FROM ingest_raw r
                    LEFT JOIN ingest_prices p USING (model)
@@ -476,8 +478,9 @@ def rebuild_rollups(account_id: int | None = None) -> int:
     return len(accounts)
 
 
-def reattribute(provider: str, actors: Iterable[str] | None = None) -> int:
-    """Apply identity mappings to stored events of `provider` (all actors, or just `actors`).
+def reattribute(source: str, actors: Iterable[str] | None = None) -> int:
+    """Apply identity mappings of `source` to stored events (all actors, or just `actors`)
+    of every provider mapped under it (`github`: Copilot).
 
     Called after mappings change, so past usage follows a newly assigned person. Rollups of
     exactly the (account, day) pairs whose events changed are rebuilt in the same
@@ -487,13 +490,14 @@ def reattribute(provider: str, actors: Iterable[str] | None = None) -> int:
     if actor_list == []:
         return 0
     raw = db.session.connection().connection.dbapi_connection
-    params = {"provider": provider, "actors": actor_list}
+    params = {"source": source, "providers": providers_of_source(source),
+              "actors": actor_list}
     only = "" if actor_list is None else "AND e.actor = ANY(%(actors)s)"
     with raw.cursor() as cur:
         cur.execute(f"""SELECT DISTINCT e.account_id FROM usage_events e
-                        JOIN identity_mappings m ON m.source = e.provider
+                        JOIN identity_mappings m ON m.source = %(source)s
                                                 AND m.external_id = e.actor
-                        WHERE e.provider = %(provider)s {only}
+                        WHERE e.provider = ANY(%(providers)s) {only}
                           AND e.email IS DISTINCT FROM m.email
                         ORDER BY 1""", params)
         accounts = [a for a, in cur.fetchall()]
@@ -501,8 +505,8 @@ def reattribute(provider: str, actors: Iterable[str] | None = None) -> int:
             cur.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_LOCK_NAMESPACE, acc))
         cur.execute(f"""UPDATE usage_events e SET email = m.email, updated_at = now()
                         FROM identity_mappings m
-                        WHERE m.source = e.provider AND m.external_id = e.actor
-                          AND e.provider = %(provider)s {only}
+                        WHERE m.source = %(source)s AND m.external_id = e.actor
+                          AND e.provider = ANY(%(providers)s) {only}
                           AND e.email IS DISTINCT FROM m.email
                         RETURNING e.account_id, e.day""", params)
         touched: dict[int, set[date]] = {}

@@ -54,12 +54,16 @@ from .access import admin_required
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 # Settings the add form offers (the edit page offers all of accounts.EDITABLE_SETTINGS).
-ADD_SETTINGS = ("owner_email", "proxy_url", "base_url", "workspace_id", "usd_per_credit")
+ADD_SETTINGS = ("org", "enterprise", "owner_email", "proxy_url", "base_url", "workspace_id",
+                "usd_per_credit")
 SETTING_LABELS = {
     "owner_email": ("Owner e-mail", "Whose seat this is (Cursor seats): usage is theirs."),
     "proxy_url": ("Proxy URL", "http://user:password@host:port, for this account's requests."),
     "base_url": ("Base URL", "Only to point at another API host (a gateway, a test server)."),
     "team_id": ("Team id", "Cursor: which team the seat's dashboard calls use."),
+    "org": ("GitHub organization", "GitHub Copilot: the organization whose reports it reads."),
+    "enterprise": ("GitHub enterprise", "GitHub Copilot: the enterprise slug, instead of an "
+                   "organization (enterprise-wide reports and billing)."),
     "min_request_interval": ("Seconds between requests",
                              "Slow down below the provider's rate limit."),
     "workspace_id": ("Workspace id", "Codex: the ChatGPT workspace id (admin console → "

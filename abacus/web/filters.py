@@ -12,7 +12,8 @@ from ..github.attribution import TOOLS as COMMIT_TOOLS
 from ..usage.pricing import display_model
 
 # Usage providers' tools, and every tool commits are attributed to (one id for both).
-TOOL_LABELS = {**COMMIT_TOOLS, "openai": "OpenAI"}
+TOOL_LABELS = {**COMMIT_TOOLS, "openai": "OpenAI", "copilot": COMMIT_TOOLS.get("github_copilot",
+                                                                    "GitHub Copilot")}
 
 _FILTERS: dict[str, Callable] = {}
 
@@ -58,6 +59,14 @@ def usd(value: Decimal | int | None) -> str:
     amount = Decimal(value or 0).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
     sign = "-" if amount < 0 else ""
     return f"{sign}${abs(amount):,.2f}"
+
+
+@_filter("credits")
+def credits(value: Decimal | int | None) -> str:
+    """AI credits as reported, with separators: Decimal("1250.50") -> "1,250.5"."""
+    amount = Decimal(value or 0).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    text = f"{amount:,.2f}".rstrip("0").rstrip(".")
+    return text
 
 
 @_filter("percent")

@@ -12,6 +12,7 @@ from flask import Blueprint, abort, current_app, redirect, render_template, requ
 from flask.typing import ResponseReturnValue
 
 from ..analytics import commits as commit_analytics
+from ..analytics import copilot as copilot_analytics
 from ..analytics import person as analytics
 from ..sync.engine import data_complete_through
 from . import htmx, params
@@ -23,7 +24,8 @@ from .ranges import TimeRange, current_range, org_today
 bp = Blueprint("people", __name__)
 
 TABS = ("overview", "raw", "commits")
-CHART_TOOLS = ("claude_code", "cursor", "openai", "codex")  # own chart colour; others: "other"
+# Tools with their own chart colour; others draw as "other".
+CHART_TOOLS = ("claude_code", "cursor", "copilot", "openai", "codex")
 
 
 def incomplete_from(today: date) -> date:
@@ -68,6 +70,7 @@ def person(email: str) -> ResponseReturnValue:
         ov = analytics.person_overview(email, rng.start, rng.end, prev.start, prev.end)
         context["ov"] = ov
         context["prev"] = prev
+        context["copilot"] = copilot_analytics.activity(rng.start, rng.end, person=email)
         context["chart"] = _daily_chart(ov.daily, incomplete_from(org_today()))
     return htmx.render("people/person.html", "people/_panel.html", **context)
 

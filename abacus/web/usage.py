@@ -9,7 +9,7 @@ from decimal import Decimal
 from flask import Blueprint, Response, current_app
 from flask.typing import ResponseReturnValue
 
-from ..analytics import usage
+from ..analytics import copilot, usage
 from . import htmx, params
 from .charts import Series, StackedChart, stacked_columns
 from .filters import model_label, tool_label
@@ -40,6 +40,7 @@ def index() -> ResponseReturnValue:
         previous=usage.totals(prev.start, prev.end),
         chart=_chart(trend, series_keys), series_keys=series_keys,
         active=usage.active_people(rng.start, rng.end),
+        copilot=copilot.activity(rng.start, rng.end),
         timezone=current_app.config["ABACUS"].timezone)
 
 

@@ -86,7 +86,7 @@ def test_admin_adds_account_assigns_identity_and_sets_a_price(app, live_server, 
     assert key_input.get_attribute("type") == "password"
     page.get_by_label("Name").fill("cursor-team")
     key_input.fill(CURSOR_KEY)
-    page.get_by_text("Optional settings: owner, proxy, base URL").click()
+    page.get_by_text("More settings: GitHub organization (Copilot), owner, proxy, base URL").click()
     page.get_by_label("Proxy URL").fill("http://egress:pr0xyPass@proxy.internal:3128")
     page.get_by_role("button", name="Add account").click()
     page.wait_for_url(re.compile(r".*/admin/accounts/\d+$"))
