@@ -30,6 +30,7 @@ BUILTINS: dict[str, str] = {
     "anthropic": "abacus.providers.anthropic:AnthropicProvider",
     "cursor": "abacus.providers.cursor:CursorProvider",
     "cursor_session": "abacus.providers.cursor_session:CursorSessionProvider",
+    "openrouter": "abacus.providers.openrouter:OpenRouterProvider",
 }
 
 log = logging.getLogger(__name__)
