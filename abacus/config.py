@@ -105,11 +105,17 @@ FIELDS: tuple[Field, ...] = (
     Field("CURSOR_ADMIN_KEYS", "(none)",
           "Cursor team Admin API keys, same format; accounts named `cursor-<fingerprint>` "
           "unless named."),
+    Field("OPENROUTER_MANAGEMENT_KEYS", "(none)",
+          "OpenRouter management keys (openrouter.ai/settings/management-keys; an "
+          "organization's for per-member data), same format; accounts named "
+          "`openrouter-<fingerprint>` unless named."),
     Field("ANTHROPIC_BASE_URL", "https://api.anthropic.com",
           "Anthropic API base URL (an account's own `base_url` setting wins)."),
     Field("CURSOR_BASE_URL", "https://api.cursor.com", "Cursor Admin API base URL."),
     Field("CURSOR_DASHBOARD_BASE_URL", "https://cursor.com",
           "cursor.com dashboard base URL used with seat session cookies."),
+    Field("OPENROUTER_BASE_URL", "https://openrouter.ai/api/v1",
+          "OpenRouter API base URL (an account's own `base_url` setting wins)."),
     Field("CURSOR_MIN_REQUEST_INTERVAL", "3",
           "Seconds between requests to Cursor (its Admin API allows 20 per minute)."),
     Field("ALERT_WEBHOOK_URL", "(none)",
@@ -119,6 +125,8 @@ FIELDS: tuple[Field, ...] = (
     Field("ABACUS_SCHEDULE_CLAUDE_CODE", "`0 */6 * * *`", "Cron (UTC) for Claude Code syncs."),
     Field("ABACUS_SCHEDULE_CURSOR_SESSION", "`30 */2 * * *`",
           "Cron (UTC) for Cursor seat (session cookie) syncs."),
+    Field("ABACUS_SCHEDULE_OPENROUTER", "`20 */6 * * *`",
+          "Cron (UTC) for OpenRouter syncs (its activity covers whole UTC days)."),
     Field("ABACUS_SCHEDULE_BACKFILL", "`15 */6 * * *`",
           "Cron (UTC) for history backfills; runs until each account's backfill is complete."),
     Field("ABACUS_BACKFILL_FROM", "2025-01-01",
@@ -267,6 +275,9 @@ class Settings:
     encryption_keys: tuple[str, ...] = field(default=(), repr=False)
     anthropic_admin_keys: tuple[tuple[str, str], ...] = field(default=(), repr=False)
     cursor_admin_keys: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    openrouter_management_keys: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    openrouter_base_url: str = "https://openrouter.ai/api/v1"
+    schedule_openrouter: str = "20 */6 * * *"
     anthropic_base_url: str = "https://api.anthropic.com"
     cursor_base_url: str = "https://api.cursor.com"
     cursor_dashboard_base_url: str = "https://cursor.com"
@@ -392,6 +403,13 @@ class Settings:
                                             "anthropic"),
             cursor_admin_keys=parse_keys("CURSOR_ADMIN_KEYS", get("CURSOR_ADMIN_KEYS"),
                                          "cursor"),
+            openrouter_management_keys=parse_keys("OPENROUTER_MANAGEMENT_KEYS",
+                                                  get("OPENROUTER_MANAGEMENT_KEYS"),
+                                                  "openrouter"),
+            openrouter_base_url=_base_url("OPENROUTER_BASE_URL", get("OPENROUTER_BASE_URL"),
+                                          "https://openrouter.ai/api/v1"),
+            schedule_openrouter=_parse_cron("ABACUS_SCHEDULE_OPENROUTER",
+                                            get("ABACUS_SCHEDULE_OPENROUTER") or "20 */6 * * *"),
             anthropic_base_url=_base_url("ANTHROPIC_BASE_URL", get("ANTHROPIC_BASE_URL"),
                                          "https://api.anthropic.com"),
             cursor_base_url=_base_url("CURSOR_BASE_URL", get("CURSOR_BASE_URL"),

@@ -274,7 +274,8 @@ def schedules(settings) -> tuple[Schedule, ...]:
     from .providers import providers
 
     crons = {"anthropic": settings.schedule_claude_code, "cursor": settings.schedule_cursor,
-             "cursor_session": settings.schedule_cursor_session}
+             "cursor_session": settings.schedule_cursor_session,
+             "openrouter": settings.schedule_openrouter}
     out = [Schedule(f"abacus-schedule-sync-{pid}", crons.get(pid, provider.schedule),
                     "abacus.jobs.sync_provider", {"provider": pid})
            for pid, provider in sorted(providers().items())]

@@ -316,7 +316,8 @@ def _models_of(people: list[str], start: date, end: date) -> dict[str, dict[str,
     return out
 
 
-KNOWN_TOOLS = ("claude_code", "cursor")  # always listed in stats, even with no usage yet
+# Always listed in stats, even with no usage yet.
+KNOWN_TOOLS = ("claude_code", "cursor", "openrouter")
 
 
 def lifetime_stats() -> dict:

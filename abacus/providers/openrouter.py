@@ -276,9 +276,7 @@ def available_days(now: datetime | None = None) -> set[date]:
 
 def excluded_entries(account: AccountConfig) -> set[str]:
     """The account's `excluded` setting (key hashes, member ids, e-mails), lower-cased."""
-    raw = account.settings.get("excluded") or []
-    items = raw.replace(",", " ").split() if isinstance(raw, str) else raw
-    return {str(item).strip().lower() for item in items if str(item).strip()}
+    return {str(item).lower() for item in account.settings.get("excluded") or []}
 
 
 def _record(day: date, actor: str, email: str | None, model: str, usage: _Usage,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import re
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -22,6 +23,7 @@ from ..extensions import LockSpace, db
 from ..models import Account
 from ..providers import get_provider
 from ..providers.base import AccountConfig
+from ..usage.ingest import excluded_identities, rebuild_rollups
 
 BOOTSTRAP_LOCK = LockSpace.ENV_ACCOUNTS  # pg_advisory_xact_lock namespace
 log = logging.getLogger(__name__)
@@ -34,7 +36,20 @@ PROXY_MASK = "****"
 DESTINATION_SETTINGS = ("base_url", "proxy_url")
 
 # Settings an admin may set per account (`accounts add … --setting`, the admin page).
-EDITABLE_SETTINGS = ("base_url", "proxy_url", "owner_email", "team_id", "min_request_interval")
+EDITABLE_SETTINGS = ("base_url", "proxy_url", "owner_email", "team_id", "min_request_interval",
+                     "excluded")
+
+# Accounts the environment names: (provider, credential field, variable, Settings attribute
+# with its (name, key) pairs). Adding a provider's `*_KEYS` variable is one row here.
+ENV_KEY_SOURCES: tuple[tuple[str, str, str, str], ...] = (
+    ("anthropic", "admin_key", "ANTHROPIC_ADMIN_KEYS", "anthropic_admin_keys"),
+    ("cursor", "api_key", "CURSOR_ADMIN_KEYS", "cursor_admin_keys"),
+    ("openrouter", "management_key", "OPENROUTER_MANAGEMENT_KEYS", "openrouter_management_keys"),
+)
+# Each provider's base URL setting (the account's own `base_url` wins).
+ENV_BASE_URLS = {"anthropic": "anthropic_base_url", "cursor": "cursor_base_url",
+                 "cursor_session": "cursor_dashboard_base_url",
+                 "openrouter": "openrouter_base_url"}
 
 
 class AccountError(ValueError):
@@ -203,11 +218,10 @@ def base_url(account: Account) -> str:
     explicit = (account.settings or {}).get("base_url")
     if explicit:
         return str(explicit).rstrip("/")
-    settings = _settings()
-    return {"anthropic": settings.anthropic_base_url,
-            "cursor": settings.cursor_base_url,
-            "cursor_session": settings.cursor_dashboard_base_url}.get(
-        account.provider, get_provider(account.provider).default_base_url)
+    attribute = ENV_BASE_URLS.get(account.provider)
+    if attribute:
+        return getattr(_settings(), attribute)
+    return get_provider(account.provider).default_base_url
 
 
 def min_request_interval(account: Account) -> float:
@@ -255,8 +269,26 @@ def _check_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
             raise AccountError(f"unknown setting {key!r} (known: {', '.join(EDITABLE_SETTINGS)})")
         if key in DESTINATION_SETTINGS and value:
             value = check_url(key, str(value).strip())
+        if key == "excluded":
+            value = parse_excluded(value)
         out[key] = value
     return out
+
+
+_EXCLUDED_RE = re.compile(r"[A-Za-z0-9_.@+:-]{1,200}")
+
+
+def parse_excluded(value: Any) -> list[str]:
+    """The `excluded` setting from a list or text (commas, spaces or lines between entries):
+    identities whose usage is stored but left out of totals (a key hash, a member id, an
+    e-mail). Sorted and lower-cased, so saving the same list twice changes nothing."""
+    items = str(value or "").replace(",", " ").split() if not isinstance(value, list) \
+        else [str(v).strip() for v in value]
+    for item in items:
+        if item and not _EXCLUDED_RE.fullmatch(item):
+            raise AccountError(f"excluded: {item[:40]!r} is not a key hash, member id or "
+                               "e-mail (letters, digits and . _ @ + : - only)")
+    return sorted({item.lower() for item in items if item})
 
 
 _URL_SCHEMES = {"base_url": ("http", "https"),
@@ -332,8 +364,9 @@ def update_settings(account: Account, changes: Mapping[str, Any],
     old_proxy = merged.get("proxy_url")
     proxy_password: str | None = None
     proxy_changed = moved = False
+    old_excluded = excluded_identities(merged)
     for key, value in _check_settings(changes).items():
-        if value in (None, ""):
+        if value in (None, "", []):
             if key == "proxy_url" and old_proxy:
                 proxy_changed = True  # no proxy: the password goes with it
             merged.pop(key, None)
@@ -365,6 +398,20 @@ def update_settings(account: Account, changes: Mapping[str, Any],
     elif proxy_changed:
         _store_secrets(account, decrypt_credentials(account), proxy_password)
     account.settings = merged
+    if excluded_identities(merged) != old_excluded:
+        set_excluded(account, excluded_identities(merged))
+
+
+def set_excluded(account: Account, identities: list[str]) -> int:
+    """Replace the account's excluded identities and rebuild its rollups, so every total
+    follows at once (the stored usage itself is untouched). Returns the account's days."""
+    settings = {k: v for k, v in (account.settings or {}).items() if k != "excluded"}
+    excluded = parse_excluded(identities)
+    if excluded:
+        settings["excluded"] = excluded
+    account.settings = settings
+    db.session.flush()
+    return rebuild_rollups(account.id)
 
 
 def set_enabled(account: Account, enabled: bool) -> None:
@@ -376,7 +423,7 @@ def set_enabled(account: Account, enabled: bool) -> None:
 
 
 def ensure_env_accounts() -> list[Account]:
-    """Upsert the accounts named by ANTHROPIC_ADMIN_KEYS / CURSOR_ADMIN_KEYS (idempotent).
+    """Upsert the accounts named by the `*_KEYS` variables of ENV_KEY_SOURCES (idempotent).
 
     A key that changed under the same name replaces the stored one (and un-parks the
     account); accounts whose key left the variable are kept, with their history.
@@ -386,15 +433,14 @@ def ensure_env_accounts() -> list[Account]:
     # The web, worker and scheduler processes all do this at start: one at a time, so two of
     # them never insert the same account.
     db.session.execute(text("SELECT pg_advisory_xact_lock(:ns, 0)"), {"ns": BOOTSTRAP_LOCK})
-    for provider_id, field, keys in (("anthropic", "admin_key", settings.anthropic_admin_keys),
-                                     ("cursor", "api_key", settings.cursor_admin_keys)):
-        for name, key in keys:
+    for provider_id, field, variable, attribute in ENV_KEY_SOURCES:
+        for name, key in getattr(settings, attribute):
             account = db.session.execute(select(Account).where(Account.name == name)).scalar()
             if account is None:
                 account = add_account(provider_id, name, {field: key}, {})
                 account.settings = {"source": "env"}
             elif account.provider != provider_id:
-                raise AccountError(f"{provider_id.upper()}_ADMIN_KEYS: the name {name!r} "
+                raise AccountError(f"{variable}: the name {name!r} "
                                    f"belongs to a {account.provider} account")
             else:
                 try:
@@ -440,16 +486,13 @@ def env_accounts_problem() -> str | None:
     Status page shows it instead of failing). The upsert itself runs at worker/scheduler start
     and at the sync entry points: a page view never writes."""
     settings = _settings()
-    for provider_id, field, keys in (("anthropic", "admin_key", settings.anthropic_admin_keys),
-                                     ("cursor", "api_key", settings.cursor_admin_keys)):
-        for name, key in keys:
+    for provider_id, field, variable, attribute in ENV_KEY_SOURCES:
+        for name, key in getattr(settings, attribute):
             provider = db.session.execute(
                 select(Account.provider).where(Account.name == name)).scalar()
             if provider is not None and provider != provider_id:
-                return (f"{provider_id.upper()}_ADMIN_KEYS: the name {name!r} "
-                        f"belongs to a {provider} account")
+                return f"{variable}: the name {name!r} belongs to a {provider} account"
             problems = get_provider(provider_id).check_credentials({field: key})
             if problems:
-                return f"{provider_id.upper()}_ADMIN_KEYS: account {name!r}: " + \
-                    "; ".join(problems)
+                return f"{variable}: account {name!r}: " + "; ".join(problems)
     return None

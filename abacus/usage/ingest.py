@@ -310,11 +310,23 @@ def _merge(cur, account: Account, run_id: int | None) -> IngestResult:
     return result
 
 
+def excluded_identities(settings: dict | None) -> list[str]:
+    """The account's `excluded` setting: identities (actor or person e-mail, lower-cased)
+    whose usage stays stored as raw data but is left out of every rollup, hence every total
+    (e.g. an OpenRouter key a tool routes through that is already counted from its own
+    source). `sync.accounts` stores it normalized."""
+    return [str(v).lower() for v in (settings or {}).get("excluded") or []]
+
+
 def refresh_daily(cur, account_id: int, days: list[date]) -> None:
     """Rebuild usage_daily and the rollups derived from it (usage_person_daily,
     usage_day_totals, usage_day_people, and the usage_person_blocks holding these days) for
-    one account's given days, from usage_events."""
-    params = {"acc": account_id, "days": days}
+    one account's given days, from usage_events, leaving out the account's excluded
+    identities (applied here, so a changed exclusion, mapping or re-sync always agrees)."""
+    cur.execute("SELECT settings FROM accounts WHERE id = %s", (account_id,))
+    row = cur.fetchone()
+    params = {"acc": account_id, "days": days,
+              "excl": excluded_identities(row[0] if row else None)}
     cur.execute("DELETE FROM usage_daily WHERE account_id = %(acc)s AND day = ANY(%(days)s)",
                 params)
     cur.execute("""
@@ -329,6 +341,8 @@ def refresh_daily(cur, account_id: int, days: list[date]) -> None:
                count(*) FILTER (WHERE cost_source = 'unpriced')
         FROM usage_events
         WHERE account_id = %(acc)s AND day = ANY(%(days)s)
+          AND NOT (lower(actor) = ANY(%(excl)s::text[])
+                   OR coalesce(email, '') = ANY(%(excl)s::text[]))
         GROUP BY day, account_id, provider, tool, actor, email, model
         -- Written in day order: pages read day ranges, and rows of one day stored together
         -- make a 30-day read touch a few thousand pages instead of one page per row.

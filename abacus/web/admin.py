@@ -62,6 +62,10 @@ SETTING_LABELS = {
     "team_id": ("Team id", "Cursor: which team the seat's dashboard calls use."),
     "min_request_interval": ("Seconds between requests",
                              "Slow down below the provider's rate limit."),
+    "excluded": ("Excluded from totals",
+                 "Key hashes, member ids or e-mails, separated by commas: their usage stays "
+                 "stored but counts nowhere (e.g. an OpenRouter key a tool routes through "
+                 "that is already counted from the tool's own source)."),
 }
 PRICE_FIELDS = (("input", "Input"), ("output", "Output"), ("cache_write", "Cache write"),
                 ("cache_read", "Cache read"))
@@ -201,6 +205,7 @@ def _account_page(account: Account, error: str | None = None, error_form: str | 
     except UnknownProvider:
         provider = None
     settings = dict(account.settings or {})
+    settings["excluded"] = ", ".join(settings.get("excluded") or [])
     body = render_template(
         "admin/account.html", section="accounts", account=account_rows.account_row(account.id),
         provider=provider, settings=settings, labels=SETTING_LABELS,

@@ -12,7 +12,7 @@ from ..github.attribution import TOOLS as COMMIT_TOOLS
 from ..usage.pricing import display_model
 
 # Usage providers' tools, and every tool commits are attributed to (one id for both).
-TOOL_LABELS = {**COMMIT_TOOLS, "openai": "OpenAI"}
+TOOL_LABELS = {**COMMIT_TOOLS, "openai": "OpenAI", "openrouter": "OpenRouter"}
 
 _FILTERS: dict[str, Callable] = {}
 
