@@ -210,6 +210,8 @@ def test_admin_sets_exclusions_on_the_account_page(app, runner, fake, client):
         assert set(person_cost()) == {"unattributed:acme"}
     page = client.get(f"/admin/accounts/{account_id}").get_data(as_text=True)
     assert 'value="bob@example.com, user_jane"' in page
+    # What the exclusion keeps out is said on the page: Jane's and Bob's three records.
+    assert "3 stored records" in page and "$2.47" in page
 
 
 def test_accounts_from_the_environment(ctx, monkeypatch, fake):

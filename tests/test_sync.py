@@ -618,17 +618,19 @@ def test_scheduler_registers_the_schedule_idempotently(ctx, configure):
     scheduler = Scheduler(queue_name="default", connection=redis_connection())
     ids = register_schedules(scheduler, schedules(ctx.config["ABACUS"]))
     assert ids == ["abacus-schedule-backfill", "abacus-schedule-sync-anthropic",
-                   "abacus-schedule-sync-cursor", "abacus-schedule-sync-cursor_session"]
+                   "abacus-schedule-sync-cursor", "abacus-schedule-sync-cursor_session",
+                   "abacus-schedule-sync-openrouter"]
     crons = {j.id: j.meta["cron_string"] for j in scheduler.get_jobs()}
     assert crons["abacus-schedule-sync-cursor"] == "0 * * * *"
     assert crons["abacus-schedule-sync-anthropic"] == "0 */6 * * *"
     assert crons["abacus-schedule-sync-cursor_session"] == "30 */2 * * *"
+    assert crons["abacus-schedule-sync-openrouter"] == "20 */6 * * *"
     register_schedules(scheduler, schedules(ctx.config["ABACUS"]))
-    assert len(list(scheduler.get_jobs())) == 4
+    assert len(list(scheduler.get_jobs())) == 5
     configure(schedule_cursor="*/30 * * * *")
     register_schedules(scheduler, schedules(ctx.config["ABACUS"]))
     crons = {j.id: j.meta["cron_string"] for j in scheduler.get_jobs()}
-    assert len(crons) == 4 and crons["abacus-schedule-sync-cursor"] == "*/30 * * * *"
+    assert len(crons) == 5 and crons["abacus-schedule-sync-cursor"] == "*/30 * * * *"
 
 
 def test_scheduled_job_syncs_each_account_in_its_own_job(ctx, configure, cursor):

@@ -46,6 +46,7 @@ from ..sync.accounts import (
     set_enabled,
     update_settings,
 )
+from ..usage.ingest import excluded_usage
 from ..usage.pricing import canonical_model
 from ..usage.pricing_overrides import remove_override, set_override
 from . import htmx, params
@@ -209,6 +210,7 @@ def _account_page(account: Account, error: str | None = None, error_form: str | 
     body = render_template(
         "admin/account.html", section="accounts", account=account_rows.account_row(account.id),
         provider=provider, settings=settings, labels=SETTING_LABELS,
+        excluded=excluded_usage(account),
         proxy_masked=(account_rows.mask_url(settings["proxy_url"])
                       if settings.get("proxy_url") else ""),
         error=error, error_form=error_form)
