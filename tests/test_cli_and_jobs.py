@@ -27,7 +27,8 @@ def test_stats_json_on_an_empty_database(runner):
             "cache_read_tokens": 0, "cost_usd": "0.00"}
     assert json.loads(result.output) == {"events": 0, "people": 0, "first_day": None,
                                          "last_day": None,
-                                         "tools": {"claude_code": zero, "cursor": zero},
+                                         "tools": {"claude_code": zero, "cursor": zero,
+                                                   "openrouter": zero},
                                          "commits": {"total": 0, "ai_attributed": 0,
                                                      "by_tool": dict.fromkeys(TOOLS, 0)}}
 
