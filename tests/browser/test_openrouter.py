@@ -33,7 +33,7 @@ def test_openrouter_shows_on_overview_team_usage_and_person_pages(app, live_serv
         "e => getComputedStyle(e).backgroundColor") == "rgb(192, 38, 211)"
 
     page.goto(f"{live_server}/team?days=7")
-    header = page.locator("table thead").inner_text()
+    header = page.locator("table thead").text_content()  # shown upper-cased by CSS
     assert "OpenRouter" in header
     assert "jane@example.com" in page.locator("table tbody").inner_text()
 
