@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from abacus.config import parse_keys
+from abacus.analytics.person import raw_records
+from abacus.config import ConfigError, Settings, parse_keys
 from abacus.extensions import db
 from abacus.models import Account, ChangeLog, IdentityMapping, UsageDaily, UsageEvent
 from abacus.providers.http import HttpSettings
@@ -182,6 +183,9 @@ def test_excluded_member_and_key_are_stored_but_not_counted(ctx, runner, fake):
     assert key_row.cost_usd == Decimal("0.3") and key_row.email == "jane@example.com"
     again = invoke(runner, "sync", "openrouter", *RANGE)
     assert "0 new, 0 updated" in again.output  # idempotent with exclusions in place
+    # Jane's raw listing shows what her totals count, not the excluded key's record.
+    raw = raw_records("jane@example.com", D1, D2, UTC)
+    assert raw.total == len(raw.records) == 1 and raw.records[0].cost_usd == Decimal("0.527")
 
     # Counting them again restores the totals without a sync.
     assert invoke(runner, "accounts", "exclude", "acme", "--remove", "bob@example.com",
@@ -224,3 +228,18 @@ def test_accounts_from_the_environment(ctx, monkeypatch, fake):
     account = accounts_service.find_account("team", "openrouter")
     assert accounts_service.decrypt_credentials(account) == {"management_key": MANAGEMENT_KEY}
     assert accounts_service.account_config(account).base_url == fake.base_url
+
+
+def test_environment_variables_are_parsed_and_bad_ones_named(tmp_path):
+    env = {"ABACUS_INSTANCE_PATH": str(tmp_path),
+           "OPENROUTER_MANAGEMENT_KEYS": f"org={MANAGEMENT_KEY}, sk-or-v1-other",
+           "OPENROUTER_BASE_URL": "http://127.0.0.1:9/api/v1/"}
+    settings = Settings.from_mapping(env)
+    names = [name for name, _ in settings.openrouter_management_keys]
+    assert names[0] == "org" and names[1].startswith("openrouter-")
+    assert settings.openrouter_base_url == "http://127.0.0.1:9/api/v1"
+    with pytest.raises(ConfigError, match="OPENROUTER_BASE_URL") as exc:
+        Settings.from_mapping({**env, "OPENROUTER_BASE_URL": "openrouter.ai"})
+    with pytest.raises(ConfigError, match="OPENROUTER_MANAGEMENT_KEYS: entry 1") as exc:
+        Settings.from_mapping({**env, "OPENROUTER_MANAGEMENT_KEYS": "=sk-or-v1-secret"})
+    assert "sk-or-v1-secret" not in str(exc.value)

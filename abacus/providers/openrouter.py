@@ -9,7 +9,7 @@ accounts for (keys whose creator left, a personal account) is kept as the accoun
 Keys an admin excluded (their SHA-256 hash in the account's `excluded` setting) are read on
 their own and carved out of their creator's rows as records whose actor is the key hash: the
 key's usage stays visible as raw data while the exclusion keeps it out of totals (the rollups
-apply `excluded`, see usage/ingest.refresh_daily). Cost is what OpenRouter reports: credits
+apply `excluded`, see usage/exclusions.py). Cost is what OpenRouter reports: credits
 (`usage`) plus BYOK inference (`byok_usage_inference`), both kept apart in extras.
 Contract: /work/shared/providers/openrouter.md (§1 transport, §2 activity, §3 attribution,
 §6 double counting).

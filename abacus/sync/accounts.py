@@ -23,7 +23,8 @@ from ..extensions import LockSpace, db
 from ..models import Account
 from ..providers import get_provider
 from ..providers.base import AccountConfig
-from ..usage.ingest import excluded_identities, rebuild_rollups
+from ..usage.exclusions import excluded_identities
+from ..usage.ingest import rebuild_rollups
 
 BOOTSTRAP_LOCK = LockSpace.ENV_ACCOUNTS  # pg_advisory_xact_lock namespace
 log = logging.getLogger(__name__)

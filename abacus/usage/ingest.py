@@ -21,7 +21,6 @@ import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -29,6 +28,7 @@ from sqlalchemy import select
 from ..extensions import db
 from ..models import Account, PricingOverride, UsagePersonBlock
 from ..providers.base import UsageRecord
+from .exclusions import EXCLUDED_SQL, excluded_identities
 from .pricing import Price, canonical_model, load_shipped_prices
 
 # Fields compared to decide whether a re-sent record is a revision. Order is the column order
@@ -311,39 +311,6 @@ def _merge(cur, account: Account, run_id: int | None) -> IngestResult:
     return result
 
 
-# An event of an excluded identity (its actor, or the person it is mapped to).
-_EXCLUDED = ("(lower(actor) = ANY(%(excl)s::text[]) "
-             "OR coalesce(email, '') = ANY(%(excl)s::text[]))")
-
-
-@dataclass(frozen=True)
-class ExcludedUsage:
-    records: int
-    tokens: int
-    cost_usd: Decimal
-
-
-def excluded_usage(account: Account) -> ExcludedUsage:
-    """What the account's exclusions keep out of the totals (stored, counted nowhere)."""
-    raw = db.session.connection().connection.dbapi_connection
-    with raw.cursor() as cur:
-        cur.execute(f"""SELECT count(*), coalesce(sum(input_tokens + output_tokens
-                                                     + cache_write_tokens + cache_read_tokens), 0),
-                               coalesce(sum(cost_usd), 0)
-                        FROM usage_events WHERE account_id = %(acc)s AND {_EXCLUDED}""",
-                    {"acc": account.id, "excl": excluded_identities(account.settings)})
-        n, tokens, cost = cur.fetchone()
-    return ExcludedUsage(int(n), int(tokens), Decimal(cost))
-
-
-def excluded_identities(settings: dict | None) -> list[str]:
-    """The account's `excluded` setting: identities (actor or person e-mail, lower-cased)
-    whose usage stays stored as raw data but is left out of every rollup, hence every total
-    (e.g. an OpenRouter key a tool routes through that is already counted from its own
-    source). `sync.accounts` stores it normalized."""
-    return [str(v).lower() for v in (settings or {}).get("excluded") or []]
-
-
 def refresh_daily(cur, account_id: int, days: list[date]) -> None:
     """Rebuild usage_daily and the rollups derived from it (usage_person_daily,
     usage_day_totals, usage_day_people, and the usage_person_blocks holding these days) for
@@ -367,7 +334,7 @@ def refresh_daily(cur, account_id: int, days: list[date]) -> None:
                count(*) FILTER (WHERE cost_source = 'unpriced')
         FROM usage_events
         WHERE account_id = %(acc)s AND day = ANY(%(days)s)
-          AND NOT {_EXCLUDED}
+          AND NOT {EXCLUDED_SQL}
         GROUP BY day, account_id, provider, tool, actor, email, model
         -- Written in day order: pages read day ranges, and rows of one day stored together
         -- make a 30-day read touch a few thousand pages instead of one page per row.

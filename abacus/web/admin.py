@@ -46,7 +46,7 @@ from ..sync.accounts import (
     set_enabled,
     update_settings,
 )
-from ..usage.ingest import excluded_usage
+from ..usage.exclusions import excluded_usage
 from ..usage.pricing import canonical_model
 from ..usage.pricing_overrides import remove_override, set_override
 from . import htmx, params
