@@ -320,6 +320,7 @@ def refresh_daily(cur, account_id: int, days: list[date]) -> None:
     row = cur.fetchone()
     params = {"acc": account_id, "days": days,
               "excl": excluded_identities(row[0] if row else None)}
+    excluded = f"AND NOT {EXCLUDED_SQL}" if params["excl"] else ""  # most accounts: none
     cur.execute("DELETE FROM usage_daily WHERE account_id = %(acc)s AND day = ANY(%(days)s)",
                 params)
     cur.execute(f"""
@@ -334,7 +335,7 @@ def refresh_daily(cur, account_id: int, days: list[date]) -> None:
                count(*) FILTER (WHERE cost_source = 'unpriced')
         FROM usage_events
         WHERE account_id = %(acc)s AND day = ANY(%(days)s)
-          AND NOT {EXCLUDED_SQL}
+          {excluded}
         GROUP BY day, account_id, provider, tool, actor, email, model
         -- Written in day order: pages read day ranges, and rows of one day stored together
         -- make a 30-day read touch a few thousand pages instead of one page per row.
