@@ -235,7 +235,8 @@ class OpenRouterProvider(Provider):
             yield from page
             offset += len(page)
             total = body.get("total_count")
-            if not page or not isinstance(total, int | Decimal) or offset >= total:
+            if not page or (offset >= total if isinstance(total, int | Decimal)
+                            else len(page) < params.get("limit", PAGE_LIMIT)):
                 return
 
     # --- identities -----------------------------------------------------------------------
