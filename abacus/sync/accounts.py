@@ -483,7 +483,7 @@ def _drop_destination(account: Account) -> None:
 
 
 def env_accounts_problem() -> str | None:
-    """What would keep ANTHROPIC_ADMIN_KEYS / CURSOR_ADMIN_KEYS from loading, read-only (the
+    """What would keep the `*_KEYS` variables of ENV_KEY_SOURCES from loading, read-only (the
     Status page shows it instead of failing). The upsert itself runs at worker/scheduler start
     and at the sync entry points: a page view never writes."""
     settings = _settings()
