@@ -116,6 +116,10 @@ FIELDS: tuple[Field, ...] = (
           "`name=enterprise:SLUG:TOKEN` (`name=` optional: then `copilot-<org>`). The token "
           "needs read:org (metrics, seats) and, for billed figures, manage_billing:copilot "
           "(a classic token)."),
+    Field("OPENROUTER_MANAGEMENT_KEYS", "(none)",
+          "OpenRouter management keys (openrouter.ai/settings/management-keys; an "
+          "organization's for per-member data), same format; accounts named "
+          "`openrouter-<fingerprint>` unless named."),
     Field("ANTHROPIC_BASE_URL", "https://api.anthropic.com",
           "Anthropic API base URL (an account's own `base_url` setting wins)."),
     Field("CURSOR_BASE_URL", "https://api.cursor.com", "Cursor Admin API base URL."),
@@ -127,6 +131,8 @@ FIELDS: tuple[Field, ...] = (
           "Codex Analytics API base URL (ChatGPT Enterprise workspaces)."),
     Field("COPILOT_BASE_URL", "https://api.github.com",
           "GitHub REST API URL for Copilot accounts (an account's own `base_url` wins)."),
+    Field("OPENROUTER_BASE_URL", "https://openrouter.ai/api/v1",
+          "OpenRouter API base URL (an account's own `base_url` setting wins)."),
     Field("CURSOR_MIN_REQUEST_INTERVAL", "3",
           "Seconds between requests to Cursor (its Admin API allows 20 per minute)."),
     Field("ALERT_WEBHOOK_URL", "(none)",
@@ -143,6 +149,8 @@ FIELDS: tuple[Field, ...] = (
     Field("ABACUS_SCHEDULE_COPILOT", "`20 */6 * * *`",
           "Cron (UTC) for GitHub Copilot syncs (GitHub publishes each day's report about two "
           "days later)."),
+    Field("ABACUS_SCHEDULE_OPENROUTER", "`20 */6 * * *`",
+          "Cron (UTC) for OpenRouter syncs (its activity covers whole UTC days)."),
     Field("ABACUS_SCHEDULE_BACKFILL", "`15 */6 * * *`",
           "Cron (UTC) for history backfills; runs until each account's backfill is complete."),
     Field("ABACUS_BACKFILL_FROM", "2025-01-01",
@@ -328,6 +336,9 @@ class Settings:
     copilot_accounts: tuple[tuple[str, str, str, str], ...] = field(default=(), repr=False)
     copilot_base_url: str = "https://api.github.com"
     schedule_copilot: str = "20 */6 * * *"
+    openrouter_management_keys: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    openrouter_base_url: str = "https://openrouter.ai/api/v1"
+    schedule_openrouter: str = "20 */6 * * *"
     anthropic_base_url: str = "https://api.anthropic.com"
     cursor_base_url: str = "https://api.cursor.com"
     cursor_dashboard_base_url: str = "https://cursor.com"
@@ -469,6 +480,13 @@ class Settings:
                                        "https://api.github.com"),
             schedule_copilot=_parse_cron("ABACUS_SCHEDULE_COPILOT",
                                          get("ABACUS_SCHEDULE_COPILOT") or "20 */6 * * *"),
+            openrouter_management_keys=parse_keys("OPENROUTER_MANAGEMENT_KEYS",
+                                                  get("OPENROUTER_MANAGEMENT_KEYS"),
+                                                  "openrouter"),
+            openrouter_base_url=_base_url("OPENROUTER_BASE_URL", get("OPENROUTER_BASE_URL"),
+                                          "https://openrouter.ai/api/v1"),
+            schedule_openrouter=_parse_cron("ABACUS_SCHEDULE_OPENROUTER",
+                                            get("ABACUS_SCHEDULE_OPENROUTER") or "20 */6 * * *"),
             anthropic_base_url=_base_url("ANTHROPIC_BASE_URL", get("ANTHROPIC_BASE_URL"),
                                          "https://api.anthropic.com"),
             cursor_base_url=_base_url("CURSOR_BASE_URL", get("CURSOR_BASE_URL"),

@@ -276,7 +276,8 @@ def schedules(settings) -> tuple[Schedule, ...]:
     crons = {"anthropic": settings.schedule_claude_code, "cursor": settings.schedule_cursor,
              "cursor_session": settings.schedule_cursor_session,
              "openai": settings.schedule_openai, "codex": settings.schedule_codex,
-             "copilot": settings.schedule_copilot}
+             "copilot": settings.schedule_copilot,
+             "openrouter": settings.schedule_openrouter}
     out = [Schedule(f"abacus-schedule-sync-{pid}", crons.get(pid, provider.schedule),
                     "abacus.jobs.sync_provider", {"provider": pid})
            for pid, provider in sorted(providers().items())]

@@ -30,7 +30,7 @@ def test_stats_json_on_an_empty_database(runner):
                                          "last_day": None,
                                          "tools": {"claude_code": zero, "cursor": zero,
                                                    "copilot": zero, "openai": zero,
-                                                   "codex": zero},
+                                                   "codex": zero, "openrouter": zero},
                                          "commits": {"total": 0, "ai_attributed": 0,
                                                      "by_tool": dict.fromkeys(TOOLS, 0)}}
 

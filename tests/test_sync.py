@@ -620,7 +620,7 @@ def test_scheduler_registers_the_schedule_idempotently(ctx, configure):
     assert ids == ["abacus-schedule-backfill", "abacus-schedule-sync-anthropic",
                    "abacus-schedule-sync-codex", "abacus-schedule-sync-copilot",
                    "abacus-schedule-sync-cursor", "abacus-schedule-sync-cursor_session",
-                   "abacus-schedule-sync-openai"]
+                   "abacus-schedule-sync-openai", "abacus-schedule-sync-openrouter"]
     crons = {j.id: j.meta["cron_string"] for j in scheduler.get_jobs()}
     assert crons["abacus-schedule-sync-cursor"] == "0 * * * *"
     assert crons["abacus-schedule-sync-anthropic"] == "0 */6 * * *"
@@ -628,12 +628,13 @@ def test_scheduler_registers_the_schedule_idempotently(ctx, configure):
     assert crons["abacus-schedule-sync-openai"] == "20 */6 * * *"
     assert crons["abacus-schedule-sync-codex"] == "50 */6 * * *"
     assert crons["abacus-schedule-sync-copilot"] == "20 */6 * * *"
+    assert crons["abacus-schedule-sync-openrouter"] == "20 */6 * * *"
     register_schedules(scheduler, schedules(ctx.config["ABACUS"]))
-    assert len(list(scheduler.get_jobs())) == 7
+    assert len(list(scheduler.get_jobs())) == 8
     configure(schedule_cursor="*/30 * * * *")
     register_schedules(scheduler, schedules(ctx.config["ABACUS"]))
     crons = {j.id: j.meta["cron_string"] for j in scheduler.get_jobs()}
-    assert len(crons) == 7 and crons["abacus-schedule-sync-cursor"] == "*/30 * * * *"
+    assert len(crons) == 8 and crons["abacus-schedule-sync-cursor"] == "*/30 * * * *"
 
 
 def test_scheduled_job_syncs_each_account_in_its_own_job(ctx, configure, cursor):

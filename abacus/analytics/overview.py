@@ -317,8 +317,8 @@ def _models_of(people: list[str], start: date, end: date) -> dict[str, dict[str,
     return out
 
 
-# Always in stats, even unused.
-KNOWN_TOOLS = ("claude_code", "cursor", "copilot", "openai", "codex")
+# Always listed in stats, even with no usage yet.
+KNOWN_TOOLS = ("claude_code", "cursor", "copilot", "openai", "codex", "openrouter")
 
 
 def lifetime_stats() -> dict:

@@ -17,6 +17,7 @@ from sqlalchemy import ColumnElement, and_, func, or_, select
 from ..extensions import db
 from ..models import UsageDaily as D
 from ..models import UsageEvent as E
+from ..usage.exclusions import counted_events
 from .common import TOKENS, Costed, in_range, int_sum, money_sum
 from .overview import Daily, fold_daily
 
@@ -343,7 +344,7 @@ def raw_records(person: str, start: date, end: date, tz: tzinfo, *, tool: str | 
     records: list[RawRecord] = []
     if window:
         skip = offset - (int(window[0].through) - int(window[0].n))
-        where = [is_person(person, E), E.day.in_([w.day for w in window]),
+        where = [is_person(person, E), counted_events(), E.day.in_([w.day for w in window]),
                  E.account_id.in_(sorted({a for w in window for a in w.accounts}))]
         if tool:
             where.append(E.tool == tool)

@@ -151,9 +151,13 @@ mappings_cli = AppGroup("mappings", help="Who is behind API keys and member ids.
 abacus_cli.add_command(accounts_cli)
 abacus_cli.add_command(mappings_cli)
 
-SOURCES = click.Choice(["anthropic", "cursor", "cursor-session", "openai", "codex",
-                        "copilot"],
-                       case_sensitive=False)
+def _source_names() -> list[str]:
+    from ..providers import BUILTINS
+
+    return sorted(pid.replace("_", "-") for pid in BUILTINS)
+
+
+SOURCES = click.Choice(_source_names(), case_sensitive=False)
 
 
 def _fail(exc: Exception) -> click.ClickException:
@@ -207,7 +211,7 @@ def accounts_list_command() -> None:
     rows = status_report()
     if not rows:
         click.echo("no accounts yet: set ANTHROPIC_ADMIN_KEYS / CURSOR_ADMIN_KEYS / "
-                   "COPILOT_ACCOUNTS or `flask abacus accounts add`")
+                   "COPILOT_ACCOUNTS, OPENROUTER_MANAGEMENT_KEYS or `flask abacus accounts add`")
     for r in rows:
         click.echo(f"{r['provider']:<15}{r['name']:<28}{r['status']:<14}"
                    f"last success {r['last_success_at'] or '-'}")
@@ -278,6 +282,31 @@ def accounts_set_credentials_command(name: str, key_file: str | None,
     except AccountError as exc:
         raise _fail(exc) from None
     click.echo(f"credentials of {name!r} replaced; status {account.status}")
+
+
+@accounts_cli.command("exclude")
+@click.argument("name")
+@click.argument("entries", nargs=-1)
+@click.option("--remove", is_flag=True, help="Count these entries again.")
+def accounts_exclude_command(name: str, entries: tuple[str, ...], remove: bool) -> None:
+    """Leave usage of key hashes, member ids or e-mails out of totals (kept as raw data);
+    no ENTRIES: list them. E.g. an OpenRouter key a tool routes through that is already
+    counted from the tool's own source."""
+    from ..extensions import db
+    from ..sync.accounts import AccountError, find_account, parse_excluded, set_excluded
+
+    try:
+        account = find_account(name)
+        current = list((account.settings or {}).get("excluded") or [])
+        if entries:
+            given = parse_excluded(list(entries))
+            wanted = [e for e in current if e not in given] if remove else current + given
+            set_excluded(account, wanted)
+            db.session.commit()
+    except AccountError as exc:
+        raise _fail(exc) from None
+    listed = (account.settings or {}).get("excluded") or []
+    click.echo(f"{name}: excluded from totals: {', '.join(listed) if listed else 'nothing'}")
 
 
 def _set_enabled(name: str, enabled: bool) -> None:

@@ -33,6 +33,7 @@ BUILTINS: dict[str, str] = {
     "openai": "abacus.providers.openai:OpenAIProvider",
     "codex": "abacus.providers.codex:CodexProvider",
     "copilot": "abacus.providers.copilot:CopilotProvider",
+    "openrouter": "abacus.providers.openrouter:OpenRouterProvider",
 }
 
 log = logging.getLogger(__name__)

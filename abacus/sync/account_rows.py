@@ -61,7 +61,10 @@ def _shown_settings(settings: dict) -> dict[str, str]:
     for key, value in sorted((settings or {}).items()):
         if key == "source" or value in (None, ""):
             continue
-        shown[key] = mask_url(str(value)) if key.endswith("_url") else str(value)
+        if isinstance(value, list):
+            shown[key] = ", ".join(map(str, value))
+        else:
+            shown[key] = mask_url(str(value)) if key.endswith("_url") else str(value)
     return shown
 
 

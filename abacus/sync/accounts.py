@@ -24,6 +24,8 @@ from ..extensions import LockSpace, db
 from ..models import Account
 from ..providers import get_provider
 from ..providers.base import AccountConfig
+from ..usage.exclusions import excluded_identities
+from ..usage.ingest import rebuild_rollups
 
 BOOTSTRAP_LOCK = LockSpace.ENV_ACCOUNTS  # pg_advisory_xact_lock namespace
 log = logging.getLogger(__name__)
@@ -38,10 +40,25 @@ DESTINATION_SETTINGS = ("base_url", "proxy_url")
 # Settings an admin may set per account (`accounts add … --setting`, the admin page).
 EDITABLE_SETTINGS = ("base_url", "proxy_url", "owner_email", "team_id", "min_request_interval",
                      "workspace_id", "usd_per_credit",
-                     "org", "enterprise")
+                     "org", "enterprise", "excluded")
 # Settings naming which GitHub organization / enterprise a Copilot account reads.
 SCOPE_SETTINGS = ("org", "enterprise")
 _SLUG = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+
+# Accounts the environment names as `name=key` lists: (provider, credential field, variable,
+# Settings attribute with its (name, key) pairs). Adding such a variable is one row here;
+# COPILOT_ACCOUNTS, which also names an organization, is read in `_env_entries`.
+ENV_KEY_SOURCES: tuple[tuple[str, str, str, str], ...] = (
+    ("anthropic", "admin_key", "ANTHROPIC_ADMIN_KEYS", "anthropic_admin_keys"),
+    ("cursor", "api_key", "CURSOR_ADMIN_KEYS", "cursor_admin_keys"),
+    ("openai", "admin_key", "OPENAI_ADMIN_KEYS", "openai_admin_keys"),
+    ("openrouter", "management_key", "OPENROUTER_MANAGEMENT_KEYS", "openrouter_management_keys"),
+)
+# Each provider's base URL setting (the account's own `base_url` wins).
+ENV_BASE_URLS = {"anthropic": "anthropic_base_url", "cursor": "cursor_base_url",
+                 "cursor_session": "cursor_dashboard_base_url",
+                 "openai": "openai_base_url", "codex": "codex_base_url",
+                 "copilot": "copilot_base_url", "openrouter": "openrouter_base_url"}
 
 
 class AccountError(ValueError):
@@ -210,14 +227,10 @@ def base_url(account: Account) -> str:
     explicit = (account.settings or {}).get("base_url")
     if explicit:
         return str(explicit).rstrip("/")
-    settings = _settings()
-    return {"anthropic": settings.anthropic_base_url,
-            "cursor": settings.cursor_base_url,
-            "cursor_session": settings.cursor_dashboard_base_url,
-            "openai": settings.openai_base_url,
-            "codex": settings.codex_base_url,
-            "copilot": settings.copilot_base_url}.get(
-        account.provider, get_provider(account.provider).default_base_url)
+    attribute = ENV_BASE_URLS.get(account.provider)
+    if attribute:
+        return getattr(_settings(), attribute)
+    return get_provider(account.provider).default_base_url
 
 
 def min_request_interval(account: Account) -> float:
@@ -269,6 +282,8 @@ def _check_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
             value = str(value).strip()
             if not _SLUG.fullmatch(value):
                 raise AccountError(f"{key}: {value!r} is not a GitHub {key} name")
+        if key == "excluded":
+            value = parse_excluded(value)
         out[key] = value
     return out
 
@@ -282,6 +297,22 @@ def _check_scope(provider_id: str, settings: Mapping[str, Any]) -> None:
     if provider_id != "copilot" and given:
         raise AccountError(f"{given[0]}: only copilot accounts read an organization or "
                            "enterprise")
+
+
+_EXCLUDED_RE = re.compile(r"[A-Za-z0-9_.@+:-]{1,200}")
+
+
+def parse_excluded(value: Any) -> list[str]:
+    """The `excluded` setting from a list or text (commas, spaces or lines between entries):
+    identities whose usage is stored but left out of totals (a key hash, a member id, an
+    e-mail). Sorted and lower-cased, so saving the same list twice changes nothing."""
+    items = str(value or "").replace(",", " ").split() if not isinstance(value, list) \
+        else [str(v).strip() for v in value]
+    for item in items:
+        if item and not _EXCLUDED_RE.fullmatch(item):
+            raise AccountError(f"excluded: {item[:40]!r} is not a key hash, member id or "
+                               "e-mail (letters, digits and . _ @ + : - only)")
+    return sorted({item.lower() for item in items if item})
 
 
 _URL_SCHEMES = {"base_url": ("http", "https"),
@@ -365,8 +396,9 @@ def update_settings(account: Account, changes: Mapping[str, Any],
     old_proxy = merged.get("proxy_url")
     proxy_password: str | None = None
     proxy_changed = moved = False
+    old_excluded = excluded_identities(merged)
     for key, value in _check_settings(changes).items():
-        if value in (None, ""):
+        if value in (None, "", []):
             if key == "proxy_url" and old_proxy:
                 proxy_changed = True  # no proxy: the password goes with it
             merged.pop(key, None)
@@ -399,6 +431,20 @@ def update_settings(account: Account, changes: Mapping[str, Any],
     elif proxy_changed:
         _store_secrets(account, decrypt_credentials(account), proxy_password)
     account.settings = merged
+    if excluded_identities(merged) != old_excluded:
+        set_excluded(account, excluded_identities(merged))
+
+
+def set_excluded(account: Account, identities: list[str]) -> int:
+    """Replace the account's excluded identities and rebuild its rollups, so every total
+    follows at once (the stored usage itself is untouched). Returns the account's days."""
+    settings = {k: v for k, v in (account.settings or {}).items() if k != "excluded"}
+    excluded = parse_excluded(identities)
+    if excluded:
+        settings["excluded"] = excluded
+    account.settings = settings
+    db.session.flush()
+    return rebuild_rollups(account.id)
 
 
 def set_enabled(account: Account, enabled: bool) -> None:
@@ -422,11 +468,9 @@ class EnvAccount:
 
 def _env_entries() -> list[EnvAccount]:
     settings = _settings()
-    out = [EnvAccount(f"{pid.upper()}_ADMIN_KEYS", pid, name, {field_: key}, {})
-           for pid, field_, keys in (("anthropic", "admin_key", settings.anthropic_admin_keys),
-                                     ("cursor", "api_key", settings.cursor_admin_keys),
-                                     ("openai", "admin_key", settings.openai_admin_keys))
-           for name, key in keys]
+    out = [EnvAccount(variable, pid, name, {field_: key}, {})
+           for pid, field_, variable, attribute in ENV_KEY_SOURCES
+           for name, key in getattr(settings, attribute)]
     out += [EnvAccount("COPILOT_ACCOUNTS", "copilot", name, {"token": token}, {kind: slug})
             for name, kind, slug, token in settings.copilot_accounts]
     return out

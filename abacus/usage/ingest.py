@@ -30,6 +30,7 @@ from ..extensions import db
 from ..models import Account, PricingOverride, UsagePersonBlock
 from ..providers import identity_source, providers_of_source
 from ..providers.base import UsageRecord
+from .exclusions import EXCLUDED_SQL, excluded_identities
 from .pricing import PRICE_FACTORS, Price, canonical_model, load_shipped_prices
 
 # Fields compared to decide whether a re-sent record is a revision. Order is the column order
@@ -330,11 +331,16 @@ def _merge(cur, account: Account, run_id: int | None) -> IngestResult:
 def refresh_daily(cur, account_id: int, days: list[date]) -> None:
     """Rebuild usage_daily and the rollups derived from it (usage_person_daily,
     usage_day_totals, usage_day_people, and the usage_person_blocks holding these days) for
-    one account's given days, from usage_events."""
-    params = {"acc": account_id, "days": days}
+    one account's given days, from usage_events, leaving out the account's excluded
+    identities (applied here, so a changed exclusion, mapping or re-sync always agrees)."""
+    cur.execute("SELECT settings FROM accounts WHERE id = %s", (account_id,))
+    row = cur.fetchone()
+    params = {"acc": account_id, "days": days,
+              "excl": excluded_identities(row[0] if row else None)}
+    excluded = f"AND NOT {EXCLUDED_SQL}" if params["excl"] else ""  # most accounts: none
     cur.execute("DELETE FROM usage_daily WHERE account_id = %(acc)s AND day = ANY(%(days)s)",
                 params)
-    cur.execute("""
+    cur.execute(f"""
         INSERT INTO usage_daily (day, account_id, provider, tool, actor, email, model, events,
                                  input_tokens, output_tokens, cache_write_tokens,
                                  cache_read_tokens, cost_usd, estimated_cost_usd,
@@ -347,6 +353,7 @@ def refresh_daily(cur, account_id: int, days: list[date]) -> None:
                count(*) FILTER (WHERE cost_source = 'not_charged')
         FROM usage_events
         WHERE account_id = %(acc)s AND day = ANY(%(days)s)
+          {excluded}
         GROUP BY day, account_id, provider, tool, actor, email, model
         -- Written in day order: pages read day ranges, and rows of one day stored together
         -- make a 30-day read touch a few thousand pages instead of one page per row.

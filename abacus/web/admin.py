@@ -46,6 +46,7 @@ from ..sync.accounts import (
     set_enabled,
     update_settings,
 )
+from ..usage.exclusions import excluded_usage
 from ..usage.pricing import canonical_model
 from ..usage.pricing_overrides import remove_override, set_override
 from . import htmx, params
@@ -70,6 +71,10 @@ SETTING_LABELS = {
                      "workspace settings)."),
     "usd_per_credit": ("USD per credit", "Codex: dollars per credit (default 0.04, i.e. 25 "
                        "credits = $1; your contract may differ)."),
+    "excluded": ("Excluded from totals",
+                 "Key hashes, member ids or e-mails, separated by commas: their usage stays "
+                 "stored but counts nowhere (e.g. an OpenRouter key a tool routes through "
+                 "that is already counted from the tool's own source)."),
 }
 PRICE_FIELDS = (("input", "Input"), ("output", "Output"), ("cache_write", "Cache write"),
                 ("cache_read", "Cache read"))
@@ -209,9 +214,11 @@ def _account_page(account: Account, error: str | None = None, error_form: str | 
     except UnknownProvider:
         provider = None
     settings = dict(account.settings or {})
+    settings["excluded"] = ", ".join(settings.get("excluded") or [])
     body = render_template(
         "admin/account.html", section="accounts", account=account_rows.account_row(account.id),
         provider=provider, settings=settings, labels=SETTING_LABELS,
+        excluded=excluded_usage(account),
         proxy_masked=(account_rows.mask_url(settings["proxy_url"])
                       if settings.get("proxy_url") else ""),
         error=error, error_form=error_form)

@@ -12,8 +12,8 @@ from ..github.attribution import TOOLS as COMMIT_TOOLS
 from ..usage.pricing import display_model
 
 # Usage providers' tools, and every tool commits are attributed to (one id for both).
-TOOL_LABELS = {**COMMIT_TOOLS, "openai": "OpenAI", "copilot": COMMIT_TOOLS.get("github_copilot",
-                                                                    "GitHub Copilot")}
+TOOL_LABELS = {**COMMIT_TOOLS, "openai": "OpenAI", "openrouter": "OpenRouter",
+               "copilot": COMMIT_TOOLS.get("github_copilot", "GitHub Copilot")}
 
 _FILTERS: dict[str, Callable] = {}
 
