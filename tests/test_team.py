@@ -283,7 +283,7 @@ def test_csv_has_exactly_the_rows_and_columns_shown(signed_in):
                              "Days active", "Avg tokens/day", "Last active"]
     assert table[0] == ["person", "unmapped", "tokens", "cost_usd", "unpriced_events",
                         "claude_code_tokens", "cursor_tokens", "days_active",
-                        "avg_tokens_per_day", "last_active_day", "timezone"]
+                        "avg_daily_tokens", "last_active_day", "timezone"]
     assert [r[0] for r in table[1:]] == people(page) == [BOB, ALICE, CAROL, ERIN]
     assert table[1:] == [
         [BOB, "false", "11000", "3.000000", "0", "11000", "0", "1", "11000",
@@ -309,7 +309,7 @@ def test_column_chooser_changes_table_and_csv(signed_in):
     table = read_csv(signed_in.get("/team.csv?cols=cache_read,tokens,first,avg_cost,"
                                    "tool:cursor"))
     assert table[0] == ["person", "unmapped", "tokens", "cursor_tokens", "cache_read_tokens",
-                        "avg_cost_per_day_usd", "unpriced_events", "first_active_day",
+                        "avg_daily_cost_usd", "unpriced_events", "first_active_day",
                         "timezone"]
     assert table[1] == [CAROL, "false", "3100", "3100", "0", "10.250000", "0",
                         ago(4).isoformat(), "UTC"]
@@ -384,7 +384,7 @@ def test_empty_state_says_what_to_do(client):
     assert "flask abacus demo" in text
     assert read_csv(client.get("/team.csv")) == [["person", "unmapped", "tokens", "cost_usd",
                                                   "unpriced_events", "days_active",
-                                                  "avg_tokens_per_day", "last_active_day",
+                                                  "avg_daily_tokens", "last_active_day",
                                                   "timezone"]]
 
 

@@ -110,8 +110,8 @@ def export() -> ResponseReturnValue:
 EXPORT_IDS = {"person": "person", "tokens": "tokens", "cost": "cost_usd",
               "input": "input_tokens", "output": "output_tokens",
               "cache_write": "cache_write_tokens", "cache_read": "cache_read_tokens",
-              "days": "days_active", "avg_tokens": "avg_tokens_per_day",
-              "avg_cost": "avg_cost_per_day_usd", "first": "first_active_day",
+              "days": "days_active", "avg_tokens": "avg_daily_tokens",
+              "avg_cost": "avg_daily_cost_usd", "first": "first_active_day",
               "last": "last_active_day"}
 _UNIT = {"usd": exports.MONEY_SUFFIX, "date": exports.DAY_SUFFIX, "tokens": "_tokens"}
 
