@@ -97,9 +97,10 @@ def screen_table(response, cls: str) -> tuple[list[str], list[list[str]], list[s
     t = match.group(1)
     head = re.search(r"<thead>(.*?)</thead>", t, flags=re.S).group(1)
     body = re.search(r"<tbody>(.*?)</tbody>", t, flags=re.S).group(1)
-    foot = re.search(r"<tfoot>(.*?)</tfoot>", t, flags=re.S).group(1)
+    foot = re.search(r"<tfoot>(.*?)</tfoot>", t, flags=re.S)
     return (cells(head), [cells(tr) for tr in re.findall(r"<tr\b[^>]*>(.*?)</tr>", body,
-                                                         flags=re.S)], cells(foot))
+                                                         flags=re.S)],
+            cells(foot.group(1)) if foot else [])
 
 
 def exact_tokens(response, cls: str) -> dict[int, int]:
@@ -141,11 +142,11 @@ def assert_shared_format(response) -> list[dict[str, str]]:
         for key, value in row.items():
             if key.endswith("_usd") and value:
                 assert FULL_PRECISION.fullmatch(value), (key, value)
-            if key.endswith("_day") and value:
+            if exports.is_day(key) and value:
                 assert date.fromisoformat(value).isoformat() == value
             if key.endswith("_at") and value:
                 assert datetime.fromisoformat(value).tzinfo is not None
-    assert ("timezone" in ids) == any(i.endswith("_day") for i in ids)
+    assert ("timezone" in ids) == any(exports.is_day(i) for i in ids)
     return table
 
 
@@ -286,6 +287,58 @@ def test_commits_csv_moments_carry_the_org_time_zone_offset(app, make_app):
     assert list(table[0]) == ["repository", "commits", "last_commit_at"]
     assert table[0]["last_commit_at"] == when.astimezone(ZoneInfo("Asia/Kolkata")).isoformat()
     assert table[0]["last_commit_at"].endswith("+05:30")
+
+
+# --- a person's Raw usage ------------------------------------------------------------------
+
+def test_raw_usage_csv_is_every_record_the_tab_lists(app, usage, admin):
+    # 55 more records for Alice: the tab shows 50 a page, the CSV every one.
+    seed(app, [rec(f"m{i}", 8 + i % 20, ALICE, cost=f"0.00{i % 10}1", inp=i, at=time(i % 24))
+               for i in range(55)])
+    page = admin.get(f"/users/{ALICE}?days=30&tab=raw")
+    headers, shown, _ = screen_table(page, "person-raw-table")
+    assert "1–50 of 58 records" in visible(page.get_data(as_text=True))
+    link = re.search(r'<a class="[^"]*raw-export[^"]*" href="([^"]+)"[^>]*>',
+                     page.get_data(as_text=True))
+    assert link and 'hx-boost="false"' in link.group(0)
+    url = html.unescape(link.group(1))
+    response = admin.get(url)
+    assert f'filename="raw_usage_alice_example_com_{(today() - timedelta(days=29))}' in (
+        response.headers["Content-Disposition"])
+    table = assert_shared_format(response)
+    assert len(table) == 58
+    assert list(table[0]) == [
+        "occurred_at", "day", "tool", "tool_id", "model", "model_id", "raw_model", "kind",
+        "input_tokens", "output_tokens", "cache_write_tokens", "cache_read_tokens", "cost_usd",
+        "cost_source", "timezone"]
+    cost, model, raw = headers.index("Cost"), headers.index("Model"), headers.index("Raw model")
+    for row, line in zip(table, shown, strict=False):  # the first page, in the same order
+        assert line[0] == row["occurred_at"][:16].replace("T", " ")
+        assert row["day"] == row["occurred_at"][:10] and row["timezone"] == "UTC"
+        assert (line[model], line[raw]) == (row["model"], row["raw_model"])
+        assert dollars(line[cost]) == Decimal(row["cost_usd"]).quantize(CENT, ROUND_HALF_UP)
+    assert {(r["model"], r["model_id"], r["raw_model"]) for r in table} == {
+        ("Sonnet 4.5", canonical_model(SONNET), SONNET)}
+    assert sum(Decimal(r["cost_usd"]) for r in table) == Decimal("0.999999") + sum(
+        Decimal(f"0.00{i % 10}1") for i in range(55))
+
+
+def test_raw_usage_csv_keeps_the_filters_and_flags_unpriced_records(usage, admin):
+    url = f"/users/{DAVE}/raw.csv?days=30&model={canonical_model(UNKNOWN)}"
+    table = read_csv(admin.get(url))
+    assert [(r["model_id"], r["cost_usd"], r["cost_source"]) for r in table] == [
+        (canonical_model(UNKNOWN), "", "unpriced")]
+    every = read_csv(admin.get(f"/users/{DAVE}/raw.csv?days=30"))
+    assert sorted(r["cost_source"] for r in every) == ["provider", "unpriced"]
+    # Unmapped identities have their raw usage too.
+    assert read_csv(admin.get(f"/users/{CI}/raw.csv?days=30"))[0]["cost_usd"] == "1.234567"
+
+
+def test_raw_usage_csv_of_someone_else_is_refused_to_a_limited_member(usage, make_app):
+    member = make_app(ABACUS_MEMBER_VISIBILITY="self").test_client()
+    sign_in(member, ALICE)
+    assert member.get(f"/users/{BOB}/raw.csv?days=30").status_code == 403
+    assert len(read_csv(member.get(f"/users/{ALICE}/raw.csv?days=30"))) == 3
 
 
 # --- the writer's rules --------------------------------------------------------------------

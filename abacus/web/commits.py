@@ -112,9 +112,9 @@ def export_fields(columns: list[RepoColumn], table: RepoTable) -> list[exports.F
         else:
             # Line stats not known yet stay empty (unknown, not 0); the last commit is in
             # the org time zone, with its offset.
+            attribute = _ROW_FIELDS.get(col.key, col.key)
             fields.append(exports.Field(EXPORT_IDS.get(col.key, col.key),
-                                        lambda row, key=_ROW_FIELDS.get(col.key, col.key):
-                                        getattr(row, key)))
+                                        lambda row, name=attribute: getattr(row, name)))
     return fields
 
 

@@ -1,5 +1,5 @@
-"""The one CSV writer every export uses (Team, Usage, Commits), so they agree with the screen
-and with each other.
+"""The one CSV writer every export uses (Team, Usage, Commits, a person's Raw usage), so they
+agree with the screen and with each other.
 
 The rules (README, "Exports"):
 
@@ -9,8 +9,9 @@ The rules (README, "Exports"):
   decimal places (`cost_usd` is NUMERIC(14,6)), where the screen rounds to the cent. Add a
   column up and round the sum to the cent: it is the screen's total. An empty cell is an
   unknown amount (unpriced), never $0.
-- **Dates**: ISO 8601 — `YYYY-MM-DD` for days, `YYYY-MM-DDTHH:MM:SS±HH:MM` for moments. A file
-  with `*_day` columns (days in the org time zone) ends with a `timezone` column naming it.
+- **Dates**: ISO 8601 — `YYYY-MM-DD` for days, `YYYY-MM-DDTHH:MM:SS±HH:MM` for moments (`*_at`,
+  with the org time zone's offset). A file with `day` or `*_day` columns (days in the org
+  time zone) ends with a `timezone` column naming it.
 - **Flags**: `true` / `false`.
 - **Names**: a model is exported as shown (`model`) and by its canonical id (`model_id`);
   tools likewise (`tool`, `tool_id`).
@@ -47,6 +48,11 @@ class Field:
 
     id: str
     value: Callable[[Any], object]
+
+
+def is_day(field_id: str) -> bool:
+    """A column of days in the org time zone: the file then names the zone."""
+    return field_id == "day" or field_id.endswith(DAY_SUFFIX)
 
 
 def column_id(*parts: str) -> str:
@@ -95,7 +101,7 @@ def write_csv(fields: Sequence[Field], rows: Iterable[Any], timezone: str) -> st
     bad = [i for i in ids if not _ID.fullmatch(i)]
     if bad or len(set(ids)) != len(ids):
         raise ValueError(f"export column ids must be unique snake_case: {ids}")
-    with_zone = any(i.endswith(DAY_SUFFIX) for i in ids)
+    with_zone = any(is_day(i) for i in ids)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(ids + [TIMEZONE_COLUMN] if with_zone else ids)
