@@ -28,11 +28,12 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Response
 
-from .ranges import TimeRange
+if TYPE_CHECKING:
+    from .ranges import TimeRange
 
 MONEY_PLACES = Decimal("0.000001")  # the scale of every stored amount (NUMERIC(14,6))
 MONEY_SUFFIX = "_usd"
