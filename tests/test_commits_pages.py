@@ -297,8 +297,8 @@ def test_csv_holds_exactly_the_rows_and_columns_shown(data, admin):
     exported = read_csv(admin.get(f"/commits/export.csv?{args}"))
     assert headers == ["Repository", "Commits", "AI %", "Tool split", "Additions"]
     # The tool split becomes one column per tool found in the range.
-    assert exported[0] == ["Repository", "Commits", "AI %", "Claude Code commits",
-                           "Cursor commits", "Codex commits", "Aider commits", "Additions"]
+    assert exported[0] == ["repository", "commits", "ai_rate_pct", "claude_code_commits",
+                           "cursor_commits", "codex_commits", "aider_commits", "lines_added"]
     assert [r[0] for r in exported[1:]] == [r[0].removesuffix(" ↗") for r in rows]
     assert exported[1:] == [
         [WEB, "4", "25.0", "0", "1", "0", "0", "25"],
@@ -306,7 +306,7 @@ def test_csv_holds_exactly_the_rows_and_columns_shown(data, admin):
         [TOOLS, "2", "100.0", "0", "0", "0", "2", "501"],
     ]
     every = read_csv(admin.get("/commits/export.csv?days=30"))
-    assert every[0][-4:] == ["Authors", "Additions", "Deletions", "Last commit"]
+    assert every[0][-4:] == ["authors", "lines_added", "lines_deleted", "last_commit_at"]
     assert every[1][-1].startswith(today().isoformat() + "T12:00:00")
 
 

@@ -353,4 +353,4 @@ def test_reattributed_identity_merges_into_the_person_everywhere(app, client):
         client.get("/team.csv?days=7&cols=tokens,days").get_data(as_text=True))))
     # One row: her own day and the key's day, 1,000 + 500 (+ output) tokens.
     assert [r[0] for r in team[1:]] == ["ann@example.com"]
-    assert team[1][1:] == ["1520", "2"]
+    assert team[1][1:] == ["false", "1520", "2"]  # mapped now

@@ -278,13 +278,22 @@ def test_csv_has_exactly_the_rows_and_columns_shown(signed_in):
     assert 'filename="team_' in response.headers["Content-Disposition"]
     assert response.headers["Content-Disposition"].startswith("attachment")
     table = read_csv(response)
-    assert table[0] == headers(page)
+    # The columns shown, in their order, as export ids; each flag beside what it qualifies.
+    assert headers(page) == ["Person", "Total tokens", "Cost", "Claude Code", "Cursor",
+                             "Days active", "Avg tokens/day", "Last active"]
+    assert table[0] == ["person", "unmapped", "tokens", "cost_usd", "unpriced_events",
+                        "claude_code_tokens", "cursor_tokens", "days_active",
+                        "avg_daily_tokens", "last_active_day", "timezone"]
     assert [r[0] for r in table[1:]] == people(page) == [BOB, ALICE, CAROL, ERIN]
     assert table[1:] == [
-        [BOB, "11000", "3.00", "11000", "0", "1", "11000", ago(5).isoformat()],
-        [ALICE, "4860", "8.00", "1560", "3300", "3", "1620", ago(0).isoformat()],
-        [CAROL, "3100", "20.50", "0", "3100", "2", "1550", ago(3).isoformat()],
-        [ERIN, "55", "", "0", "55", "1", "55", ago(1).isoformat()],  # unpriced: not 0
+        [BOB, "false", "11000", "3.000000", "0", "11000", "0", "1", "11000",
+         ago(5).isoformat(), "UTC"],
+        [ALICE, "false", "4860", "8.000000", "0", "1560", "3300", "3", "1620",
+         ago(0).isoformat(), "UTC"],
+        [CAROL, "false", "3100", "20.500000", "0", "0", "3100", "2", "1550",
+         ago(3).isoformat(), "UTC"],
+        # Unpriced: the cost is unknown (empty, not 0) and flagged.
+        [ERIN, "false", "55", "", "1", "0", "55", "1", "55", ago(1).isoformat(), "UTC"],
     ]
 
 
@@ -299,9 +308,14 @@ def test_column_chooser_changes_table_and_csv(signed_in):
     assert not re.search(r'value="days" checked', body)
     table = read_csv(signed_in.get("/team.csv?cols=cache_read,tokens,first,avg_cost,"
                                    "tool:cursor"))
-    assert table[0] == expected
-    assert table[1] == [CAROL, "3100", "3100", "0", "10.25", ago(4).isoformat()]
-    assert table[2] == [ALICE, "4860", "3300", "1000", "2.67", ago(2).isoformat()]
+    assert table[0] == ["person", "unmapped", "tokens", "cursor_tokens", "cache_read_tokens",
+                        "avg_daily_cost_usd", "unpriced_events", "first_active_day",
+                        "timezone"]
+    assert table[1] == [CAROL, "false", "3100", "3100", "0", "10.250000", "0",
+                        ago(4).isoformat(), "UTC"]
+    # $8.00 over 3 days at full precision; the page shows $2.67.
+    assert table[2] == [ALICE, "false", "4860", "3300", "1000", "2.666667", "0",
+                        ago(2).isoformat(), "UTC"]
     # Links keep the columns.
     assert "cols=tokens,tool:cursor,cache_read,avg_cost,first" in html.unescape(body)
 
@@ -312,7 +326,7 @@ def test_column_chooser_form_submission(signed_in):
     assert headers(response) == ["Person", "Total tokens", "Last active"]
     # Nothing ticked: the person alone (not the defaults).
     assert headers(signed_in.get("/team?cols=")) == ["Person"]
-    assert read_csv(signed_in.get("/team.csv?cols="))[0] == ["Person"]
+    assert read_csv(signed_in.get("/team.csv?cols="))[0] == ["person", "unmapped"]
 
 
 def test_range_picker_keeps_filter_sort_and_columns(signed_in):
@@ -368,9 +382,10 @@ def test_empty_state_says_what_to_do(client):
     text = visible(client.get("/team").get_data(as_text=True))
     assert "No usage in last 30 days" in text
     assert "flask abacus demo" in text
-    assert read_csv(client.get("/team.csv")) == [["Person", "Total tokens", "Cost",
-                                                  "Days active", "Avg tokens/day",
-                                                  "Last active"]]
+    assert read_csv(client.get("/team.csv")) == [["person", "unmapped", "tokens", "cost_usd",
+                                                  "unpriced_events", "days_active",
+                                                  "avg_daily_tokens", "last_active_day",
+                                                  "timezone"]]
 
 
 def test_member_visibility_self_shows_own_row_and_team_totals(team, make_app):

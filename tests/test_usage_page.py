@@ -164,24 +164,27 @@ def test_csv_export_is_the_breakdown(client, mixed):
     assert (f'filename="usage_models_{start.isoformat()}_to_{today().isoformat()}.csv"'
             in response.headers["Content-Disposition"])
     table = list(csv.reader(io.StringIO(response.get_data(as_text=True))))
-    assert table[0] == ["model", "tokens", "input_tokens", "output_tokens",
-                        "cache_write_tokens", "cache_read_tokens", "cost_usd",
-                        "estimated_cost_usd", "events", "unpriced_events", "people",
-                        "share_of_tokens_pct"]
-    by_model = {r[0]: r for r in table[1:]}
+    # The breakdown's columns in its order, each name as shown and by its id.
+    assert table[0] == ["model", "model_id", "share_of_tokens_pct", "tokens", "input_tokens",
+                        "output_tokens", "cache_write_tokens", "cache_read_tokens", "cost_usd",
+                        "estimated_cost_usd", "unpriced_events", "events", "people"]
+    by_model = {r[1]: r for r in table[1:]}
     sonnet = by_model[canonical_model(SONNET)]
-    assert sonnet[1:6] == ["2200000", "1200000", "200000", "50000", "750000"]
-    assert Decimal(sonnet[6]) == Decimal("13.50") and Decimal(sonnet[7]) == 0
-    assert sonnet[8:] == ["2", "0", "2", "79.71"]
+    assert sonnet[0] == "Sonnet 4.5"
+    assert sonnet[2:8] == ["79.71", "2200000", "1200000", "200000", "50000", "750000"]
+    assert sonnet[8:10] == ["13.500000", "0.000000"]
+    assert sonnet[10:] == ["0", "2", "2"]
     opus = by_model[canonical_model(OPUS)]
-    assert Decimal(opus[6]) == Decimal(opus[7]) == estimate(OPUS, 100_000, 10_000)
-    assert by_model[canonical_model(UNKNOWN)][8:10] == ["1", "1"]
+    assert opus[0] == "Opus 4.1"
+    assert Decimal(opus[8]) == Decimal(opus[9]) == estimate(OPUS, 100_000, 10_000)
+    # Unpriced: no amount (not $0), flagged.
+    assert by_model[canonical_model(UNKNOWN)][8:12] == ["", "", "1", "1"]
     assert len(table) == 5
 
     tools = list(csv.reader(io.StringIO(client.get("/usage.csv?days=7&view=tools")
                                         .get_data(as_text=True))))
-    assert tools[0][0] == "tool"
-    assert [r[0] for r in tools[1:]] == ["cursor", "claude_code"]
+    assert tools[0][:2] == ["tool", "tool_id"]
+    assert [r[:2] for r in tools[1:]] == [["Cursor", "cursor"], ["Claude Code", "claude_code"]]
 
 
 def test_csv_never_starts_a_formula(app, client):

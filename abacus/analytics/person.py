@@ -3,7 +3,7 @@ records.
 
 A person is what `PERSON` groups by everywhere else: the e-mail when the usage is mapped,
 else the provider identity (an API key name, a seat id). Aggregates read `usage_daily`; only
-the raw listing reads `usage_events`, one page at a time.
+the raw listing reads `usage_events`, one page at a time (its CSV: the days it spans).
 """
 
 from __future__ import annotations
@@ -344,27 +344,53 @@ def raw_records(person: str, start: date, end: date, tz: tzinfo, *, tool: str | 
     records: list[RawRecord] = []
     if window:
         skip = offset - (int(window[0].through) - int(window[0].n))
-        where = [is_person(person, E), counted_events(), E.day.in_([w.day for w in window]),
-                 E.account_id.in_(sorted({a for w in window for a in w.accounts}))]
-        if tool:
-            where.append(E.tool == tool)
-        if model:
-            where.append(E.model == model)
-        rows = session.execute(
-            select(E.id, E.occurred_at, E.tool, E.model, E.raw_model, E.kind, E.input_tokens,
-                   E.output_tokens, E.cache_write_tokens, E.cache_read_tokens, E.cost_usd,
-                   E.cost_source, E.extras["token_fee_usd"].astext.label("fee"),
-                   E.extras["would_have_cost_usd"].astext.label("would_have"))
-            .where(*where).order_by(E.occurred_at.desc(), E.id.desc())
-            .limit(per_page).offset(skip)).all()
-        records = [
-            RawRecord(r.id, r.occurred_at.astimezone(tz), r.tool, r.model, r.raw_model, r.kind,
-                      int(r.input_tokens), int(r.output_tokens), int(r.cache_write_tokens),
-                      int(r.cache_read_tokens), r.cost_usd, r.cost_source,
-                      _money(r.fee), _money(r.would_have))
-            for r in rows
-        ]
+        records = _events(person, [w.day for w in window],
+                          {a for w in window for a in w.accounts}, tz, tool, model,
+                          limit=per_page, offset=skip)
     return RawPage(records, page, pages, total, per_page, tools, models, tool, model)
+
+
+def raw_export(person: str, start: date, end: date, tz: tzinfo, *, tool: str | None = None,
+               model: str | None = None) -> list[RawRecord]:
+    """Every stored record the Raw usage tab lists for these filters (all its pages), newest
+    first. The rollup names the (day, account) pairs holding them, so only those are read
+    from `usage_events`, through its (account, day) index."""
+    scope = [is_person(person), in_range(start, end)]
+    if tool:
+        scope.append(D.tool == tool)
+    if model:
+        scope.append(D.model == model)
+    cells = db.session.execute(select(D.day, D.account_id).where(*scope)
+                               .group_by(D.day, D.account_id)).all()
+    if not cells:
+        return []
+    return _events(person, sorted({c.day for c in cells}), {c.account_id for c in cells}, tz,
+                   tool, model)
+
+
+def _events(person: str, days: list[date], accounts: set[int], tz: tzinfo, tool: str | None,
+            model: str | None, *, limit: int | None = None, offset: int = 0) -> list[RawRecord]:
+    """The person's events on these days of these accounts, newest first."""
+    where = [is_person(person, E), counted_events(), E.day.in_(days),
+             E.account_id.in_(sorted(accounts))]
+    if tool:
+        where.append(E.tool == tool)
+    if model:
+        where.append(E.model == model)
+    query = (select(E.id, E.occurred_at, E.tool, E.model, E.raw_model, E.kind, E.input_tokens,
+                    E.output_tokens, E.cache_write_tokens, E.cache_read_tokens, E.cost_usd,
+                    E.cost_source, E.extras["token_fee_usd"].astext.label("fee"),
+                    E.extras["would_have_cost_usd"].astext.label("would_have"))
+             .where(*where).order_by(E.occurred_at.desc(), E.id.desc()).offset(offset))
+    if limit is not None:
+        query = query.limit(limit)
+    return [
+        RawRecord(r.id, r.occurred_at.astimezone(tz), r.tool, r.model, r.raw_model, r.kind,
+                  int(r.input_tokens), int(r.output_tokens), int(r.cache_write_tokens),
+                  int(r.cache_read_tokens), r.cost_usd, r.cost_source, _money(r.fee),
+                  _money(r.would_have))
+        for r in db.session.execute(query)
+    ]
 
 
 def _money(text: str | None) -> Decimal | None:

@@ -7,19 +7,15 @@ live in the URL next to the range, so every view can be shared and exported as i
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass, replace
-from datetime import datetime
 from typing import ClassVar
-from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
 from ..analytics import commits as analytics
-from ..analytics.commits import REPO_COLUMNS, RepoColumn, RepoRow, RepoTable
-from . import htmx, params
+from ..analytics.commits import REPO_COLUMNS, RepoColumn, RepoTable
+from . import exports, htmx, params
 from .access import is_admin, only_person
 from .charts import Series, StackedChart, stacked_columns
 from .filters import tool_label
@@ -92,47 +88,34 @@ def index() -> ResponseReturnValue:
 
 @bp.get("/commits/export.csv")
 def export() -> ResponseReturnValue:
+    """Every repository row (not only the page) with the columns shown, in the shared format."""
     rng = current_range()
     state, table = _table(rng, per_page=None)
-    response = Response(_csv(state.shown(), table, ZoneInfo(_tz())), mimetype="text/csv")
-    response.headers["Content-Disposition"] = (
-        f'attachment; filename="commits_{rng.start.isoformat()}_to_{rng.end.isoformat()}.csv"')
-    return response
+    return exports.csv_response("commits", rng, export_fields(state.shown(), table),
+                                table.rows, _tz())
 
 
-def _csv(columns: list[RepoColumn], table: RepoTable, zone: ZoneInfo) -> str:
-    """The table as shown: its columns in order; the tool split as one column per tool."""
-    header: list[str] = []
+# Export ids of the table's columns (README "Exports"); the tool split becomes one
+# `<tool>_commits` column per tool found in the range.
+EXPORT_IDS = {"repo": "repository", "ai_rate": "ai_rate_pct", "additions": "lines_added",
+              "deletions": "lines_deleted", "last_commit": "last_commit_at"}
+_ROW_FIELDS = {"repo": "full_name"}  # the RepoRow attribute behind a column, when not its key
+
+
+def export_fields(columns: list[RepoColumn], table: RepoTable) -> list[exports.Field]:
+    fields: list[exports.Field] = []
     for col in columns:
         if col.kind == "tools":
-            header += [f"{tool_label(t)} commits" for t in table.tools]
+            fields += [exports.Field(exports.column_id(t, "commits"),
+                                     lambda row, t=t: row.by_tool.get(t, 0))
+                       for t in table.tools]
         else:
-            header.append(col.label)
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(header)
-    for row in table.rows:
-        line: list[str | int] = []
-        for col in columns:
-            if col.kind == "tools":
-                line += [row.by_tool.get(t, 0) for t in table.tools]
-            else:
-                line.append(_csv_value(row, col, zone))
-        writer.writerow(line)
-    return out.getvalue()
-
-
-def _csv_value(row: RepoRow, col: RepoColumn, zone: ZoneInfo) -> str | int:
-    if col.key == "repo":
-        return row.full_name  # GitHub names never start with a formula character
-    if col.key == "ai_rate":
-        return str(row.ai_rate)
-    value = getattr(row, col.key)
-    if value is None:
-        return ""  # line stats not known yet: unknown, not 0
-    if isinstance(value, datetime):
-        return value.astimezone(zone).isoformat(timespec="seconds")
-    return value
+            # Line stats not known yet stay empty (unknown, not 0); the last commit is in
+            # the org time zone, with its offset.
+            attribute = _ROW_FIELDS.get(col.key, col.key)
+            fields.append(exports.Field(EXPORT_IDS.get(col.key, col.key),
+                                        lambda row, name=attribute: getattr(row, name)))
+    return fields
 
 
 # --- repository pages ----------------------------------------------------------------------

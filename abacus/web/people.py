@@ -15,10 +15,10 @@ from ..analytics import commits as commit_analytics
 from ..analytics import copilot as copilot_analytics
 from ..analytics import person as analytics
 from ..sync.engine import data_complete_through
-from . import htmx, params
+from . import exports, htmx, params
 from .access import can_view_person
 from .charts import Series, StackedChart, stacked_columns
-from .filters import tool_label
+from .filters import model_label, tool_label
 from .ranges import TimeRange, current_range, org_today
 
 bp = Blueprint("people", __name__)
@@ -73,6 +73,36 @@ def person(email: str) -> ResponseReturnValue:
         context["copilot"] = copilot_analytics.activity(rng.start, rng.end, person=email)
         context["chart"] = _daily_chart(ov.daily, incomplete_from(org_today()))
     return htmx.render("people/person.html", "people/_panel.html", **context)
+
+
+@bp.get("/users/<path:email>/raw.csv")
+def raw_export(email: str) -> ResponseReturnValue:
+    """The Raw usage tab's records for its range and filters, every page, in the shared
+    export format."""
+    if not can_view_person(email):
+        abort(403)
+    rng = current_range()
+    settings = current_app.config["ABACUS"]
+    records = analytics.raw_export(email, rng.start, rng.end, settings.tz,
+                                   tool=params.text("tool") or None,
+                                   model=params.text("model") or None)
+    return exports.csv_response(f"raw_usage_{exports.column_id(email)}", rng, RAW_FIELDS,
+                                records, settings.timezone)
+
+
+# The Raw usage table's columns, in its order; `day` is the occurred_at's org-time-zone day.
+RAW_FIELDS = [exports.Field(i, value) for i, value in (
+    ("occurred_at", lambda r: r.occurred_at), ("day", lambda r: r.occurred_at.date()),
+    ("tool", lambda r: tool_label(r.tool)), ("tool_id", lambda r: r.tool),
+    ("model", lambda r: model_label(r.model)), ("model_id", lambda r: r.model),
+    ("raw_model", lambda r: r.raw_model), ("kind", lambda r: r.kind),
+    ("input_tokens", lambda r: r.input_tokens), ("output_tokens", lambda r: r.output_tokens),
+    ("cache_write_tokens", lambda r: r.cache_write_tokens),
+    ("cache_read_tokens", lambda r: r.cache_read_tokens),
+    ("cost_usd", lambda r: r.cost_usd), ("cost_source", lambda r: r.cost_source),
+    ("token_fee_usd", lambda r: r.token_fee_usd),
+    ("would_have_cost_usd", lambda r: r.would_have_cost_usd),
+)]
 
 
 def _commits(email: str, rng: TimeRange) -> dict:

@@ -6,19 +6,15 @@ range), so a view can be shared, bookmarked and exported as is.
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import date
-from decimal import ROUND_HALF_UP, Decimal
 from typing import ClassVar
 
 from flask import Blueprint, Response, current_app, request, url_for
 from flask.typing import ResponseReturnValue
 
 from ..analytics.team import PER_PAGE, TOOL_PREFIX, Column, TeamPivot, TeamRow, team_pivot
-from . import htmx, params
+from . import exports, htmx, params
 from .access import only_person
 from .filters import tool_label
 from .ranges import TimeRange, current_range
@@ -102,34 +98,50 @@ def index() -> ResponseReturnValue:
 
 @bp.get("/team.csv")
 def export() -> ResponseReturnValue:
+    """Every matching row (not only the page) with the columns shown, in the shared format."""
     rng = current_range()
     _, pivot, shown = _state(rng, per_page=None)
-    response = Response(_csv(shown, pivot.rows), mimetype="text/csv")
-    response.headers["Content-Disposition"] = (
-        f'attachment; filename="team_{rng.start.isoformat()}_to_{rng.end.isoformat()}.csv"')
-    return response
+    return exports.csv_response("team", rng, export_fields(shown), pivot.rows,
+                                current_app.config["ABACUS"].timezone)
 
 
-def _csv(columns: list[Column], rows: Iterable[TeamRow]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow([c.label for c in columns])
-    for row in rows:
-        writer.writerow([_csv_value(row, c) for c in columns])
-    return out.getvalue()
+# Export ids of the fixed columns (README "Exports"); a column added later without one here
+# gets its key with the unit of its kind.
+EXPORT_IDS = {"person": "person", "tokens": "tokens", "cost": "cost_usd",
+              "input": "input_tokens", "output": "output_tokens",
+              "cache_write": "cache_write_tokens", "cache_read": "cache_read_tokens",
+              "days": "days_active", "avg_tokens": "avg_daily_tokens",
+              "avg_cost": "avg_daily_cost_usd", "first": "first_active_day",
+              "last": "last_active_day"}
+_UNIT = {"usd": exports.MONEY_SUFFIX, "date": exports.DAY_SUFFIX, "tokens": "_tokens"}
 
 
-def _csv_value(row: TeamRow, column: Column) -> str | int:
-    value = row.value(column.key)
+def export_id(column: Column) -> str:
+    if column.tool:
+        return exports.column_id(column.tool, "tokens")
+    if column.key in EXPORT_IDS:
+        return EXPORT_IDS[column.key]
+    unit = _UNIT.get(column.kind, "")
+    return exports.column_id(column.key.removesuffix(unit) + unit)
+
+
+def export_fields(columns: list[Column]) -> list[exports.Field]:
+    """The shown columns as export columns, each with the flag the screen shows beside it:
+    `unmapped` after the person (the badge), `unpriced_events` after the first money column
+    ("unpriced" / "+N unpriced"). An amount nothing in the row has a price for is empty."""
+    fields: list[exports.Field] = []
+    flagged_unpriced = False
+    for col in columns:
+        fields.append(exports.Field(export_id(col), _getter(col)))
+        if col.key == "person":
+            fields.append(exports.Field("unmapped", lambda row: not row.mapped))
+        elif col.kind == "usd" and not flagged_unpriced:
+            fields.append(exports.Field("unpriced_events", lambda row: row.unpriced_events))
+            flagged_unpriced = True
+    return fields
+
+
+def _getter(column: Column) -> Callable[[TeamRow], object]:
     if column.kind == "usd":
-        if row.fully_unpriced:
-            return ""  # unknown, not $0 (the page says "unpriced")
-        return str(Decimal(value).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
-    if isinstance(value, date):
-        return value.isoformat()
-    if value is None:
-        return ""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        # A provider identity must not run as a spreadsheet formula.
-        return "'" + value
-    return value
+        return lambda row: None if row.fully_unpriced else row.value(column.key)
+    return lambda row: row.value(column.key)

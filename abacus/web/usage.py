@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import csv
-import io
-from decimal import Decimal
+from collections.abc import Callable
+from decimal import ROUND_HALF_UP, Decimal
 
 from flask import Blueprint, Response, current_app
 from flask.typing import ResponseReturnValue
 
 from ..analytics import copilot, usage
-from . import htmx, params
+from . import exports, htmx, params
 from .charts import Series, StackedChart, stacked_columns
 from .filters import model_label, tool_label
 from .people import CHART_TOOLS, incomplete_from
@@ -46,32 +45,42 @@ def index() -> ResponseReturnValue:
 
 @bp.get("/usage.csv")
 def export() -> Response:
-    """The breakdown table of the same view and range, one row per model (or tool)."""
+    """The breakdown table of the same view and range, one row per model (or tool), in the
+    shared export format: the name as shown and its id, the table's figures in its order."""
     rng = current_range()
     view = _choice("view", usage.VIEWS)
     data = usage.breakdown(view, rng.start, rng.end)
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow([view.removesuffix("s"), "tokens", "input_tokens", "output_tokens",
-                     "cache_write_tokens", "cache_read_tokens", "cost_usd",
-                     "estimated_cost_usd", "events", "unpriced_events", "people",
-                     "share_of_tokens_pct"])
-    for row in data.rows:
-        share = (Decimal(row.tokens) * 100 / data.total.tokens if data.total.tokens
-                 else Decimal(0)).quantize(Decimal("0.01"))
-        writer.writerow([_cell(row.key), row.tokens, row.input_tokens, row.output_tokens,
-                         row.cache_write_tokens, row.cache_read_tokens, f"{row.cost_usd:f}",
-                         f"{row.estimated_cost_usd:f}", row.events, row.unpriced_events,
-                         row.people, f"{share:f}"])
-    name = f"usage_{view}_{rng.start.isoformat()}_to_{rng.end.isoformat()}.csv"
-    return Response(out.getvalue(), mimetype="text/csv",
-                    headers={"Content-Disposition": f'attachment; filename="{name}"',
-                             "Cache-Control": "no-store"})
+    return exports.csv_response(f"usage_{view}", rng, breakdown_fields(view, data), data.rows,
+                                current_app.config["ABACUS"].timezone)
 
 
-def _cell(text: str) -> str:
-    """Provider-supplied names are data, never a spreadsheet formula."""
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+def breakdown_fields(view: str, data: usage.Breakdown) -> list[exports.Field]:
+    name = "model" if view == "models" else "tool"
+    label = model_label if view == "models" else tool_label
+    whole = data.total.tokens
+
+    def share(row: usage.BreakdownRow) -> Decimal:
+        return (Decimal(row.tokens) * 100 / whole if whole else Decimal(0)).quantize(
+            Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+    def priced(amount: Callable[[usage.BreakdownRow], Decimal]
+               ) -> Callable[[usage.BreakdownRow], Decimal | None]:
+        # Nothing in the row has a price: the amount is unknown (the page says "unpriced").
+        return lambda row: None if row.fully_unpriced else amount(row)
+
+    F = exports.Field
+    return [
+        F(name, lambda row: label(row.key)), F(f"{name}_id", lambda row: row.key),
+        F("share_of_tokens_pct", share), F("tokens", lambda row: row.tokens),
+        F("input_tokens", lambda row: row.input_tokens),
+        F("output_tokens", lambda row: row.output_tokens),
+        F("cache_write_tokens", lambda row: row.cache_write_tokens),
+        F("cache_read_tokens", lambda row: row.cache_read_tokens),
+        F("cost_usd", priced(lambda row: row.cost_usd)),
+        F("estimated_cost_usd", priced(lambda row: row.estimated_cost_usd)),
+        F("unpriced_events", lambda row: row.unpriced_events),
+        F("events", lambda row: row.events), F("people", lambda row: row.people),
+    ]
 
 
 def _series_keys(trend: usage.Trend) -> dict[str | None, str]:

@@ -3,6 +3,8 @@ through htmx, with the strict CSP on and no console errors."""
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -72,6 +74,13 @@ def test_person_page_tabs_and_raw_paging(app, live_server, page):
     assert tools and set(tools) == {"Claude Code"}
     assert page.locator("body").evaluate("b => b.dataset.marker") == "kept"
     page.screenshot(path=str(ARTIFACTS / "person-raw.png"), full_page=True)
+
+    # The CSV is every record of the filter (all pages), a plain download.
+    total = int(re.search(r"of ([\d,]+) record", counter.inner_text()).group(1).replace(",", ""))
+    with page.expect_download() as download:
+        page.get_by_role("link", name=re.compile("Download CSV")).click()
+    exported = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text())))
+    assert len(exported) == total and {r["tool_id"] for r in exported} == {"claude_code"}
 
     # The range picker in the swapped panel keeps the tab and the filter.
     page.get_by_role("link", name="7d").click()
