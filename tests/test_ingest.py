@@ -10,9 +10,10 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select, text
 
 from abacus.extensions import db
-from abacus.models import Account, ChangeLog, IdentityMapping, PricingOverride, UsageEvent
+from abacus.models import Account, ChangeLog, IdentityMapping, ModelPrice, UsageEvent
 from abacus.providers.base import UsageRecord
 from abacus.usage.ingest import ingest
+from abacus.usage.pricing import FAR_PAST
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -164,9 +165,9 @@ def test_missing_cost_is_estimated_and_unknown_model_is_unpriced(ctx):
 
 def test_admin_price_override_wins(ctx):
     acc = make_account()
-    db.session.add(PricingOverride(model="sonnet-4.5", input_per_mtok=Decimal("1"),
-                                   output_per_mtok=Decimal("1"), cache_write_per_mtok=Decimal("1"),
-                                   cache_read_per_mtok=Decimal("1")))
+    db.session.add(ModelPrice(model="sonnet-4.5", valid_from=FAR_PAST, source="override",
+                              input=Decimal("1"), output=Decimal("1"),
+                              cache_write_5m=Decimal("1"), cache_read=Decimal("1")))
     ingest(acc, [rec("x", model="claude-sonnet-4-5", inp=2_000_000, out=0, cost=None)])
     event = db.session.execute(select(UsageEvent)).scalar_one()
     assert event.cost_usd == Decimal("2")

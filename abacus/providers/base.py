@@ -81,6 +81,9 @@ class Capabilities:
     usage_limits: bool = False  # plan limits, spend caps
     invoices: bool = False
     identities: bool = False  # can list who its actors are (API keys → people, members)
+    # One record per request (not per-day aggregates): estimates may then use per-request
+    # tiers such as long-context rates. Aggregates stay at the base tier.
+    per_request_events: bool = False
 
 
 @dataclass(frozen=True)
