@@ -14,6 +14,14 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, ClassVar
 
+# extras keys with a meaning for pricing (see usage/ingest.cost_sql):
+# the part of `cache_write_tokens` written with a 1-hour lifetime (priced at the 1-hour rate;
+# the rest at the 5-minute rate), when the provider reports writes apart;
+CACHE_WRITE_1H = "cache_write_1h_tokens"
+# `fast` when the request ran in fast mode, and `priority` service tier, both priced with the
+# model's fast multiplier.
+SPEED, SERVICE_TIER = "speed", "service_tier"
+
 
 @dataclass(frozen=True, slots=True)
 class UsageRecord:

@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo
 from ..extensions import db
 from ..models import Account, UsagePersonBlock
 from ..providers import providers
-from ..providers.base import UsageRecord
+from ..providers.base import CACHE_WRITE_1H, SERVICE_TIER, SPEED, UsageRecord
 from .prices import Segment, org_today, price_segments, prices_on
 from .pricing import canonical_model
 
@@ -164,8 +164,8 @@ def cost_sql(e: str, per_request: bool) -> str:
     writes (`extras.cache_write_1h_tokens`) at the 1-hour rate; long-context rates only for
     per-request events above the model's threshold; fast mode when the provider says so
     (`extras.speed` = fast, `extras.service_tier` = priority, or a `fast` model suffix)."""
-    w1h = (f"LEAST(GREATEST(CASE WHEN jsonb_typeof({e}.extras->'cache_write_1h_tokens') = "
-           f"'number' THEN ({e}.extras->>'cache_write_1h_tokens')::numeric ELSE 0 END, 0), "
+    w1h = (f"LEAST(GREATEST(CASE WHEN jsonb_typeof({e}.extras->'{CACHE_WRITE_1H}') = "
+           f"'number' THEN ({e}.extras->>'{CACHE_WRITE_1H}')::numeric ELSE 0 END, 0), "
            f"{e}.cache_write_tokens)")
 
     def tier(px: str) -> str:
@@ -177,7 +177,7 @@ def cost_sql(e: str, per_request: bool) -> str:
     if per_request:
         long = (f"(p.long_threshold IS NOT NULL AND {e}.input_tokens + {e}.cache_write_tokens"
                 f" + {e}.cache_read_tokens > p.long_threshold)")
-    fast = (f"({e}.extras->>'speed' = 'fast' OR {e}.extras->>'service_tier' = 'priority'"
+    fast = (f"({e}.extras->>'{SPEED}' = 'fast' OR {e}.extras->>'{SERVICE_TIER}' = 'priority'"
             f" OR {e}.raw_model ~* '{_FAST_MODEL_RE}')")
     return (f"round((CASE WHEN {long} THEN {tier('l_')} ELSE {tier('')} END)"
             f" * (CASE WHEN {fast} THEN p.fast ELSE 1 END) / 1000000, 6)::numeric(14, 6)")

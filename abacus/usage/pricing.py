@@ -332,7 +332,10 @@ def _per_million(value: object) -> Decimal:
     """LiteLLM's USD per token (3e-06) as exact USD per 1M tokens (3)."""
     if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
         raise ValueError(f"not a number: {value!r}")
-    per_token = Decimal(str(value))
+    try:
+        per_token = Decimal(str(value))
+    except ArithmeticError:
+        raise ValueError(f"not a number: {value!r}") from None
     if not per_token.is_finite() or per_token < 0:
         raise ValueError(f"not a price: {value!r}")
     return (per_token * _PER_MILLION).normalize()
