@@ -20,7 +20,13 @@ from ..models import ModelPrice
 from ..providers.litellm import DEFAULT_URL, describe_url, fetch_catalog
 from .ingest import ReestimateResult, reestimate_model
 from .prices import org_today, price_history, resolve, row_values
-from .pricing import Price, canonical_model, price_from_litellm, shipped_litellm_keys
+from .pricing import (
+    Price,
+    canonical_model,
+    fix_catalog_price,
+    price_from_litellm,
+    shipped_litellm_keys,
+)
 
 FIRST_PARTY = frozenset({"anthropic", "openai", "gemini", "xai"})
 MODES = frozenset({"chat", "responses"})
@@ -86,19 +92,27 @@ def plan_update(catalog: Mapping[str, Mapping[str, Any]], day: date) -> UpdateRe
         keys = [k for k in shipped_keys.get(model, []) if k in catalog] or candidates.get(model)
         if not keys:
             continue  # the catalog does not price it (e.g. Cursor's auto): keep ours
-        try:
-            new = price_from_litellm(catalog[keys[0]], source="updated", valid_from=day)
-        except ValueError as exc:
-            report.skipped.append(f"{keys[0]}: {exc}")
-            continue
         rows = history.get(model, [])
         old = resolve([p for p in rows if p.source != "override"], day)
+        read: list[tuple[str, Price]] = []
+        for key in keys:
+            try:
+                read.append((key, fix_catalog_price(key, price_from_litellm(
+                    catalog[key], source="updated", valid_from=day))))
+            except ValueError as exc:
+                report.skipped.append(f"{key}: {exc}")
+        if not read:
+            continue
+        # A shipped model was built from any of its agreeing keys: unchanged if one still is.
+        if old is not None and any(old.same_rates(new) for _, new in read):
+            continue
+        key, new = read[0]
         now = resolve(rows, day)
         override = now is not None and now.source == "override"
         if old is None:
-            report.new.append(PriceChange(model, keys[0], None, new, override))
-        elif not old.same_rates(new):
-            report.changed.append(PriceChange(model, keys[0], old, new, override))
+            report.new.append(PriceChange(model, key, None, new, override))
+        else:
+            report.changed.append(PriceChange(model, key, old, new, override))
     return report
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
@@ -382,6 +382,8 @@ def price_from_litellm(entry: Mapping, source: str = "updated",
         fast = (priority / inp).normalize()
     if fast is not None and (not fast.is_finite() or fast < 1):
         raise ValueError(f"fast multiplier {fast} is not a premium")
+    if fast == 1:
+        fast = None  # same price in fast mode: nothing to multiply
     return Price(
         input=inp, output=out, cache_write=inp if write is None else write,
         cache_read=inp if read is None else read, source=source,
@@ -435,6 +437,21 @@ class PriceBook:
         return estimate(price, input_tokens, output_tokens, cache_write_tokens,
                         cache_read_tokens, cache_write_1h_tokens=cache_write_1h_tokens,
                         per_request=per_request, fast=fast)
+
+
+# Known errors in LiteLLM's catalog, corrected wherever it is read (scripts/build_pricing.py
+# and `pricing update`): USD per 1M tokens by catalog key. pricing.md §2: Anthropic's page
+# says $0.50 and $30 for these 1-hour cache writes; the catalog says $6.
+CATALOG_FIXES: dict[str, dict[str, Decimal]] = {
+    "claude-3-haiku-20240307": {"cache_write_1h": Decimal("0.50")},
+    "claude-3-opus-20240229": {"cache_write_1h": Decimal("30")},
+}
+
+
+def fix_catalog_price(key: str, price: Price) -> Price:
+    """`price` read from catalog entry `key`, with the known catalog errors corrected."""
+    fixes = CATALOG_FIXES.get(key)
+    return replace(price, **fixes) if fixes else price
 
 
 def shipped_litellm_keys(path: Path | None = None) -> dict[str, list[str]]:
