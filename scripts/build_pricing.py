@@ -25,7 +25,12 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # runnable from a checkout without installing the package
     sys.path.insert(0, str(ROOT))
 
-from abacus.usage.pricing import canonical_model  # noqa: E402
+from abacus.usage.pricing import (  # noqa: E402
+    CATALOG_FIXES,
+    canonical_model,
+    price_entry,
+    price_from_litellm,
+)
 
 # A copy of shared/data/litellm_model_prices_and_context_window.json (sha256 in pricing.json),
 # kept in the repo so the table can be rebuilt and checked from a clone alone.
@@ -52,10 +57,9 @@ MANUAL_GAPS: dict[str, Row] = {
 # cache read 0.25. Not a LiteLLM model, so always manual.
 MANUAL_ALWAYS: dict[str, Row] = {"auto": ("1.25", "6.00", "1.25", "0.25")}
 
-# 1-hour cache-write errors in the catalog (pricing.md §2: $0.50 and $30 on Anthropic's page).
-# Abacus prices cache writes at the 5-minute rate, so the wrong field is simply not shipped;
-# the fix is still recorded while the catalog carries the error.
-ONE_HOUR_FIXES = {"claude-3-haiku-20240307": "0.50", "claude-3-opus-20240229": "30"}
+# 1-hour cache-write errors in the catalog (pricing.md §2: $0.50 and $30 on Anthropic's page):
+# the correct rate is shipped, and the fix recorded while the catalog carries the error.
+ONE_HOUR_FIXES = {key: str(fix["cache_write_1h"]) for key, fix in CATALOG_FIXES.items()}
 
 # pricing.md §2 (Anthropic, confirmed against Anthropic's pricing page): (in, out, 5m write, read).
 EXPECTED_ANTHROPIC: dict[str, Row] = {
@@ -138,6 +142,13 @@ def catalog_row(entry: dict[str, Any]) -> tuple[Decimal, Decimal, Decimal, Decim
             inp if read is None else per_million(read))
 
 
+def tiers(entry: dict[str, Any]) -> dict[str, Any]:
+    """The optional tier fields of a catalog entry (1-hour writes, long context, fast mode)
+    in pricing.json's form; read by abacus.usage.pricing.price_from_entry."""
+    full = price_entry(price_from_litellm(entry))
+    return {k: v for k, v in full.items() if k not in FIELDS}
+
+
 def _preference(key: str) -> tuple[bool, str]:
     return (DATED_KEY_RE.search(key) is None, key)  # dated keys first, then by name
 
@@ -165,18 +176,20 @@ def build_document(source: Path) -> dict[str, Any]:
                           "ignored": ", ".join(others)})
         models[name] = {
             **{field: fmt(v) for field, v in zip(FIELDS, rows[chosen], strict=True)},
-            "source": "litellm", "litellm_keys": agreeing,
+            **tiers(catalog[chosen]), "source": "litellm", "litellm_keys": agreeing,
         }
 
     for key, correct in ONE_HOUR_FIXES.items():
         wrong = catalog.get(key, {}).get("cache_creation_input_token_cost_above_1hr")
         if wrong is not None and per_million(wrong) != Decimal(correct):
             fixes.append({
-                "model": canonical_model(key), "kind": "catalog_error_not_shipped",
+                "model": canonical_model(key), "kind": "catalog_error_fixed",
                 "litellm_key": key, "field": "cache_creation_input_token_cost_above_1hr",
                 "catalog": fmt(per_million(wrong)), "correct": fmt(Decimal(correct)),
-                "note": "Abacus prices cache writes at the 5-minute rate; 1h rate not shipped",
+                "note": "Anthropic pricing page (pricing.md section 2)",
             })
+        if canonical_model(key) in models:
+            models[canonical_model(key)]["cache_write_1h"] = fmt(Decimal(correct))
 
     manual = {name: row for name, row in MANUAL_GAPS.items() if name not in models}
     for name in sorted(manual):
@@ -193,7 +206,10 @@ def build_document(source: Path) -> dict[str, Any]:
         "generated_by": "scripts/build_pricing.py",
         "units": "USD per 1M tokens",
         "cache_write_note": "Anthropic 5-minute write rate; the input price where the vendor "
-                            "charges no separate write (OpenAI, Gemini)",
+                            "charges no separate write (OpenAI, Gemini). cache_write_1h: the "
+                            "1-hour rate (absent: 2x input); long_*: rates above "
+                            "long_context_threshold input tokens per request; "
+                            "fast_multiplier: fast / priority mode",
         "fixes": fixes,
     }
     return {"_meta": meta, **models}
@@ -217,6 +233,11 @@ def check(models: dict[str, dict[str, Any]]) -> None:
         for field, value in want.items():
             if Decimal(got[field]) != Decimal(value):
                 problems.append(f"{name}.{field}: built {got[field]}, expected {value}")
+        if name in EXPECTED_ANTHROPIC:  # confirmed: a 1-hour write costs 2x input
+            hour = Decimal(got.get("cache_write_1h", 2 * Decimal(got["input"])))
+            if hour != 2 * Decimal(want["input"]):
+                problems.append(f"{name}.cache_write_1h: built {hour}, expected "
+                                f"{2 * Decimal(want['input'])}")
     if problems:
         raise PriceCheckError("price check failed:\n  " + "\n  ".join(problems))
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -17,7 +18,13 @@ from abacus.providers.anthropic import claude_code_records
 from abacus.providers.base import UsageRecord
 from abacus.usage.ingest import ingest, reestimate_model
 from abacus.usage.prices import org_today, price_on
-from abacus.usage.pricing import FAR_PAST, Price, estimate, price_from_litellm
+from abacus.usage.pricing import (
+    FAR_PAST,
+    Price,
+    estimate,
+    load_shipped_prices,
+    price_from_litellm,
+)
 from tests.fakes.litellm import SONNET_45, FakeLiteLLM
 from tests.test_admin import notice_after, post, sign_in, text_of
 
@@ -38,7 +45,7 @@ def _account(provider: str = "cursor", name: str = "team") -> Account:
 
 
 def _event(key: str, day: date, *, model: str = "claude-sonnet-4-5-20250929",
-           tool: str = "cursor", inp: int = M, out: int = 0, cw: int = 0, cr: int = 0,
+           tool: str = "cursor", inp: int = 100_000, out: int = 0, cw: int = 0, cr: int = 0,
            cost: Decimal | None = None, extras: dict | None = None) -> UsageRecord:
     return UsageRecord(event_key=key, occurred_at=datetime.combine(day, time(12), tzinfo=UTC),
                        tool=tool, actor="ann@example.com", email="ann@example.com",
@@ -70,19 +77,20 @@ def test_event_before_and_after_a_price_change_is_estimated_with_its_own_days_pr
     acc = _account()
     ingest(acc, [_event("before", change - timedelta(days=1)), _event("on", change),
                  _event("after", change + timedelta(days=30))])
-    # 1M input tokens: $3 on the shipped price before the change, $4 from its day on.
-    assert _costs() == {"before": (Decimal("3.000000"), "estimated"),
-                        "on": (Decimal("4.000000"), "estimated"),
-                        "after": (Decimal("4.000000"), "estimated")}
+    # 100K input tokens: $3/M on the shipped price before the change, $4/M from its day on.
+    assert _costs() == {"before": (Decimal("0.300000"), "estimated"),
+                        "on": (Decimal("0.400000"), "estimated"),
+                        "after": (Decimal("0.400000"), "estimated")}
     daily = dict(db.session.execute(select(UsageDaily.day, UsageDaily.estimated_cost_usd)).all())
-    assert daily[change - timedelta(days=1)] == Decimal("3") and daily[change] == Decimal("4")
+    assert daily[change - timedelta(days=1)] == Decimal("0.3")
+    assert daily[change] == Decimal("0.4")
 
 
 def test_a_model_first_priced_by_an_update_is_unpriced_before_it(ctx):
     _price_row("opus-9", date(2026, 6, 1), "updated", "20")
     ingest(_account(), [_event("old", date(2026, 5, 31), model="claude-opus-9"),
                         _event("new", date(2026, 6, 1), model="claude-opus-9")])
-    assert _costs() == {"old": (None, "unpriced"), "new": (Decimal("20.000000"), "estimated")}
+    assert _costs() == {"old": (None, "unpriced"), "new": (Decimal("2.000000"), "estimated")}
 
 
 def test_an_override_wins_from_its_day_on_even_over_later_updates(ctx):
@@ -103,12 +111,12 @@ def test_reestimation_after_a_change_only_touches_days_from_its_valid_from(ctx):
     _price_row("sonnet-4.5", date(2026, 6, 1), "updated", "4")
     result = reestimate_model("sonnet-4.5", since=date(2026, 6, 1))
     assert (result.examined, result.changed, result.days_refreshed) == (1, 1, 1)
-    assert _costs() == {"may": (Decimal("3.000000"), "estimated"),
-                        "june": (Decimal("4.000000"), "estimated"),
+    assert _costs() == {"may": (Decimal("0.300000"), "estimated"),
+                        "june": (Decimal("0.400000"), "estimated"),
                         "reported": (Decimal("9.990000"), "provider")}
     changes = db.session.execute(select(ChangeLog.field, ChangeLog.old_value,
                                         ChangeLog.new_value)).all()
-    assert [tuple(c) for c in changes] == [("cost_usd", "3.000000", "4.000000")]
+    assert [tuple(c) for c in changes] == [("cost_usd", "0.300000", "0.400000")]
     # Re-sending the same events with the price table as it is now changes nothing.
     again = ingest(acc, [_event("may", date(2026, 5, 20)), _event("june", date(2026, 6, 10))])
     assert (again.updated, again.unchanged) == (0, 2)
@@ -235,9 +243,8 @@ def _seed_sonnet_days(app) -> tuple[date, date]:
     with app.app_context():
         today = org_today()
         yesterday = today - timedelta(days=1)
-        # 100K input tokens: below Sonnet's long-context threshold in the fake's table.
-        ingest(_account(), [_event("yesterday", yesterday, inp=100_000),
-                            _event("today", today, inp=100_000)])
+        # 100K input tokens: below Sonnet's long-context threshold.
+        ingest(_account(), [_event("yesterday", yesterday), _event("today", today)])
         db.session.commit()
         return yesterday, today
 
@@ -406,3 +413,17 @@ def test_admin_pricing_shows_source_valid_from_and_unpriced_models(app, client, 
                cache_write="1", cache_read="1", valid_from="June 1st")
     assert bad.status_code == 400
     assert "Valid from: “June 1st” is not a day; write it as YYYY-MM-DD." in text_of(bad)
+
+
+def test_update_from_the_catalog_the_shipped_table_was_built_from_changes_no_price(ctx):
+    """The shipped table and `pricing update` read LiteLLM's entries the same way (tiers and
+    known catalog fixes included), so the build's own snapshot is no change."""
+    from abacus.usage.price_updates import plan_update
+
+    snapshot = Path(__file__).resolve().parent.parent / "scripts" / "data" / \
+        "litellm_model_prices_and_context_window.json"
+    catalog = json.loads(snapshot.read_text(), parse_float=Decimal)
+    report = plan_update({k: v for k, v in catalog.items() if k != "sample_spec"},
+                         org_today())
+    assert report.changed == []
+    assert not {c.model for c in report.new} & set(load_shipped_prices())
