@@ -148,19 +148,19 @@ def test_same_key_twice_in_a_batch_keeps_both_events(ctx):
 def test_missing_cost_is_estimated_and_unknown_model_is_unpriced(ctx):
     acc = make_account()
     res = ingest(acc, [
-        rec("est", model="claude-sonnet-4-5-20250929", inp=1_000_000, out=0, cost=None),
+        rec("est", model="claude-sonnet-4-5-20250929", inp=100_000, out=0, cost=None),
         rec("unk", model="mystery-model-9", cost=None),
     ])
     db.session.commit()
     events = {e.event_key: e for e in db.session.execute(select(UsageEvent)).scalars()}
     assert events["est"].model == "sonnet-4.5"
     assert events["est"].raw_model == "claude-sonnet-4-5-20250929"
-    assert (events["est"].cost_source, events["est"].cost_usd) == ("estimated", Decimal("3"))
+    assert (events["est"].cost_source, events["est"].cost_usd) == ("estimated", Decimal("0.3"))
     assert (events["unk"].cost_source, events["unk"].cost_usd) == ("unpriced", None)
     assert res.unpriced_models == {"mystery-model-9": 1}
     daily = db.session.execute(text(
         "SELECT sum(estimated_cost_usd), sum(unpriced_events) FROM usage_daily")).one()
-    assert daily == (Decimal("3.000000"), 1)
+    assert daily == (Decimal("0.300000"), 1)
 
 
 def test_admin_price_override_wins(ctx):
@@ -241,8 +241,10 @@ def stored_view(r: UsageRecord) -> dict:
     from abacus.usage.pricing import PriceBook, canonical_model
 
     model = canonical_model(r.raw_model)
+    # Cursor events are per request: long-context rates apply above a model's threshold.
     estimate = PriceBook.shipped().estimate(model, r.input_tokens, r.output_tokens,
-                                            r.cache_write_tokens, r.cache_read_tokens)
+                                            r.cache_write_tokens, r.cache_read_tokens,
+                                            per_request=True)
     cost = r.cost_usd if r.cost_usd is not None else estimate
     source = ("provider" if r.cost_usd is not None
               else "estimated" if estimate is not None else "unpriced")
