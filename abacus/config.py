@@ -20,6 +20,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import dotenv_values
 
+from .providers.litellm import DEFAULT_URL as LITELLM_PRICES_URL
+
 # Alembic revisions ship beside the package (the container image copies them too).
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 # Request bodies of ordinary forms (MAX_CONTENT_LENGTH); web/limits.py allows more only for
@@ -183,6 +185,14 @@ FIELDS: tuple[Field, ...] = (
     Field("ABACUS_SCHEDULE_GITHUB", "`40 * * * *` (hourly)",
           "Cron (UTC) for the GitHub job: line stats for webhook commits, commits a missed "
           "webhook left out, and backfills still pending."),
+    Field("ABACUS_PRICING_URL", "LiteLLM's `model_prices_and_context_window.json` on GitHub",
+          "Price table `flask abacus pricing update` and the weekly price job read (LiteLLM's "
+          "format)."),
+    Field("ABACUS_PRICING_AUTO_UPDATE", "0",
+          "1 runs `pricing update` weekly (`ABACUS_SCHEDULE_PRICING`): changed prices are "
+          "stored in force from that day."),
+    Field("ABACUS_SCHEDULE_PRICING", "`0 5 * * 1` (Mondays)",
+          "Cron (UTC) for the price update job, when ABACUS_PRICING_AUTO_UPDATE=1."),
     Field("TEST_DATABASE_URL", "embedded PostgreSQL",
           "Tests only: server on which `make test` creates a throw-away database."),
     Field("TEST_REDIS_URL", "embedded Redis",
@@ -380,6 +390,9 @@ class Settings:
     github_api_url: str = "https://api.github.com"
     github_backfill_days: int = 90
     schedule_github: str = "40 * * * *"
+    pricing_url: str = LITELLM_PRICES_URL
+    pricing_auto_update: bool = False
+    schedule_pricing: str = "0 5 * * 1"
 
     @property
     def sign_in_configured(self) -> bool:
@@ -554,6 +567,13 @@ class Settings:
                                             get("GITHUB_BACKFILL_DAYS") or "90", 1, 3650),
             schedule_github=_parse_cron("ABACUS_SCHEDULE_GITHUB",
                                         get("ABACUS_SCHEDULE_GITHUB") or "40 * * * *"),
+            pricing_url=(_check_url("ABACUS_PRICING_URL", get("ABACUS_PRICING_URL"),
+                                    ("http", "https"))
+                         if get("ABACUS_PRICING_URL") else LITELLM_PRICES_URL),
+            pricing_auto_update=_parse_bool("ABACUS_PRICING_AUTO_UPDATE",
+                                            get("ABACUS_PRICING_AUTO_UPDATE") or "0"),
+            schedule_pricing=_parse_cron("ABACUS_SCHEDULE_PRICING",
+                                         get("ABACUS_SCHEDULE_PRICING") or "0 5 * * 1"),
         )
         if abacus_env == "production":
             _check_production(settings)

@@ -258,6 +258,19 @@ def after_push(repository: str, follow_up: tuple[str, ...], before: str | None,
     return True
 
 
+def update_prices(url: str | None = None) -> dict[str, Any]:
+    """Scheduled (weekly, when ABACUS_PRICING_AUTO_UPDATE=1): `flask abacus pricing update`."""
+    from flask import current_app
+
+    from .extensions import db
+    from .usage.price_updates import update_prices as update
+
+    with _app_context():
+        report = update(url or current_app.config["ABACUS"].pricing_url)
+        db.session.commit()
+        return report.as_dict()
+
+
 @dataclass(frozen=True)
 class Schedule:
     """A recurring job registered by the scheduler process."""
@@ -270,7 +283,8 @@ class Schedule:
 
 def schedules(settings) -> tuple[Schedule, ...]:
     """The recurring jobs: one sync per provider (cron from the environment), backfills,
-    and the GitHub commits job when the GitHub API is configured."""
+    the GitHub commits job when the GitHub API is configured, and the weekly price update
+    when ABACUS_PRICING_AUTO_UPDATE is on."""
     from .providers import providers
 
     crons = {"anthropic": settings.schedule_claude_code, "cursor": settings.schedule_cursor,
@@ -286,6 +300,9 @@ def schedules(settings) -> tuple[Schedule, ...]:
     if settings.github_api_configured:
         out.append(Schedule("abacus-schedule-github", settings.schedule_github,
                             "abacus.jobs.github_scheduled", {}))
+    if settings.pricing_auto_update:
+        out.append(Schedule("abacus-schedule-pricing", settings.schedule_pricing,
+                            "abacus.jobs.update_prices", {}))
     return tuple(out)
 
 

@@ -332,19 +332,45 @@ class UserSession(db.Model):
     ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
-class PricingOverride(db.Model):
-    """Admin-set prices (USD per 1M tokens) that win over data/pricing.json."""
+PRICE_ROW_SOURCES = ("updated", "override")
+Rate = Numeric(12, 6)  # USD per 1M tokens
 
-    __tablename__ = "pricing_overrides"
 
-    model: Mapped[str] = mapped_column(String(128), primary_key=True)  # canonical name
-    input_per_mtok: Mapped[Decimal] = mapped_column(Numeric(12, 6))
-    output_per_mtok: Mapped[Decimal] = mapped_column(Numeric(12, 6))
-    cache_write_per_mtok: Mapped[Decimal] = mapped_column(Numeric(12, 6))
-    cache_read_per_mtok: Mapped[Decimal] = mapped_column(Numeric(12, 6))
+class ModelPrice(db.Model):
+    """One effective-dated price of a canonical model (USD per 1M tokens), in force from
+    `valid_from` (a day in the org time zone) until the model's next row of the same source.
+
+    The shipped table (usage/data/pricing.json) is not stored: it is every model's base, in
+    force from FAR_PAST. `updated` rows come from `flask abacus pricing update`; `override`
+    rows are set by admins and win over shipped and updated prices from their `valid_from`
+    on (see usage/prices.py for how the price of a day is decided).
+    """
+
+    __tablename__ = "model_prices"
+    __table_args__ = (
+        UniqueConstraint("model", "valid_from", "source"),
+        CheckConstraint(_in("source", PRICE_ROW_SOURCES), name="source_valid"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model: Mapped[str] = mapped_column(String(128))  # canonical name
+    valid_from: Mapped[date] = mapped_column(Date)
+    source: Mapped[str] = mapped_column(String(16))
+    input: Mapped[Decimal] = mapped_column(Rate)
+    output: Mapped[Decimal] = mapped_column(Rate)
+    cache_read: Mapped[Decimal] = mapped_column(Rate)
+    cache_write_5m: Mapped[Decimal] = mapped_column(Rate)
+    cache_write_1h: Mapped[Decimal | None] = mapped_column(Rate)  # None: 2x input
+    long_context_threshold: Mapped[int | None] = mapped_column(BigInteger)
+    long_input: Mapped[Decimal | None] = mapped_column(Rate)
+    long_output: Mapped[Decimal | None] = mapped_column(Rate)
+    long_cache_read: Mapped[Decimal | None] = mapped_column(Rate)
+    long_cache_write_5m: Mapped[Decimal | None] = mapped_column(Rate)
+    long_cache_write_1h: Mapped[Decimal | None] = mapped_column(Rate)
+    fast_multiplier: Mapped[Decimal | None] = mapped_column(Numeric(8, 4))
     note: Mapped[str | None] = mapped_column(Text)
-    updated_by: Mapped[str | None] = mapped_column(String(255))
-    updated_at: Mapped[datetime] = _now_col(onupdate=func.now())
+    created_by: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = _now_col()
 
 
 REPO_BACKFILL_STATUSES = ("pending", "running", "complete", "failed")

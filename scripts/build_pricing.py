@@ -11,9 +11,9 @@ transcribed in shared/providers/pricing.md: a mismatch aborts without writing an
 The output is deterministic, so tests/test_pricing.py can prove the committed file is current.
 
 Every entry has `input`, `output`, `cache_write` (5-minute), `cache_read`. Where the catalog
-has them, entries also carry (additive; the runtime loader ignores them today):
-`cache_write_1h` (Anthropic 1-hour write), `long_context` (`threshold_tokens` plus the rates
-above it) and `priority` (OpenAI priority-processing rates).
+has them, entries also carry the tiers `abacus.usage.pricing.price_from_entry` reads:
+`cache_write_1h` (Anthropic 1-hour write), `long_context_threshold` with `long_*` rates above
+it, and `fast_multiplier` (fast / priority mode).
 """
 
 from __future__ import annotations
@@ -31,7 +31,13 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # runnable from a checkout without installing the package
     sys.path.insert(0, str(ROOT))
 
-from abacus.usage.pricing import canonical_model  # noqa: E402
+from abacus.usage.pricing import (  # noqa: E402
+    CATALOG_FIXES,
+    canonical_model,
+    fix_catalog_price,
+    price_entry,
+    price_from_litellm,
+)
 
 # A copy of shared/data/litellm_model_prices_and_context_window.json (sha256 in pricing.json),
 # kept in the repo so the table can be rebuilt and checked from a clone alone.
@@ -48,12 +54,7 @@ OPENAI_EXACT = frozenset({"o1", "o4-mini"})
 GEMINI_EXACT = frozenset({"gemini-2.5-pro", "gemini-2.5-flash", "gemini-2.5-flash-lite"})
 DATED_KEY_RE = re.compile(r"-(?:[0-9]{8}|[0-9]{4}-[0-9]{2}-[0-9]{2})$")
 FIELDS = ("input", "output", "cache_write", "cache_read")
-LONG_CONTEXT_RE = re.compile(r"input_cost_per_token_above_([0-9]+)k_tokens")
 # Shipped name -> LiteLLM field stem, for the long-context and priority tiers.
-TIER_FIELDS = (("input", "input_cost_per_token"), ("output", "output_cost_per_token"),
-               ("cache_read", "cache_read_input_token_cost"),
-               ("cache_write", "cache_creation_input_token_cost"))
-
 # (input, output, cache_write, cache_read) per 1M tokens.
 Row = tuple[str, str, str, str]
 
@@ -86,8 +87,9 @@ MANUAL_GAP_TIERS: dict[str, dict[str, Any]] = {
 # Long-context tiers the catalog lacks (1.110.2 dropped Sonnet 4.5's): above 200K input tokens,
 # input $6 and output $22.50 (pricing.md §2, confirmed); cache write $7.50 and read $0.60 from
 # the catalog entry quoted in pricing.md §1. Used only while the model has no such tier.
-_SONNET_LONG_CONTEXT = {"threshold_tokens": 200_000, "input": "6", "output": "22.50",
-                        "cache_read": "0.60", "cache_write": "7.50"}
+_SONNET_LONG_CONTEXT = {"long_context_threshold": 200_000, "long_input": "6",
+                        "long_output": "22.50", "long_cache_read": "0.60",
+                        "long_cache_write": "7.50"}
 LONG_CONTEXT_GAPS: dict[str, dict[str, Any]] = {
     "sonnet-4": _SONNET_LONG_CONTEXT, "sonnet-4.5": _SONNET_LONG_CONTEXT,
 }
@@ -107,8 +109,8 @@ MANUAL_ALWAYS: dict[str, Row] = {
 }
 
 # 1-hour cache-write errors in the catalog (pricing.md §2: $0.50 and $30 on Anthropic's page):
-# the correct rate is shipped and the fix recorded while the catalog carries the error.
-ONE_HOUR_FIXES = {"claude-3-haiku-20240307": "0.50", "claude-3-opus-20240229": "30"}
+# the correct rate is shipped, and the fix recorded while the catalog carries the error.
+ONE_HOUR_FIXES = {key: str(fix["cache_write_1h"]) for key, fix in CATALOG_FIXES.items()}
 
 # pricing.md §2 (Anthropic, confirmed against Anthropic's pricing page): (in, out, 5m write, read).
 # The 1-hour write is 2x input for every one of them (EXPECTED_ONE_HOUR).
@@ -200,37 +202,15 @@ def catalog_row(entry: dict[str, Any]) -> tuple[Decimal, Decimal, Decimal, Decim
             inp if read is None else per_million(read))
 
 
-def _tier(entry: dict[str, Any], suffix: str) -> dict[str, str]:
-    """The rates of one tier (`_above_200k_tokens`, `_priority`) that the entry has. As in
-    catalog_row, a vendor without a separate cache price (no base field) charges the tier's
-    input price for those tokens."""
-    rates = {name: fmt(per_million(entry[stem + suffix])) for name, stem in TIER_FIELDS
-             if entry.get(stem + suffix) is not None}
-    if "input" in rates:
-        for name, stem in TIER_FIELDS[2:]:
-            if entry.get(stem) is None:
-                rates.setdefault(name, rates["input"])
-    return rates
-
-
 def catalog_tiers(key: str, entry: dict[str, Any]) -> dict[str, Any]:
-    """Additive fields beyond the base row: 1-hour write, long context, priority."""
-    tiers: dict[str, Any] = {}
-    one_hour = entry.get("cache_creation_input_token_cost_above_1hr")
-    if key in ONE_HOUR_FIXES:
-        one_hour = None if one_hour is None else Decimal(ONE_HOUR_FIXES[key]) / 1_000_000
-    if one_hour is not None:
-        tiers["cache_write_1h"] = fmt(per_million(one_hour))
-    # The lowest threshold the catalog prices (Haiku 5.5: 100K, Sonnet: 200K, GPT-5.4+: 272K).
-    thresholds = sorted(int(m.group(1)) for f in entry if (m := LONG_CONTEXT_RE.fullmatch(f)))
-    if thresholds:
-        rates = _tier(entry, f"_above_{thresholds[0]}k_tokens")
-        if "input" in rates and "output" in rates:
-            tiers["long_context"] = {"threshold_tokens": thresholds[0] * 1000, **rates}
-    priority = _tier(entry, "_priority")
-    if "input" in priority and "output" in priority:
-        tiers["priority"] = priority
-    return tiers
+    """The optional tier fields of a catalog entry (1-hour writes, long context, fast mode)
+    in pricing.json's form, read by abacus.usage.pricing.price_from_entry; a known catalog
+    error (CATALOG_FIXES: 1-hour writes) is corrected."""
+    try:
+        price = fix_catalog_price(key, price_from_litellm(entry))
+    except ValueError:
+        return {}
+    return {k: v for k, v in price_entry(price).items() if k not in FIELDS}
 
 
 def _preference(key: str) -> tuple[bool, str]:
@@ -278,6 +258,8 @@ def build_document(source: Path) -> dict[str, Any]:
                 "note": "Anthropic pricing page (pricing.md section 2); the correct 1h rate "
                         "is shipped",
             })
+        if canonical_model(key) in models:
+            models[canonical_model(key)]["cache_write_1h"] = fmt(Decimal(correct))
 
     manual = {name: row for name, row in MANUAL_GAPS.items() if name not in models}
     for name in sorted(manual):
@@ -289,8 +271,8 @@ def build_document(source: Path) -> dict[str, Any]:
         models[name] = {**{f: fmt(Decimal(v)) for f, v in zip(FIELDS, row, strict=True)},
                         **extra, "source": "manual", "litellm_keys": []}
     for name, tier in sorted(LONG_CONTEXT_GAPS.items()):
-        if name in models and "long_context" not in models[name]:
-            models[name]["long_context"] = _normalized(tier)
+        if name in models and "long_context_threshold" not in models[name]:
+            models[name].update(_normalized(tier))
             fixes.append({"model": name, "kind": "missing_tier_added", "field": "long_context",
                           "note": "pricing.md sections 1-2 (Sonnet 4/4.5 above 200K tokens)"})
 
@@ -301,10 +283,10 @@ def build_document(source: Path) -> dict[str, Any]:
         "generated_by": "scripts/build_pricing.py",
         "units": "USD per 1M tokens",
         "cache_write_note": "Anthropic 5-minute write rate; the input price where the vendor "
-                            "charges no separate write (OpenAI, Gemini)",
-        "tiers_note": "optional: cache_write_1h (Anthropic 1-hour write); long_context "
-                      "(threshold_tokens of input per request, and the rates above it); "
-                      "priority (OpenAI priority processing)",
+                            "charges no separate write (OpenAI, Gemini). cache_write_1h: the "
+                            "1-hour rate (absent: 2x input); long_*: rates above "
+                            "long_context_threshold input tokens per request; "
+                            "fast_multiplier: fast / priority mode",
         "fixes": fixes,
     }
     return {"_meta": meta, **models}
@@ -338,8 +320,9 @@ def check(models: dict[str, dict[str, Any]]) -> None:
             if got.get(field) is None or Decimal(got[field]) != Decimal(value):
                 problems.append(f"{name}.{field}: built {got.get(field)}, expected {value}")
     for name, (threshold, inp, out) in sorted(EXPECTED_LONG_CONTEXT.items()):
-        tier = models.get(name, {}).get("long_context") or {}
-        built = (tier.get("threshold_tokens"), tier.get("input"), tier.get("output"))
+        got = models.get(name, {})
+        built = (got.get("long_context_threshold"), got.get("long_input"),
+                 got.get("long_output"))
         if built[0] != threshold or None in built[1:] or (Decimal(built[1]), Decimal(built[2])) \
                 != (Decimal(inp), Decimal(out)):
             problems.append(f"{name}.long_context: built {built}, expected "

@@ -103,7 +103,7 @@ def app(app_env) -> Flask:
 
 TABLES = ("change_log", "usage_daily", "usage_events", "sync_state", "sync_runs",
           "account_snapshots", "usage_day_totals", "usage_person_daily",
-          "identity_mappings", "pricing_overrides", "users", "accounts",
+          "identity_mappings", "model_prices", "users", "accounts",
           "repositories", "commits", "commit_attributions", "webhook_deliveries", "people",
           "user_sessions", "upload_chunks", "uploads", "billed_costs", "seats",
           "seat_history", "team_members")

@@ -17,7 +17,7 @@ from abacus.models import (
     Account,
     ChangeLog,
     IdentityMapping,
-    PricingOverride,
+    ModelPrice,
     UsageDaily,
     UsageEvent,
     User,
@@ -25,6 +25,7 @@ from abacus.models import (
 from abacus.providers.base import UsageRecord
 from abacus.sync.account_rows import mask_url
 from abacus.sync.accounts import decrypt_credentials
+from abacus.usage.pricing import FAR_PAST
 from abacus.web.admin import parse_price
 from tests.helpers import csrf_token
 from tests.helpers import seed as _seed
@@ -156,8 +157,8 @@ def test_index_counts_link_to_each_section(app, client, admin):
                record("m", model="mystery-model-9")])
     with app.app_context():
         db.session.add(Account(provider="anthropic", name="parked", status="auth_expired"))
-        db.session.add(PricingOverride(model="gpt-5", input_per_mtok=1, output_per_mtok=2,
-                                       cache_write_per_mtok=1, cache_read_per_mtok=0))
+        db.session.add(ModelPrice(model="gpt-5", valid_from=FAR_PAST, source="override",
+                                  input=1, output=2, cache_write_5m=1, cache_read=0))
         db.session.commit()
     page = text_of(client.get("/admin"))
     assert "Accounts 2" in page
@@ -425,7 +426,7 @@ def test_admin_pages_render_with_demo_data(app, client, admin):
     assert "demo data" in accounts and "none needed" in accounts
     assert "need attention" not in text_of(client.get("/admin"))
     pricing = text_of(client.get("/admin/pricing"))
-    assert re.search(r"composer-2 unpriced \d", pricing)  # no confirmed price: flagged
+    assert re.search(r"composer-2 unpriced — \d", pricing)  # no confirmed price: flagged
 
 
 def test_name_suggestions():
@@ -545,16 +546,16 @@ def test_price_override_reestimates_estimated_and_unpriced_events_only(app, clie
     assert before["mystery"] == (None, "unpriced")
     assert before["sonnet-est"] == (Decimal("4.500000"), "estimated")  # 1M×$3 + 0.1M×$15
     page = text_of(client.get("/admin/pricing"))
-    assert re.search(r"mystery-model-9 unpriced 1 1 \$0\.00", page)
+    assert re.search(r"mystery-model-9 unpriced — 1 1 \$0\.00", page)
 
     response = post(client, "/admin/pricing", admin, model="mystery-model-9", input="1.5",
                     output="$4", cache_write="0.25", cache_read="0.05", note="contract")
     page = notice_after(client, response)
     assert ("Added the price of mystery-model-9. 1 of 1 estimated or unpriced events "
-            "re-estimated; provider-reported costs are unchanged.") in page
+            "re-estimated on 1 day(s); provider-reported costs are unchanged.") in page
     # 2M×1.5 + 1M×4 + 0.4M×0.25 + 10M×0.05 = 3 + 4 + 0.1 + 0.5
     assert _events(app)["mystery"] == (Decimal("7.600000"), "estimated")
-    assert re.search(r"mystery-model-9 override 1 0 \$7\.60 \$1\.50 \$4\.00", page)
+    assert re.search(r"mystery-model-9 override always 1 0 \$7\.60 \$1\.50 \$4\.00", page)
 
     response = post(client, "/admin/pricing", admin, model="claude-sonnet-4-5-20250929",
                     input="2", output="10", cache_write="2.5", cache_read="0.2")
@@ -580,7 +581,7 @@ def test_price_override_reestimates_estimated_and_unpriced_events_only(app, clie
     notice_after(client, post(client, "/admin/pricing/delete", admin, model="mystery-model-9"))
     assert _events(app) == before
     with app.app_context():
-        assert db.session.execute(select(func.count()).select_from(PricingOverride)).scalar() == 0
+        assert db.session.execute(select(func.count()).select_from(ModelPrice)).scalar() == 0
 
 
 def test_editing_an_override_prefills_the_form(app, client, admin):
@@ -594,8 +595,9 @@ def test_editing_an_override_prefills_the_form(app, client, admin):
                                      output="10", cache_write="2", cache_read="0.2"))
     assert "Updated the price of gpt-5. No stored event needed a new estimate." in page
     with app.app_context():
-        override = db.session.get(PricingOverride, "gpt-5")
-        assert (override.input_per_mtok, override.updated_by) == (Decimal("2"), ADMIN)
+        override = db.session.execute(select(ModelPrice).where(
+            ModelPrice.model == "gpt-5", ModelPrice.source == "override")).scalar_one()
+        assert (override.input, override.created_by) == (Decimal("2"), ADMIN)
 
 
 @pytest.mark.parametrize("field, value, message", [
@@ -614,7 +616,7 @@ def test_price_validation_errors(app, client, admin, field, value, message):
     assert response.status_code == 400
     assert message in text_of(response)
     with app.app_context():
-        assert db.session.execute(select(func.count()).select_from(PricingOverride)).scalar() == 0
+        assert db.session.execute(select(func.count()).select_from(ModelPrice)).scalar() == 0
 
 
 def test_parse_price():

@@ -23,8 +23,10 @@ from abacus.providers.cursor_events import is_not_charged
 from abacus.sync import accounts as accounts_service
 from abacus.sync.engine import sync_account
 from abacus.usage.imports import ImportFailed, import_cursor_csv
-from abacus.usage.ingest import current_prices, ingest, rebuild_rollups
+from abacus.usage.ingest import ingest, rebuild_rollups
+from abacus.usage.prices import org_today, prices_on
 from abacus.usage.pricing import canonical_model
+from abacus.usage.pricing import estimate as price_estimate
 from tests.fakes.cursor_admin import DEFAULT_KEY, FakeCursorAdmin
 from tests.fakes.cursor_dashboard import FakeCursorDashboard
 from tests.helpers import sign_in
@@ -53,9 +55,10 @@ def events() -> dict[str, UsageEvent]:
 
 
 def estimate(raw_model: str, inp: int = 0, out: int = 0, cw: int = 0, cr: int = 0) -> Decimal:
-    p = current_prices()[canonical_model(raw_model)]
-    return ((inp * p.input + out * p.output + cw * p.cache_write + cr * p.cache_read)
-            / 1_000_000).quantize(Decimal("0.000001"))
+    """The price table's estimate of one Cursor request (one event per request: a big one
+    is at the model's long-context rates)."""
+    p = prices_on(org_today())[canonical_model(raw_model)]
+    return price_estimate(p, inp, out, cw, cr, per_request=True)
 
 
 def assert_reimport_changes_nothing(path: Path, rows_: int, **kwargs) -> None:

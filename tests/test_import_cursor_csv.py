@@ -119,11 +119,11 @@ def test_included_rows_get_an_estimate_marked_estimated(ctx, tmp_path):
     header = VARIANTS["v2-team"]
     rows = [{"Date": "2026-04-01T10:00:00.000Z", "User": "a@example.com", "Kind": "Included",
              "Model": "claude-4.5-sonnet", "Max Mode": "No", "Input (w/ Cache Write)": "0",
-             "Input (w/o Cache Write)": "1000000", "Cache Read": "0", "Output Tokens": "0",
-             "Total Tokens": "1000000", "Cost": "Included"}]
+             "Input (w/o Cache Write)": "100000", "Cache Read": "0", "Output Tokens": "0",
+             "Total Tokens": "100000", "Cost": "Included"}]
     import_cursor_csv(write_csv(tmp_path / "i.csv", header, rows))
     e = db.session.execute(select(UsageEvent)).scalar_one()
-    assert (e.cost_source, e.cost_usd) == ("estimated", Decimal("3"))
+    assert (e.cost_source, e.cost_usd) == ("estimated", Decimal("0.3"))  # 100K x $3 per 1M
     assert e.extras["cost_label"] == "Included"
 
 

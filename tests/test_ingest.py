@@ -10,9 +10,10 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select, text
 
 from abacus.extensions import db
-from abacus.models import Account, ChangeLog, IdentityMapping, PricingOverride, UsageEvent
+from abacus.models import Account, ChangeLog, IdentityMapping, ModelPrice, UsageEvent
 from abacus.providers.base import UsageRecord
 from abacus.usage.ingest import ingest
+from abacus.usage.pricing import FAR_PAST
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -147,39 +148,41 @@ def test_same_key_twice_in_a_batch_keeps_both_events(ctx):
 def test_missing_cost_is_estimated_and_unknown_model_is_unpriced(ctx):
     acc = make_account()
     res = ingest(acc, [
-        rec("est", model="claude-sonnet-4-5-20250929", inp=1_000_000, out=0, cost=None),
+        rec("est", model="claude-sonnet-4-5-20250929", inp=100_000, out=0, cost=None),
         rec("unk", model="mystery-model-9", cost=None),
     ])
     db.session.commit()
     events = {e.event_key: e for e in db.session.execute(select(UsageEvent)).scalars()}
     assert events["est"].model == "sonnet-4.5"
     assert events["est"].raw_model == "claude-sonnet-4-5-20250929"
-    assert (events["est"].cost_source, events["est"].cost_usd) == ("estimated", Decimal("3"))
+    assert (events["est"].cost_source, events["est"].cost_usd) == ("estimated", Decimal("0.3"))
     assert (events["unk"].cost_source, events["unk"].cost_usd) == ("unpriced", None)
     assert res.unpriced_models == {"mystery-model-9": 1}
     daily = db.session.execute(text(
         "SELECT sum(estimated_cost_usd), sum(unpriced_events) FROM usage_daily")).one()
-    assert daily == (Decimal("3.000000"), 1)
+    assert daily == (Decimal("0.300000"), 1)
 
 
 def test_suffixed_names_are_priced_as_their_model_and_keep_the_raw_name(ctx):
     # Cursor's effort/speed slugs and a Gemini preview date: priced as the base model, the
-    # suffix stays visible in raw_model (Raw usage).
+    # suffix stays visible in raw_model (Raw usage). Requests stay under the long-context
+    # thresholds (Cursor reports one event per request, so those rates could apply).
     acc = make_account()
     ingest(acc, [
-        rec("codex", model="gpt-5.3-codex-xhigh-fast", inp=1_000_000, out=100_000, cost=None),
-        rec("gemini", model="gemini-2.5-pro-preview-05-06", inp=2_000_000, out=0, cost=None),
+        rec("codex", model="gpt-5.3-codex-xhigh-fast", inp=100_000, out=10_000, cost=None),
+        rec("gemini", model="gemini-2.5-pro-preview-05-06", inp=200_000, out=0, cost=None),
         rec("turbo", model="gpt-3.5-turbo-0125", inp=1_000_000, out=1_000_000, cost=None),
     ])
     db.session.commit()
     events = {e.event_key: e for e in db.session.execute(select(UsageEvent)).scalars()}
     got = {k: (e.model, e.raw_model, e.cost_source, e.cost_usd) for k, e in events.items()}
     assert got == {
-        # gpt-5.3-codex: $1.75 in, $14 out per 1M -> 1.75 + 1.40
-        "codex": ("gpt-5.3-codex", "gpt-5.3-codex-xhigh-fast", "estimated", Decimal("3.15")),
+        # gpt-5.3-codex: $1.75 in, $14 out per 1M -> 0.175 + 0.14, and `-fast` is fast mode
+        # (the table's 2x multiplier)
+        "codex": ("gpt-5.3-codex", "gpt-5.3-codex-xhigh-fast", "estimated", Decimal("0.63")),
         # gemini-2.5-pro: $1.25 in per 1M (pricing.md §4)
         "gemini": ("gemini-2.5-pro", "gemini-2.5-pro-preview-05-06", "estimated",
-                   Decimal("2.5")),
+                   Decimal("0.25")),
         # gpt-3.5-turbo: $0.50 in, $1.50 out per 1M
         "turbo": ("gpt-3.5-turbo", "gpt-3.5-turbo-0125", "estimated", Decimal("2")),
     }
@@ -187,9 +190,9 @@ def test_suffixed_names_are_priced_as_their_model_and_keep_the_raw_name(ctx):
 
 def test_admin_price_override_wins(ctx):
     acc = make_account()
-    db.session.add(PricingOverride(model="sonnet-4.5", input_per_mtok=Decimal("1"),
-                                   output_per_mtok=Decimal("1"), cache_write_per_mtok=Decimal("1"),
-                                   cache_read_per_mtok=Decimal("1")))
+    db.session.add(ModelPrice(model="sonnet-4.5", valid_from=FAR_PAST, source="override",
+                              input=Decimal("1"), output=Decimal("1"),
+                              cache_write_5m=Decimal("1"), cache_read=Decimal("1")))
     ingest(acc, [rec("x", model="claude-sonnet-4-5", inp=2_000_000, out=0, cost=None)])
     event = db.session.execute(select(UsageEvent)).scalar_one()
     assert event.cost_usd == Decimal("2")
@@ -263,8 +266,10 @@ def stored_view(r: UsageRecord) -> dict:
     from abacus.usage.pricing import PriceBook, canonical_model
 
     model = canonical_model(r.raw_model)
+    # Cursor events are per request: long-context rates apply above a model's threshold.
     estimate = PriceBook.shipped().estimate(model, r.input_tokens, r.output_tokens,
-                                            r.cache_write_tokens, r.cache_read_tokens)
+                                            r.cache_write_tokens, r.cache_read_tokens,
+                                            per_request=True)
     cost = r.cost_usd if r.cost_usd is not None else estimate
     source = ("provider" if r.cost_usd is not None
               else "estimated" if estimate is not None else "unpriced")

@@ -343,16 +343,19 @@ def test_one_hour_cache_write_is_shipped_from_pricing_md(model: str, one_hour: s
     ("haiku-5.5", 100_000, "0.5", "2.5"),
 ])
 def test_long_context_tier_is_shipped(model: str, threshold: int, inp: str, out: str) -> None:
-    tier = _shipped_document()[model]["long_context"]
-    assert (tier["threshold_tokens"], Decimal(tier["input"]), Decimal(tier["output"])) == (
-        threshold, Decimal(inp), Decimal(out))
+    entry = _shipped_document()[model]
+    assert (entry["long_context_threshold"], Decimal(entry["long_input"]),
+            Decimal(entry["long_output"])) == (threshold, Decimal(inp), Decimal(out))
+    price = load_shipped_prices()[model]  # and the loader reads it
+    assert (price.long_threshold, price.long_input) == (threshold, Decimal(inp))
 
 
 def test_extra_tiers_do_not_change_the_base_price() -> None:
-    # The current loader reads only the four base rates; the tiers are additive.
-    doc, prices = _shipped_document(), load_shipped_prices()
-    assert "long_context" in doc["gpt-5.5"] and "priority" in doc["gpt-5.5"]
-    assert prices["gpt-5.5"] == Price(Decimal(5), Decimal(30), Decimal(5), Decimal("0.5"))
+    # The tiers are additive: the base rates stay what the vendor charges a plain request.
+    doc, price = _shipped_document(), load_shipped_prices()["gpt-5.5"]
+    assert "long_context_threshold" in doc["gpt-5.5"] and "fast_multiplier" in doc["gpt-5.5"]
+    assert (price.input, price.output, price.cache_write, price.cache_read) == (
+        Decimal(5), Decimal(30), Decimal(5), Decimal("0.5"))
 
 
 def test_shipped_table_covers_the_current_families() -> None:

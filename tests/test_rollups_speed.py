@@ -24,10 +24,11 @@ from abacus.analytics.common import split_range
 from abacus.analytics.overview import overview, totals
 from abacus.analytics.team import team_pivot
 from abacus.extensions import db
-from abacus.models import Account, PricingOverride, UsagePersonBlock
+from abacus.models import Account, ModelPrice, UsagePersonBlock
 from abacus.people.identities import assign, merge_people
 from abacus.providers.base import UsageRecord
 from abacus.usage.ingest import ingest, reattribute, rebuild_rollups, reestimate_model
+from abacus.usage.pricing import FAR_PAST
 from tests.helpers import seed, sign_in
 from tests.test_person_page import row_with, rows, text_of
 
@@ -167,9 +168,9 @@ def test_rollups_follow_syncs_revisions_and_reattribution(ctx):
     # A price override re-estimates events that had no provider cost.
     ingest(cursor, [rec("u1", days[4], model="gpt-5", cost=None),
                     rec("u2", days[5], model="no-such-model", cost=None)])
-    db.session.add(PricingOverride(model="gpt-5", input_per_mtok=Decimal(1),
-                                   output_per_mtok=Decimal(2), cache_write_per_mtok=Decimal(0),
-                                   cache_read_per_mtok=Decimal(0)))
+    db.session.add(ModelPrice(model="gpt-5", valid_from=FAR_PAST, source="override",
+                              input=Decimal(1), output=Decimal(2), cache_write_5m=Decimal(0),
+                              cache_read=Decimal(0)))
     db.session.flush()
     assert reestimate_model("gpt-5").changed == 1
     assert_rollups_match()

@@ -17,7 +17,7 @@ def test_schema_has_every_table_with_exact_types(ctx):
     insp = inspect(db.engine)
     tables = set(insp.get_table_names())
     assert {"accounts", "usage_events", "change_log", "usage_daily", "identity_mappings",
-            "sync_state", "sync_runs", "users", "pricing_overrides"} <= tables
+            "sync_state", "sync_runs", "users", "model_prices"} <= tables
     cols = {c["name"]: c for c in insp.get_columns("usage_events")}
     assert str(cols["cost_usd"]["type"]).startswith("NUMERIC")
     assert str(cols["input_tokens"]["type"]) == "BIGINT"

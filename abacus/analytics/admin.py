@@ -18,9 +18,10 @@ from typing import Protocol
 from sqlalchemy import BigInteger, cast, func, or_, select, text
 
 from ..extensions import db
-from ..models import Commit, IdentityMapping, PricingOverride, User
+from ..models import Commit, IdentityMapping, ModelPrice, User
 from ..models import UsageDaily as D
-from ..usage.pricing import Price, load_shipped_prices
+from ..usage.prices import org_today, price_history, resolve
+from ..usage.pricing import Price
 from .common import TOKENS, Costed, int_sum, money_sum
 
 # Words in API key names that say nothing about whose key it is.
@@ -85,7 +86,8 @@ def counts(accounts: Sequence[AccountHealth]) -> Counts:
         unmapped_events=int(unmapped[1] or 0),
         unpriced_models=int(unmapped[2]),
         mappings=db.session.execute(select(func.count()).select_from(IdentityMapping)).scalar(),
-        overrides=db.session.execute(select(func.count()).select_from(PricingOverride)).scalar(),
+        overrides=db.session.execute(select(func.count()).select_from(ModelPrice)
+                                     .where(ModelPrice.source == "override")).scalar(),
         people=int(users[0]),
         admins=int(users[1]),
     )
@@ -387,7 +389,7 @@ class ModelPriceRow(Costed):
     tokens: int
     cost_usd: Decimal
     estimated_cost_usd: Decimal
-    source: str  # shipped | override | unpriced
+    source: str  # shipped | updated | override | unpriced (the price in force today)
     price: Price | None
 
     @property
@@ -396,30 +398,38 @@ class ModelPriceRow(Costed):
 
 
 @dataclass(frozen=True)
-class OverrideRow:
+class PriceTableRow:
+    """A priced model: its price in force today (source, valid from) and earlier prices."""
+
     model: str
     price: Price
-    shipped: Price | None  # what the override replaces (None: the model has no shipped price)
+    earlier: int  # price rows in force before this one (shipped base included)
+    events: int  # events of the model in usage
+
+
+@dataclass(frozen=True)
+class OverrideRow:
+    model: str
+    price: Price  # valid_from says from which day it wins
+    replaces: Price | None  # shipped or updated price it wins over that day (None: unpriced)
     note: str | None
     updated_by: str | None
     updated_at: datetime
     events: int  # events of the model in usage
 
 
-def _prices() -> tuple[dict[str, Price], dict[str, PricingOverride]]:
-    overrides = {o.model: o for o in db.session.execute(select(PricingOverride)).scalars()}
-    return load_shipped_prices(), overrides
-
-
-def _override_price(o: PricingOverride) -> Price:
-    return Price(o.input_per_mtok, o.output_per_mtok, o.cache_write_per_mtok,
-                 o.cache_read_per_mtok, source="override")
+def _events_by_model(models: Iterable[str] | None = None) -> dict[str, int]:
+    query = select(D.model, int_sum(D.events)).group_by(D.model)
+    if models is not None:
+        query = query.where(D.model.in_(list(models)))
+    return {m: int(n) for m, n in db.session.execute(query).all()}
 
 
 def model_prices() -> list[ModelPriceRow]:
-    """Every model seen in usage with its event counts and where its price comes from;
-    unpriced models first (they need a price), then by events."""
-    shipped, overrides = _prices()
+    """Every model seen in usage with its event counts and the price it has today (and where
+    it comes from); unpriced models first (they need a price), then by events."""
+    history = price_history()
+    today = org_today()
     rows = []
     for r in db.session.execute(
             select(D.model, int_sum(D.events).label("events"),
@@ -427,35 +437,50 @@ def model_prices() -> list[ModelPriceRow]:
                    money_sum(D.cost_usd).label("cost"),
                    money_sum(D.estimated_cost_usd).label("estimated"))
             .group_by(D.model).order_by(int_sum(D.events).desc(), D.model)):
-        if r.model in overrides:
-            source, price = "override", _override_price(overrides[r.model])
-        elif r.model in shipped:
-            source, price = "shipped", shipped[r.model]
-        else:
-            source, price = "unpriced", None
+        price = resolve(history.get(r.model, []), today)
         rows.append(ModelPriceRow(r.model, int(r.events), int(r.unpriced), int(r.tokens),
-                                  Decimal(r.cost), Decimal(r.estimated), source, price))
+                                  Decimal(r.cost), Decimal(r.estimated),
+                                  price.source if price else "unpriced", price))
     return sorted(rows, key=lambda row: row.source != "unpriced")
 
 
+def price_table() -> list[PriceTableRow]:
+    """Every priced model with the price in force today, by model name."""
+    today = org_today()
+    events = _events_by_model()
+    out = []
+    for model, history in sorted(price_history().items()):
+        price = resolve(history, today)
+        if price is None:
+            continue  # priced only from a later day (an update dated ahead)
+        earlier = sum(1 for p in history if p is not price and p.valid_from <= today)
+        out.append(PriceTableRow(model, price, earlier, events.get(model, 0)))
+    return out
+
+
 def override_rows() -> list[OverrideRow]:
-    shipped, overrides = _prices()
-    events = dict(db.session.execute(
-        select(D.model, int_sum(D.events)).where(D.model.in_(list(overrides)))
-        .group_by(D.model)).all()) if overrides else {}
-    return [OverrideRow(m, _override_price(o), shipped.get(m), o.note, o.updated_by,
-                        o.updated_at, int(events.get(m, 0)))
-            for m, o in sorted(overrides.items())]
+    rows = list(db.session.execute(select(ModelPrice).where(ModelPrice.source == "override")
+                                   .order_by(ModelPrice.model, ModelPrice.valid_from))
+                .scalars())
+    if not rows:
+        return []
+    history = price_history({r.model for r in rows})
+    events = _events_by_model({r.model for r in rows})
+    out = []
+    for row in rows:
+        price = next(p for p in history[row.model]
+                     if p.source == "override" and p.valid_from == row.valid_from)
+        base = resolve([p for p in history[row.model] if p.source != "override"],
+                       max(row.valid_from, org_today()))
+        out.append(OverrideRow(row.model, price, base, row.note, row.created_by,
+                               row.created_at, events.get(row.model, 0)))
+    return out
 
 
 def price_for(model: str) -> tuple[str, Price | None]:
-    """The price a model uses now and where it comes from."""
-    shipped, overrides = _prices()
-    if model in overrides:
-        return "override", _override_price(overrides[model])
-    if model in shipped:
-        return "shipped", shipped[model]
-    return "unpriced", None
+    """The price a model uses today and where it comes from."""
+    price = resolve(price_history([model]).get(model, []), org_today())
+    return (price.source, price) if price else ("unpriced", None)
 
 
 # --- people and roles -------------------------------------------------------------------------

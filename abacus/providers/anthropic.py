@@ -19,6 +19,7 @@ from typing import Any
 import requests
 
 from .base import (
+    CACHE_WRITE_1H,
     AccountConfig,
     Capabilities,
     CredentialField,
@@ -200,16 +201,20 @@ def claude_code_records(item: Mapping[str, Any], day: date, what: str = "Anthrop
     for index, entry in enumerate(models):
         model = str(entry.get("model") or "")
         tokens = entry.get("tokens") or {}
+        extras = dict(actor_day if index == 0 else rest)
+        cache_write, one_hour = _cache_writes(tokens.get("cache_creation"), what)
+        if one_hour is not None:
+            extras[CACHE_WRITE_1H] = one_hour
         out.append(UsageRecord(
             event_key=f"{day_s}|{actor_type}:{actor}|{model}{suffix}",
             occurred_at=at, tool=AnthropicProvider.tool, actor=actor, raw_model=model,
             email=email, kind=kind,
             input_tokens=_count(tokens.get("input"), "input", what),
             output_tokens=_count(tokens.get("output"), "output", what),
-            cache_write_tokens=_count(tokens.get("cache_creation"), "cache_creation", what),
+            cache_write_tokens=cache_write,
             cache_read_tokens=_count(tokens.get("cache_read"), "cache_read", what),
             cost_usd=_cost_usd(entry.get("estimated_cost"), what),
-            extras=dict(actor_day if index == 0 else rest),
+            extras=extras,
         ))
     return out
 
@@ -238,6 +243,20 @@ def _actor(actor: Any, what: str) -> tuple[str, str, str | None]:
         return actor_type, str(actor["api_key_name"]), None
     # A new actor kind is a contract change: fail loudly rather than misattribute usage.
     raise ProviderError(f"{what}: record with an unsupported actor {actor_type!r}")
+
+
+def _cache_writes(value: Any, what: str) -> tuple[int, int | None]:
+    """(all cache writes, the 1-hour ones or None when not reported apart).
+
+    Claude Code Analytics gives one number; Anthropic's usage reports split it into
+    `ephemeral_5m_input_tokens` and `ephemeral_1h_input_tokens`, which cost differently."""
+    if not isinstance(value, dict):
+        return _count(value, "cache_creation", what), None
+    five = _count(value.get("ephemeral_5m_input_tokens"),
+                  "cache_creation.ephemeral_5m_input_tokens", what)
+    hour = _count(value.get("ephemeral_1h_input_tokens"),
+                  "cache_creation.ephemeral_1h_input_tokens", what)
+    return five + hour, hour
 
 
 def _count(value: Any, name: str, what: str) -> int:

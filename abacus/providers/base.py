@@ -14,6 +14,14 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, ClassVar
 
+# extras keys with a meaning for pricing (see usage/ingest.cost_sql):
+# the part of `cache_write_tokens` written with a 1-hour lifetime (priced at the 1-hour rate;
+# the rest at the 5-minute rate), when the provider reports writes apart;
+CACHE_WRITE_1H = "cache_write_1h_tokens"
+# `fast` when the request ran in fast mode, and `priority` service tier, both priced with the
+# model's fast multiplier.
+SPEED, SERVICE_TIER = "speed", "service_tier"
+
 
 @dataclass(frozen=True, slots=True)
 class UsageRecord:
@@ -88,6 +96,9 @@ class Capabilities:
     identities: bool = False  # can list who its actors are (API keys → people, members)
     billed_costs: bool = False  # reports its bill per day apart from usage (Page.costs)
     seats: bool = False  # can list the account's seats (`Provider.seats`)
+    # One record per request (not per-day aggregates): estimates may then use per-request
+    # tiers such as long-context rates. Aggregates stay at the base tier.
+    per_request_events: bool = False
 
 
 @dataclass(frozen=True)

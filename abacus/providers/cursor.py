@@ -54,7 +54,8 @@ class CursorProvider(Provider):
     id = "cursor"
     display_name = "Cursor (team Admin API)"
     tool = "cursor"
-    capabilities = Capabilities(token_usage=True, actual_costs=True, identities=True)
+    capabilities = Capabilities(token_usage=True, actual_costs=True, identities=True,
+                                per_request_events=True)
     credential_fields = (CredentialField("api_key", "Admin API key"),)
     default_base_url = "https://api.cursor.com"
     window = timedelta(days=1)

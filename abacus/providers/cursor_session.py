@@ -447,7 +447,7 @@ class CursorSessionProvider(Provider):
     display_name = "Cursor seat (session cookie)"
     tool = "cursor"
     capabilities = Capabilities(token_usage=True, actual_costs=True, usage_limits=True,
-                                invoices=True)
+                                invoices=True, per_request_events=True)
     credential_fields = (CredentialField(
         "cookie", "WorkosCursorSessionToken cookie",
         help="Sign in at cursor.com, open the browser's developer tools → Application (Storage)"

@@ -2,9 +2,12 @@
 
 `ingest` is the ONLY writer of the usage tables (events, change log, rollups): sync, CSV
 imports and demo data all go through it. `imports` reads CSV exports; `pricing` knows model
-names and prices (shipped table plus admin overrides in `pricing_overrides`); `exclusions`
-is the rule that keeps an account's excluded identities out of every rollup.
+names and what tokens cost; `prices` decides which price is in force on a day (the shipped
+table, then `updated` and `override` rows in `model_prices`); `price_updates` reads LiteLLM's
+published table; `pricing_overrides` stores admins' prices; `exclusions` is the rule that
+keeps an account's excluded identities out of every rollup.
 
-May import: providers.base (the normalized record types), models, extensions, config.
+May import: providers (the normalized record types, the registry's capabilities, the
+LiteLLM download), models, extensions, config.
 Never sync, github, people, analytics, jobs, web or cli.
 """

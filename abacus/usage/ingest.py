@@ -19,19 +19,19 @@ its cursor in the same transaction as the data, and a failed import stores nothi
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
-
 from ..extensions import db
-from ..models import Account, PricingOverride, UsagePersonBlock
-from ..providers import identity_source, providers_of_source
-from ..providers.base import UsageRecord
+from ..models import Account, UsagePersonBlock
+from ..providers import identity_source, providers, providers_of_source
+from ..providers.base import CACHE_WRITE_1H, SERVICE_TIER, SPEED, UsageRecord
 from .exclusions import EXCLUDED_SQL, excluded_identities
-from .pricing import PRICE_FACTORS, Price, canonical_model, load_shipped_prices
+from .prices import Segment, org_today, price_segments, prices_on
+from .pricing import PRICE_FACTORS, canonical_model
 
 # Fields compared to decide whether a re-sent record is a revision. Order is the column order
 # of the staging table after event_key.
@@ -61,12 +61,6 @@ CREATE TEMP TABLE ingest_raw (
     day date NOT NULL,
     not_charged boolean NOT NULL
 ) ON COMMIT DROP;
-DROP TABLE IF EXISTS pg_temp.ingest_prices;
-CREATE TEMP TABLE ingest_prices (
-    model text PRIMARY KEY,
-    input numeric NOT NULL, output numeric NOT NULL,
-    cache_write numeric NOT NULL, cache_read numeric NOT NULL
-) ON COMMIT DROP;
 """
 _STAGE_COLUMNS = ("seq, event_key, occurred_at, tool, actor, email, model, raw_model, kind, "
                   "input_tokens, output_tokens, cache_write_tokens, cache_read_tokens, "
@@ -92,13 +86,11 @@ class IngestResult:
         return self.inserted + self.updated + self.unchanged
 
 
-def current_prices() -> dict[str, Price]:
-    """Shipped prices with the admins' overrides on top."""
-    prices = dict(load_shipped_prices())
-    for o in db.session.execute(select(PricingOverride)).scalars():
-        prices[o.model] = Price(o.input_per_mtok, o.output_per_mtok, o.cache_write_per_mtok,
-                                o.cache_read_per_mtok, source="override")
-    return prices
+def per_request_events(provider: str) -> bool:
+    """Whether `provider` reports one event per request (so long-context rates can apply),
+    not per-day aggregates (which stay at the base tier: their requests' sizes are unknown)."""
+    adapter = providers().get(provider.replace("-", "_"))
+    return bool(adapter and adapter.capabilities.per_request_events)
 
 
 def ingest(account: Account, records: Iterable[UsageRecord], run_id: int | None = None,
@@ -119,7 +111,7 @@ def ingest(account: Account, records: Iterable[UsageRecord], run_id: int | None 
         # Plans here are simple scans and joins; compiling them (JIT) costs more than it saves.
         cur.execute("SET LOCAL jit = off")
         cur.execute(_STAGE_DDL)
-        _load_prices(cur, current_prices())
+        load_price_segments(cur, price_segments())
         cur.copy_expert(f"COPY ingest_raw ({_STAGE_COLUMNS}) FROM STDIN",
                         _LineReader(_copy_lines(records, progress, ZoneInfo(tz))))
         result = _merge(cur, account, run_id)
@@ -128,12 +120,13 @@ def ingest(account: Account, records: Iterable[UsageRecord], run_id: int | None 
         return result
 
 
-def _factor_sql(cur, kind_column: str) -> str:
-    """The estimate's price factor of an event's kind (batch: half price) as SQL."""
+def _factor_sql(kind_column: str) -> str:
+    """The estimate's price factor of an event's kind (batch: half price) as SQL; the
+    factors are code constants (`pricing.PRICE_FACTORS`), written into the SQL as literals."""
     if not PRICE_FACTORS:
         return "1"
-    arms = " ".join(cur.mogrify("WHEN %s THEN %s::numeric", (k, f)).decode()
-                    for k, f in sorted(PRICE_FACTORS.items()))
+    arms = " ".join(f"WHEN '{k}' THEN {f}::numeric" for k, f in sorted(PRICE_FACTORS.items())
+                    if re.fullmatch(r"[a-z_]+", k))
     return f"(CASE {kind_column} {arms} ELSE 1 END)"
 
 
@@ -143,11 +136,73 @@ def _timezone() -> str:  # the org time zone decides which day an event belongs 
     return current_app.config["ABACUS"].timezone
 
 
-def _load_prices(cur, prices: dict[str, Price]) -> None:
-    rows = [(m, p.input, p.output, p.cache_write, p.cache_read) for m, p in prices.items()]
+_OPEN_END = date(9999, 12, 31)
+_SEGMENT_COLUMNS = ("model", "valid_from", "valid_to", "source", "input", "output",
+                    "cache_write", "cache_write_1h", "cache_read", "long_threshold", "l_input",
+                    "l_output", "l_cache_write", "l_cache_write_1h", "l_cache_read", "fast")
+
+
+def load_price_segments(cur, segments: list[Segment]) -> None:
+    """(Re)create the temp table `ingest_prices`: one row per (model, day range) with every
+    rate spelled out, so SQL estimates an event with the price in force on its day."""
+    cur.execute("""
+        DROP TABLE IF EXISTS pg_temp.ingest_prices;
+        CREATE TEMP TABLE ingest_prices (
+            model text NOT NULL, valid_from date NOT NULL, valid_to date NOT NULL,
+            source text NOT NULL,
+            input numeric NOT NULL, output numeric NOT NULL, cache_write numeric NOT NULL,
+            cache_write_1h numeric NOT NULL, cache_read numeric NOT NULL,
+            long_threshold bigint, l_input numeric, l_output numeric, l_cache_write numeric,
+            l_cache_write_1h numeric, l_cache_read numeric, fast numeric NOT NULL,
+            PRIMARY KEY (model, valid_from)
+        ) ON COMMIT DROP;
+    """)
+    rows = []
+    for seg in segments:
+        r = seg.price.rates()
+        rows.append((seg.model, seg.start, seg.end or _OPEN_END, seg.price.source, *r.base,
+                     r.threshold, *(r.long or (None,) * 5), r.fast))
     if rows:
-        args = ",".join(cur.mogrify("(%s,%s,%s,%s,%s)", r).decode() for r in rows)
-        cur.execute(f"INSERT INTO ingest_prices VALUES {args}")
+        placeholders = "(" + ",".join(["%s"] * len(_SEGMENT_COLUMNS)) + ")"
+        args = ",".join(cur.mogrify(placeholders, row).decode() for row in rows)
+        cur.execute(f"INSERT INTO ingest_prices ({', '.join(_SEGMENT_COLUMNS)}) VALUES {args}")
+
+
+# A raw model name that says fast mode (Cursor's `gpt-5-fast`, `…-high-fast`).
+_FAST_MODEL_RE = r"(^|[^a-z0-9])fast($|[^a-z0-9])"
+
+
+def cost_sql(e: str, per_request: bool) -> str:
+    """SQL for the estimated cost of event alias `e` (raw tokens, raw_model, extras) with the
+    price row `p` of ingest_prices. Mirrors `pricing.estimate`: the 1-hour part of the cache
+    writes (`extras.cache_write_1h_tokens`) at the 1-hour rate; long-context rates only for
+    per-request events above the model's threshold; fast mode when the provider says so
+    (`extras.speed` = fast, `extras.service_tier` = priority, or a `fast` model suffix); the
+    kind's price factor (OpenAI batch: half price)."""
+    w1h = (f"LEAST(GREATEST(CASE WHEN jsonb_typeof({e}.extras->'{CACHE_WRITE_1H}') = "
+           f"'number' THEN ({e}.extras->>'{CACHE_WRITE_1H}')::numeric ELSE 0 END, 0), "
+           f"{e}.cache_write_tokens)")
+
+    def tier(px: str) -> str:
+        return (f"{e}.input_tokens * p.{px}input + {e}.output_tokens * p.{px}output"
+                f" + ({e}.cache_write_tokens - {w1h}) * p.{px}cache_write"
+                f" + {w1h} * p.{px}cache_write_1h + {e}.cache_read_tokens * p.{px}cache_read")
+
+    long = "FALSE"
+    if per_request:
+        long = (f"(p.long_threshold IS NOT NULL AND {e}.input_tokens + {e}.cache_write_tokens"
+                f" + {e}.cache_read_tokens > p.long_threshold)")
+    fast = (f"({e}.extras->>'{SPEED}' = 'fast' OR {e}.extras->>'{SERVICE_TIER}' = 'priority'"
+            f" OR {e}.raw_model ~* '{_FAST_MODEL_RE}')")
+    return (f"round((CASE WHEN {long} THEN {tier('l_')} ELSE {tier('')} END)"
+            f" * (CASE WHEN {fast} THEN p.fast ELSE 1 END) * {_factor_sql(f'{e}.kind')}"
+            " / 1000000, 6)::numeric(14, 6)")
+
+
+# Joins an event alias to the price in force on its day.
+def _price_join(e: str) -> str:
+    return (f"LEFT JOIN ingest_prices p ON p.model = {e}.model AND {e}.day >= p.valid_from"
+            f" AND {e}.day < p.valid_to")
 
 
 def _copy_lines(records: Iterable[UsageRecord], progress: Callable[[int], None] | None,
@@ -218,6 +273,7 @@ _CHANGED_COLUMNS = ", ".join(FIELDS)
 
 def _merge(cur, account: Account, run_id: int | None) -> IngestResult:
     result = IngestResult()
+    per_request = per_request_events(account.provider)
     params = {"acc": account.id, "run": run_id, "provider": account.provider}
 
     # 1. Ordinals for keys that repeat inside the batch (same ms, same user, same model), in
@@ -243,11 +299,7 @@ def _merge(cur, account: Account, run_id: int | None) -> IngestResult:
                r.input_tokens, r.output_tokens, r.cache_write_tokens, r.cache_read_tokens,
                CASE WHEN r.not_charged THEN 0::numeric(14, 6)
                     WHEN r.cost_usd IS NOT NULL THEN r.cost_usd
-                    WHEN p.model IS NOT NULL THEN round(
-                        (r.input_tokens * p.input + r.output_tokens * p.output
-                         + r.cache_write_tokens * p.cache_write
-                         + r.cache_read_tokens * p.cache_read) * {factor} / 1000000,
-                        6)::numeric(14, 6)
+                    WHEN p.model IS NOT NULL THEN {cost}
                END AS cost_usd,
                CASE WHEN r.not_charged THEN 'not_charged'
                     WHEN r.cost_usd IS NOT NULL THEN 'provider'
@@ -255,15 +307,15 @@ def _merge(cur, account: Account, run_id: int | None) -> IngestResult:
                     ELSE 'unpriced' END AS cost_source,
                r.extras
         FROM ingest_raw r
-        LEFT JOIN ingest_prices p ON p.model = r.model
+        {price_join}
         LEFT JOIN identity_mappings m
             ON m.source = {source} AND m.external_id = r.actor
     """.format(source=cur.mogrify("%s", (identity_source(account.provider),)).decode(),
-               factor=_factor_sql(cur, "r.kind")))
+               cost=cost_sql("r", per_request), price_join=_price_join("r")))
     # (DDL takes no parameters.) Copilot's actors are GitHub logins, mapped under "github".
     cur.execute("ANALYZE ingest_raw (event_key, model, actor, day)")
-    cur.execute("""SELECT r.model, count(*) FROM ingest_raw r
-                   LEFT JOIN ingest_prices p USING (model)
+    cur.execute(f"""SELECT r.model, count(*) FROM ingest_raw r
+                   {_price_join("r")}
                    WHERE r.cost_usd IS NULL AND NOT r.not_charged AND p.model IS NULL
                    GROUP BY r.model ORDER BY count(*) DESC""")
     result.unpriced_models = {m: n for m, n in cur.fetchall()}
@@ -562,47 +614,51 @@ def move_email(old: str, new: str) -> int:
 @dataclass
 class ReestimateResult:
     model: str
-    price_source: str  # shipped | override | unpriced (what the events now use)
-    examined: int = 0  # estimated or unpriced events of the model
+    price_source: str  # shipped | updated | override | unpriced (what the model uses today)
+    since: date | None = None  # first day re-estimated (None: every day)
+    examined: int = 0  # estimated or unpriced events of the model on those days
     changed: int = 0  # events whose cost or cost source changed
     days_refreshed: int = 0  # (account, day) rollups rebuilt
 
 
-def reestimate_model(model: str, run_id: int | None = None) -> ReestimateResult:
-    """Recompute the cost of stored events of `model` that we estimated (or could not price)
-    from the current price table, after an admin changed the model's price.
+def reestimate_model(model: str, since: date | None = None,
+                     run_id: int | None = None) -> ReestimateResult:
+    """Recompute the cost of stored events of `model` that we estimated (or could not price),
+    on days from `since` on (all days when None), with the price in force on each event's day.
 
-    Provider-reported costs are never touched. Each changed field gets a change_log row, and
-    rollups are rebuilt for exactly the (account, day) pairs whose events changed, all in the
-    caller's transaction.
+    Called after a price change that takes effect on `since`: days before it keep their
+    estimates, so a change never rewrites the past silently. Provider-reported costs are
+    never touched. Each changed field gets a change_log row, and rollups are rebuilt for
+    exactly the (account, day) pairs whose events changed, all in the caller's transaction.
     """
-    price = current_prices().get(model)
-    result = ReestimateResult(model, price.source if price else "unpriced")
-    params = {"model": model, "run": run_id, "priced": price is not None,
-              "pi": price.input if price else 0, "po": price.output if price else 0,
-              "pw": price.cache_write if price else 0, "pr": price.cache_read if price else 0}
+    today = prices_on(org_today()).get(model)
+    result = ReestimateResult(model, today.source if today else "unpriced", since)
+    params = {"model": model, "run": run_id, "since": since or date.min}
     raw = db.session.connection().connection.dbapi_connection
     with raw.cursor() as cur:
-        cur.execute("""SELECT account_id, array_agg(DISTINCT day) FROM usage_daily
-                       WHERE model = %(model)s GROUP BY account_id""", params)
-        days_by_account = dict(cur.fetchall())
-        for acc in _lock_accounts(cur, days_by_account):
+        cur.execute("""SELECT d.account_id, a.provider, array_agg(DISTINCT d.day)
+                       FROM usage_daily d JOIN accounts a ON a.id = d.account_id
+                       WHERE d.model = %(model)s AND d.day >= %(since)s
+                       GROUP BY d.account_id, a.provider""", params)
+        found = {acc: (provider, days) for acc, provider, days in cur.fetchall()}
+        if found:
+            load_price_segments(cur, price_segments([model]))
+        for acc in _lock_accounts(cur, found):
+            provider, acc_days = found[acc]
             # Same formula and rounding as ingest's estimate, so a re-sync agrees with it.
-            cur.execute("""
+            cur.execute(f"""
                 DROP TABLE IF EXISTS pg_temp.reestimate;
                 CREATE TEMP TABLE reestimate ON COMMIT DROP AS
                 SELECT e.id, e.day, e.cost_usd AS old_cost, e.cost_source AS old_source,
-                       CASE WHEN %(priced)s THEN round(
-                           (e.input_tokens * %(pi)s::numeric + e.output_tokens * %(po)s::numeric
-                            + e.cache_write_tokens * %(pw)s::numeric
-                            + e.cache_read_tokens * %(pr)s::numeric) * FACTOR / 1000000, 6
-                       )::numeric(14, 6) END AS new_cost,
-                       CASE WHEN %(priced)s THEN 'estimated' ELSE 'unpriced' END AS new_source
+                       CASE WHEN p.model IS NOT NULL
+                            THEN {cost_sql("e", per_request_events(provider))} END AS new_cost,
+                       CASE WHEN p.model IS NOT NULL THEN 'estimated' ELSE 'unpriced' END
+                           AS new_source
                 FROM usage_events e
+                {_price_join("e")}
                 WHERE e.account_id = %(acc)s AND e.day = ANY(%(days)s)
                   AND e.model = %(model)s AND e.cost_source IN ('estimated', 'unpriced')
-            """.replace("FACTOR", _factor_sql(cur, "e.kind").replace("%", "%%")),
-                {**params, "acc": acc, "days": days_by_account[acc]})
+            """, {**params, "acc": acc, "days": acc_days})
             cur.execute("SELECT count(*) FROM reestimate")
             result.examined += cur.fetchone()[0]
             cur.execute("""
@@ -666,29 +722,31 @@ def recanonicalize_models(run_id: int | None = None) -> RecanonicalizeResult:
                                                   new_model text) ON COMMIT DROP""")
         cur.execute("INSERT INTO recanon VALUES " + ",".join(
             cur.mogrify("(%s,%s,%s)", mv).decode() for mv in moves))
-        cur.execute(_STAGE_DDL)  # for ingest_prices: the same price table ingest reads
-        _load_prices(cur, current_prices())
+        load_price_segments(cur, price_segments(sorted({mv[2] for mv in moves})))
         cur.execute("""SELECT DISTINCT e.account_id FROM usage_events e
                        JOIN recanon r ON r.raw_model = e.raw_model AND r.old_model = e.model""")
         _lock_accounts(cur, [a for a, in cur.fetchall()])
-        # Same formula and rounding as ingest's estimate.
-        cur.execute("""
+        # Same formula and rounding as ingest's estimate (long-context tiers only for providers
+        # that report one event per request).
+        per_request = sorted(pid for pid, p in providers().items()
+                             if p.capabilities.per_request_events)
+        cur.execute(f"""
             CREATE TEMP TABLE recanon_events ON COMMIT DROP AS
             SELECT e.id, e.account_id, e.day, e.model AS old_model, r.new_model,
                    e.cost_usd AS old_cost, e.cost_source AS old_source,
                    CASE WHEN e.cost_source NOT IN ('estimated', 'unpriced') THEN e.cost_usd
-                        WHEN p.model IS NOT NULL THEN round(
-                            (e.input_tokens * p.input + e.output_tokens * p.output
-                             + e.cache_write_tokens * p.cache_write
-                             + e.cache_read_tokens * p.cache_read) / 1000000, 6
-                        )::numeric(14, 6) END AS new_cost,
+                        WHEN p.model IS NOT NULL AND a.provider = ANY(%(per_request)s)
+                             THEN {cost_sql("e", True)}
+                        WHEN p.model IS NOT NULL THEN {cost_sql("e", False)} END AS new_cost,
                    CASE WHEN e.cost_source NOT IN ('estimated', 'unpriced') THEN e.cost_source
                         WHEN p.model IS NOT NULL THEN 'estimated'
                         ELSE 'unpriced' END AS new_source
             FROM usage_events e
             JOIN recanon r ON r.raw_model = e.raw_model AND r.old_model = e.model
-            LEFT JOIN ingest_prices p ON p.model = r.new_model
-        """)
+            JOIN accounts a ON a.id = e.account_id
+            LEFT JOIN ingest_prices p ON p.model = r.new_model AND e.day >= p.valid_from
+                                     AND e.day < p.valid_to
+        """, {"per_request": per_request})
         cur.execute("""
             INSERT INTO change_log (event_id, field, old_value, new_value, run_id)
             SELECT x.id, c.field, c.old, c.new, %(run)s

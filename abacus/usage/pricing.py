@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
 from pathlib import Path
@@ -204,15 +205,111 @@ def display_model(canonical: str) -> str:
     return canonical
 
 
+# The shipped table is the base of every model's price history: it is in force from this day
+# until an update or an override says otherwise.
+FAR_PAST = date(1970, 1, 1)
+PRICE_SOURCES = ("shipped", "updated", "override")
+_TWO = Decimal(2)
+
+
 @dataclass(frozen=True, slots=True)
 class Price:
-    """USD per 1M tokens. `cache_write` is Anthropic's 5-minute write rate."""
+    """USD per 1M tokens, in force from `valid_from` (see abacus/usage/prices.py).
+
+    `cache_write` is the 5-minute write rate; `cache_write_1h` the 1-hour one (None: 2x input,
+    Anthropic's rule). Above `long_threshold` input-side tokens (input + cache writes + cache
+    reads) of ONE request the `long_*` rates apply; a missing long cache rate scales the base
+    one by long_input / input. `fast_multiplier` multiplies every rate of a request made in
+    fast / priority mode (None: the provider charges no premium that Abacus knows of).
+    """
 
     input: Decimal
     output: Decimal
     cache_write: Decimal
     cache_read: Decimal
-    source: str = "shipped"  # "shipped" | "override"
+    source: str = "shipped"  # shipped | updated | override
+    cache_write_1h: Decimal | None = None
+    long_threshold: int | None = None
+    long_input: Decimal | None = None
+    long_output: Decimal | None = None
+    long_cache_write: Decimal | None = None
+    long_cache_write_1h: Decimal | None = None
+    long_cache_read: Decimal | None = None
+    fast_multiplier: Decimal | None = None
+    valid_from: date = FAR_PAST
+
+    @property
+    def write_1h(self) -> Decimal:
+        return self.cache_write_1h if self.cache_write_1h is not None else _TWO * self.input
+
+    def rates(self) -> Rates:
+        """Every rate spelled out (defaults applied), as ingest's SQL and `estimate` use them."""
+        long = None
+        if self.long_threshold is not None and self.long_input is not None:
+            scale = self.long_input / self.input if self.input else Decimal(1)
+            long = (self.long_input,
+                    self.long_output if self.long_output is not None else self.output,
+                    _q(self.long_cache_write if self.long_cache_write is not None
+                       else self.cache_write * scale),
+                    _q(self.long_cache_write_1h if self.long_cache_write_1h is not None
+                       else _TWO * self.long_input),
+                    _q(self.long_cache_read if self.long_cache_read is not None
+                       else self.cache_read * scale))
+        return Rates((self.input, self.output, self.cache_write, self.write_1h, self.cache_read),
+                     self.long_threshold if long else None, long,
+                     self.fast_multiplier if self.fast_multiplier is not None else Decimal(1))
+
+    def same_rates(self, other: Price) -> bool:
+        """True when both charge the same for every request (source and dates aside)."""
+        return self.rates() == other.rates()
+
+
+@dataclass(frozen=True, slots=True)
+class Rates:
+    """(input, output, cache write 5m, cache write 1h, cache read) per 1M tokens, the
+    long-context ones above `threshold`, and the fast-mode multiplier."""
+
+    base: tuple[Decimal, Decimal, Decimal, Decimal, Decimal]
+    threshold: int | None
+    long: tuple[Decimal, Decimal, Decimal, Decimal, Decimal] | None
+    fast: Decimal
+
+
+def _q(value: Decimal) -> Decimal:
+    return value.quantize(_MICRO_USD, rounding=ROUND_HALF_UP)
+
+
+def estimate(price: Price, input_tokens: int, output_tokens: int, cache_write_tokens: int,
+             cache_read_tokens: int, *, cache_write_1h_tokens: int = 0,
+             per_request: bool = False, fast: bool = False) -> Decimal:
+    """Cost in USD (6 places, half-up like PostgreSQL's round()) of one event.
+
+    `cache_write_1h_tokens` is the 1-hour part of `cache_write_tokens`. Long-context rates
+    apply only to `per_request` events: a per-day aggregate cannot know its requests' sizes
+    and stays at the base tier. Must agree with ingest's SQL (`ingest.COST_SQL`).
+    """
+    r = price.rates()
+    w1h = min(max(cache_write_1h_tokens, 0), cache_write_tokens)
+    rates = r.base
+    if (per_request and r.long is not None and r.threshold is not None
+            and input_tokens + cache_write_tokens + cache_read_tokens > r.threshold):
+        rates = r.long
+    cost = (input_tokens * rates[0] + output_tokens * rates[1]
+            + (cache_write_tokens - w1h) * rates[2] + w1h * rates[3]
+            + cache_read_tokens * rates[4])
+    if fast:
+        cost *= r.fast
+    return (cost / _PER_MILLION).quantize(_MICRO_USD, rounding=ROUND_HALF_UP)
+
+
+# Optional fields of a pricing.json entry (USD per 1M tokens unless said otherwise).
+_OPTIONAL_RATES = ("cache_write_1h", "long_input", "long_output", "long_cache_write",
+                   "long_cache_write_1h", "long_cache_read", "fast_multiplier")
+
+
+def _optional(entry: Mapping, name: str) -> Decimal | None:
+    value = entry.get(name)
+    return None if value is None else Decimal(str(value))
 
 
 def _read_prices(path: Path) -> dict[str, Price]:
@@ -222,15 +319,112 @@ def _read_prices(path: Path) -> dict[str, Price]:
         if model.startswith("_"):  # _meta
             continue
         try:
-            prices[model] = Price(
-                input=Decimal(entry["input"]),
-                output=Decimal(entry["output"]),
-                cache_write=Decimal(entry["cache_write"]),
-                cache_read=Decimal(entry["cache_read"]),
-            )
-        except (KeyError, TypeError, ArithmeticError) as exc:
+            prices[model] = price_from_entry(entry)
+        except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
             raise ValueError(f"{path}: bad price entry for {model!r}: {exc}") from exc
     return prices
+
+
+def price_from_entry(entry: Mapping, source: str = "shipped",
+                     valid_from: date = FAR_PAST) -> Price:
+    """A Price from one pricing.json entry: input, output, cache_write (5-minute),
+    cache_read, and the optional tier fields (`_OPTIONAL_RATES`, `long_context_threshold`)."""
+    threshold = entry.get("long_context_threshold")
+    return Price(
+        input=Decimal(str(entry["input"])), output=Decimal(str(entry["output"])),
+        cache_write=Decimal(str(entry["cache_write"])),
+        cache_read=Decimal(str(entry["cache_read"])), source=source,
+        long_threshold=None if threshold is None else int(threshold), valid_from=valid_from,
+        **{name: _optional(entry, name) for name in _OPTIONAL_RATES})
+
+
+def price_entry(price: Price) -> dict[str, str | int]:
+    """The pricing.json form of a Price (the inverse of `price_from_entry`): plain decimal
+    strings, optional fields only when set."""
+    out: dict[str, str | int] = {k: _fmt(getattr(price, k))
+                                 for k in ("input", "output", "cache_write", "cache_read")}
+    for name in _OPTIONAL_RATES:
+        value = getattr(price, name)
+        if value is not None:
+            out[name] = _fmt(value)
+    if price.long_threshold is not None:
+        out["long_context_threshold"] = price.long_threshold
+    return out
+
+
+def _fmt(value: Decimal) -> str:
+    return format(value.normalize(), "f")  # "f": never "1E+1" for ten dollars
+
+
+# --- LiteLLM's catalog format -----------------------------------------------------------------
+
+_LONG_FIELD_RE = re.compile(r"input_cost_per_token_above_([0-9]{1,5})k_tokens")
+
+
+def _per_million(value: object) -> Decimal:
+    """LiteLLM's USD per token (3e-06) as exact USD per 1M tokens (3)."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
+        raise ValueError(f"not a number: {value!r}")
+    try:
+        per_token = Decimal(str(value))
+    except ArithmeticError:
+        raise ValueError(f"not a number: {value!r}") from None
+    if not per_token.is_finite() or per_token < 0:
+        raise ValueError(f"not a price: {value!r}")
+    return (per_token * _PER_MILLION).normalize()
+
+
+def price_from_litellm(entry: Mapping, source: str = "updated",
+                       valid_from: date = FAR_PAST) -> Price:
+    """A Price from one entry of LiteLLM's model_prices_and_context_window.json.
+
+    Raises ValueError naming the field when a rate is missing or not a price. A missing cache
+    write means the vendor charges none (OpenAI, Gemini): written tokens cost the input price.
+    The long-context tier is the lowest `*_above_<N>k_tokens` one; fast mode is Anthropic's
+    `provider_specific_entry.fast`, else the `*_priority` input rate over the base one.
+    """
+    def rate(name: str) -> Decimal | None:
+        value = entry.get(name)
+        if value is None:
+            return None
+        try:
+            return _per_million(value)
+        except ValueError as exc:
+            raise ValueError(f"{name}: {exc}") from None
+
+    inp, out = rate("input_cost_per_token"), rate("output_cost_per_token")
+    if inp is None or out is None:
+        missing = "input_cost_per_token" if inp is None else "output_cost_per_token"
+        raise ValueError(f"{missing} is missing")
+    write, read = rate("cache_creation_input_token_cost"), rate("cache_read_input_token_cost")
+    long_threshold = long = None
+    tiers = sorted(int(m.group(1)) for k in entry if (m := _LONG_FIELD_RE.fullmatch(k)))
+    if tiers:
+        n = tiers[0]
+        long_threshold = n * 1000
+        sfx = f"_above_{n}k_tokens"
+        long = (rate("input_cost_per_token" + sfx), rate("output_cost_per_token" + sfx),
+                rate("cache_creation_input_token_cost" + sfx),
+                rate("cache_creation_input_token_cost_above_1hr" + sfx),
+                rate("cache_read_input_token_cost" + sfx))
+    fast = None
+    specific = entry.get("provider_specific_entry")
+    if isinstance(specific, Mapping) and specific.get("fast") is not None:
+        fast = Decimal(str(specific["fast"])).normalize()
+    elif (priority := rate("input_cost_per_token_priority")) is not None and inp:
+        fast = (priority / inp).normalize()
+    if fast is not None and (not fast.is_finite() or fast < 1):
+        raise ValueError(f"fast multiplier {fast} is not a premium")
+    if fast == 1:
+        fast = None  # same price in fast mode: nothing to multiply
+    return Price(
+        input=inp, output=out, cache_write=inp if write is None else write,
+        cache_read=inp if read is None else read, source=source,
+        cache_write_1h=rate("cache_creation_input_token_cost_above_1hr"),
+        long_threshold=long_threshold,
+        long_input=long[0] if long else None, long_output=long[1] if long else None,
+        long_cache_write=long[2] if long else None, long_cache_write_1h=long[3] if long else None,
+        long_cache_read=long[4] if long else None, fast_multiplier=fast, valid_from=valid_from)
 
 
 @lru_cache(maxsize=1)
@@ -246,13 +440,15 @@ def load_shipped_prices(path: Path | None = None) -> dict[str, Price]:
 
 
 class PriceBook:
-    """Shipped prices with admin overrides on top; estimates the cost of token counts."""
+    """Shipped prices with admin overrides on top; estimates the cost of token counts.
+
+    A single-day view (no effective dating): the demo and tests use it. Stored events are
+    estimated in SQL by `ingest` from the whole price history (`prices.price_segments`).
+    """
 
     def __init__(self, shipped: Mapping[str, Price],
                  overrides: Mapping[str, Price] | None = None) -> None:
         self._prices: dict[str, Price] = {**shipped, **(overrides or {})}
-        # Per-token rates, computed once per model: estimate() then only multiplies and adds.
-        self._per_token: dict[str, tuple[Decimal, Decimal, Decimal, Decimal]] = {}
 
     @classmethod
     def shipped(cls) -> PriceBook:
@@ -263,19 +459,37 @@ class PriceBook:
         return self._prices.get(model)
 
     def estimate(self, model: str, input_tokens: int, output_tokens: int,
-                 cache_write_tokens: int, cache_read_tokens: int) -> Decimal | None:
+                 cache_write_tokens: int, cache_read_tokens: int, *,
+                 cache_write_1h_tokens: int = 0, per_request: bool = False,
+                 fast: bool = False) -> Decimal | None:
         """Cost in USD quantized to 6 places, or None when the model has no price (callers
         mark the row unpriced; it must never become $0)."""
-        rates = self._per_token.get(model)
-        if rates is None:
-            price = self._prices.get(model)
-            if price is None:
-                return None  # not cached: unknown names are unbounded, priced ones are few
-            # Dividing by 10**6 is exact in Decimal, so this equals (sum of n*P) / 1e6.
-            rates = (price.input / _PER_MILLION, price.output / _PER_MILLION,
-                     price.cache_write / _PER_MILLION, price.cache_read / _PER_MILLION)
-            self._per_token[model] = rates
-        cost = (input_tokens * rates[0] + output_tokens * rates[1]
-                + cache_write_tokens * rates[2] + cache_read_tokens * rates[3])
-        # Half-up, like PostgreSQL's round(): ingest estimates in SQL and the two must agree.
-        return cost.quantize(_MICRO_USD, rounding=ROUND_HALF_UP)
+        price = self._prices.get(model)
+        if price is None:
+            return None
+        return estimate(price, input_tokens, output_tokens, cache_write_tokens,
+                        cache_read_tokens, cache_write_1h_tokens=cache_write_1h_tokens,
+                        per_request=per_request, fast=fast)
+
+
+# Known errors in LiteLLM's catalog, corrected wherever it is read (scripts/build_pricing.py
+# and `pricing update`): USD per 1M tokens by catalog key. pricing.md §2: Anthropic's page
+# says $0.50 and $30 for these 1-hour cache writes; the catalog says $6.
+CATALOG_FIXES: dict[str, dict[str, Decimal]] = {
+    "claude-3-haiku-20240307": {"cache_write_1h": Decimal("0.50")},
+    "claude-3-opus-20240229": {"cache_write_1h": Decimal("30")},
+}
+
+
+def fix_catalog_price(key: str, price: Price) -> Price:
+    """`price` read from catalog entry `key`, with the known catalog errors corrected."""
+    fixes = CATALOG_FIXES.get(key)
+    return replace(price, **fixes) if fixes else price
+
+
+def shipped_litellm_keys(path: Path | None = None) -> dict[str, list[str]]:
+    """The LiteLLM catalog keys each shipped model was built from (`litellm_keys`), so an
+    update reads the same entry again."""
+    doc = json.loads((path or SHIPPED_PRICES_PATH).read_text(encoding="utf-8"))
+    return {m: list(e.get("litellm_keys") or []) for m, e in doc.items()
+            if not m.startswith("_") and isinstance(e, dict)}

@@ -9,6 +9,7 @@ CSV upload and sync buttons live on the status blueprint (`/admin/upload`, `/adm
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -30,7 +31,7 @@ from flask_login import current_user
 
 from ..analytics import admin as data
 from ..extensions import db
-from ..models import ROLES, Account, PricingOverride, User
+from ..models import ROLES, Account, User
 from ..people import identities
 from ..people import users as user_service
 from ..people.users import CannotDeactivate, LastAdmin
@@ -47,7 +48,7 @@ from ..sync.accounts import (
     update_settings,
 )
 from ..usage.exclusions import excluded_usage
-from ..usage.pricing import canonical_model
+from ..usage.pricing import FAR_PAST, canonical_model
 from ..usage.pricing_overrides import remove_override, set_override
 from . import htmx, params
 from .access import admin_required
@@ -78,6 +79,8 @@ SETTING_LABELS = {
 }
 PRICE_FIELDS = (("input", "Input"), ("output", "Output"), ("cache_write", "Cache write"),
                 ("cache_read", "Cache read"))
+# Optional: blank means Anthropic's rule, 2x the input price.
+PRICE_FIELD_1H = ("cache_write_1h", "Cache write (1 hour)")
 MAX_PRICE = Decimal("999999.999999")  # NUMERIC(12, 6)
 
 
@@ -399,11 +402,14 @@ class PriceForm:
     output: str = ""
     cache_write: str = ""
     cache_read: str = ""
+    cache_write_1h: str = ""
+    valid_from: str = ""
     note: str = ""
 
 
 def _pricing_page(form: PriceForm | None = None, errors: dict[str, str] | None = None,
                   status: int = 200) -> ResponseReturnValue:
+    overrides = data.override_rows()
     if form is None:
         form = PriceForm()
         model = params.text("model")
@@ -414,12 +420,18 @@ def _pricing_page(form: PriceForm | None = None, errors: dict[str, str] | None =
                 form.input, form.output = _plain(price.input), _plain(price.output)
                 form.cache_write = _plain(price.cache_write)
                 form.cache_read = _plain(price.cache_read)
+                if price.cache_write_1h is not None:
+                    form.cache_write_1h = _plain(price.cache_write_1h)
             if source == "override":
-                override = db.session.get(PricingOverride, model)
-                form.note = (override.note or "") if override else ""
+                mine = [o for o in overrides if o.model == model
+                        and o.price.valid_from == price.valid_from]
+                form.note = (mine[0].note or "") if mine else ""
+                if price.valid_from > FAR_PAST:
+                    form.valid_from = price.valid_from.isoformat()
     body = render_template("admin/pricing.html", section="pricing", models=data.model_prices(),
-                           overrides=data.override_rows(), form=form, errors=errors or {},
-                           price_fields=PRICE_FIELDS, rate=rate)
+                           overrides=overrides, table=data.price_table(), form=form,
+                           errors=errors or {}, price_fields=PRICE_FIELDS,
+                           price_field_1h=PRICE_FIELD_1H, rate=rate, far_past=FAR_PAST)
     return _refused(body, status, "price-form") if errors else body
 
 
@@ -478,11 +490,23 @@ def save_price() -> ResponseReturnValue:
             errors[key] = problem
         else:
             prices[key] = value
+    if form.cache_write_1h:
+        key, label = PRICE_FIELD_1H
+        value, problem = parse_price(label, form.cache_write_1h)
+        if problem:
+            errors[key] = problem
+        else:
+            prices[key] = value
+    valid_from = None
+    if form.valid_from:
+        valid_from, problem = parse_day("Valid from", form.valid_from)
+        if problem:
+            errors["valid_from"] = problem
     if len(form.note) > 500:
         errors["note"] = "Note: 500 characters at most."
     if errors:
         return _pricing_page(form, errors, 400)
-    created, result = set_override(model, prices, form.note, current_user.email)
+    created, result = set_override(model, prices, form.note, current_user.email, valid_from)
     db.session.commit()
     renamed = f" (stored as {model})" if model != form.model else ""
     flash(f"{'Added' if created else 'Updated'} the price of {model}{renamed}. "
@@ -493,22 +517,43 @@ def save_price() -> ResponseReturnValue:
 @bp.post("/pricing/delete")
 def delete_price() -> ResponseReturnValue:
     model = request.form.get("model", "")
-    result = remove_override(model)
+    valid_from = None
+    if request.form.get("valid_from"):
+        valid_from, problem = parse_day("Valid from", request.form["valid_from"])
+        if problem:
+            flash(problem, "warn")
+            return redirect(url_for(".pricing"), code=303)
+    result = remove_override(model, valid_from)
     if result is None:
         flash(f"There is no override for {model} (already removed?).", "warn")
         return redirect(url_for(".pricing"), code=303)
     db.session.commit()
-    now = {"shipped": "the shipped price", "unpriced": "no price (its events are unpriced)"}
+    now = {"shipped": "the shipped price", "updated": "its updated price",
+           "unpriced": "no price (its events are unpriced)"}
     flash(f"Removed the override of {model}; it uses {now.get(result.price_source, 'its price')}"
           f" again. {_reestimated(result)}", "ok")
     return redirect(url_for(".pricing"), code=303)
 
 
 def _reestimated(result) -> str:
+    since = (f" from {result.since.isoformat()} (earlier days keep their estimates)"
+             if result.since else "")
     if not result.examined:
-        return "No stored event needed a new estimate."
-    return (f"{result.changed:,} of {result.examined:,} estimated or unpriced events "
-            "re-estimated; provider-reported costs are unchanged.")
+        return f"No stored event{since} needed a new estimate."
+    return (f"{result.changed:,} of {result.examined:,} estimated or unpriced events{since} "
+            f"re-estimated on {result.days_refreshed:,} day(s); provider-reported costs are "
+            "unchanged.")
+
+
+def parse_day(label: str, raw: str) -> tuple[date | None, str | None]:
+    """A YYYY-MM-DD form field: (day, None) or (None, what is wrong)."""
+    try:
+        day = date.fromisoformat(raw.strip())
+    except ValueError:
+        return None, f"{label}: “{raw.strip()}” is not a day; write it as YYYY-MM-DD."
+    if day < FAR_PAST:
+        return None, f"{label}: {FAR_PAST.isoformat()} or later."
+    return day, None
 
 
 # --- people and roles -------------------------------------------------------------------------

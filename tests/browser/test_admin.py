@@ -11,7 +11,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from abacus.extensions import db
-from abacus.models import Account, IdentityMapping, PricingOverride, UsageDaily, UsageEvent
+from abacus.models import Account, IdentityMapping, ModelPrice, UsageDaily, UsageEvent
 from abacus.providers.base import UsageRecord
 from abacus.sync.accounts import encrypt_credentials
 from abacus.usage.ingest import ingest
@@ -187,8 +187,8 @@ def test_admin_adds_account_assigns_identity_and_sets_a_price(app, live_server, 
             "admin@example.com")
         assert set(db.session.execute(select(UsageDaily.email).where(
             UsageDaily.actor == "ci-alice-key")).scalars()) == {"alice@example.com"}
-        assert db.session.get(PricingOverride, "mystery-model-9").updated_by == (
-            "admin@example.com")
+        assert db.session.execute(select(ModelPrice.created_by).where(
+            ModelPrice.model == "mystery-model-9")).scalar_one() == "admin@example.com"
         sources = set(db.session.execute(select(UsageEvent.cost_source).where(
             UsageEvent.model == "mystery-model-9")).scalars())
         assert sources == {"estimated"}
