@@ -40,6 +40,8 @@ class Field:
     meaning: str
 
 
+# The documented settings as data (README and .env.example are checked against it), one
+# entry per variable: the repetition is the table's rows.
 FIELDS: tuple[Field, ...] = (
     Field("ABACUS_ENV", "development if DATABASE_URL is unset, else production",
           "`development`, `test` or `production`. Production refuses a missing SECRET_KEY."),

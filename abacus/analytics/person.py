@@ -84,7 +84,7 @@ class Totals(Span, Costed):
 
     @property
     def cost_per_active_day(self) -> Decimal:
-        return per_day(self.cost_usd, self.days_active)
+        return per_day(self.cost_usd, self.days_active)  # the rule of the Team's avg cost too
 
 
 @dataclass(frozen=True)
