@@ -12,10 +12,11 @@ import math
 import os
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import dotenv_values
@@ -30,6 +31,7 @@ FORM_LIMIT = 2 * 1024 * 1024
 
 ENVIRONMENTS = ("development", "test", "production")
 _NAME_RE = re.compile(r"[A-Za-z0-9._-]{1,64}")
+_Number = TypeVar("_Number", int, float)
 
 
 class ConfigError(ValueError):
@@ -43,6 +45,8 @@ class Field:
     meaning: str
 
 
+# The documented settings as data (README and .env.example are checked against it), one
+# entry per variable: the repetition is the table's rows.
 FIELDS: tuple[Field, ...] = (
     Field("ABACUS_ENV", "development if DATABASE_URL is unset, else production",
           "`development`, `test` or `production`. Production refuses a missing SECRET_KEY."),
@@ -209,14 +213,23 @@ def _parse_bool(name: str, raw: str) -> bool:
     raise ConfigError(f"{name}: expected 1/0 (or true/false), got {raw!r}")
 
 
-def _parse_int(name: str, raw: str, lo: int, hi: int) -> int:
+def _parse_number(name: str, raw: str, kind: Callable[[str], _Number], expected: str,
+                  lo: _Number, hi: _Number) -> _Number:
+    """`raw` read as `kind` (int or float) and checked to lie in lo..hi; `expected` says what
+    a value that does not parse should have been."""
     try:
-        value = int(raw)
+        value = kind(raw)
     except ValueError:
-        raise ConfigError(f"{name}: expected a whole number, got {raw!r}") from None
+        raise ConfigError(f"{name}: expected {expected}, got {raw!r}") from None
     if not lo <= value <= hi:
-        raise ConfigError(f"{name}: expected a number from {lo} to {hi}, got {value}")
+        shown = [f"{n:g}" if isinstance(n, float) else str(n) for n in (lo, hi, value)]
+        raise ConfigError(f"{name}: expected a number from {shown[0]} to {shown[1]}, "
+                          f"got {shown[2]}")
     return value
+
+
+def _parse_int(name: str, raw: str, lo: int, hi: int) -> int:
+    return _parse_number(name, raw, int, "a whole number", lo, hi)
 
 
 def _parse_list(raw: str) -> tuple[str, ...]:
@@ -231,13 +244,7 @@ def _choice(name: str, raw: str, choices: tuple[str, ...]) -> str:
 
 
 def _parse_float(name: str, raw: str, lo: float, hi: float) -> float:
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{name}: expected a number of seconds, got {raw!r}") from None
-    if not lo <= value <= hi:
-        raise ConfigError(f"{name}: expected a number from {lo:g} to {hi:g}, got {value:g}")
-    return value
+    return _parse_number(name, raw, float, "a number of seconds", float(lo), float(hi))
 
 
 def _parse_cron(name: str, raw: str) -> str:

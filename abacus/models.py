@@ -175,6 +175,8 @@ class UsageDayTotals(RollupSums, db.Model):
     __tablename__ = "usage_day_totals"
     __table_args__ = (Index("ix_usage_day_totals_day", "day"),)
 
+    # Each rollup spells out its primary key in full (like usage_person_daily): it is the
+    # table's grain, and a shared mixin would hide it and reorder the key's columns.
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     account_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     tool: Mapped[str] = mapped_column(String(64), primary_key=True)

@@ -16,7 +16,8 @@ def _tools(result: list[Attribution]) -> list[tuple[str, str | None, str]]:
 
 
 # Real-world commit messages (subject, body, trailers) as each tool writes them, with the
-# author/committer fields GitHub's API returns for them.
+# author/committer fields GitHub's API returns for them. Parametrized data: the cases repeat
+# one shape on purpose, each spelled out so a failure names the exact message.
 POSITIVES = [
     pytest.param(
         "feat(billing): add month-end spend projection\n\n"

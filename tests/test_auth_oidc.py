@@ -19,7 +19,6 @@ import requests
 from oidc_provider_mock import run_server_in_thread
 from sqlalchemy import select
 
-import abacus
 from abacus.extensions import db
 from abacus.models import User
 from abacus.people.users import SignInRefused, admitted_email
@@ -39,26 +38,18 @@ def provider() -> Iterator[str]:
 
 
 @pytest.fixture
-def make_app(app, app_env, provider):
-    """Apps on the test database signing in through the mock provider (dev sign-in off)."""
-    made = []
+def make_app(make_app, provider):
+    """conftest's make_app, signing in through the mock provider (dev sign-in off)."""
 
     def build(**overrides: str):
-        env = {**app_env,
-               "ABACUS_DEV_LOGIN": "0",
-               "OIDC_DISCOVERY_URL": f"{provider}/.well-known/openid-configuration",
-               "OIDC_CLIENT_ID": CLIENT_ID,
-               "OIDC_CLIENT_SECRET": "not-so-secret",
-               "OIDC_PROVIDER_NAME": "Test SSO",
-               **overrides}
-        made.append(abacus.create_app(env, dotenv=False))
-        return made[-1]
+        return make_app(**{"ABACUS_DEV_LOGIN": "0",
+                           "OIDC_DISCOVERY_URL": f"{provider}/.well-known/openid-configuration",
+                           "OIDC_CLIENT_ID": CLIENT_ID,
+                           "OIDC_CLIENT_SECRET": "not-so-secret",
+                           "OIDC_PROVIDER_NAME": "Test SSO",
+                           **overrides})
 
-    yield build
-    for other in made:
-        with other.app_context():
-            db.session.remove()
-            db.engine.dispose()
+    return build
 
 
 @pytest.fixture
@@ -188,12 +179,9 @@ def test_sign_out_after_provider_sign_in(sso, provider):
 
 # --- who is refused ------------------------------------------------------------------------
 
-@pytest.mark.parametrize("verified", [False, "false", None])
+@pytest.mark.parametrize("verified", [{"email_verified": False}, {"email_verified": "false"}, {}])
 def test_unverified_email_is_refused(sso, provider, verified):
-    claims: dict[str, object] = {"email": "alice@example.com"}
-    if verified is not None:
-        claims["email_verified"] = verified
-    set_user(provider, "unverified-sub", **claims)
+    set_user(provider, "unverified-sub", email="alice@example.com", **verified)
     client = sso.test_client()
 
     response = sign_in(client, provider, "unverified-sub", next_url="/team")
@@ -369,12 +357,9 @@ def test_google_workspace_account_signs_in(google, provider):
     assert [email for email, _, _ in users(google)] == ["alice@example.com"]
 
 
-@pytest.mark.parametrize("hosted", [None, "gmail.com", "example.org"])
+@pytest.mark.parametrize("hosted", [{}, {"hd": "gmail.com"}, {"hd": "example.org"}])
 def test_google_needs_an_allowed_hosted_domain(google, provider, hosted):
-    claims: dict[str, object] = {"email": "alice@example.com", "email_verified": True}
-    if hosted:
-        claims["hd"] = hosted
-    set_user(provider, "g-personal", **claims)
+    set_user(provider, "g-personal", email="alice@example.com", email_verified=True, **hosted)
     client = google.test_client()
     response = sign_in(client, provider, "g-personal", name="google")
     assert response.status_code == 403

@@ -18,6 +18,7 @@ from abacus.github import backfill as commit_backfill
 from abacus.models import Commit, CommitAttribution, IdentityMapping, Repository, SyncRun
 from abacus.providers.http import HttpSettings
 from tests.fakes.github import (
+    # The names test_github_client.py imports too: an import list, nothing to share.
     DEFAULT_TOKEN,
     FakeGitHub,
     make_commit,

@@ -35,58 +35,40 @@ def rec(key: str, *, minutes: int = 0, actor: str = "ann@example.com", model: st
                        cost_usd=cost)
 
 
+# The figures of a group of usage_events, and the same figures as a rollup row stores them.
+EVENT_SUMS = """count(*) AS events, sum(input_tokens) i, sum(output_tokens) o,
+    sum(cache_write_tokens) cw, sum(cache_read_tokens) cr, COALESCE(sum(cost_usd), 0) AS cost,
+    count(*) FILTER (WHERE cost_source = 'unpriced') AS unpriced"""
+ROLLUP_SUMS = """events, input_tokens i, output_tokens o, cache_write_tokens cw,
+    cache_read_tokens cr, cost_usd cost, unpriced_events unpriced"""
+
+
+def differences(aggregate: str, rollup: str) -> list:
+    """Rows that one of two queries returns and the other does not (both directions)."""
+    return db.session.execute(text(f"""
+        WITH agg AS ({aggregate}), roll AS ({rollup})
+        (SELECT * FROM agg EXCEPT ALL SELECT * FROM roll)
+        UNION ALL
+        (SELECT * FROM roll EXCEPT ALL SELECT * FROM agg)""")).all()
+
+
 def rollup_mismatches() -> list:
-    """Rows where usage_daily differs from the aggregate over usage_events (both directions)."""
-    q = text("""
-        WITH agg AS (
-            SELECT day, account_id, tool, actor, email, model, count(*) AS events,
-                   sum(input_tokens) i, sum(output_tokens) o, sum(cache_write_tokens) cw,
-                   sum(cache_read_tokens) cr, COALESCE(sum(cost_usd), 0) AS cost,
-                   count(*) FILTER (WHERE cost_source = 'unpriced') AS unpriced
-            FROM usage_events GROUP BY 1, 2, 3, 4, 5, 6),
-        roll AS (
-            SELECT day, account_id, tool, actor, email, model, events, input_tokens i,
-                   output_tokens o, cache_write_tokens cw, cache_read_tokens cr, cost_usd cost,
-                   unpriced_events unpriced FROM usage_daily)
-        (SELECT * FROM agg EXCEPT ALL SELECT * FROM roll)
-        UNION ALL
-        (SELECT * FROM roll EXCEPT ALL SELECT * FROM agg)
-    """)
-    # The team-wide rollup must equal the same aggregate without the person dimension.
-    totals = text("""
-        WITH agg AS (
-            SELECT day, account_id, tool, model, count(*) AS events,
-                   sum(input_tokens) i, sum(output_tokens) o, sum(cache_write_tokens) cw,
-                   sum(cache_read_tokens) cr, COALESCE(sum(cost_usd), 0) AS cost,
-                   count(*) FILTER (WHERE cost_source = 'unpriced') AS unpriced
-            FROM usage_events GROUP BY 1, 2, 3, 4),
-        roll AS (
-            SELECT day, account_id, tool, model, events, input_tokens i, output_tokens o,
-                   cache_write_tokens cw, cache_read_tokens cr, cost_usd cost,
-                   unpriced_events unpriced FROM usage_day_totals)
-        (SELECT * FROM agg EXCEPT ALL SELECT * FROM roll)
-        UNION ALL
-        (SELECT * FROM roll EXCEPT ALL SELECT * FROM agg)
-    """)
-    # …and the per-person rollup the same aggregate without the model.
-    people = text("""
-        WITH agg AS (
-            SELECT day, account_id, tool, coalesce(email, actor) AS person,
-                   bool_or(email IS NOT NULL) AS mapped, count(*) AS events,
-                   sum(input_tokens) i, sum(output_tokens) o, sum(cache_write_tokens) cw,
-                   sum(cache_read_tokens) cr, COALESCE(sum(cost_usd), 0) AS cost,
-                   count(*) FILTER (WHERE cost_source = 'unpriced') AS unpriced
-            FROM usage_events GROUP BY 1, 2, 3, 4),
-        roll AS (
-            SELECT day, account_id, tool, person, mapped, events, input_tokens i,
-                   output_tokens o, cache_write_tokens cw, cache_read_tokens cr, cost_usd cost,
-                   unpriced_events unpriced FROM usage_person_daily)
-        (SELECT * FROM agg EXCEPT ALL SELECT * FROM roll)
-        UNION ALL
-        (SELECT * FROM roll EXCEPT ALL SELECT * FROM agg)
-    """)
-    return (db.session.execute(q).all() + db.session.execute(totals).all()
-            + db.session.execute(people).all())
+    """Rows where a rollup differs from the aggregate over usage_events: usage_daily, the
+    team-wide rollup (no person dimension) and the per-person one (no model)."""
+    return (
+        differences(f"""SELECT day, account_id, tool, actor, email, model, {EVENT_SUMS}
+                        FROM usage_events GROUP BY 1, 2, 3, 4, 5, 6""",
+                    f"""SELECT day, account_id, tool, actor, email, model, {ROLLUP_SUMS}
+                        FROM usage_daily""")
+        + differences(f"""SELECT day, account_id, tool, model, {EVENT_SUMS}
+                          FROM usage_events GROUP BY 1, 2, 3, 4""",
+                      f"""SELECT day, account_id, tool, model, {ROLLUP_SUMS}
+                          FROM usage_day_totals""")
+        + differences(f"""SELECT day, account_id, tool, coalesce(email, actor) AS person,
+                                 bool_or(email IS NOT NULL) AS mapped, {EVENT_SUMS}
+                          FROM usage_events GROUP BY 1, 2, 3, 4""",
+                      f"""SELECT day, account_id, tool, person, mapped, {ROLLUP_SUMS}
+                          FROM usage_person_daily"""))
 
 
 def test_new_events_are_inserted_and_rolled_up(ctx):

@@ -47,6 +47,14 @@ def visible(fragment: str) -> str:
     return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", fragment))).strip()
 
 
+def visit(client, url: str):
+    """Alice signs in and opens `url`, which must be found."""
+    sign_in(client)
+    response = client.get(url)
+    assert response.status_code == 200
+    return response
+
+
 def text_of(response) -> str:
     return visible(response.get_data(as_text=True))
 
@@ -95,9 +103,7 @@ def alice(app) -> None:
 
 
 def test_person_page_shows_what_was_ingested(client, alice):
-    sign_in(client)
-    response = client.get("/users/alice@example.com?days=7")
-    assert response.status_code == 200
+    response = visit(client, "/users/alice@example.com?days=7")
     text = text_of(response)
     # Lifetime strip: 1,100,000 + 1,000,000 + 3,000,000 tokens, $36 in all, four active days.
     assert "5.1M tokens all time" in text
@@ -200,9 +206,7 @@ def test_weekday_follows_the_org_time_zone(app, make_app):
 
 def test_empty_range_says_where_the_usage_is(app, client):
     seed(app, [record("old", 100, input_tokens=1_000)])
-    sign_in(client)
-    response = client.get("/users/alice@example.com?days=7")
-    assert response.status_code == 200
+    response = visit(client, "/users/alice@example.com?days=7")
     text = text_of(response)
     assert "No usage by alice@example.com in last 7 days" in text
     last = today() - timedelta(days=100)
@@ -233,9 +237,7 @@ def many(app) -> None:
 
 
 def test_raw_tab_pages_newest_first(client, many):
-    sign_in(client)
-    first = client.get("/users/alice@example.com?days=7&tab=raw")
-    assert first.status_code == 200
+    first = visit(client, "/users/alice@example.com?days=7&tab=raw")
     text = text_of(first)
     assert "1–50 of 126 records, newest first" in text
     assert "Page 1 of 3" in text
@@ -318,9 +320,7 @@ def test_raw_tab_htmx_request_gets_the_panel_only(client, many):
 def test_unmapped_identity_has_a_page(app, client):
     seed(app, [record("k1", 1, tool="claude_code", actor="ci-deploy-key", email=None,
                       model=OPUS, input_tokens=300_000, output_tokens=40_000, cost="1.50")])
-    sign_in(client)
-    response = client.get("/users/ci-deploy-key")
-    assert response.status_code == 200
+    response = visit(client, "/users/ci-deploy-key")
     text = text_of(response)
     assert "ci-deploy-key unmapped" in text
     assert "Tokens 340K" in text and "Cost $1.50" in text

@@ -748,29 +748,11 @@ def test_problem_lines_split_into_row_column_and_problem():
 
 # --- when something around the page is broken ---------------------------------------------
 
-@pytest.fixture
-def other_app(app_env):
-    """The app on the same database with other settings; its engine closed afterwards."""
-    import abacus
-
-    made = []
-
-    def build(**overrides: str):
-        made.append(abacus.create_app({**app_env, **overrides}, dotenv=False))
-        return made[-1]
-
-    yield build
-    for other in made:
-        with other.app_context():
-            db.session.remove()
-            db.engine.dispose()
-
-
-def test_a_bad_environment_account_is_reported_not_a_crash(other_app, rows):
+def test_a_bad_environment_account_is_reported_not_a_crash(make_app, rows):
     with rows():
         account("claude-main", "cursor")
         db.session.commit()
-    broken = other_app(ANTHROPIC_ADMIN_KEYS="claude-main=sk-ant-admin01-x")
+    broken = make_app(ANTHROPIC_ADMIN_KEYS="claude-main=sk-ant-admin01-x")
     client = broken.test_client()
     page = admin(client).get("/status")
     assert page.status_code == 200
@@ -780,11 +762,11 @@ def test_a_bad_environment_account_is_reported_not_a_crash(other_app, rows):
     assert "claude-main" in article(page, "claude-main")
 
 
-def test_queue_down_says_nothing_was_started(other_app, rows, tmp_path):
+def test_queue_down_says_nothing_was_started(make_app, rows, tmp_path):
     with rows():
         account("claude-main")
         db.session.commit()
-    down = other_app(REDIS_URL="redis://127.0.0.1:9/0")  # nothing listens on the discard port
+    down = make_app(REDIS_URL="redis://127.0.0.1:9/0")  # nothing listens on the discard port
     client = down.test_client()
     tok = csrf_token(admin(client).get("/status").get_data(as_text=True))
     response = client.post("/admin/sync", data={"csrf_token": tok, "source": "anthropic"},
@@ -813,12 +795,12 @@ def test_a_job_nobody_picks_up_asks_whether_a_worker_runs(app, client, rows, cur
     assert view.state == "waiting" and view.waiting_long and not view.ended
 
 
-def test_viewing_status_writes_nothing_to_the_database(other_app, rows):
+def test_viewing_status_writes_nothing_to_the_database(make_app, rows):
     """The environment's accounts are upserted at worker start and by sync entry points, not
     by a page view (a read-only replica or a busy database must not see writes from GETs)."""
     from sqlalchemy import event
 
-    env_app = other_app(ANTHROPIC_ADMIN_KEYS="claude-env=sk-ant-admin01-" + "a" * 20)
+    env_app = make_app(ANTHROPIC_ADMIN_KEYS="claude-env=sk-ant-admin01-" + "a" * 20)
     client = admin(env_app.test_client())
     client.get("/status")  # sign-in and first-request work happen before counting
     writes: list[str] = []

@@ -22,7 +22,7 @@ from ..models import Commit, IdentityMapping, ModelPrice, User
 from ..models import UsageDaily as D
 from ..usage.prices import org_today, price_history, resolve
 from ..usage.pricing import Price
-from .common import TOKENS, Costed, int_sum, money_sum
+from .common import TOKENS, Costed, int_sum, money_sum, usage_sums
 
 # Words in API key names that say nothing about whose key it is.
 NOISE_WORDS = frozenset({
@@ -177,14 +177,13 @@ def name_suggestions(actor: str, people: Iterable[_Person], limit: int = 3) -> l
 
 def unmapped_identities(limit: int = 100) -> list[UnmappedIdentity]:
     """Identities whose usage has no person, most used first, with suggested people."""
+    sums = usage_sums(D)
     rows = db.session.execute(
-        select(D.provider, D.actor, int_sum(D.events).label("events"),
-               int_sum(TOKENS).label("tokens"), money_sum(D.cost_usd).label("cost"),
-               int_sum(D.unpriced_events).label("unpriced"), func.min(D.day).label("first"),
+        select(D.provider, D.actor, *sums, func.min(D.day).label("first"),
                func.max(D.day).label("last"), func.count(func.distinct(D.day)).label("days"))
         .where(D.email.is_(None))
         .group_by(D.provider, D.actor)
-        .order_by(int_sum(D.events).desc(), D.provider, D.actor)
+        .order_by(sums.events.desc(), D.provider, D.actor)
         .limit(limit)).all()
     if not rows:
         return []
@@ -431,12 +430,10 @@ def model_prices() -> list[ModelPriceRow]:
     history = price_history()
     today = org_today()
     rows = []
+    sums = usage_sums(D)
     for r in db.session.execute(
-            select(D.model, int_sum(D.events).label("events"),
-                   int_sum(D.unpriced_events).label("unpriced"), int_sum(TOKENS).label("tokens"),
-                   money_sum(D.cost_usd).label("cost"),
-                   money_sum(D.estimated_cost_usd).label("estimated"))
-            .group_by(D.model).order_by(int_sum(D.events).desc(), D.model)):
+            select(D.model, *sums, money_sum(D.estimated_cost_usd).label("estimated"))
+            .group_by(D.model).order_by(sums.events.desc(), D.model)):
         price = resolve(history.get(r.model, []), today)
         rows.append(ModelPriceRow(r.model, int(r.events), int(r.unpriced), int(r.tokens),
                                   Decimal(r.cost), Decimal(r.estimated),

@@ -41,7 +41,7 @@ from ..models import Commit as C
 from ..models import CommitAttribution as A
 from ..models import Repository as R
 from ..models import WebhookDelivery
-from .common import Paged
+from .common import Paged, Span
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -121,11 +121,9 @@ def _kind(kind: str) -> ColumnElement[bool]:
 # --- totals and per-tool counts ------------------------------------------------------------
 
 @dataclass(frozen=True)
-class CommitTotals:
+class CommitTotals(Span):
     """One window's commit figures (cards, table footers, and the previous window)."""
 
-    start: date
-    end: date
     commits: int = 0
     ai_commits: int = 0
     repositories: int = 0
@@ -519,12 +517,10 @@ class CommitRow:
         return self.additions is not None and self.deletions is not None
 
     @property
-    def repository_owner(self) -> str:
-        return self.repository.partition("/")[0]
-
-    @property
-    def repository_name(self) -> str:
-        return self.repository.partition("/")[2]
+    def repository_args(self) -> dict[str, str]:
+        """The URL arguments of the repository's page (owner and name split as RepoName)."""
+        owner, _, name = self.repository.partition("/")
+        return {"source": self.repository_source, "owner": owner, "name": name}
 
 
 @dataclass(frozen=True)

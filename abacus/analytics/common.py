@@ -17,8 +17,10 @@ most of the range and `usage_person_daily` only for the few days no block fits:
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     BigInteger,
@@ -52,6 +54,29 @@ class Costed:
         return self.events > 0 and self.unpriced_events == self.events
 
 
+@dataclass(frozen=True)
+class Span:
+    """Figures over the inclusive days start..end: a range, or the window before it."""
+
+    start: date
+    end: date
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
+
+
+@dataclass(frozen=True)
+class PersonSums(Costed):
+    """The leading figures of one person's row over a range (top people, the Team pivot)."""
+
+    person: str  # e-mail when mapped, else the provider's identity (API key, seat id)
+    mapped: bool  # some of the usage carries a person's e-mail
+    tokens: int
+    cost_usd: Decimal
+    events: int
+
+
 class Paged:
     """A page of `rows` out of `visible` matching rows; `per_page` None: every row at once."""
 
@@ -76,8 +101,14 @@ class Paged:
         return self.first_index + len(self.rows) - 1 if self.rows else 0
 
 
+def tokens_of(rollup: Any) -> ColumnElement[int]:
+    """A row's tokens, over any table or subquery with the rollups' token columns."""
+    return (rollup.input_tokens + rollup.output_tokens + rollup.cache_write_tokens
+            + rollup.cache_read_tokens)
+
+
 # Shared expressions. sum() over BIGINT is NUMERIC in PostgreSQL: cast back to a Python int.
-TOKENS = D.input_tokens + D.output_tokens + D.cache_write_tokens + D.cache_read_tokens
+TOKENS = tokens_of(D)
 PERSON = func.coalesce(D.email, D.actor)
 
 
@@ -87,6 +118,30 @@ def int_sum(expr: ColumnElement) -> ColumnElement[int]:
 
 def money_sum(expr: ColumnElement) -> ColumnElement[Decimal]:
     return func.coalesce(func.sum(expr), literal(Decimal(0)))
+
+
+def per_day(cost: Decimal, days: int) -> Decimal:
+    """`cost` spread over `days` (active days, person-days); 0 when there are none."""
+    return cost / days if days else Decimal(0)
+
+
+class Sums(NamedTuple):
+    """The figures of a usage row, summed and labelled as rows read them (r.tokens, r.cost,
+    r.events, r.unpriced): `select(key, *sums)`, `order_by(sums.tokens.desc())`."""
+
+    tokens: ColumnElement[int]
+    cost: ColumnElement[Decimal]
+    events: ColumnElement[int]
+    unpriced: ColumnElement[int]
+
+
+def usage_sums(rollup: Any) -> Sums:
+    """Tokens, cost, events and unpriced events summed over `rollup` (a rollup table, or a
+    subquery's columns named like one)."""
+    return Sums(int_sum(tokens_of(rollup)).label("tokens"),
+                money_sum(rollup.cost_usd).label("cost"),
+                int_sum(rollup.events).label("events"),
+                int_sum(rollup.unpriced_events).label("unpriced"))
 
 
 def in_range(start: date, end: date) -> ColumnElement[bool]:

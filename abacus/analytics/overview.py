@@ -16,15 +16,19 @@ from .common import (
     PERSON,
     TOKENS,
     Costed,
+    PersonSums,
+    Span,
     count_people,
     day_people,
     in_range,
     int_sum,
     money_sum,
     person_tool_rows,
+    tokens_of,
+    usage_sums,
 )
 
-T_TOKENS = T.input_tokens + T.output_tokens + T.cache_write_tokens + T.cache_read_tokens
+T_TOKENS = tokens_of(T)
 
 
 @dataclass(frozen=True)
@@ -47,12 +51,7 @@ class ModelRow(Costed):
 
 
 @dataclass(frozen=True)
-class PersonRow(Costed):
-    person: str  # e-mail when mapped, else the provider's identity (API key, seat id)
-    mapped: bool
-    tokens: int
-    cost_usd: Decimal
-    events: int
+class PersonRow(PersonSums):
     top_tool: str | None
     unpriced_events: int = 0  # events whose cost is unknown (not in cost_usd)
     tool_tokens: dict[str, int] = field(default_factory=dict)  # tool -> tokens
@@ -60,19 +59,13 @@ class PersonRow(Costed):
 
 
 @dataclass(frozen=True)
-class Totals:
+class Totals(Span):
     """Headline numbers of one window (the cards, and the previous window for deltas)."""
 
-    start: date
-    end: date
     tokens: int = 0
     cost_usd: Decimal = Decimal(0)
     people: int = 0
     events: int = 0
-
-    @property
-    def days(self) -> int:
-        return (self.end - self.start).days + 1
 
     @property
     def tokens_per_day(self) -> Decimal:
@@ -114,9 +107,7 @@ class Projection:
 
 
 @dataclass(frozen=True)
-class Overview:
-    start: date
-    end: date
+class Overview(Span):
     total_tokens: int = 0
     cost_usd: Decimal = Decimal(0)
     estimated_cost_usd: Decimal = Decimal(0)  # the part of cost_usd that is our estimate
@@ -126,10 +117,6 @@ class Overview:
     by_tool: list[ToolRow] = field(default_factory=list)
     by_model: list[ModelRow] = field(default_factory=list)
     by_person: list[PersonRow] = field(default_factory=list)
-
-    @property
-    def days(self) -> int:
-        return (self.end - self.start).days + 1
 
     @property
     def is_empty(self) -> bool:
@@ -231,23 +218,17 @@ def overview(start: date, end: date, limit: int = 50) -> Overview:
     """
     session = db.session
     in_days = T.day.between(start, end)
+    sums = usage_sums(T)
     t = session.execute(
-        select(int_sum(T_TOKENS).label("tokens"), money_sum(T.cost_usd).label("cost"),
-               money_sum(T.estimated_cost_usd).label("estimated"),
-               int_sum(T.unpriced_events).label("unpriced"),
-               int_sum(T.events).label("events")).where(in_days)).one()
-    tokens = int_sum(T_TOKENS).label("tokens")
+        select(*sums, money_sum(T.estimated_cost_usd).label("estimated")).where(in_days)).one()
     tool_rows = session.execute(
-        select(T.tool, tokens, money_sum(T.cost_usd).label("cost"),
-               int_sum(T.events).label("events"), int_sum(T.unpriced_events).label("unpriced"))
-        .where(in_days).group_by(T.tool).order_by(tokens.desc(), T.tool)).all()
+        select(T.tool, *sums).where(in_days).group_by(T.tool)
+        .order_by(sums.tokens.desc(), T.tool)).all()
     by_model = [
         ModelRow(r.model, int(r.tokens), Decimal(r.cost), int(r.events), int(r.unpriced))
         for r in session.execute(
-            select(T.model, tokens, money_sum(T.cost_usd).label("cost"),
-                   int_sum(T.events).label("events"),
-                   int_sum(T.unpriced_events).label("unpriced"))
-            .where(in_days).group_by(T.model).order_by(tokens.desc(), T.model))
+            select(T.model, *sums).where(in_days).group_by(T.model)
+            .order_by(sums.tokens.desc(), T.model))
     ]
     active, tool_people = people_by_tool(start, end)
     by_tool = [ToolRow(r.tool, int(r.tokens), Decimal(r.cost), tool_people.get(r.tool, 0),
@@ -273,13 +254,9 @@ def _top_people(start: date, end: date, limit: int) -> list[tuple[str, dict]]:
     mapped or not. One pass per (person, tool) over the per-person blocks and days covering
     the range; the ranking happens in SQL, so only the top people's rows come back."""
     rows = person_tool_rows(start, end).c
-    tokens = (rows.input_tokens + rows.output_tokens + rows.cache_write_tokens
-              + rows.cache_read_tokens)
     per_tool = (
         select(rows.person, rows.tool, func.bool_or(rows.mapped).label("mapped"),
-               int_sum(tokens).label("tokens"), money_sum(rows.cost_usd).label("cost"),
-               int_sum(rows.events).label("events"),
-               int_sum(rows.unpriced_events).label("unpriced"))
+               *usage_sums(rows))
         .group_by(rows.person, rows.tool).cte("per_tool"))
     c = per_tool.c
     # Byte order (COLLATE "C") ranks ties exactly as Python's sort of the names does.

@@ -8,17 +8,19 @@ the raw listing reads `usage_events`, one page at a time (its CSV: the days it s
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy import ColumnElement, Row, and_, func, or_, select
 
 from ..extensions import db
 from ..models import UsageDaily as D
 from ..models import UsageEvent as E
 from ..usage.exclusions import counted_events
-from .common import TOKENS, Costed, in_range, int_sum, money_sum
+from .common import TOKENS, Costed, Span, in_range, int_sum, money_sum, per_day, usage_sums
 from .overview import Daily, fold_daily
 
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -61,11 +63,9 @@ class Lifetime:
 
 
 @dataclass(frozen=True)
-class Totals(Costed):
+class Totals(Span, Costed):
     """One window's sums for the person (the cards; also the previous window for deltas)."""
 
-    start: date
-    end: date
     tokens: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
@@ -85,7 +85,7 @@ class Totals(Costed):
 
     @property
     def cost_per_active_day(self) -> Decimal:
-        return self.cost_usd / self.days_active if self.days_active else Decimal(0)
+        return per_day(self.cost_usd, self.days_active)  # the rule of the Team's avg cost too
 
 
 @dataclass(frozen=True)
@@ -241,11 +241,10 @@ def person_overview(person: str, start: date, end: date, prev_start: date,
 
 def _totals(person: str, start: date, end: date) -> Totals:
     r = db.session.execute(
-        select(int_sum(TOKENS).label("tokens"), int_sum(D.input_tokens).label("inp"),
+        select(*usage_sums(D), int_sum(D.input_tokens).label("inp"),
                int_sum(D.output_tokens).label("out"), int_sum(D.cache_write_tokens).label("cw"),
-               int_sum(D.cache_read_tokens).label("cr"), money_sum(D.cost_usd).label("cost"),
-               money_sum(D.estimated_cost_usd).label("est"), int_sum(D.events).label("events"),
-               int_sum(D.unpriced_events).label("unpriced"),
+               int_sum(D.cache_read_tokens).label("cr"),
+               money_sum(D.estimated_cost_usd).label("est"),
                func.count(func.distinct(D.day)).label("days"),
                func.min(D.day).label("first"), func.max(D.day).label("last"))
         .where(is_person(person), in_range(start, end))).one()
@@ -254,33 +253,27 @@ def _totals(person: str, start: date, end: date) -> Totals:
                   int(r.days), r.first, r.last)
 
 
+def _grouped(person: str, start: date, end: date, key: Any, *extra: Any) -> Sequence[Row]:
+    """The person's usage sums per `key` over the range (with `extra` columns), most tokens
+    first, ties by key."""
+    sums = usage_sums(D)
+    return db.session.execute(
+        select(key, *sums, *extra).where(is_person(person), in_range(start, end))
+        .group_by(key).order_by(sums.tokens.desc(), key)).all()
+
+
 def _by_tool(person: str, start: date, end: date) -> list[ToolRow]:
-    tokens = int_sum(TOKENS).label("tokens")
-    return [
-        ToolRow(r.tool, int(r.tokens), Decimal(r.cost), int(r.events), int(r.unpriced),
-                int(r.days))
-        for r in db.session.execute(
-            select(D.tool, tokens, money_sum(D.cost_usd).label("cost"),
-                   int_sum(D.events).label("events"),
-                   int_sum(D.unpriced_events).label("unpriced"),
-                   func.count(func.distinct(D.day)).label("days"))
-            .where(is_person(person), in_range(start, end))
-            .group_by(D.tool).order_by(tokens.desc(), D.tool))
-    ]
+    return [ToolRow(r.tool, int(r.tokens), Decimal(r.cost), int(r.events), int(r.unpriced),
+                    int(r.days))
+            for r in _grouped(person, start, end, D.tool,
+                              func.count(func.distinct(D.day)).label("days"))]
 
 
 def _by_model(person: str, start: date, end: date) -> list[ModelRow]:
-    tokens = int_sum(TOKENS).label("tokens")
-    return [
-        ModelRow(r.model, list(r.tools), int(r.tokens), Decimal(r.cost), int(r.events),
-                 int(r.unpriced))
-        for r in db.session.execute(
-            select(D.model, func.array_agg(func.distinct(D.tool)).label("tools"), tokens,
-                   money_sum(D.cost_usd).label("cost"), int_sum(D.events).label("events"),
-                   int_sum(D.unpriced_events).label("unpriced"))
-            .where(is_person(person), in_range(start, end))
-            .group_by(D.model).order_by(tokens.desc(), D.model))
-    ]
+    return [ModelRow(r.model, list(r.tools), int(r.tokens), Decimal(r.cost), int(r.events),
+                     int(r.unpriced))
+            for r in _grouped(person, start, end, D.model,
+                              func.array_agg(func.distinct(D.tool)).label("tools"))]
 
 
 def _weekdays(person: str, start: date, end: date) -> list[WeekdayRow]:

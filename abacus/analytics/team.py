@@ -25,7 +25,7 @@ from sqlalchemy import (
 )
 
 from ..extensions import db
-from .common import Costed, Paged, int_sum, money_sum, person_tool_rows
+from .common import Costed, Paged, PersonSums, int_sum, money_sum, per_day, person_tool_rows
 
 PER_PAGE = 50
 TOOL_PREFIX = "tool:"  # tool columns are keyed `tool:<tool id>`, e.g. `tool:cursor`
@@ -78,12 +78,7 @@ def tool_column(tool: str, label: str) -> Column:
 
 
 @dataclass(frozen=True)
-class TeamRow(Costed):
-    person: str  # e-mail when mapped, else the provider's identity (API key, seat id)
-    mapped: bool
-    tokens: int
-    cost_usd: Decimal
-    events: int
+class TeamRow(PersonSums):
     unpriced_events: int
     by_tool: dict[str, int]
     input_tokens: int
@@ -136,7 +131,7 @@ class TeamTotals(Costed):
 
     @property
     def avg_cost_per_day(self) -> Decimal:
-        return self.cost_usd / self.person_days if self.person_days else Decimal(0)
+        return per_day(self.cost_usd, self.person_days)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from sqlalchemy import Date, case, cast, func, literal, select, tuple_
 
 from ..extensions import db
 from ..models import UsageDayTotals as T
-from .common import Costed, count_people, day_people, int_sum, money_sum
+from .common import Costed, count_people, day_people, int_sum, money_sum, usage_sums
 from .overview import T_TOKENS, Totals, totals  # noqa: F401 - the cards of this page too
 
 VIEWS = ("models", "tools")
@@ -101,17 +101,16 @@ def breakdown(view: str, start: date, end: date) -> Breakdown:
     _check_view(view)
     key = T.model if view == "models" else T.tool
     is_total = func.grouping(key).label("is_total")
-    tokens = int_sum(T_TOKENS)
+    figures = usage_sums(T)
     sums = db.session.execute(
-        select(key.label("key"), is_total, tokens.label("tokens"),
+        select(key.label("key"), is_total, *figures,
                int_sum(T.input_tokens).label("inp"), int_sum(T.output_tokens).label("out"),
                int_sum(T.cache_write_tokens).label("cw"),
-               int_sum(T.cache_read_tokens).label("cr"), money_sum(T.cost_usd).label("cost"),
-               money_sum(T.estimated_cost_usd).label("est"),
-               int_sum(T.events).label("events"), int_sum(T.unpriced_events).label("unpriced"))
+               int_sum(T.cache_read_tokens).label("cr"),
+               money_sum(T.estimated_cost_usd).label("est"))
         .where(T.day.between(start, end))
         .group_by(func.grouping_sets(tuple_(key), tuple_()))
-        .order_by(is_total.desc(), tokens.desc(), key)).all()
+        .order_by(is_total.desc(), figures.tokens.desc(), key)).all()
     dp = day_people(start, end)
     people_key = dp.c.model if view == "models" else dp.c.tool
     people = {(r.key, r.is_total): int(r.people) for r in db.session.execute(

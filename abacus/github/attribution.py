@@ -135,6 +135,8 @@ _CLAUDE_MODEL = (
 )
 _FOOTER = r"^[ \t>]{0,16}(?:🤖[ \t]{0,4})?generated[ \t]{1,4}with[ \t]{1,4}"
 
+# A declarative table: rules of one tool repeat one shape on purpose, so each reads (and
+# is reviewed) as the evidence it matches.
 RULES: tuple[Rule, ...] = (
     # --- Claude Code -------------------------------------------------------------------------
     _email("claude_code", r"no-?reply@anthropic\.com"),

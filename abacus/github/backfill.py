@@ -52,6 +52,8 @@ def client(settings) -> gh.GitHubClient:
     return gh.GitHubClient(creds, api_url=settings.github_api_url)
 
 
+# Not sync.engine.Outcome: a repository's backfill counts what GitHub lists (merges, line
+# stats), not provider windows; only the write counts every store reports are alike.
 @dataclass
 class RepoOutcome:
     repository: str

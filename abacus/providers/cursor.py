@@ -20,6 +20,8 @@ import requests
 
 from . import http
 from .base import (
+    # These names, and the class attributes below, mirror anthropic.py: each provider
+    # declares the whole Provider contract (base.py) itself, so an adapter reads on its own.
     AccountConfig,
     AuthExpired,
     Capabilities,

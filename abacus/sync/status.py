@@ -94,16 +94,6 @@ class SeatDetails:
 
 
 @dataclass(frozen=True)
-class AccountGap:
-    first: date
-    last: date
-
-    @property
-    def days(self) -> int:
-        return (self.last - self.first).days + 1
-
-
-@dataclass(frozen=True)
 class AccountRow:
     id: int
     provider: str
@@ -122,7 +112,7 @@ class AccountRow:
     synced_through: datetime | None
     complete_through: date | None
     backfill: Backfill
-    gaps: list[AccountGap] = field(default_factory=list)
+    gaps: list[sync.Gap] = field(default_factory=list)
     seat: SeatDetails | None = None
     # The provider's own bill against the estimate of its usage, per day of the range
     # (providers that report a bill apart from usage: OpenAI).
@@ -139,7 +129,7 @@ class AccountRow:
         return sum(g.days for g in self.gaps)
 
     @property
-    def shown_gaps(self) -> list[AccountGap]:
+    def shown_gaps(self) -> list[sync.Gap]:
         return self.gaps[-GAPS_SHOWN:][::-1]  # the most recent first
 
 
@@ -293,9 +283,9 @@ def seat_details(snapshots: list[AccountSnapshot]) -> SeatDetails | None:
 
 def accounts(backfill_from: date) -> list[AccountRow]:
     """Every account (disabled and CSV-only ones too) with its sync state and gaps."""
-    gaps_by_account: dict[str, list[AccountGap]] = {}
+    gaps_by_account: dict[str, list[sync.Gap]] = {}
     for g in sync.gaps():
-        gaps_by_account.setdefault(g.account, []).append(AccountGap(g.first, g.last))
+        gaps_by_account.setdefault(g.account, []).append(g)
     rows = db.session.execute(
         select(Account, SyncState).outerjoin(SyncState, SyncState.account_id == Account.id)
         .order_by(Account.provider, Account.name)).all()

@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
-from pathlib import Path
 
 from sqlalchemy import select
 
@@ -15,9 +14,8 @@ from abacus.models import Account, IdentityMapping, ModelPrice, UsageDaily, Usag
 from abacus.providers.base import UsageRecord
 from abacus.sync.accounts import encrypt_credentials
 from abacus.usage.ingest import ingest
-from tests.browser.conftest import settled
+from tests.browser.conftest import ARTIFACTS, DESKTOP, PHONE, dev_sign_in, settled
 
-ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 CURSOR_KEY = "key_" + "B4dg3rS3cret" * 4
 
 # (key, days ago, actor, email, raw model, input, output, provider cost or None)
@@ -65,10 +63,7 @@ def seed(app) -> None:
 
 def test_admin_adds_account_assigns_identity_and_sets_a_price(app, live_server, page):
     seed(app)
-    page.goto(live_server + "/auth/dev-login")
-    page.get_by_label("E-mail").fill("admin@example.com")
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(live_server + "/")
+    dev_sign_in(page, live_server)
 
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Admin").click()
     page.wait_for_url(live_server + "/admin")
@@ -171,10 +166,10 @@ def test_admin_adds_account_assigns_identity_and_sets_a_price(app, live_server, 
         "link", name="Overview").click()
     page.wait_for_url(live_server + "/admin")
     shot(page, "admin.png")
-    page.set_viewport_size({"width": 390, "height": 844})
+    page.set_viewport_size(PHONE)
     page.goto(live_server + "/admin/identities")
     shot(page, "admin-phone.png")
-    page.set_viewport_size({"width": 1280, "height": 800})
+    page.set_viewport_size(DESKTOP)
     page.emulate_media(color_scheme="dark")
     page.goto(live_server + "/admin/pricing")
     shot(page, "admin-dark.png")

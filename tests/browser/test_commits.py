@@ -6,7 +6,6 @@ from __future__ import annotations
 import random
 import re
 from datetime import UTC, datetime, time, timedelta
-from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from playwright.sync_api import expect
@@ -14,8 +13,7 @@ from playwright.sync_api import expect
 from abacus.demo.seed import seed_demo
 from abacus.extensions import db
 from abacus.models import Commit, CommitAttribution, Repository
-
-ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
+from tests.browser.conftest import DESKTOP, PHONE, shoot, sign_in_from
 
 PEOPLE = ["alice@example.com", "bob@example.com", "carol@example.com", "dan@example.com",
           None]  # None: an author nobody mapped (shown by GitHub login)
@@ -71,22 +69,9 @@ def seed(app) -> None:
         db.session.commit()
 
 
-def sign_in(page, base: str) -> None:
-    page.goto(base + "/commits")
-    page.get_by_role("link", name="Continue with development sign-in").click()
-    page.get_by_label("E-mail").fill("admin@example.com")
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(re.compile(r".*/commits$"))
-
-
-def shots(page, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
-
-
 def test_commits_and_repository_pages_in_the_browser(app, live_server, page):
     seed(app)
-    sign_in(page, live_server)
+    sign_in_from(page, live_server, "/commits")
 
     expect(page.get_by_role("heading", name="Commits", exact=True)).to_be_visible()
     for label in ("Total commits", "AI attributed", "Repositories", "Lines changed"):
@@ -94,7 +79,7 @@ def test_commits_and_repository_pages_in_the_browser(app, live_server, page):
     expect(page.locator(".commit-tools .tool-legend li")).to_have_count(4)
     rows = page.locator("table.repo-table tbody tr")
     expect(rows).to_have_count(4)
-    shots(page, "commits")
+    shoot(page, "commits")
 
     # Sort by AI %: an htmx swap of the table; the address bar follows.
     page.locator("table.repo-table thead th", has_text="AI %").get_by_role("link").click()
@@ -114,7 +99,7 @@ def test_commits_and_repository_pages_in_the_browser(app, live_server, page):
     expect(page.get_by_role("heading", name="acme/api")).to_be_visible()
     expect(page.get_by_text("Daily commits")).to_be_visible()
     expect(page.locator(".commit-list tbody tr")).to_have_count(50)
-    shots(page, "repository")
+    shoot(page, "repository")
 
     # Filter: AI attributed, then Human (htmx swaps of the list only).
     page.locator(".commit-list").get_by_role("link", name="AI attributed").click()
@@ -135,7 +120,7 @@ def test_commits_and_repository_pages_in_the_browser(app, live_server, page):
     first.locator("summary").click()
     expect(body).to_be_visible()
     expect(body).to_contain_text("Why: keep the numbers right")
-    shots(page, "repository-human-expanded")
+    shoot(page, "repository-human-expanded")
 
     # Page on through all commits.
     page.locator(".commit-list").get_by_role("link", name="All commits").click()
@@ -149,17 +134,17 @@ def test_commits_and_repository_pages_in_the_browser(app, live_server, page):
     expect(page.get_by_role("link", name="Commits", exact=True).last).to_have_attribute(
         "aria-current", "page")
     expect(page.locator(".commit-list tbody tr").first).to_be_visible()
-    shots(page, "person-commits")
+    shoot(page, "person-commits")
 
     page.goto(live_server + "/commits?days=30")
-    page.set_viewport_size({"width": 390, "height": 844})
-    shots(page, "commits-phone")
+    page.set_viewport_size(PHONE)
+    shoot(page, "commits-phone")
     page.goto(live_server + "/repositories/github/acme/api?days=30")
-    shots(page, "repository-phone")
-    page.set_viewport_size({"width": 1280, "height": 800})
+    shoot(page, "repository-phone")
+    page.set_viewport_size(DESKTOP)
     page.emulate_media(color_scheme="dark")
-    shots(page, "repository-dark")
+    shoot(page, "repository-dark")
     page.goto(live_server + "/?days=30")
-    shots(page, "overview-with-commits")
+    shoot(page, "overview-with-commits")
 
     assert page.problems == []

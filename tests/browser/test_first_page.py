@@ -4,15 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
-from pathlib import Path
 from urllib.parse import urlsplit
 
-from abacus.extensions import db
-from abacus.models import Account
 from abacus.providers.base import UsageRecord
-from abacus.usage.ingest import ingest
-
-ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
+from tests.browser.conftest import shoot_views
+from tests.helpers import seed as seed_records
 
 # (days ago, tool, actor, email, raw model, input, output, provider cost or None)
 ROWS = [
@@ -42,12 +38,7 @@ def seed(app) -> None:
                     cost_usd=None if cost is None else Decimal(cost))
         for i, (ago, tool, actor, email, model, inp, out, cost) in enumerate(ROWS)
     ]
-    with app.app_context():
-        account = Account(provider="cursor", name="browser")
-        db.session.add(account)
-        db.session.flush()
-        ingest(account, records)
-        db.session.commit()
+    seed_records(app, records, name="browser")
 
 
 def test_sign_in_and_see_the_first_page(app, live_server, page):
@@ -74,12 +65,6 @@ def test_sign_in_and_see_the_first_page(app, live_server, page):
     page.get_by_role("link", name="30d").click()
     page.get_by_text("Last 30 days").wait_for()
 
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / "first-page.png"), full_page=True)
-    page.set_viewport_size({"width": 390, "height": 844})
-    page.screenshot(path=str(ARTIFACTS / "first-page-phone.png"), full_page=True)
-    page.set_viewport_size({"width": 1280, "height": 800})
-    page.emulate_media(color_scheme="dark")
-    page.screenshot(path=str(ARTIFACTS / "first-page-dark.png"), full_page=True)
+    shoot_views(page, "first-page")
 
     assert page.problems == []

@@ -3,11 +3,8 @@ dark mode, without a console error or a failed request. Screenshots go to tests/
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from abacus.demo.seed import seed_demo
-
-ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
+from tests.browser.conftest import dev_sign_in, shoot, shoot_views
 
 # (endpoint, path, screenshot name, text the page must show)
 PAGES = [
@@ -20,18 +17,10 @@ PAGES = [
 ]
 
 
-def sign_in_as_admin(page, live_server: str) -> None:
-    page.goto(live_server + "/auth/dev-login")
-    page.get_by_label("E-mail").fill("admin@example.com")  # in ABACUS_ADMINS of the test app
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(live_server + "/")
-
-
 def test_every_page_with_demo_data(app, live_server, page):
     with app.app_context():
         seed_demo(people=12, days=60, seed=3)
-    sign_in_as_admin(page, live_server)
-    ARTIFACTS.mkdir(exist_ok=True)
+    dev_sign_in(page, live_server)  # admin@example.com: in ABACUS_ADMINS of the test app
 
     # Overview: cards, chart, a range change and the chart metric switch (an htmx swap).
     page.get_by_role("link", name="90d").click()
@@ -48,12 +37,8 @@ def test_every_page_with_demo_data(app, live_server, page):
             continue  # a page another step adds
         page.goto(live_server + path + "?days=30")
         page.get_by_role("heading", name=must_show, exact=False).first.wait_for()
-        page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+        shoot(page, name)
 
     page.goto(live_server + "/?days=30")
-    page.set_viewport_size({"width": 390, "height": 844})
-    page.screenshot(path=str(ARTIFACTS / "overview-phone.png"), full_page=True)
-    page.set_viewport_size({"width": 1280, "height": 800})
-    page.emulate_media(color_scheme="dark")
-    page.screenshot(path=str(ARTIFACTS / "overview-dark.png"), full_page=True)
+    shoot_views(page, "overview")
     assert page.problems == []

@@ -12,8 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from abacus.analytics import overview as analytics
 from abacus.demo.seed import seed_demo
-
-ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
+from tests.browser.conftest import DESKTOP, PHONE, dev_sign_in, shoot
 
 
 def seed(app) -> str:
@@ -25,20 +24,13 @@ def seed(app) -> str:
         return max((p for p in top if p.mapped), key=lambda p: p.events).person
 
 
-def sign_in(page, base: str, email: str = "admin@example.com") -> None:
-    page.goto(base + "/auth/dev-login")
-    page.get_by_label("E-mail").fill(email)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(base + "/")
-
-
 def query(page) -> dict[str, list[str]]:
     return parse_qs(urlsplit(page.url).query)
 
 
 def test_person_page_tabs_and_raw_paging(app, live_server, page):
     person = seed(app)
-    sign_in(page, live_server)
+    dev_sign_in(page, live_server)
 
     page.goto(f"{live_server}/users/{person}?days=30")
     page.get_by_role("heading", name=person).wait_for()
@@ -46,8 +38,7 @@ def test_person_page_tabs_and_raw_paging(app, live_server, page):
     assert page.locator(".person-stats .stat").count() == 4
     assert page.get_by_text("Weekday pattern").is_visible()
     assert page.locator("table.person-weekdays tbody tr").count() == 7
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / "person.png"), full_page=True)
+    shoot(page, "person")
 
     # Raw tab: a boosted link, then paging and filtering swap only the panel.
     page.get_by_role("link", name="Raw usage").click()
@@ -73,7 +64,7 @@ def test_person_page_tabs_and_raw_paging(app, live_server, page):
     tools = page.locator("table.person-raw-table tbody tr td:nth-child(2)").all_inner_texts()
     assert tools and set(tools) == {"Claude Code"}
     assert page.locator("body").evaluate("b => b.dataset.marker") == "kept"
-    page.screenshot(path=str(ARTIFACTS / "person-raw.png"), full_page=True)
+    shoot(page, "person-raw")
 
     # The CSV is every record of the filter (all pages), a plain download.
     total = int(re.search(r"of ([\d,]+) record", counter.inner_text()).group(1).replace(",", ""))
@@ -87,15 +78,15 @@ def test_person_page_tabs_and_raw_paging(app, live_server, page):
     page.wait_for_url(re.compile(r"days=7"))
     assert query(page)["tab"] == ["raw"] and query(page)["tool"] == ["claude_code"]
 
-    page.set_viewport_size({"width": 390, "height": 844})
+    page.set_viewport_size(PHONE)
     page.goto(f"{live_server}/users/{person}?days=30")
-    page.screenshot(path=str(ARTIFACTS / "person-phone.png"), full_page=True)
+    shoot(page, "person-phone")
     assert page.problems == []
 
 
 def test_usage_page_switches_views(app, live_server, page):
     seed(app)
-    sign_in(page, live_server)
+    dev_sign_in(page, live_server)
 
     page.goto(live_server + "/usage?days=30")
     page.get_by_role("heading", name="Usage", exact=True).wait_for()
@@ -113,7 +104,7 @@ def test_usage_page_switches_views(app, live_server, page):
     page.get_by_text("Daily cost by tool").wait_for()
     assert query(page) == {"days": ["30"], "view": ["tools"], "metric": ["cost"]}
     assert page.locator("body").evaluate("b => b.dataset.marker") == "kept"  # no reload
-    page.screenshot(path=str(ARTIFACTS / "usage-tools.png"), full_page=True)
+    shoot(page, "usage-tools")
 
     page.get_by_role("navigation", name="Break down by").get_by_role("link", name="Models").click()
     page.get_by_text("Daily cost by model").wait_for()
@@ -126,17 +117,17 @@ def test_usage_page_switches_views(app, live_server, page):
     page.get_by_role("navigation", name="Chart metric").get_by_role("link",
                                                                      name="Tokens").click()
     page.get_by_text("Daily tokens by model").wait_for()
-    page.screenshot(path=str(ARTIFACTS / "usage.png"), full_page=True)
+    shoot(page, "usage")
 
     # The export is a plain download, not an htmx swap.
     with page.expect_download() as download:
         page.get_by_role("link", name="Export CSV").click()
     assert download.value.suggested_filename.startswith("usage_models_")
 
-    page.set_viewport_size({"width": 390, "height": 844})
+    page.set_viewport_size(PHONE)
     page.reload()
-    page.screenshot(path=str(ARTIFACTS / "usage-phone.png"), full_page=True)
+    shoot(page, "usage-phone")
     page.emulate_media(color_scheme="dark")
-    page.set_viewport_size({"width": 1280, "height": 800})
-    page.screenshot(path=str(ARTIFACTS / "usage-dark.png"), full_page=True)
+    page.set_viewport_size(DESKTOP)
+    shoot(page, "usage-dark")
     assert page.problems == []

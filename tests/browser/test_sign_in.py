@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 from oidc_provider_mock import User, run_server_in_thread
-from werkzeug.serving import make_server
 
 import abacus
-from abacus.extensions import db
+from tests.browser.conftest import serve_other, shoot, shoot_views
 
 # The mock provider runs on Authlib's deprecated server helpers; their warnings are not ours.
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
-ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 ALICE = User(sub="alice@example.com",
              claims={"email": "alice@example.com", "email_verified": True, "name": "Alice"})
 
@@ -34,18 +30,8 @@ def sso_server(app, app_env) -> Iterator[str]:
             "OIDC_CLIENT_SECRET": "browser-secret",
             "OIDC_PROVIDER_NAME": "Acme SSO",
         }, dotenv=False)
-        server = make_server("127.0.0.1", 0, sso_app, threaded=True)
-        thread = threading.Thread(target=server.serve_forever, name="sso-app", daemon=True)
-        thread.start()
-        try:
-            yield f"http://127.0.0.1:{server.server_port}"
-        finally:
-            server.shutdown()
-            thread.join(timeout=10)
-            server.server_close()
-            with sso_app.app_context():
-                db.session.remove()
-                db.engine.dispose()
+        with serve_other(sso_app) as url:
+            yield url
 
 
 def test_sign_in_with_the_oidc_provider(sso_server, page):
@@ -60,11 +46,7 @@ def test_sign_in_with_the_oidc_provider(sso_server, page):
     assert button.is_visible()
     assert page.get_by_text("development sign-in").count() == 0
 
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / "sign-in.png"), full_page=True)
-    page.set_viewport_size({"width": 390, "height": 844})
-    page.screenshot(path=str(ARTIFACTS / "sign-in-phone.png"), full_page=True)
-    page.set_viewport_size({"width": 1280, "height": 800})
+    shoot_views(page, "sign-in", dark=False)
 
     # Keyboard: the provider button is reachable and works with Enter.
     button.focus()
@@ -95,7 +77,7 @@ def test_refusal_is_shown_on_the_sign_in_page(sso_server, page):
     page.wait_for_url(sso_server + "/auth/callback/oidc?*")
     assert page.get_by_role("alert").inner_text() == "Sign-in was cancelled at Acme SSO."
     assert page.get_by_role("link", name="Continue with Acme SSO").is_visible()
-    page.screenshot(path=str(ARTIFACTS / "sign-in-refused.png"), full_page=True)
+    shoot(page, "sign-in-refused")
     # The refusal is a 403 page, which Chromium logs once; nothing else may fail.
     assert page.problems == ["console error: Failed to load resource: the server responded "
                              "with a status of 403 (FORBIDDEN)"]
@@ -108,11 +90,8 @@ def test_sign_in_page_with_every_option(app, app_env, page):
                                                      "openid-configuration",
                                "OIDC_CLIENT_ID": "c", "OIDC_PROVIDER_NAME": "Okta"},
                               dotenv=False)
-    server = make_server("127.0.0.1", 0, every, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="every-app", daemon=True)
-    thread.start()
-    try:
-        page.goto(f"http://127.0.0.1:{server.server_port}/auth/sign-in")
+    with serve_other(every) as base:
+        page.goto(f"{base}/auth/sign-in")
         links = page.locator(".auth-providers a")
         assert links.all_inner_texts() == ["Continue with Google", "Continue with Okta",
                                            "Continue with development sign-in"]
@@ -121,14 +100,7 @@ def test_sign_in_page_with_every_option(app, app_env, page):
         page.keyboard.press("Tab")
         assert page.evaluate("document.activeElement.textContent").strip() == (
             "Continue with Google")
-        page.screenshot(path=str(ARTIFACTS / "sign-in-all.png"), full_page=True)
+        shoot(page, "sign-in-all")
         page.emulate_media(color_scheme="dark")
-        page.screenshot(path=str(ARTIFACTS / "sign-in-dark.png"), full_page=True)
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
-        server.server_close()
-        with every.app_context():
-            db.session.remove()
-            db.engine.dispose()
+        shoot(page, "sign-in-dark")
     assert page.problems == []

@@ -21,11 +21,11 @@ from abacus.demo.seed import seed_demo
 from abacus.extensions import db
 from abacus.models import Account, AccountSnapshot, SyncRun, SyncState
 from abacus.sync import accounts as accounts_service
+from tests.browser.conftest import dev_sign_in, shoot, shoot_views
 from tests.fakes.cursor_admin import DEFAULT_KEY, FakeCursorAdmin
 from tests.test_import_cursor_csv import VARIANTS, variant_rows, write_csv
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-ARTIFACTS = ROOT / "tests" / "artifacts"
 JOB_TIMEOUT_MS = 60_000
 
 
@@ -120,10 +120,7 @@ def test_sync_now_and_csv_upload_with_live_progress(app, live_server, page, work
                                                     cursor_api, tmp_path):
     team_id = seed(app, cursor_api.url)
 
-    page.goto(live_server + "/auth/dev-login?next=/status")
-    page.get_by_label("E-mail").fill("admin@example.com")
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(live_server + "/status")
+    dev_sign_in(page, live_server, "/status")
 
     banner = page.get_by_role("alert")
     assert "1 account needs attention" in banner.inner_text()
@@ -156,13 +153,7 @@ def test_sync_now_and_csv_upload_with_live_progress(app, live_server, page, work
     page.locator(f"#account-{team_id} .backfill", has_text="complete").wait_for(timeout=10_000)
     assert page.locator("#jobs .job-card").count() == 2
 
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / "status.png"), full_page=True)
-    page.set_viewport_size({"width": 390, "height": 844})
-    page.screenshot(path=str(ARTIFACTS / "status-phone.png"), full_page=True)
-    page.set_viewport_size({"width": 1280, "height": 800})
-    page.emulate_media(color_scheme="dark")
-    page.screenshot(path=str(ARTIFACTS / "status-dark.png"), full_page=True)
+    shoot_views(page, "status")
     page.emulate_media(color_scheme="light")
 
     # Upload a Cursor export and watch the import finish.
@@ -180,6 +171,6 @@ def test_sync_now_and_csv_upload_with_live_progress(app, live_server, page, work
     page.locator("#import-runs tr", has_text="cursor-usage-export.csv").wait_for(timeout=10_000)
     assert page.get_by_label("CSV file").input_value() == ""  # the form was reset
 
-    page.screenshot(path=str(ARTIFACTS / "upload.png"), full_page=True)
+    shoot(page, "upload")
     assert worker.poll() is None, worker.stdout.read() if worker.stdout else ""
     assert page.problems == []

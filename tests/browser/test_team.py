@@ -17,8 +17,8 @@ from abacus.extensions import db
 from abacus.models import Account
 from abacus.providers.base import UsageRecord
 from abacus.usage.ingest import ingest
+from tests.browser.conftest import shoot_views, sign_in_from
 
-ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 # Header shown -> the export's column ids (a tool's column is `<tool>_tokens`).
 EXPORT_IDS = {"PERSON": ["person", "unmapped"], "TOTAL TOKENS": ["tokens"],
               "COST": ["cost_usd", "unpriced_events"], "CACHE READ": ["cache_read_tokens"],
@@ -42,14 +42,6 @@ def seed(app) -> None:
         db.session.commit()
 
 
-def sign_in(page, base: str) -> None:
-    page.goto(base + "/team")
-    page.get_by_role("link", name="Continue with development sign-in").click()
-    page.get_by_label("E-mail").fill("admin@example.com")
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(re.compile(r".*/team$"))
-
-
 def query(page) -> dict[str, list[str]]:
     return parse_qs(urlsplit(page.url).query)
 
@@ -63,7 +55,7 @@ def column_figures(page, index: int) -> list[int]:
 
 def test_team_pivot_in_the_browser(app, live_server, page):
     seed(app)
-    sign_in(page, live_server)
+    sign_in_from(page, live_server, "/team")
 
     rows = page.locator("table.pivot tbody tr")
     people = int(re.search(r"(\d+) people", page.locator(".team-count").inner_text()).group(1))
@@ -127,12 +119,6 @@ def test_team_pivot_in_the_browser(app, live_server, page):
 
     # A clean, full view for the screenshots.
     page.goto(live_server + "/team?days=30")
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / "team.png"), full_page=True)
-    page.set_viewport_size({"width": 390, "height": 844})
-    page.screenshot(path=str(ARTIFACTS / "team-phone.png"), full_page=True)
-    page.set_viewport_size({"width": 1280, "height": 800})
-    page.emulate_media(color_scheme="dark")
-    page.screenshot(path=str(ARTIFACTS / "team-dark.png"), full_page=True)
+    shoot_views(page, "team")
 
     assert page.problems == []
