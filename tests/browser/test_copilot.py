@@ -9,10 +9,9 @@ from abacus.extensions import db
 from abacus.people.identities import assign
 from abacus.sync import accounts as accounts_service
 from abacus.sync.engine import sync_account
+from tests.browser.conftest import dev_sign_in as sign_in
 from tests.fakes.copilot import FakeCopilot, credit_item, user_line
 from tests.fakes.github import DEFAULT_TOKEN
-
-from .test_person_and_usage import sign_in
 
 DAY = datetime.now(UTC).date() - timedelta(days=4)
 

@@ -12,9 +12,8 @@ from abacus.extensions import db
 from abacus.models import Account
 from abacus.sync.accounts import add_account
 from abacus.sync.engine import sync_account
+from tests.browser.conftest import dev_sign_in as sign_in_as_admin
 from tests.fakes.openai import ADMIN_KEY, CODEX_KEY, FakeCodexAnalytics, FakeOpenAI, days_ago
-
-from .test_pages import sign_in_as_admin
 
 JANE = "jane@example.com"
 

@@ -9,7 +9,7 @@ from decimal import Decimal
 from abacus.extensions import db
 from abacus.sync.accounts import add_account
 from abacus.sync.engine import sync_account
-from tests.browser.test_person_and_usage import sign_in
+from tests.browser.conftest import dev_sign_in as sign_in
 from tests.fakes.openrouter import MANAGEMENT_KEY, FakeOpenRouter
 
 
