@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 
@@ -82,6 +82,25 @@ def _candidates(catalog: Mapping[str, Mapping[str, Any]]) -> dict[str, list[str]
     return out
 
 
+_LONG_FIELDS = ("long_threshold", "long_input", "long_output", "long_cache_write",
+                "long_cache_write_1h", "long_cache_read")
+
+
+def _keep_known_tiers(new: Price, old: Price | None) -> Price:
+    """A catalog entry without a tier says nothing about it: the tier we have stays (the
+    shipped table restores tiers a catalog release dropped, e.g. Sonnet 4.5's long context,
+    from the vendors' pages in pricing.md)."""
+    if old is None:
+        return new
+    kept: dict[str, Any] = {}
+    if new.long_threshold is None and old.long_threshold is not None:
+        kept.update({name: getattr(old, name) for name in _LONG_FIELDS})
+    for name in ("cache_write_1h", "fast_multiplier"):
+        if getattr(new, name) is None and getattr(old, name) is not None:
+            kept[name] = getattr(old, name)
+    return replace(new, **kept) if kept else new
+
+
 def plan_update(catalog: Mapping[str, Mapping[str, Any]], day: date) -> UpdateReport:
     """What storing `catalog` on `day` would change (nothing is written)."""
     report = UpdateReport(url="", day=day, dry_run=True)
@@ -97,8 +116,8 @@ def plan_update(catalog: Mapping[str, Mapping[str, Any]], day: date) -> UpdateRe
         read: list[tuple[str, Price]] = []
         for key in keys:
             try:
-                read.append((key, fix_catalog_price(key, price_from_litellm(
-                    catalog[key], source="updated", valid_from=day))))
+                read.append((key, _keep_known_tiers(fix_catalog_price(key, price_from_litellm(
+                    catalog[key], source="updated", valid_from=day)), old)))
             except ValueError as exc:
                 report.skipped.append(f"{key}: {exc}")
         if not read:
