@@ -200,3 +200,57 @@ def test_list_shows_every_source(ctx, app, runner, tmp_path):
     assert json.loads(result.output)["seats"] == [
         {"email": "ann@example.com", "tool": "claude", "plan": "team", "monthly_usd": None,
          "from": "2026-01-01", "to": None, "source": "csv"}]
+
+
+# --- web -----------------------------------------------------------------------------------
+
+def _sign_in(client, email: str) -> str:
+    from tests.helpers import csrf_token, sign_in
+
+    assert sign_in(client, email).status_code == 303
+    return csrf_token(client.get("/seats").get_data(as_text=True)) if email.startswith(
+        "admin") else ""
+
+
+def _upload(client, token: str, content: str, name: str = "seats.csv"):
+    import io
+
+    return client.post("/seats/upload", data={"csrf_token": token,
+                                              "file": (io.BytesIO(content.encode()), name)},
+                       content_type="multipart/form-data")
+
+
+def test_members_get_403_on_seats(app, client):
+    _sign_in(client, "member@example.com")
+    assert client.get("/seats").status_code == 403
+    assert client.get("/seats/idle.csv").status_code == 403
+    assert 'href="/seats"' not in client.get("/").get_data(as_text=True)
+
+
+def test_web_upload_same_file_twice_then_page_and_idle_csv(app, client):
+    token = _sign_in(client, "admin@example.com")
+    start = (today() - timedelta(days=100)).isoformat()
+    content = HEADER + f"ann@example.com,claude,team,,{start},\n"
+    first = _upload(client, token, content)
+    assert first.status_code == 303
+    page = client.get(first.headers["Location"]).get_data(as_text=True)
+    assert "1 rows, 1 added" in page
+    again = _upload(client, token, content)
+    assert "0 added, 0 changed, 1 unchanged" in client.get(
+        again.headers["Location"]).get_data(as_text=True)
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(SeatAssignment)) == 1
+    assert "ann@example.com" in page and "$30.00" in page  # idle: never used
+    csv_text = client.get("/seats/idle.csv?idle_days=30").get_data(as_text=True)
+    lines = csv_text.strip().splitlines()
+    assert lines[0].startswith("person,tool,plan,seat_from_day,last_active_day,monthly_usd")
+    assert lines[1].startswith(f"ann@example.com,claude,team,{start},,30.000000")
+
+
+def test_web_upload_bad_file_names_row_and_field(app, client):
+    token = _sign_in(client, "admin@example.com")
+    response = _upload(client, token, HEADER + "ann@example.com,claude,team,,2026-02-30,\n")
+    assert response.status_code == 400
+    assert "seats.csv row 2, field from: “2026-02-30” is not a day" in response.get_data(
+        as_text=True)
+    assert client.get("/seats?idle_days=abc").status_code == 400
