@@ -254,3 +254,33 @@ def test_web_upload_bad_file_names_row_and_field(app, client):
     assert "seats.csv row 2, field from: “2026-02-30” is not a day" in response.get_data(
         as_text=True)
     assert client.get("/seats?idle_days=abc").status_code == 400
+
+
+def test_person_and_team_pages_show_usage_seats_total_and_toggle(app, client):
+    import re
+
+    d = today() - timedelta(days=2)
+    seed(app, [usage("p1", d, "ann@example.com", "5.00", email="ann@example.com")], name="c")
+    month_start = d.replace(day=1)
+    with app.app_context():
+        import_seat_csv(HEADER + f"ann@example.com,claude,team,31,{month_start.isoformat()},\n")
+        db.session.commit()
+    _sign_in(client, "admin@example.com")
+    rng = f"start={d.isoformat()}&end={d.isoformat()}"  # one day of a $31 seat
+    import calendar
+
+    seat = (Decimal(31) / calendar.monthrange(d.year, d.month)[1]).quantize(Decimal("0.01"))
+
+    def shown(url: str) -> str:
+        body = client.get(url).get_data(as_text=True)
+        return re.search(r'id="cost-split-value">([^<]+)<', body).group(1)
+
+    person = f"/users/ann@example.com?{rng}"
+    assert shown(person) == f"${seat + 5:.2f}"  # total by default
+    assert shown(person + "&cost_basis=seats") == f"${seat:.2f}"
+    assert shown(person + "&cost_basis=usage") == "$5.00"
+    body = client.get(person).get_data(as_text=True)
+    assert "person-seats" in body and "claude" in body and "team" in body
+    team = f"/team?{rng}&cost_basis=seats"
+    assert shown(team) == f"${seat:.2f}"
+    assert "Cost per active person" in client.get(team).get_data(as_text=True)

@@ -16,6 +16,18 @@ from .ranges import current_range, org_today
 bp = Blueprint("seats", __name__)
 
 DEFAULT_IDLE_DAYS = 30
+COST_BASES = ("total", "usage", "seats")
+
+
+def cost_basis() -> str:
+    """Which figure a page shows where it shows one: `?cost_basis=total|usage|seats`."""
+    return params.choice("cost_basis", COST_BASES)
+
+
+def basis_links(endpoint: str, **args) -> dict[str, str]:
+    """The toggle's links: the page as it is, with each basis."""
+    keep = {k: v for k, v in request.args.items() if k != "cost_basis"}
+    return {b: url_for(endpoint, **{**keep, **args, "cost_basis": b}) for b in COST_BASES}
 
 
 @bp.before_request
