@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 from playwright.sync_api import expect
 
@@ -48,7 +49,7 @@ def test_seats_page_upload_idle_list_and_toggle(app, live_server, page, tmp_path
     expect(page.locator("#idle-savings")).to_have_text("$30.00")
     with page.expect_download() as download:
         page.get_by_role("link", name="Download CSV").click()
-    assert "idle@example.com,claude,team" in open(download.value.path()).read()
+    assert "idle@example.com,claude,team" in Path(download.value.path()).read_text()
     shoot_views(page, "seats")
 
     # The same file again changes nothing.
