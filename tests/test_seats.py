@@ -121,11 +121,27 @@ def test_plan_change_mid_month(ctx, app, runner, tmp_path):
 def test_price_override_from_a_day_splits_the_month(ctx, app, runner, tmp_path):
     runner.invoke(args=["abacus", "seats", "import", str(write(
         tmp_path, HEADER + "ann@example.com,chatgpt,business,,2026-01-01,\n"))])
-    set_plan_price("chatgpt", "business", Decimal("25"), date(2026, 6, 11))
-    db.session.commit()
+    result = runner.invoke(args=["abacus", "seats", "price", "chatgpt", "business", "25",
+                                 "--from", "2026-06-11"])
+    assert result.exit_code == 0, result.output
     # 10 days at $30 + 20 days at $25 in a 30-day June.
     assert cost(runner, "2026-06-01", "2026-06-30")["people"]["ann@example.com"][
         "seats_usd"] == "26.67"
+
+
+def test_price_override_for_one_account_wins_for_its_seats_only(ctx, app, runner):
+    seed(app, [], name="gh1", provider="copilot")
+    seed(app, [], name="gh2", provider="copilot")
+    accounts = {a.name: a.id for a in db.session.execute(select(Account)).scalars()}
+    created = datetime(2026, 1, 1, tzinfo=UTC)
+    db.session.add_all([Seat(account_id=accounts["gh1"], login="one", plan="business",
+                             seat_created_at=created),
+                        Seat(account_id=accounts["gh2"], login="two", plan="business",
+                             seat_created_at=created)])
+    set_plan_price("copilot", "business", Decimal("15"), date(2026, 1, 1), accounts["gh1"])
+    db.session.commit()
+    people = cost(runner, "2026-02-01", "2026-02-28")["people"]
+    assert people["one"]["seats_usd"] == "15.00" and people["two"]["seats_usd"] == "19.00"
 
 
 def test_seat_cost_lands_on_person_or_unmapped_identity_beside_usage(ctx, app, runner):

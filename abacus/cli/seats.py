@@ -120,3 +120,44 @@ def seats_leave_command(email: str, start: str, end: str | None) -> None:
     set_leave(email, first, last)
     db.session.commit()
     click.echo(f"{email.lower()} on leave from {first} to {last or 'further notice'}")
+
+
+@seats_cli.command("price")
+@click.argument("tool")
+@click.argument("plan")
+@click.argument("monthly_usd")
+@click.option("--from", "start", required=True, metavar="YYYY-MM-DD",
+              help="First day the price is in force.")
+@click.option("--account", "account_name", metavar="NAME",
+              help="Only for this account's seats (default: every account).")
+def seats_price_command(tool: str, plan: str, monthly_usd: str, start: str,
+                        account_name: str | None) -> None:
+    """Override a seat plan's monthly price from a day on (per account or for all)."""
+    from decimal import Decimal, InvalidOperation
+
+    from sqlalchemy import select
+
+    from ..models import Account
+    from ..seats.plans import set_plan_price
+
+    try:
+        amount = Decimal(monthly_usd.lstrip("$"))
+        if not amount.is_finite() or amount < 0:
+            raise InvalidOperation
+    except InvalidOperation:
+        raise click.BadParameter(f"“{monthly_usd}” is not an amount in USD.",
+                                 param_hint="'MONTHLY_USD'") from None
+    account_id = None
+    if account_name:
+        account = db.session.execute(select(Account).where(
+            Account.name == account_name)).scalar_one_or_none()
+        if account is None:
+            raise click.BadParameter(f"no account named “{account_name}”.",
+                                     param_hint="'--account'")
+        account_id = account.id
+    changed = set_plan_price(tool.lower(), plan.lower(), amount, _day(start, "--from"),
+                             account_id, created_by="cli")
+    db.session.commit()
+    click.echo(f"{tool.lower()} {plan.lower()}: ${money(amount)}/month from {start}"
+               + (f" for {account_name}" if account_name else "")
+               + ("" if changed else " (already so)"))
