@@ -617,3 +617,69 @@ class TeamMember(db.Model):
     login: Mapped[str] = mapped_column(String(255), primary_key=True)  # lower-cased
     user_id: Mapped[int | None] = mapped_column(BigInteger)
     slug: Mapped[str] = mapped_column(Text)
+
+
+SEAT_SOURCES = ("csv", "manual")
+
+
+class SeatAssignment(db.Model):
+    """A seat entered by an admin (CSV upload or form) for a tool without a seat API
+    (Claude Team/Enterprise, ChatGPT seats…), in force on the days valid_from..valid_to
+    (inclusive, org time zone; valid_to None: still assigned).
+
+    `holder` is a person's e-mail or, when nobody is mapped, the provider identity. A plan
+    change is a second row starting the day after the first one ends. Seats read from a
+    provider (Copilot `seats`, Cursor members and seat accounts) are not copied here: the
+    `abacus.seats` package reads them where they are stored."""
+
+    __tablename__ = "seat_assignments"
+    __table_args__ = (
+        UniqueConstraint("holder", "tool", "valid_from", name="uq_seat_assignments_start"),
+        CheckConstraint(_in("source", SEAT_SOURCES), name="source_valid"),
+        CheckConstraint("valid_to IS NULL OR valid_to >= valid_from", name="range_valid"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    holder: Mapped[str] = mapped_column(String(255), index=True)
+    tool: Mapped[str] = mapped_column(String(64))
+    plan: Mapped[str] = mapped_column(String(64))
+    monthly_usd: Mapped[Decimal | None] = mapped_column(Money)  # None: the plan's price
+    valid_from: Mapped[date] = mapped_column(Date)
+    valid_to: Mapped[date | None] = mapped_column(Date)
+    source: Mapped[str] = mapped_column(String(16), server_default="csv")
+    created_at: Mapped[datetime] = _now_col()
+    updated_at: Mapped[datetime] = _now_col(onupdate=func.now())
+
+
+class SeatPlanPrice(db.Model):
+    """An admin's price for a seat plan (USD per seat per month), in force from `valid_from`
+    until the next row for the same (tool, plan, account). `account_id` None: every account;
+    a row for one account wins over it. Without a row the shipped list (seats/plans.py)
+    holds."""
+
+    __tablename__ = "seat_plan_prices"
+    __table_args__ = (
+        UniqueConstraint("tool", "plan", "account_id", "valid_from",
+                         name="uq_seat_plan_prices_start", postgresql_nulls_not_distinct=True),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tool: Mapped[str] = mapped_column(String(64))
+    plan: Mapped[str] = mapped_column(String(64))
+    account_id: Mapped[int | None] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"))
+    valid_from: Mapped[date] = mapped_column(Date)
+    monthly_usd: Mapped[Decimal] = mapped_column(Money)
+    created_by: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = _now_col()
+
+
+class SeatLeave(db.Model):
+    """A person on leave over leave_from..leave_to (inclusive; None: until further notice):
+    their seats are left out of the idle list while on leave."""
+
+    __tablename__ = "seat_leaves"
+
+    holder: Mapped[str] = mapped_column(String(255), primary_key=True)
+    leave_from: Mapped[date] = mapped_column(Date, primary_key=True)
+    leave_to: Mapped[date | None] = mapped_column(Date)

@@ -26,9 +26,11 @@ abacus_cli.add_command(models_cli)
 def init_app(app: Flask) -> None:
     from .github import github_cli
     from .pricing import pricing_cli
+    from .seats import seats_cli
 
     abacus_cli.add_command(github_cli)
     abacus_cli.add_command(pricing_cli)
+    abacus_cli.add_command(seats_cli)
     app.cli.add_command(abacus_cli)
 
 

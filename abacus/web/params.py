@@ -56,6 +56,18 @@ def page(name: str = "page", *, args=None) -> int:
     return int(value)
 
 
+def integer(name: str, default: int, *, minimum: int, maximum: int, args=None) -> int:
+    """A whole number in [minimum, maximum]: missing means `default`; anything else is a 400
+    naming the parameter."""
+    value = (request.args if args is None else args).get(name, "").strip()
+    if not value:
+        return default
+    if not (value.isascii() and value.isdigit()) or len(value) > 9 or not (
+            minimum <= int(value) <= maximum):
+        raise BadParameter(name, f"must be a whole number from {minimum} to {maximum:,}")
+    return int(value)
+
+
 def day(name: str, value: str, today: date) -> date:
     """A day within [EARLIEST_DAY, today + a year]; ValueError when it is not a date at all
     (ranges show their friendly "Dates must look like…" for that), 400 when out of bounds."""

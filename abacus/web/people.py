@@ -14,12 +14,14 @@ from flask.typing import ResponseReturnValue
 from ..analytics import commits as commit_analytics
 from ..analytics import copilot as copilot_analytics
 from ..analytics import person as analytics
+from ..seats.overview import person_seats
 from ..sync.engine import data_complete_through
 from . import exports, htmx, params
 from .access import can_view_person
 from .charts import Series, StackedChart, stacked_columns
 from .filters import model_label, tool_label
 from .ranges import TimeRange, current_range, org_today
+from .seats import basis_links, cost_basis
 
 bp = Blueprint("people", __name__)
 
@@ -72,6 +74,9 @@ def person(email: str) -> ResponseReturnValue:
         context["prev"] = prev
         context["copilot"] = copilot_analytics.activity(rng.start, rng.end, person=email)
         context["chart"] = _daily_chart(ov.daily, incomplete_from(org_today()))
+        context["seats"] = person_seats(email, rng.start, rng.end)
+        context["cost_basis"] = cost_basis()
+        context["basis_links"] = basis_links("people.person", email=email)
     return htmx.render("people/person.html", "people/_panel.html", **context)
 
 

@@ -14,10 +14,12 @@ from flask import Blueprint, Response, current_app, request, url_for
 from flask.typing import ResponseReturnValue
 
 from ..analytics.team import PER_PAGE, TOOL_PREFIX, Column, TeamPivot, TeamRow, team_pivot
+from ..seats.cost import cost_report
 from . import exports, htmx, params
 from .access import only_person
 from .filters import tool_label
 from .ranges import TimeRange, current_range
+from .seats import basis_links, cost_basis
 from .tables import TableState
 
 bp = Blueprint("team", __name__)
@@ -87,6 +89,8 @@ def index() -> ResponseReturnValue:
     state, pivot, shown = _state(rng)
     body = htmx.render("team/index.html", "team/fragment.html", rng=rng, state=state,
                        pivot=pivot, shown=shown, only_person=only_person(),
+                       seat_cost=cost_report(rng.start, rng.end), cost_basis=cost_basis(),
+                       basis_links=basis_links("team.index"),
                        timezone=current_app.config["ABACUS"].timezone)
     response = Response(body, mimetype="text/html")
     if request.headers.get("HX-Request") == "true" and not request.headers.get(

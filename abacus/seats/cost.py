@@ -1,0 +1,138 @@
+"""Seat cost prorated by day, beside usage cost per person.
+
+A seat costs its monthly price / the days of that calendar month (org time zone) for each
+day it is held, so any range has an exact seat cost. The days of one seat in one month at
+one price are summed first and rounded to the cent once: a whole month costs exactly the
+monthly price, and every total is the sum of the cents shown.
+"""
+
+from __future__ import annotations
+
+import calendar
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+
+from sqlalchemy import func, select
+
+from ..analytics.common import person_tool_rows
+from ..extensions import db
+from .assignments import SeatSpan, all_seats
+from .plans import PlanPrices
+
+CENT = Decimal("0.01")
+
+
+def cents(value: Decimal) -> Decimal:
+    return value.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def monthly_price(span: SeatSpan, day: date, prices: PlanPrices) -> Decimal | None:
+    """The seat's price per month on `day`: its own, else its plan's (None: unknown)."""
+    if span.monthly_usd is not None:
+        return span.monthly_usd
+    price = prices.on(span.tool, span.plan, day, span.account_id)
+    return price.monthly_usd if price else None
+
+
+def seat_cost(span: SeatSpan, start: date, end: date, prices: PlanPrices
+              ) -> Decimal | None:
+    """What the seat costs over start..end (inclusive); None when its price is unknown."""
+    first = max(start, span.valid_from)
+    last = min(end, span.valid_to) if span.valid_to else end
+    if first > last:
+        return Decimal("0.00")
+    cuts = {d for d in prices.changes(span.tool, span.plan, span.account_id)
+            if first < d <= last} if span.monthly_usd is None else set()
+    total, day = Decimal("0.00"), first
+    while day <= last:
+        month_days = calendar.monthrange(day.year, day.month)[1]
+        month_end = day.replace(day=month_days)
+        piece_end = min([last, month_end] + [c - timedelta(days=1) for c in cuts if c > day])
+        price = monthly_price(span, day, prices)
+        if price is None:
+            return None
+        total += cents(price * ((piece_end - day).days + 1) / month_days)
+        day = piece_end + timedelta(days=1)
+    return total
+
+
+@dataclass
+class PersonCost:
+    seats_usd: Decimal = Decimal("0.00")
+    usage_usd: Decimal = Decimal("0.00")
+    unpriced_seats: int = 0  # seats whose plan has no known price: left out of seats_usd
+
+    @property
+    def total_usd(self) -> Decimal:
+        return self.seats_usd + self.usage_usd
+
+
+@dataclass
+class CostReport:
+    start: date
+    end: date
+    people: dict[str, PersonCost]
+    active_people: int  # people with usage in the range
+
+    @property
+    def total(self) -> PersonCost:
+        out = PersonCost()
+        for row in self.people.values():
+            out.seats_usd += row.seats_usd
+            out.usage_usd += row.usage_usd
+            out.unpriced_seats += row.unpriced_seats
+        return out
+
+    @property
+    def per_active_person(self) -> Decimal | None:
+        """Usage and seats of everyone over the people who used anything."""
+        if not self.active_people:
+            return None
+        return cents(self.total.total_usd / self.active_people)
+
+
+def usage_by_person(start: date, end: date) -> dict[str, Decimal]:
+    """Usage cost (reported or estimated) per person over start..end, in cents."""
+    rows = person_tool_rows(start, end)
+    return {person: cents(cost or Decimal(0)) for person, cost in db.session.execute(
+        select(rows.c.person, func.sum(rows.c.cost_usd)).group_by(rows.c.person)
+        .having(func.sum(rows.c.events) > 0))}
+
+
+def cost_report(start: date, end: date, seats: list[SeatSpan] | None = None) -> CostReport:
+    """Seats, usage and total per person (e-mail or unmapped identity) over start..end."""
+    prices = PlanPrices()
+    usage = usage_by_person(start, end)
+    people: dict[str, PersonCost] = {p: PersonCost(usage_usd=c) for p, c in usage.items()}
+    for span in all_seats() if seats is None else seats:
+        cost = seat_cost(span, start, end, prices)
+        if cost == 0:
+            continue
+        row = people.setdefault(span.holder, PersonCost())
+        if cost is None:
+            row.unpriced_seats += 1
+        else:
+            row.seats_usd += cost
+    return CostReport(start, end, dict(sorted(people.items())), len(usage))
+
+
+def money(value: Decimal) -> str:
+    return format(cents(value), "f")
+
+
+def report_json(report: CostReport) -> dict:
+    """The documented `seats cost --json` shape: money as exact-cent strings."""
+    def one(row: PersonCost) -> dict:
+        out = {"seats_usd": money(row.seats_usd), "usage_usd": money(row.usage_usd),
+               "total_usd": money(row.total_usd)}
+        if row.unpriced_seats:
+            out["unpriced_seats"] = row.unpriced_seats
+        return out
+
+    total = one(report.total)
+    per = report.per_active_person
+    total["active_people"] = report.active_people
+    total["per_active_person_usd"] = money(per) if per is not None else None
+    return {"from": report.start.isoformat(), "to": report.end.isoformat(),
+            "people": {k: one(v) for k, v in report.people.items()}, "total": total}

@@ -1,0 +1,51 @@
+"""What the Seats page and the person page's seats section show, in one call each."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from .assignments import SeatSpan, all_seats
+from .cost import CostReport, PersonCost, cost_report, seat_cost
+from .idle import SeatActivity, ToolHygiene, current_seats, hygiene, idle_seats, savings
+from .plans import PlanPrices
+
+
+@dataclass(frozen=True)
+class SeatsOverview:
+    hygiene: list[ToolHygiene]
+    idle: list[SeatActivity]
+    idle_days: int
+    monthly_savings_usd: Decimal
+    current: list[SeatActivity]
+    cost: CostReport
+
+
+def seats_overview(start: date, end: date, today: date, idle_days: int) -> SeatsOverview:
+    current = current_seats(today)
+    idle = idle_seats(current, today, idle_days)
+    return SeatsOverview(hygiene(current, today), idle, idle_days, savings(idle), current,
+                         cost_report(start, end))
+
+
+@dataclass(frozen=True)
+class PersonSeat:
+    seat: SeatSpan
+    cost_usd: Decimal | None  # over the range; None: unknown price
+
+
+@dataclass(frozen=True)
+class PersonSeats:
+    seats: list[PersonSeat]
+    cost: PersonCost
+
+
+def person_seats(person: str, start: date, end: date) -> PersonSeats:
+    """One person's seats (any held during the range, or later) and their cost split."""
+    spans = [s for s in all_seats() if s.holder == person.lower()
+             and (s.valid_to is None or s.valid_to >= start)]
+    prices = PlanPrices()
+    rows = [PersonSeat(s, seat_cost(s, start, end, prices)) for s in spans]
+    report = cost_report(start, end, seats=spans)
+    return PersonSeats(rows, report.people.get(person.lower(), PersonCost()))

@@ -1,0 +1,302 @@
+"""Seats: the CSV import, prorated seat cost beside usage, the idle list, the commands."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import func, select
+
+from abacus.extensions import db
+from abacus.models import Account, IdentityMapping, Seat, SeatAssignment
+from abacus.providers.base import UsageRecord
+from abacus.seats.assignments import SeatImportError, import_seat_csv
+from abacus.seats.plans import set_plan_price
+from tests.helpers import seed
+
+HEADER = "email,tool,plan,monthly_usd,from,to\n"
+
+
+def today() -> date:
+    return datetime.now(UTC).date()  # the test app's org time zone is UTC
+
+
+def usage(key: str, day: date, actor: str, cost: str, tool: str = "cursor",
+          email: str | None = None) -> UsageRecord:
+    return UsageRecord(event_key=key, occurred_at=datetime.combine(day, time(12), tzinfo=UTC),
+                       tool=tool, actor=actor, email=email, raw_model="claude-sonnet-4-5",
+                       input_tokens=1, cost_usd=Decimal(cost))
+
+
+def write(tmp_path, text: str, name: str = "seats.csv"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def cost(runner, start: str, end: str) -> dict:
+    result = runner.invoke(args=["abacus", "seats", "cost", "--from", start, "--to", end,
+                                 "--json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)
+
+
+def idle(runner, days: int = 30) -> dict:
+    result = runner.invoke(args=["abacus", "seats", "idle", "--days", str(days), "--json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)
+
+
+# --- import --------------------------------------------------------------------------------
+
+def test_import_then_reimport_changes_nothing(ctx, app, runner, tmp_path):
+    path = write(tmp_path, HEADER + "ann@example.com,claude,team,,2026-01-01,\n"
+                                    "bob@example.com,chatgpt,enterprise,60,2026-01-10,"
+                                    "2026-03-31\n")
+    first = runner.invoke(args=["abacus", "seats", "import", str(path)])
+    assert first.exit_code == 0, first.output
+    assert "2 added" in first.output
+    before = [(r.holder, r.tool, r.plan, r.monthly_usd, r.valid_from, r.valid_to, r.updated_at)
+              for r in db.session.execute(select(SeatAssignment).order_by(
+                  SeatAssignment.holder)).scalars()]
+    again = runner.invoke(args=["abacus", "seats", "import", str(path)])
+    assert again.exit_code == 0, again.output
+    assert "0 added, 0 changed, 2 unchanged" in again.output
+    db.session.expire_all()
+    after = [(r.holder, r.tool, r.plan, r.monthly_usd, r.valid_from, r.valid_to, r.updated_at)
+             for r in db.session.execute(select(SeatAssignment).order_by(
+                 SeatAssignment.holder)).scalars()]
+    assert after == before
+    assert before[1][3] == Decimal("60") and before[0][3] is None  # empty: the plan's price
+
+
+def test_bad_rows_name_row_and_field_and_store_nothing(ctx, app, runner, tmp_path):
+    path = write(tmp_path, HEADER + "ann@example.com,claude,team,,2026-01-01,\n"
+                                    "bob@example.com,chatgpt,enterprise,,2026-01-10,\n"
+                                    "cy@example.com,claude,team,lots,2026-13-01,\n"
+                                    "dee@example.com,claude,team,30,2026-02-01,2026-01-01\n")
+    result = runner.invoke(args=["abacus", "seats", "import", str(path)])
+    assert result.exit_code != 0
+    assert "seats.csv row 3, field monthly_usd" in result.output  # enterprise: no price known
+    assert "seats.csv row 4, field monthly_usd: “lots”" in result.output
+    assert "seats.csv row 4, field from: “2026-13-01” is not a day" in result.output
+    assert "seats.csv row 5, field to" in result.output
+    assert "Traceback" not in result.output
+    assert db.session.scalar(select(func.count()).select_from(SeatAssignment)) == 0
+
+
+def test_wrong_header_is_refused(ctx):
+    with pytest.raises(SeatImportError, match="header must be email,tool,plan"):
+        import_seat_csv("mail,tool,plan\nx,y,z\n", "s.csv")
+
+
+# --- cost ----------------------------------------------------------------------------------
+
+def test_prorating_over_month_boundaries(ctx, app, runner, tmp_path):
+    # $31/month from Jan 15 to Feb 14: 17/31 of January ($17.00) and 14/28 of February
+    # ($15.50); a whole month costs exactly the monthly price.
+    runner.invoke(args=["abacus", "seats", "import", str(write(
+        tmp_path, HEADER + "ann@example.com,claude,team,31,2026-01-15,2026-02-14\n"
+                           "bob@example.com,claude,team,,2026-01-01,\n"))])
+    data = cost(runner, "2026-01-01", "2026-02-28")
+    assert data["people"]["ann@example.com"]["seats_usd"] == "32.50"
+    assert data["people"]["bob@example.com"]["seats_usd"] == "60.00"  # two months of $30
+    assert cost(runner, "2026-01-20", "2026-01-31")["people"]["ann@example.com"] == {
+        "seats_usd": "12.00", "usage_usd": "0.00", "total_usd": "12.00"}
+    assert data["total"]["seats_usd"] == "92.50"
+    assert "ann@example.com" not in cost(runner, "2026-03-01", "2026-03-31")["people"]
+
+
+def test_plan_change_mid_month(ctx, app, runner, tmp_path):
+    # Team ($30) to Premium ($150) on April 16: 15/30 × 30 + 15/30 × 150.
+    runner.invoke(args=["abacus", "seats", "import", str(write(
+        tmp_path, HEADER + "ann@example.com,claude,team,,2026-03-01,2026-04-15\n"
+                           "ann@example.com,claude,team-premium,,2026-04-16,\n"))])
+    assert cost(runner, "2026-04-01", "2026-04-30")["people"]["ann@example.com"][
+        "seats_usd"] == "90.00"
+
+
+def test_price_override_from_a_day_splits_the_month(ctx, app, runner, tmp_path):
+    runner.invoke(args=["abacus", "seats", "import", str(write(
+        tmp_path, HEADER + "ann@example.com,chatgpt,business,,2026-01-01,\n"))])
+    result = runner.invoke(args=["abacus", "seats", "price", "chatgpt", "business", "25",
+                                 "--from", "2026-06-11"])
+    assert result.exit_code == 0, result.output
+    # 10 days at $30 + 20 days at $25 in a 30-day June.
+    assert cost(runner, "2026-06-01", "2026-06-30")["people"]["ann@example.com"][
+        "seats_usd"] == "26.67"
+
+
+def test_price_override_for_one_account_wins_for_its_seats_only(ctx, app, runner):
+    seed(app, [], name="gh1", provider="copilot")
+    seed(app, [], name="gh2", provider="copilot")
+    accounts = {a.name: a.id for a in db.session.execute(select(Account)).scalars()}
+    created = datetime(2026, 1, 1, tzinfo=UTC)
+    db.session.add_all([Seat(account_id=accounts["gh1"], login="one", plan="business",
+                             seat_created_at=created),
+                        Seat(account_id=accounts["gh2"], login="two", plan="business",
+                             seat_created_at=created)])
+    set_plan_price("copilot", "business", Decimal("15"), date(2026, 1, 1), accounts["gh1"])
+    db.session.commit()
+    people = cost(runner, "2026-02-01", "2026-02-28")["people"]
+    assert people["one"]["seats_usd"] == "15.00" and people["two"]["seats_usd"] == "19.00"
+
+
+def test_seat_cost_lands_on_person_or_unmapped_identity_beside_usage(ctx, app, runner):
+    seed(app, [usage("u1", date(2026, 5, 3), "ann@example.com", "1.234",
+                     email="ann@example.com"),
+               usage("u2", date(2026, 5, 4), "octo-cat", "2.50", tool="copilot")],
+         name="gh", provider="copilot")
+    account = db.session.execute(select(Account).where(Account.name == "gh")).scalar_one()
+    created = datetime(2026, 4, 1, tzinfo=UTC)
+    db.session.add_all([
+        Seat(account_id=account.id, login="ann-gh", plan="business", seat_created_at=created),
+        Seat(account_id=account.id, login="octo-cat", plan="enterprise",
+             seat_created_at=created),
+        IdentityMapping(source="github", external_id="ann-gh", email="ann@example.com")])
+    db.session.commit()
+    data = cost(runner, "2026-05-01", "2026-05-31")
+    assert data["people"]["ann@example.com"] == {
+        "seats_usd": "19.00", "usage_usd": "1.23", "total_usd": "20.23"}
+    assert data["people"]["octo-cat"] == {
+        "seats_usd": "39.00", "usage_usd": "2.50", "total_usd": "41.50"}
+    assert data["total"]["total_usd"] == "61.73"
+    assert data["total"]["per_active_person_usd"] == "30.87"
+
+
+# --- idle ----------------------------------------------------------------------------------
+
+def test_idle_list_with_its_exclusions_and_savings(ctx, app, runner, tmp_path):
+    t = today()
+    long_ago = (t - timedelta(days=200)).isoformat()
+    runner.invoke(args=["abacus", "seats", "import", str(write(tmp_path, HEADER + "\n".join([
+        f"idle@example.com,cursor,teams,,{long_ago},",
+        f"busy@example.com,cursor,teams,,{long_ago},",
+        f"new@example.com,cursor,teams,,{(t - timedelta(days=5)).isoformat()},",
+        f"away@example.com,claude,team,,{long_ago},",
+        f"gone@example.com,claude,team,,{long_ago},{(t - timedelta(days=1)).isoformat()}",
+        f"old@example.com,claude,team,28.50,{long_ago},",
+    ]) + "\n"))])
+    seed(app, [usage("b", t - timedelta(days=3), "busy@example.com", "1",
+                     email="busy@example.com"),
+               usage("o", t - timedelta(days=40), "old@example.com", "1", tool="claude_code",
+                     email="old@example.com")], name="c")
+    assert runner.invoke(args=["abacus", "seats", "leave", "away@example.com", "--from",
+                               (t - timedelta(days=10)).isoformat()]).exit_code == 0
+    data = idle(runner, 30)
+    assert data["idle"] == [
+        {"email": "old@example.com", "tool": "claude", "plan": "team",
+         "last_active": (t - timedelta(days=40)).isoformat(), "monthly_usd": "28.50"},
+        {"email": "idle@example.com", "tool": "cursor", "plan": "teams", "last_active": None,
+         "monthly_usd": "40.00"}]
+    assert data["monthly_savings_usd"] == "68.50"
+    assert [r["email"] for r in idle(runner, 50)["idle"]] == ["idle@example.com"]
+
+
+def test_provider_last_activity_counts(ctx, app, runner):
+    seed(app, [], name="gh", provider="copilot")
+    account = db.session.execute(select(Account).where(Account.name == "gh")).scalar_one()
+    now = datetime.now(UTC)
+    db.session.add_all([
+        Seat(account_id=account.id, login="active", plan="business",
+             seat_created_at=now - timedelta(days=90), last_activity_at=now - timedelta(days=2)),
+        Seat(account_id=account.id, login="dormant", plan="business",
+             seat_created_at=now - timedelta(days=90),
+             last_activity_at=now - timedelta(days=60))])
+    db.session.commit()
+    assert [r["email"] for r in idle(runner)["idle"]] == ["dormant"]
+
+
+def test_list_shows_every_source(ctx, app, runner, tmp_path):
+    runner.invoke(args=["abacus", "seats", "import", str(write(
+        tmp_path, HEADER + "ann@example.com,claude,team,,2026-01-01,\n"))])
+    result = runner.invoke(args=["abacus", "seats", "list", "--json"])
+    assert json.loads(result.output)["seats"] == [
+        {"email": "ann@example.com", "tool": "claude", "plan": "team", "monthly_usd": None,
+         "from": "2026-01-01", "to": None, "source": "csv"}]
+
+
+# --- web -----------------------------------------------------------------------------------
+
+def _sign_in(client, email: str) -> str:
+    from tests.helpers import csrf_token, sign_in
+
+    assert sign_in(client, email).status_code == 303
+    return csrf_token(client.get("/seats").get_data(as_text=True)) if email.startswith(
+        "admin") else ""
+
+
+def _upload(client, token: str, content: str, name: str = "seats.csv"):
+    import io
+
+    return client.post("/seats/upload", data={"csrf_token": token,
+                                              "file": (io.BytesIO(content.encode()), name)},
+                       content_type="multipart/form-data")
+
+
+def test_members_get_403_on_seats(app, client):
+    _sign_in(client, "member@example.com")
+    assert client.get("/seats").status_code == 403
+    assert client.get("/seats/idle.csv").status_code == 403
+    assert 'href="/seats"' not in client.get("/").get_data(as_text=True)
+
+
+def test_web_upload_same_file_twice_then_page_and_idle_csv(app, client):
+    token = _sign_in(client, "admin@example.com")
+    start = (today() - timedelta(days=100)).isoformat()
+    content = HEADER + f"ann@example.com,claude,team,,{start},\n"
+    first = _upload(client, token, content)
+    assert first.status_code == 303
+    page = client.get(first.headers["Location"]).get_data(as_text=True)
+    assert "1 rows, 1 added" in page
+    again = _upload(client, token, content)
+    assert "0 added, 0 changed, 1 unchanged" in client.get(
+        again.headers["Location"]).get_data(as_text=True)
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(SeatAssignment)) == 1
+    assert "ann@example.com" in page and "$30.00" in page  # idle: never used
+    csv_text = client.get("/seats/idle.csv?idle_days=30").get_data(as_text=True)
+    lines = csv_text.strip().splitlines()
+    assert lines[0].startswith("person,tool,plan,seat_from_day,last_active_day,monthly_usd")
+    assert lines[1].startswith(f"ann@example.com,claude,team,{start},,30.000000")
+
+
+def test_web_upload_bad_file_names_row_and_field(app, client):
+    token = _sign_in(client, "admin@example.com")
+    response = _upload(client, token, HEADER + "ann@example.com,claude,team,,2026-02-30,\n")
+    assert response.status_code == 400
+    assert "seats.csv row 2, field from: “2026-02-30” is not a day" in response.get_data(
+        as_text=True)
+    assert client.get("/seats?idle_days=abc").status_code == 400
+
+
+def test_person_and_team_pages_show_usage_seats_total_and_toggle(app, client):
+    import re
+
+    d = today() - timedelta(days=2)
+    seed(app, [usage("p1", d, "ann@example.com", "5.00", email="ann@example.com")], name="c")
+    month_start = d.replace(day=1)
+    with app.app_context():
+        import_seat_csv(HEADER + f"ann@example.com,claude,team,31,{month_start.isoformat()},\n")
+        db.session.commit()
+    _sign_in(client, "admin@example.com")
+    rng = f"start={d.isoformat()}&end={d.isoformat()}"  # one day of a $31 seat
+    import calendar
+
+    seat = (Decimal(31) / calendar.monthrange(d.year, d.month)[1]).quantize(Decimal("0.01"))
+
+    def shown(url: str) -> str:
+        body = client.get(url).get_data(as_text=True)
+        return re.search(r'id="cost-split-value">([^<]+)<', body).group(1)
+
+    person = f"/users/ann@example.com?{rng}"
+    assert shown(person) == f"${seat + 5:.2f}"  # total by default
+    assert shown(person + "&cost_basis=seats") == f"${seat:.2f}"
+    assert shown(person + "&cost_basis=usage") == "$5.00"
+    body = client.get(person).get_data(as_text=True)
+    assert "person-seats" in body and "claude" in body and "team" in body
+    team = f"/team?{rng}&cost_basis=seats"
+    assert shown(team) == f"${seat:.2f}"
+    assert "Cost per active person" in client.get(team).get_data(as_text=True)
