@@ -106,7 +106,8 @@ TABLES = ("change_log", "usage_daily", "usage_events", "sync_state", "sync_runs"
           "identity_mappings", "model_prices", "users", "accounts",
           "repositories", "commits", "commit_attributions", "webhook_deliveries", "people",
           "user_sessions", "upload_chunks", "uploads", "billed_costs", "seats",
-          "seat_history", "team_members")
+          "seat_history", "team_members", "budget_notifications", "budgets",
+          "incidents")
 
 
 @pytest.fixture(autouse=True)
