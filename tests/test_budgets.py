@@ -237,22 +237,45 @@ def test_forecast_warning_once_per_period_and_global_urls(app, make_app, receive
         assert sum("forecast to exceed" in b["title"] for b in receiver.bodies) == 1
 
 
-def test_budgets_page_shows_rule_progress_and_member_sees_only_own(app, client, ctx):
-    today = service.org_today()
-    seed(app, [_record(today, "25")])
-    service.add_budget("Dev budget", "person:dev@example.com", "month", "100")
-    service.add_budget("Org budget", "org", "month", "1000")
-    db.session.commit()
+def test_budgets_page_shows_rule_progress_and_member_sees_only_own(app, client):
+    # No app context held across requests: Flask-Login caches the user in it.
+    with app.app_context():
+        today = service.org_today()
+        seed(app, [_record(today, "25")])
+        service.add_budget("Dev budget", "person:dev@example.com", "month", "100")
+        service.add_budget("Org budget", "org", "month", "1000")
+        db.session.commit()
     sign_in(client, "admin@example.com")
     page = client.get("/budgets").get_data(as_text=True)
     assert "Dev budget" in page and "Org budget" in page
-    assert FORECAST_RULE in page and "$25.00" in page and "25.0%" in page
-    client.post("/auth/logout")
-    client.cookie_jar.clear() if hasattr(client, "cookie_jar") else None
+    assert FORECAST_RULE in page and "$25.00" in page and "(25.0%)" in page
     member = app.test_client()
     sign_in(member, "dev@example.com")
     mine = member.get("/budgets").get_data(as_text=True)
-    assert "Dev budget" in mine and "Org budget" not in mine
+    assert "Dev budget" in mine and "Org budget" not in mine and "Add a budget" not in mine
+    assert member.post("/budgets", data={"name": "x"}).status_code in (400, 403)
     stranger = app.test_client()
     sign_in(stranger, "ana@example.com")
     assert "Dev budget" not in stranger.get("/budgets").get_data(as_text=True)
+
+
+def test_forecast_on_the_page_matches_the_rule_on_a_hand_computed_case(app, client):
+    with app.app_context():
+        today = service.org_today()
+        # The 7 complete days before today: 2, 4, 6, 8, 10, 12, 90 → median 8.
+        seed(app, [_record(today - timedelta(days=i), c)
+                   for i, c in zip(range(1, 8), ("2", "4", "6", "8", "10", "12", "90"),
+                                   strict=True)]
+             + [_record(today, "3.33")])
+        service.add_budget("Org", "org", "month", "100000")
+        db.session.commit()
+        start, end = service.period_bounds("month", today)
+    complete = sum(Decimal(c) for i, c in zip(range(1, 8), ("2", "4", "6", "8", "10", "12", "90"),
+                                              strict=True)
+                   if today - timedelta(days=i) >= start)
+    forecast = complete + 8 * ((end - today).days + 1)
+    spent = complete + Decimal("3.33")
+    sign_in(client, "admin@example.com")
+    page = client.get("/budgets").get_data(as_text=True)
+    assert f"<strong>${max(forecast, spent):,.2f}</strong>" in page
+    assert "at $8.00/day (median of the last 7 complete days)" in page

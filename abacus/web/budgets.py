@@ -1,0 +1,91 @@
+"""Budgets `/budgets` and incidents `/incidents`: members see what concerns them (budgets on
+their own person, their own incidents); admins see and manage everything."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_login import current_user
+
+from ..budgets import anomalies, service
+from ..extensions import db
+from .access import is_admin
+
+bp = Blueprint("budgets", __name__)
+
+
+def _person_limit() -> str | None:
+    """None for admins (everything), else the member's own e-mail."""
+    return None if is_admin() else current_user.email.lower()
+
+
+@bp.get("/budgets")
+def index() -> ResponseReturnValue:
+    return render_template("budgets/index.html", states=service.states(person=_person_limit()),
+                           rule=service.FORECAST_RULE, today=service.org_today())
+
+
+@bp.post("/budgets")
+def add() -> ResponseReturnValue:
+    if not is_admin():
+        abort(403)
+    form = request.form
+    try:
+        budget = service.add_budget(form.get("name", ""), form.get("scope", "org"),
+                                    form.get("period", "month"), form.get("amount", ""),
+                                    form.get("counts", "usage"),
+                                    form.get("thresholds") or "50,80,100")
+    except service.BudgetError as exc:
+        db.session.rollback()
+        flash(str(exc).replace("--", ""), "danger")
+        return redirect(url_for(".index"), code=303)
+    db.session.commit()
+    flash(f"Added the budget “{budget.name}”.", "ok")
+    return redirect(url_for(".index"), code=303)
+
+
+@bp.get("/incidents")
+def incidents() -> ResponseReturnValue:
+    status = request.args.get("status")
+    status = status if status in anomalies.STATUSES else None
+    return render_template("budgets/incidents.html", status=status,
+                           incidents=anomalies.incidents(status, person=_person_limit()))
+
+
+def _act(incident_id: int, action) -> ResponseReturnValue:
+    incident = db.session.get(anomalies.Incident, incident_id)
+    if incident is None:
+        abort(404)
+    if not is_admin() and incident.person.lower() != current_user.email.lower():
+        abort(403)  # members handle only their own incidents
+    try:
+        action(incident_id, current_user.email, request.form.get("note"))
+    except anomalies.IncidentError as exc:
+        flash(str(exc), "warn")
+    return redirect(url_for(".incidents"), code=303)
+
+
+@bp.post("/incidents/<int:incident_id>/acknowledge")
+def acknowledge(incident_id: int) -> ResponseReturnValue:
+    return _act(incident_id, anomalies.acknowledge)
+
+
+@bp.post("/incidents/<int:incident_id>/resolve")
+def resolve(incident_id: int) -> ResponseReturnValue:
+    return _act(incident_id, anomalies.resolve)
+
+
+@bp.app_template_filter("budget_scope")
+def budget_scope(scope: dict) -> str:
+    return service.scope_label(scope)
+
+
+@bp.app_template_filter("since")
+def since(later, earlier) -> str:
+    """Time to acknowledge or resolve: "3 h 5 min", "2 d 4 h"."""
+    minutes = max(0, int((later - earlier).total_seconds() // 60))
+    days, rest = divmod(minutes, 1440)
+    hours, mins = divmod(rest, 60)
+    if days:
+        return f"{days} d {hours} h"
+    return f"{hours} h {mins} min" if hours else f"{mins} min"
