@@ -279,3 +279,49 @@ def test_forecast_on_the_page_matches_the_rule_on_a_hand_computed_case(app, clie
     page = client.get("/budgets").get_data(as_text=True)
     assert f"<strong>${max(forecast, spent):,.2f}</strong>" in page
     assert "at $8.00/day (median of the last 7 complete days)" in page
+
+
+def test_overview_and_person_page_show_budgets_at_risk_and_open_incidents(app, client):
+    from abacus.budgets import anomalies
+
+    with app.app_context():
+        today = service.org_today()
+        seed(app, [_record(today - timedelta(days=i), "10") for i in range(2, 16)]
+             + [_record(today - timedelta(days=1), "95", key="spike"), _record(today, "5")])
+        service.add_budget("Dev cap", "person:dev@example.com", "month", "20")
+        service.add_budget("Roomy", "org", "quarter", "1000000")
+        db.session.commit()
+        anomalies.detect()
+    sign_in(client, "admin@example.com")
+    page = client.get("/").get_data(as_text=True)
+    assert "Dev cap</a>" in page and "Roomy</a>" not in page  # only budgets not ok
+    assert "incident not resolved" in page
+    person = client.get("/users/dev@example.com").get_data(as_text=True)
+    assert "Dev cap</a>" in person and "the 14-day median" in person
+    other = app.test_client()
+    sign_in(other, "ana@example.com")
+    theirs = other.get("/").get_data(as_text=True)
+    assert "Dev cap" not in theirs and "not resolved" not in theirs
+
+
+def test_alerts_test_command_reaches_the_receiver_and_names_bad_urls(app, runner, receiver):
+    ok = runner.invoke(args=["abacus", "alerts", "test", receiver.url])
+    assert ok.exit_code == 0 and "test alert sent" in ok.output
+    assert receiver.bodies[0]["title"] == "Abacus: test alert"
+    bad = runner.invoke(args=["abacus", "alerts", "test", "nosuch://tok3n@x"])
+    assert bad.exit_code == 1 and "URL 1 (nosuch://…)" in bad.output
+    assert "tok3n" not in bad.output
+    refused = runner.invoke(args=["abacus", "alerts", "test", "json://127.0.0.1:9/x"])
+    assert refused.exit_code == 1 and "did not accept" in refused.output
+
+
+def test_account_alerts_go_through_the_same_channels(app, make_app, receiver):
+    from abacus.models import Account
+    from abacus.sync.alerts import raise_alert
+
+    other = make_app(ABACUS_ALERT_URLS=receiver.url)
+    with other.app_context():
+        account = Account(provider="cursor", name="team")
+        raise_alert(account, "auth_expired", "the admin key was revoked")
+    assert receiver.bodies[0]["title"] == "Abacus: team needs attention"
+    assert "the admin key was revoked" in receiver.bodies[0]["message"]

@@ -89,3 +89,10 @@ def since(later, earlier) -> str:
     if days:
         return f"{days} d {hours} h"
     return f"{hours} h {mins} min" if hours else f"{mins} min"
+
+
+def attention(person: str | None) -> dict:
+    """Budgets at risk or over and unresolved incidents, limited to `person` when given."""
+    return {"budgets": [s for s in service.states(person=person) if s.status != "ok"],
+            "incidents": [i for i in anomalies.incidents(person=person)
+                          if i.status != "resolved"]}

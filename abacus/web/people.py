@@ -14,9 +14,11 @@ from flask.typing import ResponseReturnValue
 from ..analytics import commits as commit_analytics
 from ..analytics import copilot as copilot_analytics
 from ..analytics import person as analytics
+from ..budgets.service import states as budget_states
 from ..sync.engine import data_complete_through
 from . import exports, htmx, params
 from .access import can_view_person
+from .budgets import attention
 from .charts import Series, StackedChart, stacked_columns
 from .filters import model_label, tool_label
 from .ranges import TimeRange, current_range, org_today
@@ -72,6 +74,8 @@ def person(email: str) -> ResponseReturnValue:
         context["prev"] = prev
         context["copilot"] = copilot_analytics.activity(rng.start, rng.end, person=email)
         context["chart"] = _daily_chart(ov.daily, incomplete_from(org_today()))
+    context["person_budgets"] = budget_states(person=email)
+    context["attention_person"] = attention(email.lower())
     return htmx.render("people/person.html", "people/_panel.html", **context)
 
 
