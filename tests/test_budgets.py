@@ -325,3 +325,43 @@ def test_account_alerts_go_through_the_same_channels(app, make_app, receiver):
         raise_alert(account, "auth_expired", "the admin key was revoked")
     assert receiver.bodies[0]["title"] == "Abacus: team needs attention"
     assert "the admin key was revoked" in receiver.bodies[0]["message"]
+
+
+def test_cursor_syncs_in_steps_alert_once_per_threshold_and_resyncs_send_none(
+        app, ctx, runner, receiver, inbox, monkeypatch):
+    import dataclasses
+
+    from abacus import jobs
+    from abacus.sync import accounts as accounts_service
+    from tests.fakes.cursor_admin import DEFAULT_KEY, FakeCursorAdmin
+
+    monkeypatch.setitem(ctx.config, "ABACUS", dataclasses.replace(
+        ctx.config["ABACUS"], cursor_min_request_interval=0.0))  # the session's app: undone
+    today = service.org_today()
+    noon = int(datetime(today.year, today.month, today.day, tzinfo=UTC).timestamp() * 1000)
+    with FakeCursorAdmin() as fake:
+        fake.add_member(1, "dev@example.com", "Dev")
+        account = accounts_service.add_account("cursor", "team", {"api_key": DEFAULT_KEY},
+                                               {"base_url": fake.url})
+        service.add_budget("Cursor", "tool:cursor", "month", "100",
+                           notify_urls=(receiver.url, inbox.url))
+        db.session.commit()
+
+        def step(i: int, cents: int, via_job: bool = False) -> None:
+            fake.add_event(noon + i * 60_000, "dev@example.com", "gpt-5", input=1, output=1,
+                           charged_cents=cents)
+            if via_job:  # what the worker runs: the same hook
+                jobs.sync_account(account.id, first=today.isoformat(), last=today.isoformat())
+            else:
+                result = runner.invoke(args=["abacus", "sync", "cursor", "--days", "1"])
+                assert result.exit_code == 0, result.output
+
+        step(1, 3000)
+        step(2, 2500)  # 55%
+        step(3, 3000, via_job=True)  # 85%
+        step(4, 2000)  # 105%
+        for _ in range(2):
+            assert runner.invoke(args=["abacus", "sync", "cursor", "--days", "1"]).exit_code == 0
+    assert sorted(b["title"] for b in receiver.bodies) == sorted(
+        f"Abacus: Cursor reached {p}% of its budget" for p in (50, 80, 100))
+    assert len(inbox.messages) == 3
