@@ -279,6 +279,8 @@ def test_forecast_on_the_page_matches_the_rule_on_a_hand_computed_case(app, clie
     page = client.get("/budgets").get_data(as_text=True)
     assert f"<strong>${max(forecast, spent):,.2f}</strong>" in page
     assert "at $8.00/day (median of the last 7 complete days)" in page
+    assert (f'forecast ${max(forecast, spent):,.2f} at period end, budget $100,000.00"'
+            in page)  # the chart says the same figure
 
 
 def test_overview_and_person_page_show_budgets_at_risk_and_open_incidents(app, client):

@@ -3,6 +3,9 @@ their own person, their own incidents); admins see and manage everything."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+from decimal import Decimal
+
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
@@ -96,3 +99,29 @@ def attention(person: str | None) -> dict:
     return {"budgets": [s for s in service.states(person=person) if s.status != "ok"],
             "incidents": [i for i in anomalies.incidents(person=person)
                           if i.status != "resolved"]}
+
+
+W, H = 600, 160  # the burn chart's viewBox
+
+
+@bp.app_template_filter("burn_chart")
+def burn_chart(s: service.BudgetState) -> dict:
+    """Cumulative spend by day (solid), the forecast from the last complete day to the
+    period's end (dashed) and the budget (a level line), as SVG points in a W×H box."""
+    days = (s.end - s.start).days + 1
+    top = max(s.amount, s.forecast, s.spent) * Decimal("1.1")
+
+    def xy(day_index: float, value: Decimal) -> str:
+        return f"{W * day_index / max(days - 1, 1):.1f},{H - float(H * value / top):.1f}"
+
+    by_day = dict(s.daily)
+    running, points = Decimal(0), []
+    for i in range((s.today - s.start).days + 1):
+        running += by_day.get(s.start + timedelta(days=i), Decimal(0))
+        points.append(xy(i, running))
+    complete = s.spent_complete
+    forecast_from = xy((s.today - s.start).days - 1, complete) if s.today > s.start \
+        else xy(0, Decimal(0))
+    return {"w": W, "h": H, "spent": " ".join(points),
+            "forecast": f"{forecast_from} {xy(days - 1, s.forecast)}",
+            "budget_y": f"{H - float(H * s.amount / top):.1f}"}
