@@ -166,7 +166,7 @@ def incidents(status: str | None = None, person: str | None = None) -> list[Inci
     return sorted(rows.scalars().all(), key=lambda i: STATUSES.index(i.status))
 
 
-def _get(incident_id: int) -> Incident:
+def get(incident_id: int) -> Incident:
     incident = db.session.get(Incident, incident_id)
     if incident is None:
         raise IncidentError(f"incident {incident_id}: no such incident")
@@ -174,7 +174,7 @@ def _get(incident_id: int) -> Incident:
 
 
 def acknowledge(incident_id: int, by: str, note: str | None = None) -> Incident:
-    incident = _get(incident_id)
+    incident = get(incident_id)
     if incident.status != "open":
         raise IncidentError(f"incident {incident_id} is {incident.status}, not open")
     incident.status, incident.acknowledged_by = "acknowledged", by
@@ -185,7 +185,7 @@ def acknowledge(incident_id: int, by: str, note: str | None = None) -> Incident:
 
 
 def resolve(incident_id: int, by: str, note: str | None = None) -> Incident:
-    incident = _get(incident_id)
+    incident = get(incident_id)
     if incident.status == "resolved":
         raise IncidentError(f"incident {incident_id} is resolved already")
     now = datetime.now(UTC)

@@ -15,14 +15,14 @@ NAV = (
     ("Usage", "usage.index", False),
     ("Commits", "commits.index", False),
     ("Budgets", "budgets.index", False),
-    ("Incidents", "budgets.incidents", False),
+    ("Incidents", "incidents.index", False),
     ("Status", "status.index", False),
     ("Admin", "admin.index", True),
 )
 
 # One module per area; a module missing from a checkout (a page not built yet) is skipped.
 BLUEPRINT_MODULES = ("health", "ops", "auth", "dashboard", "team", "people", "usage",
-                     "status", "admin", "webhooks", "commits", "budgets")
+                     "status", "admin", "webhooks", "commits", "budgets", "incidents")
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'self'; "

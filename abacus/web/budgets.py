@@ -1,5 +1,5 @@
-"""Budgets `/budgets` and incidents `/incidents`: members see what concerns them (budgets on
-their own person, their own incidents); admins see and manage everything."""
+"""Budgets `/budgets`: members see the budgets on themselves; admins see all and add them.
+Also the "needs attention" summary (budgets at risk, unresolved incidents) other pages show."""
 
 from __future__ import annotations
 
@@ -17,14 +17,14 @@ from .access import is_admin
 bp = Blueprint("budgets", __name__)
 
 
-def _person_limit() -> str | None:
+def person_limit() -> str | None:
     """None for admins (everything), else the member's own e-mail."""
     return None if is_admin() else current_user.email.lower()
 
 
 @bp.get("/budgets")
 def index() -> ResponseReturnValue:
-    return render_template("budgets/index.html", states=service.states(person=_person_limit()),
+    return render_template("budgets/index.html", states=service.states(person=person_limit()),
                            rule=service.FORECAST_RULE, today=service.org_today())
 
 
@@ -45,37 +45,6 @@ def add() -> ResponseReturnValue:
     db.session.commit()
     flash(f"Added the budget “{budget.name}”.", "ok")
     return redirect(url_for(".index"), code=303)
-
-
-@bp.get("/incidents")
-def incidents() -> ResponseReturnValue:
-    status = request.args.get("status")
-    status = status if status in anomalies.STATUSES else None
-    return render_template("budgets/incidents.html", status=status,
-                           incidents=anomalies.incidents(status, person=_person_limit()))
-
-
-def _act(incident_id: int, action) -> ResponseReturnValue:
-    incident = db.session.get(anomalies.Incident, incident_id)
-    if incident is None:
-        abort(404)
-    if not is_admin() and incident.person.lower() != current_user.email.lower():
-        abort(403)  # members handle only their own incidents
-    try:
-        action(incident_id, current_user.email, request.form.get("note"))
-    except anomalies.IncidentError as exc:
-        flash(str(exc), "warn")
-    return redirect(url_for(".incidents"), code=303)
-
-
-@bp.post("/incidents/<int:incident_id>/acknowledge")
-def acknowledge(incident_id: int) -> ResponseReturnValue:
-    return _act(incident_id, anomalies.acknowledge)
-
-
-@bp.post("/incidents/<int:incident_id>/resolve")
-def resolve(incident_id: int) -> ResponseReturnValue:
-    return _act(incident_id, anomalies.resolve)
 
 
 @bp.app_template_filter("budget_scope")
