@@ -157,6 +157,9 @@ FIELDS: tuple[Field, ...] = (
           "…and only above this many dollars that day (small days never open incidents)."),
     Field("ABACUS_ANOMALY_HARD_LIMIT_USD", "200",
           "Today's spend (day not complete) opens an incident at once above this."),
+    Field("ABACUS_ANOMALY_Z", "3",
+          "A person's day on a tool is an outlier this many standard deviations above the "
+          "other active people's (at least 5 of them)."),
     Field("ABACUS_ANOMALY_MODEL_FACTOR", "5",
           "First use of a model costing this many times per token the person's usual one."),
     Field("ABACUS_SCHEDULE_CURSOR", "`0 * * * *` (hourly)", "Cron (UTC) for Cursor team syncs."),
@@ -385,6 +388,7 @@ class Settings:
     anomaly_floor_usd: float = 20.0
     anomaly_hard_limit_usd: float = 200.0
     anomaly_model_factor: float = 5.0
+    anomaly_z: float = 3.0
     schedule_cursor: str = "0 * * * *"
     schedule_claude_code: str = "0 */6 * * *"
     schedule_cursor_session: str = "30 */2 * * *"
@@ -554,6 +558,7 @@ class Settings:
             anomaly_hard_limit_usd=_parse_float(
                 "ABACUS_ANOMALY_HARD_LIMIT_USD", get("ABACUS_ANOMALY_HARD_LIMIT_USD") or "200",
                 0, 1e9),
+            anomaly_z=_parse_float("ABACUS_ANOMALY_Z", get("ABACUS_ANOMALY_Z") or "3", 1, 100),
             anomaly_model_factor=_parse_float("ABACUS_ANOMALY_MODEL_FACTOR",
                                               get("ABACUS_ANOMALY_MODEL_FACTOR") or "5", 1, 1e6),
             schedule_cursor=_parse_cron("ABACUS_SCHEDULE_CURSOR",

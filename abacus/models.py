@@ -666,7 +666,7 @@ class Incident(db.Model):
     __table_args__ = (Index("ix_incidents_status", "status"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    kind: Mapped[str] = mapped_column(String(16))  # spike | new_model
+    kind: Mapped[str] = mapped_column(String(16))  # spike | outlier | new_model
     person: Mapped[str] = mapped_column(Text)
     tool: Mapped[str] = mapped_column(String(64))
     first_day: Mapped[date] = mapped_column(Date)

@@ -95,3 +95,15 @@ def test_incidents_page_open_first_and_acknowledge_with_csrf(app, client):
     refused = member.post(f"/incidents/{dev_id}/resolve",
                           data={"csrf_token": csrf_token(mine)})
     assert refused.status_code == 403
+
+
+def test_a_day_far_above_the_other_active_people_opens_an_outlier_incident(app, ctx):
+    today = service.org_today()
+    yesterday = today - timedelta(days=1)
+    peers = [("a", "8"), ("b", "10"), ("c", "12"), ("d", "9"), ("e", "11")]
+    # New to the tool (no baseline of their own), so only the comparison with peers sees it.
+    seed(app, [_record(yesterday, c, person=f"{p}@example.com") for p, c in peers]
+         + [_record(yesterday, "60", person="new@example.com")])
+    opened = anomalies.detect()
+    assert [(i.kind, i.person) for i in opened] == [("outlier", "new@example.com")]
+    assert "above the other 5 active people's average of $10.00" in opened[0].detail

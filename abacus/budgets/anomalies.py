@@ -5,6 +5,9 @@ their days with spend on that tool in the 14 days before, and above ABACUS_ANOMA
 Today (not complete) only counts when it alone is above ABACUS_ANOMALY_HARD_LIMIT_USD.
 New model: the first day a person uses a model whose cost per token is ≥
 ABACUS_ANOMALY_MODEL_FACTOR × that of their usual model (most spend in the 30 days before).
+Outlier: a person's spend on a tool on a complete day is ≥ ABACUS_ANOMALY_Z standard deviations
+above the other active people's that day (at least 5 others), and above the floor; the whole
+organisation is the "team" until teams exist.
 A detection extends the person's unresolved incident of the same kind and tool.
 """
 
@@ -13,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from statistics import median
+from statistics import mean, median, stdev
 
 from flask import current_app
 from sqlalchemy import func, select
@@ -36,7 +39,7 @@ class IncidentError(ValueError):
 
 @dataclass(frozen=True)
 class Detection:
-    kind: str
+    kind: str  # spike | outlier | new_model
     person: str
     tool: str
     day: date
@@ -79,6 +82,40 @@ def spikes(today: date) -> list[Detection]:
                                      f"${spend.quantize(CENT)} on {day} is "
                                      f"{(spend / base).quantize(Decimal('0.1'))}× the 14-day "
                                      f"median of ${base.quantize(CENT)}"))
+    return out
+
+
+MIN_PEERS = 5  # fewer other active people than this: no meaningful spread to compare with
+
+
+def outliers(today: date) -> list[Detection]:
+    settings = current_app.config["ABACUS"]
+    z_limit = settings.anomaly_z
+    floor = Decimal(str(settings.anomaly_floor_usd))
+    per_day: dict[tuple[str, date], dict[str, Decimal]] = {}
+    for (person, tool), days in _person_days(today - timedelta(days=LOOKBACK_DAYS),
+                                             today - timedelta(days=1)).items():
+        for day, spend in days.items():
+            if spend > 0:
+                per_day.setdefault((tool, day), {})[person] = spend
+    out = []
+    for (tool, day), people in per_day.items():
+        for person, spend in people.items():
+            others = [float(v) for p, v in people.items() if p != person]
+            if spend <= floor or len(others) < MIN_PEERS:
+                continue
+            spread = stdev(others)
+            z = (float(spend) - mean(others)) / spread if spread else float("inf")
+            if z >= z_limit:
+                base = Decimal(str(mean(others)))
+                out.append(Detection("outlier", person, tool, day, spend, base,
+                                     f"${spend.quantize(CENT)} on {day} is {z:.1f} standard "
+                                     f"deviations above the other {len(others)} active "
+                                     f"people's average of ${base.quantize(CENT)}"
+                                     if spread else
+                                     f"${spend.quantize(CENT)} on {day} while the other "
+                                     f"{len(others)} active people each spent "
+                                     f"${base.quantize(CENT)}"))
     return out
 
 
@@ -127,7 +164,7 @@ def detect(today: date | None = None) -> list[Incident]:
     """Open or extend incidents for today's detections; returns the ones opened."""
     today = today or org_today()
     opened = []
-    for d in spikes(today) + new_models(today):
+    for d in spikes(today) + outliers(today) + new_models(today):
         current = db.session.execute(select(Incident).where(
             Incident.person == d.person, Incident.tool == d.tool, Incident.kind == d.kind,
             Incident.status != "resolved")).scalars().first()
