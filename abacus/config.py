@@ -144,6 +144,24 @@ FIELDS: tuple[Field, ...] = (
     Field("ALERT_WEBHOOK_URL", "(none)",
           "When set, account alerts (revoked key, expired cookie, repeated failures) are "
           "POSTed here as JSON with a Slack-compatible `text` field."),
+    Field("ABACUS_ALERT_URLS", "(none)",
+          "Comma-separated Apprise URLs (Slack, Teams, Discord, `mailto://`, `json://`…) for "
+          "budget alerts without their own `--notify` URLs, and for account alerts."),
+    Field("ABACUS_PUBLIC_URL", "(none)",
+          "This site's address (`https://abacus.example.com`): alerts link to its pages."),
+    Field("ABACUS_SCHEDULE_BUDGETS", "`10 * * * *` (hourly)",
+          "Cron (UTC) for `flask abacus budgets evaluate` (budget alerts and anomalies)."),
+    Field("ABACUS_ANOMALY_FACTOR", "3",
+          "A person's daily spend on a tool is a spike at this many times their 14-day median."),
+    Field("ABACUS_ANOMALY_FLOOR_USD", "20",
+          "…and only above this many dollars that day (small days never open incidents)."),
+    Field("ABACUS_ANOMALY_HARD_LIMIT_USD", "200",
+          "Today's spend (day not complete) opens an incident at once above this."),
+    Field("ABACUS_ANOMALY_Z", "3",
+          "A person's day on a tool is an outlier this many standard deviations above the "
+          "other active people's (at least 5 of them)."),
+    Field("ABACUS_ANOMALY_MODEL_FACTOR", "5",
+          "First use of a model costing this many times per token the person's usual one."),
     Field("ABACUS_SCHEDULE_CURSOR", "`0 * * * *` (hourly)", "Cron (UTC) for Cursor team syncs."),
     Field("ABACUS_SCHEDULE_CLAUDE_CODE", "`0 */6 * * *`", "Cron (UTC) for Claude Code syncs."),
     Field("ABACUS_SCHEDULE_CURSOR_SESSION", "`30 */2 * * *`",
@@ -363,6 +381,14 @@ class Settings:
     codex_base_url: str = "https://api.chatgpt.com/v1/analytics/codex"
     cursor_min_request_interval: float = 3.0
     alert_webhook_url: str | None = field(default=None, repr=False)
+    alert_urls: tuple[str, ...] = field(default=(), repr=False)
+    public_url: str | None = None
+    schedule_budgets: str = "10 * * * *"
+    anomaly_factor: float = 3.0
+    anomaly_floor_usd: float = 20.0
+    anomaly_hard_limit_usd: float = 200.0
+    anomaly_model_factor: float = 5.0
+    anomaly_z: float = 3.0
     schedule_cursor: str = "0 * * * *"
     schedule_claude_code: str = "0 */6 * * *"
     schedule_cursor_session: str = "30 */2 * * *"
@@ -519,6 +545,22 @@ class Settings:
             alert_webhook_url=(_check_url("ALERT_WEBHOOK_URL", get("ALERT_WEBHOOK_URL"),
                                           ("http", "https"))
                                if get("ALERT_WEBHOOK_URL") else None),
+            alert_urls=_parse_list(get("ABACUS_ALERT_URLS")),
+            public_url=(_check_url("ABACUS_PUBLIC_URL", get("ABACUS_PUBLIC_URL"),
+                                   ("http", "https")).rstrip("/")
+                        if get("ABACUS_PUBLIC_URL") else None),
+            schedule_budgets=_parse_cron("ABACUS_SCHEDULE_BUDGETS",
+                                         get("ABACUS_SCHEDULE_BUDGETS") or "10 * * * *"),
+            anomaly_factor=_parse_float("ABACUS_ANOMALY_FACTOR",
+                                        get("ABACUS_ANOMALY_FACTOR") or "3", 1, 1000),
+            anomaly_floor_usd=_parse_float("ABACUS_ANOMALY_FLOOR_USD",
+                                           get("ABACUS_ANOMALY_FLOOR_USD") or "20", 0, 1e9),
+            anomaly_hard_limit_usd=_parse_float(
+                "ABACUS_ANOMALY_HARD_LIMIT_USD", get("ABACUS_ANOMALY_HARD_LIMIT_USD") or "200",
+                0, 1e9),
+            anomaly_z=_parse_float("ABACUS_ANOMALY_Z", get("ABACUS_ANOMALY_Z") or "3", 1, 100),
+            anomaly_model_factor=_parse_float("ABACUS_ANOMALY_MODEL_FACTOR",
+                                              get("ABACUS_ANOMALY_MODEL_FACTOR") or "5", 1, 1e6),
             schedule_cursor=_parse_cron("ABACUS_SCHEDULE_CURSOR",
                                         get("ABACUS_SCHEDULE_CURSOR") or "0 * * * *"),
             schedule_claude_code=_parse_cron("ABACUS_SCHEDULE_CLAUDE_CODE",

@@ -96,10 +96,26 @@ def import_csv(path: str | None = None, account: str | None = None, user: str | 
                                            job_id=_job_id())
             except ImportFailed as exc:
                 return exc.report.as_dict()
+            _after_usage_change(report.result.inserted + report.result.updated)
             return report.as_dict()
         finally:
             if upload is not None:
                 uploads.delete_upload(upload)
+
+
+def _after_usage_change(changed_rows: int) -> None:
+    """Budgets and anomalies are judged again whenever stored usage changed."""
+    from .budgets.runs import after_usage_change
+
+    after_usage_change(changed_rows)
+
+
+def evaluate_budgets() -> dict[str, Any]:
+    """Scheduled: `flask abacus budgets evaluate` (alerts, then anomaly incidents)."""
+    from .budgets.runs import evaluate_all
+
+    with _app_context():
+        return evaluate_all()
 
 
 def _job_id() -> str | None:
@@ -129,6 +145,7 @@ def sync_account(account_id: int, first: str | None = None, last: str | None = N
             account_id, first=date.fromisoformat(first) if first else None,
             last=date.fromisoformat(last) if last else None, scheduled=scheduled,
             job_id=_job_id(), progress=_sync_progress())
+        _after_usage_change(outcome.inserted + outcome.updated)
         return outcome.as_dict()
 
 
@@ -139,6 +156,7 @@ def backfill_account(account_id: int, budget_seconds: float = BACKFILL_BUDGET) -
     with _app_context():
         outcome = sync.backfill_account(account_id, deadline=time.monotonic() + budget_seconds,
                                         job_id=_job_id(), progress=_sync_progress())
+        _after_usage_change(outcome.inserted + outcome.updated)
         return outcome.as_dict()
 
 
@@ -297,6 +315,8 @@ def schedules(settings) -> tuple[Schedule, ...]:
            for pid, provider in sorted(providers().items())]
     out.append(Schedule("abacus-schedule-backfill", settings.schedule_backfill,
                         "abacus.jobs.backfill_all", {}))
+    out.append(Schedule("abacus-schedule-budgets", settings.schedule_budgets,
+                        "abacus.jobs.evaluate_budgets", {}))
     if settings.github_api_configured:
         out.append(Schedule("abacus-schedule-github", settings.schedule_github,
                             "abacus.jobs.github_scheduled", {}))

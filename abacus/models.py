@@ -683,3 +683,67 @@ class SeatLeave(db.Model):
     holder: Mapped[str] = mapped_column(String(255), primary_key=True)
     leave_from: Mapped[date] = mapped_column(Date, primary_key=True)
     leave_to: Mapped[date | None] = mapped_column(Date)
+
+
+class Budget(db.Model):
+    """A spending cap in USD on a scope (org, person, tool, account, or a combination) per
+    calendar month or quarter in the org time zone. `notify_encrypted` holds the budget's own
+    Apprise URLs, Fernet-encrypted like account credentials (they carry tokens)."""
+
+    __tablename__ = "budgets"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    scope: Mapped[dict] = mapped_column(JSONB, server_default="{}")  # {} = the whole org
+    period: Mapped[str] = mapped_column(String(16))  # month | quarter
+    amount_usd: Mapped[Decimal] = mapped_column(Numeric(14, 2))
+    counts: Mapped[str] = mapped_column(String(16), server_default="usage")
+    thresholds: Mapped[list] = mapped_column(JSONB)
+    ends_on: Mapped[date | None] = mapped_column(Date)
+    notify_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = _now_col()
+
+
+class BudgetNotification(db.Model):
+    """One row per (budget, period, kind, threshold) ever notified: re-runs, revisions that dip
+    below and re-cross, and repeated syncs find the row and send nothing."""
+
+    __tablename__ = "budget_notifications"
+    __table_args__ = (UniqueConstraint("budget_id", "period_start", "kind", "threshold"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    budget_id: Mapped[int] = mapped_column(ForeignKey("budgets.id", ondelete="CASCADE"))
+    period_start: Mapped[date] = mapped_column(Date)
+    kind: Mapped[str] = mapped_column(String(16))  # threshold | forecast
+    threshold: Mapped[int] = mapped_column(Integer)
+    spent_usd: Mapped[Decimal] = mapped_column(Numeric(14, 2))
+    forecast_usd: Mapped[Decimal] = mapped_column(Numeric(14, 2))
+    delivered: Mapped[int] = mapped_column(Integer, server_default="0")  # channels that took it
+    message: Mapped[str] = mapped_column(Text)
+    sent_at: Mapped[datetime] = _now_col()
+
+
+class Incident(db.Model):
+    """A detected anomaly (spike or expensive new model) of one person and tool: open →
+    acknowledged (by whom, note) → resolved. A new detection of the same person, tool and
+    kind while one is not resolved extends it instead of opening another."""
+
+    __tablename__ = "incidents"
+    __table_args__ = (Index("ix_incidents_status", "status"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # spike | outlier | new_model
+    person: Mapped[str] = mapped_column(Text)
+    tool: Mapped[str] = mapped_column(String(64))
+    first_day: Mapped[date] = mapped_column(Date)
+    last_day: Mapped[date] = mapped_column(Date)
+    spend_usd: Mapped[Decimal] = mapped_column(Numeric(14, 2))
+    baseline_usd: Mapped[Decimal] = mapped_column(Numeric(14, 2))
+    detail: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), server_default="open")
+    opened_at: Mapped[datetime] = _now_col()
+    acknowledged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    acknowledged_by: Mapped[str | None] = mapped_column(String(255))
+    note: Mapped[str | None] = mapped_column(Text)
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    resolved_by: Mapped[str | None] = mapped_column(String(255))

@@ -107,7 +107,8 @@ TABLES = ("change_log", "usage_daily", "usage_events", "sync_state", "sync_runs"
           "repositories", "commits", "commit_attributions", "webhook_deliveries", "people",
           "user_sessions", "upload_chunks", "uploads", "billed_costs", "seats",
           "seat_history", "team_members", "seat_assignments",
-          "seat_plan_prices", "seat_leaves")
+          "seat_plan_prices", "seat_leaves", "budget_notifications", "budgets",
+          "incidents")
 
 
 @pytest.fixture(autouse=True)

@@ -24,10 +24,13 @@ abacus_cli.add_command(models_cli)
 
 
 def init_app(app: Flask) -> None:
+    from .budgets import alerts_cli, budgets_cli, incidents_cli
     from .github import github_cli
     from .pricing import pricing_cli
     from .seats import seats_cli
 
+    for group in (budgets_cli, alerts_cli, incidents_cli):
+        abacus_cli.add_command(group)
     abacus_cli.add_command(github_cli)
     abacus_cli.add_command(pricing_cli)
     abacus_cli.add_command(seats_cli)
@@ -65,6 +68,7 @@ def import_cursor_csv_command(file: Path, account_name: str | None, user: str | 
         bar.close()
         raise click.ClickException(str(exc)) from None
     bar.close()
+    _after_usage_change(report.result.inserted + report.result.updated)
     click.echo(report.summary())
     for line in report.problem_lines():
         click.echo(f"  skipped: {line}")
@@ -369,7 +373,16 @@ def _accounts_or_fail(source: str | None, name: str | None):
     return accounts
 
 
+def _after_usage_change(changed_rows: int) -> None:
+    from ..budgets.runs import after_usage_change
+
+    out = after_usage_change(changed_rows)
+    for line in (out or {}).get("sent", []):
+        click.echo(f"  budget alert sent: {line}")
+
+
 def _report(outcomes) -> None:
+    _after_usage_change(sum(o.inserted + o.updated for o in outcomes))
     for o in outcomes:
         click.echo(o.summary())
     if any(o.status in ("failed", "partial", "interrupted") for o in outcomes):

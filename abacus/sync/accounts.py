@@ -136,6 +136,17 @@ def encrypt_credentials(credentials: Mapping[str, str]) -> bytes:
     return _fernet().encrypt(json.dumps(dict(credentials), sort_keys=True).encode())
 
 
+def decrypt_secrets(token: bytes, owner: str) -> dict[str, str]:
+    """Decrypt what `encrypt_credentials` stored for something else than an account (a
+    budget's alert URLs); `owner` names it in the error."""
+    try:
+        return json.loads(_fernet().decrypt(token))
+    except InvalidToken:
+        raise CredentialsUnreadable(
+            f"{owner}: stored secrets cannot be decrypted with the configured keys "
+            "(was SECRET_KEY or ABACUS_ENCRYPTION_KEY changed?)") from None
+
+
 def rotate_credentials() -> int:
     """Re-encrypt every stored credential with the first ABACUS_ENCRYPTION_KEY (after adding a
     new key in front); then older keys can be removed. Returns how many were re-encrypted."""

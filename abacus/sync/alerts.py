@@ -1,4 +1,5 @@
-"""Account alerts: a log line always, and a JSON POST to ALERT_WEBHOOK_URL when it is set.
+"""Account alerts: a log line always, the ABACUS_ALERT_URLS channels (Apprise, like budget
+alerts), and a JSON POST to ALERT_WEBHOOK_URL when it is set.
 
 The status page shows a banner for every account in a bad state (it reads `accounts`), so the
 banner needs nothing from here. The webhook body has a Slack-compatible `text` field plus
@@ -12,6 +13,7 @@ import logging
 import requests
 from flask import current_app
 
+from .. import notify
 from ..models import Account
 
 log = logging.getLogger("abacus.alerts")
@@ -21,6 +23,8 @@ def raise_alert(account: Account, kind: str, message: str) -> None:
     """`kind`: auth_expired | rate_limited | error | cookie_expiring."""
     text = f"Abacus: {account.provider} account '{account.name}' needs attention: {message}"
     log.warning("%s", text)
+    notify.send(notify.global_urls(), f"Abacus: {account.name} needs attention",
+                f"{text}\nStatus: {notify.page_link('/status')}")
     url = current_app.config["ABACUS"].alert_webhook_url
     if not url:
         return

@@ -427,6 +427,8 @@ def _schedule_text(func_name: str, kwargs: dict[str, Any]) -> str:
         return "Backfill accounts whose history is not complete"
     if func_name.endswith("github_scheduled"):
         return "GitHub commits: missed pushes, line stats, pending history"
+    if func_name.endswith("evaluate_budgets"):
+        return "Budget alerts and anomaly incidents"
     return func_name
 
 

@@ -15,13 +15,16 @@ NAV = (
     ("Usage", "usage.index", False),
     ("Commits", "commits.index", False),
     ("Seats", "seats.index", True),
+    ("Budgets", "budgets.index", False),
+    ("Incidents", "incidents.index", False),
     ("Status", "status.index", False),
     ("Admin", "admin.index", True),
 )
 
 # One module per area; a module missing from a checkout (a page not built yet) is skipped.
 BLUEPRINT_MODULES = ("health", "ops", "auth", "dashboard", "team", "people", "usage",
-                     "status", "admin", "webhooks", "commits", "seats")
+                     "status", "admin", "webhooks", "commits", "seats", "budgets",
+                     "incidents")
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'self'; "

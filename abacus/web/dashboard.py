@@ -7,12 +7,14 @@ from datetime import timedelta
 
 from flask import Blueprint, current_app
 from flask.typing import ResponseReturnValue
+from flask_login import current_user
 
 from ..analytics import overview as analytics
 from ..analytics.commits import commit_summary
 from ..sync.engine import data_complete_through
 from . import htmx, params
-from .access import only_person
+from .access import is_admin, only_person
+from .budgets import attention
 from .charts import Series, stacked_columns
 from .filters import tool_label
 from .ranges import current_range, org_today
@@ -47,7 +49,8 @@ def index() -> ResponseReturnValue:
         projection=analytics.month_projection(today), own_row_only=limit_to is not None,
         commits=commit_summary(rng.start, rng.end, prev_range.start, prev_range.end,
                                current_app.config["ABACUS"].timezone),
-        timezone=current_app.config["ABACUS"].timezone)
+        timezone=current_app.config["ABACUS"].timezone,
+        attention=attention(None if is_admin() else current_user.email.lower()))
 
 
 def incomplete_from(today):

@@ -14,10 +14,12 @@ from flask.typing import ResponseReturnValue
 from ..analytics import commits as commit_analytics
 from ..analytics import copilot as copilot_analytics
 from ..analytics import person as analytics
+from ..budgets.service import states as budget_states
 from ..seats.overview import person_seats
 from ..sync.engine import data_complete_through
 from . import exports, htmx, params
 from .access import can_view_person
+from .budgets import attention
 from .charts import Series, StackedChart, stacked_columns
 from .filters import model_label, tool_label
 from .ranges import TimeRange, current_range, org_today
@@ -77,6 +79,8 @@ def person(email: str) -> ResponseReturnValue:
         context["seats"] = person_seats(email, rng.start, rng.end)
         context["cost_basis"] = cost_basis()
         context["basis_links"] = basis_links("people.person", email=email)
+    context["person_budgets"] = budget_states(person=email)
+    context["attention_person"] = attention(email.lower())
     return htmx.render("people/person.html", "people/_panel.html", **context)
 
 

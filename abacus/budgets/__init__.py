@@ -1,0 +1,9 @@
+"""Budgets, forecasts, budget alerts and anomaly incidents: a service like sync.
+
+`service` holds budgets (add, list, state per period: spent, forecast, threshold days,
+status) and `evaluate` (alerts once per budget, period and threshold); `anomalies` turns
+spending spikes and expensive new models into incidents someone acknowledges and resolves.
+
+May import: sync (credential encryption), notify, usage, analytics, people, models,
+extensions, config. Imported by jobs, cli and web only.
+"""
