@@ -289,6 +289,7 @@ def update_prices(url: str | None = None) -> dict[str, Any]:
         return report.as_dict()
 
 
+# A value type with its own fields; alike in shape to sync.accounts.EnvAccount only.
 @dataclass(frozen=True)
 class Schedule:
     """A recurring job registered by the scheduler process."""

@@ -8,6 +8,7 @@ starts from empty tables.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import uuid
 from collections.abc import Iterator
@@ -127,13 +128,22 @@ def _clean_database(request) -> Iterator[None]:
         redis_connection().flushdb()
 
 
+def pytest_configure(config) -> None:
+    config.addinivalue_line(
+        "markers", "http_retries(n): provider HTTP sessions retry n times in these tests")
+
+
 @pytest.fixture(autouse=True)
-def _http_settings() -> Iterator[None]:
-    """Retries without backoff sleeps; whatever a test changes in HttpSettings is undone."""
+def _http_settings(request) -> Iterator[None]:
+    """Retries without backoff sleeps (and `http_retries(n)` of them where a module or test is
+    so marked); whatever a test changes in HttpSettings is undone."""
     from abacus.providers.http import HttpSettings
 
     saved = {k: v for k, v in vars(HttpSettings).items() if not k.startswith("_")}
     HttpSettings.backoff_factor = 0
+    marker = request.node.get_closest_marker("http_retries")
+    if marker is not None:
+        HttpSettings.retries = marker.args[0]
     yield
     for key, value in saved.items():
         setattr(HttpSettings, key, value)
@@ -162,6 +172,15 @@ def ctx(app) -> Iterator[Flask]:
         yield app
         db.session.rollback()
         db.session.remove()
+
+
+@pytest.fixture
+def configure(ctx, monkeypatch):
+    """Change settings for this test (the app's Settings is frozen: swap in a copy)."""
+    def apply(**changes):
+        monkeypatch.setitem(ctx.config, "ABACUS",
+                            dataclasses.replace(ctx.config["ABACUS"], **changes))
+    return apply
 
 
 @pytest.fixture

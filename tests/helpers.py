@@ -1,8 +1,9 @@
-"""Helpers the server-side page tests share: seed usage through ingest, sign in."""
+"""Helpers the server-side tests share: seed usage through ingest, sign in, run `flask abacus`."""
 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from sqlalchemy import select
 
@@ -37,3 +38,26 @@ def sign_in(client, email: str = "alice@example.com", next_url: str | None = Non
     if next_url is not None:
         data["next"] = next_url
     return client.post("/auth/dev-login", data=data)
+
+
+def invoke(runner, *args: str, env: dict | None = None):
+    """Run `flask abacus ARGS`; the session is expired so later reads see what it wrote."""
+    result = runner.invoke(args=["abacus", *args], env=env)
+    db.session.expire_all()
+    return result
+
+
+def key_file(ctx, key: str, name: str = "key") -> str:
+    """Write `key` to a file in the instance folder (as `--key-file` reads it); its path."""
+    path = Path(ctx.instance_path) / name
+    path.write_text(key + "\n")
+    return str(path)
+
+
+def add_key_account(ctx, runner, provider: str, name: str, key: str, base_url: str,
+                    *extra: str) -> Account:
+    """`flask abacus accounts add PROVIDER --name NAME --key-file …`, asserted to succeed."""
+    result = invoke(runner, "accounts", "add", provider, "--name", name, "--key-file",
+                    key_file(ctx, key, f"{provider}-key"), "--base-url", base_url, *extra)
+    assert result.exit_code == 0, result.output
+    return db.session.execute(select(Account).where(Account.name == name)).scalar_one()

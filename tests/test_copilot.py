@@ -23,7 +23,6 @@ from abacus.models import (
     UsageDaily,
     UsageEvent,
 )
-from abacus.providers.http import HttpSettings
 from tests.fakes.copilot import (
     FINE_GRAINED_TOKEN,
     FakeCopilot,
@@ -33,15 +32,13 @@ from tests.fakes.copilot import (
     user_line,
 )
 from tests.fakes.github import DEFAULT_TOKEN
-from tests.helpers import sign_in
+from tests.helpers import invoke, sign_in
 
 TODAY = datetime.now(UTC).date()
 D1, D2 = TODAY - timedelta(days=6), TODAY - timedelta(days=5)
 
 
-@pytest.fixture(autouse=True)
-def _few_retries() -> None:
-    HttpSettings.retries = 1  # conftest restores it
+pytestmark = pytest.mark.http_retries(1)  # fewer retries, faster failures
 
 
 @pytest.fixture
@@ -81,12 +78,6 @@ def seed(fake: FakeCopilot) -> None:
     fake.seats = [seat(f"user{i:03d}", 1000 + i) for i in range(118)] + [
         seat("octocat", 583231, plan="enterprise"),
         seat("hubot", 2, last_activity=None, editor=None, pending_cancellation="2026-12-31")]
-
-
-def invoke(runner, *args: str, env: dict | None = None):
-    result = runner.invoke(args=["abacus", *args], env=env)
-    db.session.expire_all()
-    return result
 
 
 def add_account(runner, fake: FakeCopilot, tmp_path, token: str = DEFAULT_TOKEN,

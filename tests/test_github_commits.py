@@ -16,7 +16,6 @@ from abacus import jobs
 from abacus.extensions import db
 from abacus.github import backfill as commit_backfill
 from abacus.models import Commit, CommitAttribution, IdentityMapping, Repository, SyncRun
-from abacus.providers.http import HttpSettings
 from tests.fakes.github import (
     # The names test_github_client.py imports too: an import list, nothing to share.
     DEFAULT_TOKEN,
@@ -40,9 +39,7 @@ def hooked(make_app):
     return make_app(GITHUB_WEBHOOK_SECRET=SECRET)
 
 
-@pytest.fixture(autouse=True)
-def _few_retries() -> None:
-    HttpSettings.retries = 1  # conftest restores it
+pytestmark = pytest.mark.http_retries(1)  # fewer retries, faster failures
 
 
 def _push(app, commits, **kw):

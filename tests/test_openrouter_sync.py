@@ -7,7 +7,6 @@ import dataclasses
 import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -16,10 +15,9 @@ from abacus.analytics.person import raw_records
 from abacus.config import ConfigError, Settings, parse_keys
 from abacus.extensions import db
 from abacus.models import Account, ChangeLog, IdentityMapping, UsageDaily, UsageEvent
-from abacus.providers.http import HttpSettings
 from abacus.sync import accounts as accounts_service
 from tests.fakes.openrouter import MANAGEMENT_KEY, FakeOpenRouter
-from tests.helpers import csrf_token, sign_in
+from tests.helpers import add_key_account, csrf_token, invoke, sign_in
 
 TODAY = datetime.now(UTC).date()
 D1, D2 = TODAY - timedelta(days=3), TODAY - timedelta(days=2)
@@ -27,9 +25,7 @@ GPT, SONNET = "openai/gpt-4.1", "anthropic/claude-sonnet-4.5"
 RANGE = ("--from", D1.isoformat(), "--to", D2.isoformat())
 
 
-@pytest.fixture(autouse=True)
-def _few_retries() -> None:
-    HttpSettings.retries = 2  # conftest restores it
+pytestmark = pytest.mark.http_retries(2)  # fewer retries, faster failures
 
 
 @pytest.fixture
@@ -38,23 +34,13 @@ def fake():
         yield server
 
 
-def invoke(runner, *args: str):
-    result = runner.invoke(args=["abacus", *args])
-    db.session.expire_all()
-    return result
-
-
 def add_account(ctx, runner, fake, name: str = "acme") -> Account:
-    key_file = Path(ctx.instance_path) / "openrouter-key"
-    key_file.write_text(MANAGEMENT_KEY + "\n")
-    result = invoke(runner, "accounts", "add", "openrouter", "--name", name, "--key-file",
-                    str(key_file), "--base-url", fake.base_url)
-    assert result.exit_code == 0, result.output
-    return accounts_service.find_account(name)
+    return add_key_account(ctx, runner, "openrouter", name, MANAGEMENT_KEY, fake.base_url)
 
 
 def seed(fake: FakeOpenRouter) -> Decimal:
-    """Two members, a departed key's usage; returns the exact USD total."""
+    """Two members, a departed key's usage; returns the exact USD total. Data like
+    test_provider_openrouter.seed's, kept apart: each file's totals assert its own rows."""
     fake.add_member("user_Jane", "jane@example.com", "Jane", "Doe")
     fake.add_member("user_Bob", "bob@example.com", "Bob")
     fake.add_activity(D1, GPT, user_id="user_Jane", usage="0.015", byok="0.012", requests=5,

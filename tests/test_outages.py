@@ -23,7 +23,6 @@ from sqlalchemy import func, select
 
 from abacus.extensions import db
 from abacus.models import Account, SyncRun, SyncState, UsageDaily
-from abacus.providers.http import HttpSettings
 from abacus.providers.testing import Reply
 from abacus.sync import accounts as accounts_service
 from abacus.sync.engine import account_lock, sync_account
@@ -36,9 +35,7 @@ ADMIN_KEY = "sk-ant-admin01-test"
 SPARE_REDIS_PORT = 6394  # a Redis of this test's own: it gets stopped mid-job
 
 
-@pytest.fixture(autouse=True)
-def _few_retries() -> None:
-    HttpSettings.retries = 1  # conftest restores it
+pytestmark = pytest.mark.http_retries(1)  # fewer retries, faster failures
 
 
 @pytest.fixture

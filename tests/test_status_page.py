@@ -33,7 +33,6 @@ from abacus.models import (
     UploadChunk,
     UsageEvent,
 )
-from abacus.providers.http import HttpSettings
 from abacus.sync import accounts as accounts_service
 from abacus.usage import uploads
 from abacus.usage.ingest import ingest
@@ -48,9 +47,7 @@ HTMX = {"HX-Request": "true"}
 NOW = datetime.now(UTC)
 
 
-@pytest.fixture(autouse=True)
-def _few_retries() -> None:
-    HttpSettings.retries = 2  # conftest restores it
+pytestmark = pytest.mark.http_retries(2)  # fewer retries, faster failures
 
 
 @pytest.fixture

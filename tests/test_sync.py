@@ -7,7 +7,6 @@ parked with an alert when their credentials are refused.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import signal
@@ -25,32 +24,27 @@ from sqlalchemy import func, select, text
 from abacus.config import parse_keys
 from abacus.extensions import db
 from abacus.models import Account, ChangeLog, SyncRun, SyncState, UsageDaily, UsageEvent
-from abacus.providers.http import HttpSettings
 from abacus.providers.testing import FakeServer, Reply
 from abacus.sync import accounts as accounts_service
 from abacus.sync.engine import account_lock, backfill_account, sync_account
 from tests.fakes.anthropic import FakeAnthropic
 from tests.fakes.cursor_admin import DEFAULT_KEY, FakeCursorAdmin
 from tests.fakes.cursor_dashboard import FakeCursorDashboard
+from tests.helpers import invoke
 
 ROOT = Path(__file__).resolve().parent.parent
 ADMIN_KEY = "sk-ant-admin01-test"
 D1, D2, D3 = date(2025, 9, 7), date(2025, 9, 8), date(2025, 9, 9)
 
 
-@pytest.fixture(autouse=True)
-def _few_retries() -> None:
-    HttpSettings.retries = 2  # conftest restores it
+pytestmark = pytest.mark.http_retries(2)  # fewer retries, faster failures
 
 
 @pytest.fixture
-def configure(ctx, monkeypatch):
-    """Change settings for this test (the app's Settings is frozen: swap in a copy)."""
-    def apply(**changes):
-        monkeypatch.setitem(ctx.config, "ABACUS",
-                            dataclasses.replace(ctx.config["ABACUS"], **changes))
-    apply(cursor_min_request_interval=0.0)
-    return apply
+def configure(configure):
+    """conftest's `configure`, with no pause between Cursor requests."""
+    configure(cursor_min_request_interval=0.0)
+    return configure
 
 
 @pytest.fixture
@@ -111,12 +105,6 @@ def total_cost(account_id: int | None = None) -> Decimal:
         query = query.where(UsageDaily.account_id == account_id)
     db.session.expire_all()
     return db.session.execute(query).scalar()
-
-
-def invoke(runner, *args: str):
-    result = runner.invoke(args=["abacus", *args])
-    db.session.expire_all()
-    return result
 
 
 # --- Claude Code -----------------------------------------------------------------------------

@@ -6,11 +6,9 @@ logged, a revoked key parking the account."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from datetime import date
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -18,7 +16,6 @@ from sqlalchemy import func, select
 from abacus.config import parse_keys
 from abacus.extensions import db
 from abacus.models import Account, BilledCostLine, ChangeLog, SyncRun, UsageDaily, UsageEvent
-from abacus.providers.http import HttpSettings
 from tests.fakes.openai import (
     ADMIN_KEY,
     CODEX_KEY,
@@ -26,23 +23,13 @@ from tests.fakes.openai import (
     FakeOpenAI,
     days_ago,
 )
-from tests.helpers import sign_in
+from tests.helpers import add_key_account, invoke, key_file, sign_in
 
 D1, D2 = date(2026, 1, 5), date(2026, 1, 6)
 M = Decimal(1_000_000)
 
 
-@pytest.fixture(autouse=True)
-def _few_retries() -> None:
-    HttpSettings.retries = 2  # conftest restores it
-
-
-@pytest.fixture
-def configure(ctx, monkeypatch):
-    def apply(**changes):
-        monkeypatch.setitem(ctx.config, "ABACUS",
-                            dataclasses.replace(ctx.config["ABACUS"], **changes))
-    return apply
+pytestmark = pytest.mark.http_retries(2)  # fewer retries, faster failures
 
 
 @pytest.fixture
@@ -55,18 +42,6 @@ def openai():
 def codex():
     with FakeCodexAnalytics() as fake:
         yield fake
-
-
-def invoke(runner, *args: str):
-    result = runner.invoke(args=["abacus", *args])
-    db.session.expire_all()
-    return result
-
-
-def key_file(ctx, key: str, name: str = "key") -> str:
-    path = Path(ctx.instance_path) / name
-    path.write_text(key + "\n")
-    return str(path)
 
 
 def seed_openai(fake: FakeOpenAI) -> Decimal:
@@ -94,10 +69,7 @@ def seed_openai(fake: FakeOpenAI) -> Decimal:
 
 
 def add_openai(ctx, runner, fake: FakeOpenAI, name: str = "acme") -> Account:
-    result = invoke(runner, "accounts", "add", "openai", "--name", name, "--key-file",
-                    key_file(ctx, ADMIN_KEY), "--base-url", fake.base_url)
-    assert result.exit_code == 0, result.output
-    return db.session.execute(select(Account).where(Account.name == name)).scalar_one()
+    return add_key_account(ctx, runner, "openai", name, ADMIN_KEY, fake.base_url)
 
 
 def sync_openai(runner):

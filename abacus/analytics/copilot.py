@@ -23,6 +23,8 @@ TOOL = "copilot"
 ORG_SPEND = "org_spend"
 
 
+# Sums of the report's counters: alike in shape to the writers' tallies (sync.seats,
+# usage.billing, github.backfill), not in meaning.
 @dataclass
 class Counts:
     """The report's counters, summed."""

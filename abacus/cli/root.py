@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
@@ -172,14 +174,23 @@ def _fail(exc: Exception) -> click.ClickException:
     return click.ClickException(str(exc))
 
 
-def _bootstrap_env_accounts() -> None:
-    """A one-off command sees the accounts named in the environment, as the worker does."""
-    from ..sync.accounts import AccountError, ensure_env_accounts
+@contextmanager
+def _account_errors() -> Iterator[None]:
+    """An AccountError (unknown account, refused input) ends the command with its message."""
+    from ..sync.accounts import AccountError
 
     try:
-        ensure_env_accounts()
+        yield
     except AccountError as exc:
         raise _fail(exc) from None
+
+
+def _bootstrap_env_accounts() -> None:
+    """A one-off command sees the accounts named in the environment, as the worker does."""
+    from ..sync.accounts import ensure_env_accounts
+
+    with _account_errors():
+        ensure_env_accounts()
 
 
 def _read_secret(path: str | None, label: str) -> str:
@@ -257,7 +268,7 @@ def accounts_add_command(provider: str, name: str, key_file: str | None,
         raise click.UsageError("copilot needs --org ORG or --enterprise SLUG (one of them)")
     if provider != "copilot" and (org or enterprise):
         raise click.UsageError("--org and --enterprise are for copilot accounts")
-    try:
+    with _account_errors():
         settings = _account_settings(proxy, base_url, email, org=org, enterprise=enterprise,
                                      workspace_id=workspace, usd_per_credit=usd_per_credit)
         # Settings are checked before the key is asked for: a missing workspace id is
@@ -268,8 +279,6 @@ def accounts_add_command(provider: str, name: str, key_file: str | None,
         creds = _credentials_for(provider, cookie_file or key_file)
         account = add_account(provider, name, creds, settings)
         db.session.commit()
-    except AccountError as exc:
-        raise _fail(exc) from None
     click.echo(f"added {account.provider} account {account.name!r}")
 
 
@@ -281,14 +290,12 @@ def accounts_set_credentials_command(name: str, key_file: str | None,
                                      cookie_file: str | None) -> None:
     """Replace an account's credentials (an account parked for refused ones resumes)."""
     from ..extensions import db
-    from ..sync.accounts import AccountError, find_account, set_credentials
+    from ..sync.accounts import find_account, set_credentials
 
-    try:
+    with _account_errors():
         account = find_account(name)
         set_credentials(account, _credentials_for(account.provider, cookie_file or key_file))
         db.session.commit()
-    except AccountError as exc:
-        raise _fail(exc) from None
     click.echo(f"credentials of {name!r} replaced; status {account.status}")
 
 
@@ -301,9 +308,9 @@ def accounts_exclude_command(name: str, entries: tuple[str, ...], remove: bool) 
     no ENTRIES: list them. E.g. an OpenRouter key a tool routes through that is already
     counted from the tool's own source."""
     from ..extensions import db
-    from ..sync.accounts import AccountError, find_account, parse_excluded, set_excluded
+    from ..sync.accounts import find_account, parse_excluded, set_excluded
 
-    try:
+    with _account_errors():
         account = find_account(name)
         current = list((account.settings or {}).get("excluded") or [])
         if entries:
@@ -311,20 +318,16 @@ def accounts_exclude_command(name: str, entries: tuple[str, ...], remove: bool) 
             wanted = [e for e in current if e not in given] if remove else current + given
             set_excluded(account, wanted)
             db.session.commit()
-    except AccountError as exc:
-        raise _fail(exc) from None
     listed = (account.settings or {}).get("excluded") or []
     click.echo(f"{name}: excluded from totals: {', '.join(listed) if listed else 'nothing'}")
 
 
 def _set_enabled(name: str, enabled: bool) -> None:
     from ..extensions import db
-    from ..sync.accounts import AccountError, find_account, set_enabled
+    from ..sync.accounts import find_account, set_enabled
 
-    try:
+    with _account_errors():
         account = find_account(name)
-    except AccountError as exc:
-        raise _fail(exc) from None
     set_enabled(account, enabled)
     db.session.commit()
     click.echo(f"{name}: {account.status}")
@@ -348,25 +351,20 @@ def accounts_enable_command(name: str) -> None:
 def accounts_rotate_key_command() -> None:
     """Re-encrypt all credentials with the first key of ABACUS_ENCRYPTION_KEY."""
     from ..extensions import db
-    from ..sync.accounts import AccountError, rotate_credentials
+    from ..sync.accounts import rotate_credentials
 
-    try:
+    with _account_errors():
         n = rotate_credentials()
-    except AccountError as exc:
-        raise _fail(exc) from None
     db.session.commit()
     click.echo(f"{n} account(s) re-encrypted with the first ABACUS_ENCRYPTION_KEY; older keys "
                "can now be removed")
 
 
 def _accounts_or_fail(source: str | None, name: str | None):
-    from ..sync.accounts import AccountError
     from ..sync.engine import selected_accounts
 
-    try:
+    with _account_errors():
         accounts = selected_accounts(source, name, bootstrap=True)
-    except AccountError as exc:
-        raise _fail(exc) from None
     if not accounts:
         what = f"account {name!r}" if name else f"{source or 'any'} account with credentials"
         raise click.ClickException(f"no {what} to sync")

@@ -26,6 +26,7 @@ from .base import Provider
 
 ENTRY_POINT_GROUP = "abacus.providers"
 
+# A declarative table (provider id → class), one row per built-in adapter.
 BUILTINS: dict[str, str] = {
     "anthropic": "abacus.providers.anthropic:AnthropicProvider",
     "cursor": "abacus.providers.cursor:CursorProvider",

@@ -19,6 +19,7 @@ from typing import Any
 import requests
 
 from .base import (
+    # An import list, like cursor.py's: each adapter names what it uses of the contract.
     CACHE_WRITE_1H,
     AccountConfig,
     Capabilities,

@@ -24,6 +24,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 from .base import (
+    # An import list, like cursor.py's: each adapter names what it uses of the contract.
     AccountConfig,
     Capabilities,
     CredentialField,

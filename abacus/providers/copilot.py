@@ -35,6 +35,7 @@ from urllib.parse import quote, urlsplit
 import requests
 
 from .base import (
+    # An import list, like cursor.py's: each adapter names what it uses of the contract.
     AccountConfig,
     AuthExpired,
     Capabilities,
@@ -135,6 +136,7 @@ class Billing:
 
 
 class CopilotProvider(Provider):
+    # The Provider contract's attributes, declared per adapter like the others (base.py).
     id = "copilot"
     display_name = "GitHub Copilot"
     tool = "copilot"

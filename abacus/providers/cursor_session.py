@@ -26,6 +26,7 @@ import requests
 
 from . import http
 from .base import (
+    # An import list, like cursor.py's: each adapter names what it uses of the contract.
     AccountConfig,
     AuthExpired,
     Capabilities,

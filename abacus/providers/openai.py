@@ -32,6 +32,7 @@ from typing import Any
 import requests
 
 from .base import (
+    # An import list, like cursor.py's: each adapter names what it uses of the contract.
     AccountConfig,
     BilledCost,
     Capabilities,

@@ -28,6 +28,7 @@ from typing import Any
 import requests
 
 from .base import (
+    # An import list, like cursor.py's: each adapter names what it uses of the contract.
     AccountConfig,
     AuthExpired,
     Capabilities,
@@ -90,6 +91,7 @@ class _Usage:
 
 
 class OpenRouterProvider(Provider):
+    # The Provider contract's attributes, declared per adapter like the others (base.py).
     id = "openrouter"
     display_name = "OpenRouter (management key)"
     tool = "openrouter"

@@ -18,11 +18,14 @@ from ..extensions import db
 from ..models import Account, Seat, SeatHistory, TeamMember
 from ..providers.base import Seat as SeatIn
 from ..providers.base import TeamMembership
+from ..usage.rows import reconcile
 
 FIELDS = ("user_id", "plan", "seat_created_at", "last_activity_at", "last_activity_editor",
           "last_authenticated_at", "pending_cancellation_date", "assigning_team")
 
 
+# What the sync reports for seats (added/changed/removed of a list), kept apart from
+# usage.billing's BillResult: alike in shape, each named as its caller prints it.
 @dataclass
 class SeatsResult:
     added: int = 0
@@ -40,27 +43,22 @@ def _values(seat: SeatIn) -> dict:
             "assigning_team": seat.assigning_team}
 
 
+def _touch(row: Seat) -> None:
+    row.fetched_at = db.func.now()
+
+
 def store_seats(account: Account, seats: Iterable[SeatIn], day: date) -> SeatsResult:
     """Make `seats` the account's current list and `day`'s entry in its history."""
     listed = {s.login: _values(s) for s in seats}  # a login listed twice: the last wins
     result = SeatsResult(total=len(listed))
     current = {row.login: row for row in db.session.execute(
         select(Seat).where(Seat.account_id == account.id)).scalars()}
-    for login, row in current.items():
-        if login not in listed:
-            db.session.delete(row)
-            result.removed += 1
-    for login, values in listed.items():
-        row = current.get(login)
-        if row is None:
-            db.session.add(Seat(account_id=account.id, login=login, **values))
-            result.added += 1
-        elif any(getattr(row, k) != v for k, v in values.items()):
-            for k, v in values.items():
-                setattr(row, k, v)
-            result.changed += 1
-        if row is not None:
-            row.fetched_at = db.func.now()
+    rows = reconcile(current, listed,
+                     lambda login, values: Seat(account_id=account.id, login=login, **values),
+                     on_kept=_touch)
+    for row in rows.leftover:
+        db.session.delete(row)
+    result.added, result.changed, result.removed = rows.inserted, rows.updated, len(rows.leftover)
     db.session.execute(delete(SeatHistory).where(SeatHistory.account_id == account.id,
                                                  SeatHistory.day == day))
     db.session.add_all(SeatHistory(day=day, account_id=account.id, login=login, **values)

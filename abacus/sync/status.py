@@ -76,6 +76,7 @@ class Backfill:
         return max(0, (reached - self.target_day).days)
 
 
+# A page's view of a seat account, alike in shape (optional fields) to base.Seat only.
 @dataclass(frozen=True)
 class SeatDetails:
     """What a Cursor seat (session cookie) account reports about itself."""

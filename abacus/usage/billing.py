@@ -20,6 +20,7 @@ from sqlalchemy import delete, func, select
 from ..extensions import db
 from ..models import Account, BilledCostLine
 from ..providers.base import BilledCost
+from .rows import reconcile
 
 log = logging.getLogger(__name__)
 
@@ -58,25 +59,21 @@ def store_billed_costs(account: Account, days: Iterable[date],
     stored = {(r.day, r.project_id, r.line_item, r.api_key_id): r for r in db.session.execute(
         select(BilledCostLine).where(BilledCostLine.account_id == account.id,
                                      BilledCostLine.day.in_(days))).scalars()}
-    for key, (amount, quantity, unit) in wanted.items():
-        row = stored.pop(key, None)
-        if row is None:
-            db.session.add(BilledCostLine(account_id=account.id, day=key[0], project_id=key[1],
-                                          line_item=key[2], api_key_id=key[3],
-                                          amount_usd=amount, quantity=quantity,
-                                          quantity_unit=unit))
-            result.inserted += 1
-        elif (row.amount_usd, row.quantity, row.quantity_unit) != (amount, quantity, unit):
-            log.info("%s: bill for %s %s/%s revised from %s to %s USD", account.name, key[0],
-                     key[1] or "-", key[2] or "-", row.amount_usd, amount)
-            row.amount_usd, row.quantity, row.quantity_unit = amount, quantity, unit
-            row.updated_at = func.now()
-            result.updated += 1
-        else:
-            result.unchanged += 1
-    if stored:  # lines the provider no longer reports for these days
+    values = {key: {"amount_usd": amount, "quantity": quantity, "quantity_unit": unit}
+              for key, (amount, quantity, unit) in wanted.items()}
+
+    def revised(key: _Key, row: BilledCostLine, new: dict) -> None:
+        log.info("%s: bill for %s %s/%s revised from %s to %s USD", account.name, key[0],
+                 key[1] or "-", key[2] or "-", row.amount_usd, new["amount_usd"])
+        row.updated_at = func.now()
+
+    rows = reconcile(stored, values, lambda key, new: BilledCostLine(
+        account_id=account.id, day=key[0], project_id=key[1], line_item=key[2],
+        api_key_id=key[3], **new), on_update=revised)
+    result.inserted, result.updated, result.unchanged = rows.inserted, rows.updated, rows.unchanged
+    if rows.leftover:  # lines the provider no longer reports for these days
         db.session.execute(delete(BilledCostLine).where(
-            BilledCostLine.id.in_([r.id for r in stored.values()])))
-        result.removed = len(stored)
+            BilledCostLine.id.in_([r.id for r in rows.leftover])))
+        result.removed = len(rows.leftover)
     db.session.flush()
     return result

@@ -395,6 +395,7 @@ def _email_problem(email: str) -> str | None:
 
 # --- pricing ----------------------------------------------------------------------------------
 
+# The form as typed (strings, re-shown on errors): like Settings in shape only.
 @dataclass
 class PriceForm:
     model: str = ""

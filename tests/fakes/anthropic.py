@@ -23,7 +23,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from .server import FakeServer, Reply, Request
+from .server import FakeServer, Reply, Request, limit_arg
 
 CLAUDE_CODE_PATH = "/v1/organizations/usage_report/claude_code"
 USERS_PATH = "/v1/organizations/users"
@@ -285,16 +285,8 @@ def _mark(value: Any) -> str:
 
 
 def _limit(request: Request, default: int) -> int | Reply:
-    raw = request.arg("limit")
-    if raw is None:
-        return default
-    try:
-        limit = int(raw)
-    except ValueError:
-        return _invalid("limit: expected an integer")
-    if not 1 <= limit <= 1000:
-        return _invalid("limit: must be between 1 and 1000")
-    return limit
+    return limit_arg(request, default, 1000, _invalid, "limit: expected an integer",
+                     "limit: must be between 1 and 1000")
 
 
 def _encode_page(session: int, offset: int) -> str:

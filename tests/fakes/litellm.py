@@ -23,6 +23,7 @@ SAMPLE_SPEC = {
 }
 
 # Entries shaped like the real catalog (values per token, floats as LiteLLM writes them).
+# Price-table entries as data, one per model as LiteLLM publishes them: alike on purpose.
 SONNET_45 = {
     "litellm_provider": "anthropic", "mode": "chat", "max_input_tokens": 200000,
     "input_cost_per_token": 3e-06, "output_cost_per_token": 1.5e-05,

@@ -24,7 +24,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from .server import FakeServer, Reply, Request
+from .server import FakeServer, Reply, Request, limit_arg
 
 USAGE_TYPES = ("completions", "embeddings", "moderations")
 USAGE_GROUPS = ("project_id", "user_id", "api_key_id", "model", "batch", "service_tier")
@@ -140,16 +140,8 @@ class _OpenAIBase(FakeServer):
 
     @staticmethod
     def _limit(request: Request, default: int, maximum: int) -> int | Reply:
-        raw = request.arg("limit")
-        if raw is None:
-            return default
-        try:
-            limit = int(raw)
-        except ValueError:
-            return _invalid("limit must be an integer", "limit")
-        if not 1 <= limit <= maximum:
-            return _invalid(f"limit must be between 1 and {maximum}", "limit")
-        return limit
+        return limit_arg(request, default, maximum, lambda message: _invalid(message, "limit"),
+                         "limit must be an integer", f"limit must be between 1 and {maximum}")
 
     @staticmethod
     def _offset(request: Request) -> int | Reply:
