@@ -115,13 +115,7 @@ def incidents_list_command(status: str | None) -> None:
 @click.option("--by", required=True, metavar="EMAIL")
 @click.option("--note")
 def incidents_ack_command(incident_id: int, by: str, note: str | None) -> None:
-    from ..budgets.anomalies import IncidentError, acknowledge
-
-    try:
-        acknowledge(incident_id, by, note)
-    except IncidentError as exc:
-        raise click.ClickException(str(exc)) from None
-    click.echo(f"incident {incident_id} acknowledged")
+    _move(incident_id, by, note, "acknowledged")
 
 
 @incidents_cli.command("resolve")
@@ -129,10 +123,15 @@ def incidents_ack_command(incident_id: int, by: str, note: str | None) -> None:
 @click.option("--by", required=True, metavar="EMAIL")
 @click.option("--note")
 def incidents_resolve_command(incident_id: int, by: str, note: str | None) -> None:
-    from ..budgets.anomalies import IncidentError, resolve
+    _move(incident_id, by, note, "resolved")
+
+
+def _move(incident_id: int, by: str, note: str | None, to: str) -> None:
+    """Acknowledge or resolve an incident (the same service call as the page's buttons)."""
+    from ..budgets.anomalies import IncidentError, acknowledge, resolve
 
     try:
-        resolve(incident_id, by, note)
+        (acknowledge if to == "acknowledged" else resolve)(incident_id, by, note)
     except IncidentError as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(f"incident {incident_id} resolved")
+    click.echo(f"incident {incident_id} {to}")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import date
 from pathlib import Path
 
 import click
@@ -14,18 +13,9 @@ from ..seats.assignments import SeatImportError, all_seats, import_seat_csv
 from ..seats.cost import cost_report, money, report_json
 from ..seats.idle import current_seats, idle_seats, savings, set_leave
 from ..usage.prices import org_today
+from .common import day_option
 
 seats_cli = AppGroup("seats", help="Seats: assignments, their cost, and idle seats.")
-
-
-def _day(value: str | None, name: str) -> date | None:
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(f"“{value}” is not a day; write it as YYYY-MM-DD.",
-                                 param_hint=f"'{name}'") from None
 
 
 @seats_cli.command("import")
@@ -71,7 +61,7 @@ def seats_list_command(as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def seats_cost_command(start: str, end: str, as_json: bool) -> None:
     """Seats, usage and total cost per person over a range of days (inclusive)."""
-    first, last = _day(start, "--from"), _day(end, "--to")
+    first, last = day_option(start, "--from"), day_option(end, "--to")
     if last < first:
         raise click.BadParameter(f"{end} is before --from ({start}).", param_hint="'--to'")
     data = report_json(cost_report(first, last))
@@ -114,7 +104,7 @@ def seats_idle_command(days: int, as_json: bool) -> None:
               help="Last day of leave (default: until further notice).")
 def seats_leave_command(email: str, start: str, end: str | None) -> None:
     """Mark a person on leave: their seats stay off the idle list meanwhile."""
-    first, last = _day(start, "--from"), _day(end, "--to")
+    first, last = day_option(start, "--from"), day_option(end, "--to")
     if last is not None and last < first:
         raise click.BadParameter(f"{end} is before --from ({start}).", param_hint="'--to'")
     set_leave(email, first, last)
@@ -155,7 +145,7 @@ def seats_price_command(tool: str, plan: str, monthly_usd: str, start: str,
             raise click.BadParameter(f"no account named “{account_name}”.",
                                      param_hint="'--account'")
         account_id = account.id
-    changed = set_plan_price(tool.lower(), plan.lower(), amount, _day(start, "--from"),
+    changed = set_plan_price(tool.lower(), plan.lower(), amount, day_option(start, "--from"),
                              account_id, created_by="cli")
     db.session.commit()
     click.echo(f"{tool.lower()} {plan.lower()}: ${money(amount)}/month from {start}"
