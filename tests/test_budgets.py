@@ -143,7 +143,7 @@ def test_cli_add_list_json_and_clear_errors(app, runner):
     ok = runner.invoke(args=["abacus", "budgets", "add", "--name", "Org", "--scope", "org",
                              "--period", "month", "--amount", "1000", "--counts", "total"])
     assert ok.exit_code == 0, ok.output
-    assert "Seats are not tracked yet" in ok.output
+    assert "prorated per day held" in ok.output
     team = runner.invoke(args=["abacus", "budgets", "add", "--name", "T", "--scope",
                                "team:core", "--period", "month", "--amount", "10"])
     assert team.exit_code == 1 and "teams are not available yet" in team.output
@@ -367,3 +367,87 @@ def test_cursor_syncs_in_steps_alert_once_per_threshold_and_resyncs_send_none(
     assert sorted(b["title"] for b in receiver.bodies) == sorted(
         f"Abacus: Cursor reached {p}% of its budget" for p in (50, 80, 100))
     assert len(inbox.messages) == 3
+
+
+def _seat_csv(tmp_path, rows: str):
+    from abacus.seats.assignments import import_seat_csv
+
+    import_seat_csv("email,tool,plan,monthly_usd,from,to\n" + rows, "seats.csv")
+    db.session.commit()
+
+
+def test_total_counts_a_seat_starting_mid_period_prorated_and_forecast_adds_its_period(
+        app, ctx, tmp_path):
+    today = date(2026, 6, 10)
+    seed(app, [_record(date(2026, 6, d), "10") for d in range(1, 11)])
+    # $30/month seat from June 6: June has 30 days → $1 a day. Through June 10: 5 days = $5;
+    # the whole period June 6..30: 25 days = $25.
+    _seat_csv(tmp_path, "dev@example.com,cursor,pro,30,2026-06-06,\n"
+                        "ana@example.com,cursor,pro,30,2026-06-01,\n"
+                        "dev@example.com,claude,team,31,2026-06-01,\n")
+    service.add_budget("dev total", "person:dev@example.com+tool:cursor", "month", "300",
+                       counts="total", thresholds="20,50,100")
+    service.add_budget("dev seats", "person:dev@example.com+tool:cursor", "month", "300",
+                       counts="seats")
+    service.add_budget("cursor seats", "tool:cursor", "month", "300", counts="seats")
+    db.session.commit()
+    got = {s.budget.name: s for s in service.states(today)}
+    total = got["dev total"]
+    # Usage June 1..10 = $100, seat $5 → spent $105. Usage forecast: $90 through June 9 +
+    # $10 × 21 days = $300; + the seat's $25 for the period = $325 → at risk of $300.
+    assert total.spent == Decimal(105) and total.seats == Decimal(5)
+    assert total.forecast == Decimal(325) and total.status == "at risk"
+    # 20% = $60: June 1..5 usage $50; June 6: $50 + $10 + the seat's $1 = $61 → crossed.
+    # 50% = $150: through June 9 usage $90 + seat $4 = $94; then each day +$11:
+    # June 10 $105, June 11 $116, June 12 $127, June 13 $138, June 14 $149, June 15 $160.
+    # 100% = $300: $94 + 11 × n ≥ 300 → n = 19 (June 10 + 18 = June 28, $303).
+    assert [(t.percent, t.day, t.crossed) for t in total.thresholds] == [
+        (20, date(2026, 6, 6), True), (50, date(2026, 6, 15), False),
+        (100, date(2026, 6, 28), False)]
+    seats = got["dev seats"]
+    assert (seats.spent, seats.forecast, seats.rate) == (Decimal(5), Decimal(25), Decimal(0))
+    # Two cursor seats: ana's June 1..10 = $10 + dev's $5; the claude seat is another tool.
+    cursor = got["cursor seats"]
+    assert (cursor.spent, cursor.forecast) == (Decimal(15), Decimal(55))
+    assert "prorated per day held" in cursor.note
+    assert (cursor.as_dict()["seats_usd"], cursor.as_dict()["seats_period_usd"]) == (
+        "15.00", "55.00")
+
+
+def test_account_budget_counts_its_provider_seats_not_csv_seats_and_says_so(
+        app, ctx, tmp_path):
+    from abacus.models import Account, Seat
+
+    account = Account(provider="copilot", name="gh")
+    db.session.add(account)
+    db.session.flush()
+    db.session.add(Seat(account_id=account.id, login="ann-gh", plan="business",
+                        seat_created_at=datetime(2026, 6, 1, 12, tzinfo=UTC)))
+    _seat_csv(tmp_path, "dev@example.com,copilot,business,30,2026-06-01,\n")
+    service.add_budget("acct", "account:gh", "month", "100", counts="seats")
+    service.add_budget("org", "org", "month", "100", counts="seats")
+    db.session.commit()
+    got = {s.budget.name: s for s in service.states(date(2026, 6, 10))}
+    # Copilot Business $19/month: June 1..10 = 19 × 10/30 = $6.33; the CSV seat ($30/month,
+    # $10 so far) has no account, so only the org budget counts it.
+    assert got["acct"].spent == Decimal("6.33") and got["acct"].forecast == Decimal(19)
+    assert got["org"].spent == Decimal("16.33")
+    assert "not attributable to an account budget" in got["acct"].note
+    assert "not attributable" not in got["org"].note
+
+
+def test_budgets_page_shows_seat_cost_and_the_rule(app, client, tmp_path):
+    with app.app_context():
+        today = service.org_today()
+        start, end = service.period_bounds("month", today)
+        _seat_csv(tmp_path, f"dev@example.com,cursor,pro,{(end - start).days + 1},"
+                            f"{start.isoformat()},\n")  # $1 a day
+        service.add_budget("Seats", "org", "month", "1000", counts="total")
+        db.session.commit()
+    sign_in(client, "admin@example.com")
+    page = client.get("/budgets").get_data(as_text=True)
+    held = (today - start).days + 1
+    assert f"seats ${held}.00 (prorated seat prices" in page
+    assert f"seats ${(end - start).days + 1}.00 for the whole month" in page
+    assert "the forecast adds the seat cost of the whole period" in page
+    assert "count as $0" not in page

@@ -3,6 +3,9 @@
 Forecast rule (shown on the page): spend through yesterday + the median daily spend of the
 last 7 complete days × the days left in the period (today included); never below the spend
 so far. A median ignores one runaway day that an average would carry to the period's end.
+Seats (counts seats|total) cost their prorated price per day held (abacus.seats): spent
+counts the period's days through today; the forecast adds the whole period's seat cost, as
+it is known in advance.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from decimal import ROUND_CEILING, Decimal
+from decimal import Decimal
 from statistics import median
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -22,6 +25,8 @@ from sqlalchemy.dialects.postgresql import insert
 from .. import notify
 from ..extensions import db
 from ..models import Account, Budget, BudgetNotification, UsagePersonDaily
+from ..seats.assignments import SeatSpan, all_seats
+from ..seats.cost import SeatRun, seat_run
 from ..sync.accounts import decrypt_secrets, encrypt_credentials
 
 log = logging.getLogger("abacus.budgets")
@@ -30,7 +35,12 @@ RATE_DAYS = 7
 FORECAST_RULE = (f"Forecast = spend through yesterday + the median daily spend of the last "
                  f"{RATE_DAYS} complete days × the days left in the period (today included); "
                  f"never below the spend so far.")
-SEATS_NOTE = "Seats are not tracked yet: they count as $0 in this budget."
+SEATS_RULE = ("Seats cost their monthly price prorated per day held: spent counts the "
+              "period's days through today, the forecast adds the seat cost of the whole "
+              "period (known in advance).")
+SEATS_NO_ACCOUNT = ("Seats entered by CSV or form belong to no account, so they are not "
+                    "attributable to an account budget and are left out; provider seats "
+                    "(Copilot, Cursor) count.")
 SCOPE_KINDS = ("person", "tool", "account", "team")
 CENT = Decimal("0.01")
 
@@ -157,6 +167,9 @@ class BudgetState:
     thresholds: list[ThresholdDay]
     daily: list[tuple[date, Decimal]] = field(default_factory=list)
     note: str | None = None
+    seats: Decimal = Decimal(0)  # the part of `spent` that is seat cost
+    seats_period: Decimal = Decimal(0)  # the whole period's seat cost (in the forecast)
+    seat_run: SeatRun | None = None
 
     @property
     def amount(self) -> Decimal:
@@ -179,7 +192,24 @@ class BudgetState:
     @property
     def run_out_day(self) -> date | None:
         return next((t.day for t in self.thresholds if t.percent == 100), None) \
-            or _expected_day(self.amount, self.spent_complete, self.rate, self.today, self.end)
+            or self.expected_day(self.amount)
+
+    def expected_day(self, target: Decimal) -> date | None:
+        """The first day from today the projection reaches `target`, if within the period:
+        usage complete so far + the rate per day from today, plus the seat cost through
+        that day."""
+        usage_complete = self.spent_complete - self.seat_through(self.today - timedelta(1))
+        day = self.today
+        while day <= self.end:
+            projected = (usage_complete + self.rate * ((day - self.today).days + 1)
+                         + self.seat_through(day))
+            if projected >= target:
+                return day
+            day += timedelta(days=1)
+        return None
+
+    def seat_through(self, day: date) -> Decimal:
+        return self.seat_run.on(day) if self.seat_run else Decimal(0)
 
     @property
     def spent_complete(self) -> Decimal:
@@ -192,22 +222,14 @@ class BudgetState:
                 "amount_usd": str(b.amount_usd), "counts": b.counts,
                 "spent_usd": str(self.spent.quantize(CENT)),
                 "estimated_usd": str(self.estimated.quantize(CENT)),
+                "seats_usd": str(self.seats.quantize(CENT)),
+                "seats_period_usd": str(self.seats_period.quantize(CENT)),
                 "forecast_usd": str(self.forecast.quantize(CENT)),
                 "daily_rate_usd": str(self.rate.quantize(CENT)), "status": self.status,
                 "thresholds": [{"percent": t.percent, "amount_usd": str(t.amount),
                                 "day": t.day.isoformat() if t.day else None,
                                 "crossed": t.crossed} for t in self.thresholds],
                 "note": self.note}
-
-
-def _expected_day(target: Decimal, base: Decimal, rate: Decimal, today: date,
-                  end: date) -> date | None:
-    """The day spend reaches `target` at `rate` per day from today, if within the period."""
-    if rate <= 0:
-        return None
-    days = int(((target - base) / rate).to_integral_value(ROUND_CEILING))
-    day = today + timedelta(days=max(days, 1) - 1)
-    return day if day <= end else None
 
 
 def _filters(scope: dict[str, str]) -> list:
@@ -231,21 +253,61 @@ def _daily(scope: dict[str, str], first: date, last: date) -> dict[date, tuple[D
     return {d: (Decimal(c), Decimal(e)) for d, c, e in rows}
 
 
-def state(budget: Budget, today: date | None = None) -> BudgetState:
-    """Spent, forecast, threshold days and status of the budget's period holding `today`."""
+def scope_seats(scope: dict[str, str], seats: list[SeatSpan]) -> list[SeatSpan]:
+    """The seats a scope holds: by holder (person), by tool, by account where the seat
+    names one (CSV and form seats do not)."""
+    account_ids = None
+    if "account" in scope:
+        account_ids = set(db.session.execute(
+            select(Account.id).where(Account.name == scope["account"])).scalars())
+    return [s for s in seats
+            if ("person" not in scope or s.holder.lower() == scope["person"])
+            and ("tool" not in scope or s.tool == scope["tool"])
+            and (account_ids is None or s.account_id in account_ids)]
+
+
+def state(budget: Budget, today: date | None = None,
+          seats: list[SeatSpan] | None = None) -> BudgetState:
+    """Spent, forecast, threshold days and status of the budget's period holding `today`.
+    `seats` (every seat, loaded once for many budgets) is read when the budget counts them."""
     today = today or org_today()
     start, end = period_bounds(budget.period, today)
+    counts_usage = budget.counts in ("usage", "total")
+    counts_seats = budget.counts in ("seats", "total")
     rate_from = min(start, today - timedelta(days=RATE_DAYS))
-    days = _daily(budget.scope, rate_from, min(today, end))
-    in_period = sorted((d, v[0]) for d, v in days.items() if d >= start)
-    spent = sum((v for _, v in in_period), Decimal(0))
+    days = _daily(budget.scope, rate_from, min(today, end)) if counts_usage else {}
+    run = None
+    notes = []
+    if counts_seats:
+        run = seat_run(scope_seats(budget.scope, all_seats() if seats is None else seats),
+                       start, end)
+        notes.append(SEATS_RULE)
+        if "account" in budget.scope:
+            notes.append(SEATS_NO_ACCOUNT)
+        if run.unpriced:
+            notes.append(f"{run.unpriced} seat(s) have no known price and are left out "
+                         "(set one with `flask abacus seats price`).")
+    usage = {d: v[0] for d, v in days.items() if d >= start}
+    in_period = []
+    for i in range((min(today, end) - start).days + 1):
+        d = start + timedelta(days=i)
+        seat_day = run.on(d) - run.on(d - timedelta(days=1)) if run else Decimal(0)
+        if d in usage or seat_day:
+            in_period.append((d, usage.get(d, Decimal(0)) + seat_day))
+    seats_spent = run.on(today) if run else Decimal(0)
+    seats_period = run.on(end) if run else Decimal(0)
+    usage_spent = sum(usage.values(), Decimal(0))
+    spent = usage_spent + seats_spent
     estimated = sum((v[1] for d, v in days.items() if d >= start), Decimal(0))
     recent = [days.get(today - timedelta(days=i), (Decimal(0),))[0]
               for i in range(1, RATE_DAYS + 1)]
     rate = Decimal(median(recent))
-    complete = sum((v for d, v in in_period if d < today), Decimal(0))
-    forecast = max(spent, complete + rate * ((end - today).days + 1))
-    thresholds = []
+    usage_complete = sum((v for d, v in usage.items() if d < today), Decimal(0))
+    # Seat cost is known in advance: the forecast adds the whole period's, not a rate.
+    forecast = (max(usage_spent, usage_complete + rate * ((end - today).days + 1))
+                + seats_period)
+    out = BudgetState(budget, start, end, today, spent, estimated, rate, forecast, [],
+                      in_period, " ".join(notes) or None, seats_spent, seats_period, run)
     for pct in budget.thresholds:
         target = (budget.amount_usd * pct / 100).quantize(CENT)
         running, crossed_on = Decimal(0), None
@@ -254,12 +316,9 @@ def state(budget: Budget, today: date | None = None) -> BudgetState:
             if running >= target:
                 crossed_on = d
                 break
-        thresholds.append(ThresholdDay(
-            pct, target, crossed_on or _expected_day(target, complete, rate, today, end),
-            crossed_on is not None))
-    note = SEATS_NOTE if budget.counts in ("seats", "total") else None
-    return BudgetState(budget, start, end, today, spent, estimated, rate, forecast, thresholds,
-                       in_period, note)
+        out.thresholds.append(ThresholdDay(pct, target, crossed_on or out.expected_day(target),
+                                           crossed_on is not None))
+    return out
 
 
 def active_budgets(today: date | None = None, person: str | None = None) -> list[Budget]:
@@ -275,7 +334,9 @@ def active_budgets(today: date | None = None, person: str | None = None) -> list
 
 def states(today: date | None = None, person: str | None = None) -> list[BudgetState]:
     today = today or org_today()
-    return [state(b, today) for b in active_budgets(today, person)]
+    budgets = active_budgets(today, person)
+    seats = all_seats() if any(b.counts != "usage" for b in budgets) else []
+    return [state(b, today, seats) for b in budgets]
 
 
 def _money(v: Decimal) -> str:

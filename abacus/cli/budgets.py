@@ -32,7 +32,7 @@ incidents_cli = AppGroup("incidents", help="Anomaly incidents.")
 def budgets_add_command(name: str, scope: str, period: str, amount: str, counts: str,
                         thresholds: str, notify_urls: tuple[str, ...], ends: str | None) -> None:
     """Add a budget."""
-    from ..budgets.service import SEATS_NOTE, BudgetError, add_budget, scope_label
+    from ..budgets.service import SEATS_RULE, BudgetError, add_budget, scope_label
     from ..extensions import db
 
     try:
@@ -45,7 +45,7 @@ def budgets_add_command(name: str, scope: str, period: str, amount: str, counts:
     click.echo(f"budget {budget.name!r}: ${budget.amount_usd} per {budget.period} on "
                f"{scope_label(budget.scope)}, thresholds {budget.thresholds}")
     if counts != "usage":
-        click.echo(f"  note: {SEATS_NOTE}")
+        click.echo(f"  note: {SEATS_RULE}")
 
 
 @budgets_cli.command("list")

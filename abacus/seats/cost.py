@@ -136,3 +136,35 @@ def report_json(report: CostReport) -> dict:
     total["per_active_person_usd"] = money(per) if per is not None else None
     return {"from": report.start.isoformat(), "to": report.end.isoformat(),
             "people": {k: one(v) for k, v in report.people.items()}, "total": total}
+
+
+@dataclass
+class SeatRun:
+    """Cumulative seat cost of some seats from `start` through each day to `end`."""
+
+    start: date
+    through: list[Decimal]  # through[i]: cost over start..start+i, exact to the cent
+    unpriced: int  # seats held in the range whose price is unknown: left out
+
+    def on(self, day: date) -> Decimal:
+        """Cost over start..day (0 before start, the whole range after its end)."""
+        i = (day - self.start).days
+        if i < 0 or not self.through:
+            return Decimal("0.00")
+        return self.through[min(i, len(self.through) - 1)]
+
+
+def seat_run(spans: list[SeatSpan], start: date, end: date) -> SeatRun:
+    """Cost of `spans` over start..d for every d in start..end, by the same prorating as
+    `cost_report`, so the figure through any day equals that range's seat cost."""
+    prices = PlanPrices()
+    days = (end - start).days + 1
+    through = [Decimal("0.00")] * days
+    unpriced = 0
+    for span in spans:
+        if seat_cost(span, start, end, prices) is None:
+            unpriced += 1
+            continue
+        for i in range(days):
+            through[i] += seat_cost(span, start, start + timedelta(days=i), prices) or 0
+    return SeatRun(start, through, unpriced)
