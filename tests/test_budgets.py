@@ -451,3 +451,86 @@ def test_budgets_page_shows_seat_cost_and_the_rule(app, client, tmp_path):
     assert f"seats ${(end - start).days + 1}.00 for the whole month" in page
     assert "the forecast adds the seat cost of the whole period" in page
     assert "count as $0" not in page
+
+
+def test_cli_edit_thresholds_does_not_resend_this_periods_alerts_and_delete(
+        app, runner, receiver):
+    with app.app_context():
+        today = service.org_today()
+        seed(app, [_record(today, "85")])
+    ok = runner.invoke(args=["abacus", "budgets", "add", "--name", "Dev", "--scope",
+                             "person:dev@example.com", "--period", "month", "--amount", "100",
+                             "--notify", receiver.url])
+    assert ok.exit_code == 0, ok.output
+    runner.invoke(args=["abacus", "budgets", "evaluate"])
+    assert sorted(b["title"] for b in receiver.bodies) == [
+        "Abacus: Dev reached 50% of its budget", "Abacus: Dev reached 80% of its budget"]
+    # Same thresholds reordered plus a new one; a lower amount moves 100% below the spend.
+    edited = runner.invoke(args=["abacus", "budgets", "edit", "Dev", "--thresholds",
+                                 "80,50,60,100", "--amount", "85"])
+    assert edited.exit_code == 0 and "thresholds [50, 60, 80, 100]" in edited.output
+    assert "amount $85" in edited.output
+    receiver.bodies.clear()
+    runner.invoke(args=["abacus", "budgets", "evaluate"])
+    runner.invoke(args=["abacus", "budgets", "evaluate"])
+    # 50% and 80% were sent; 60% came in below the 80% alert: recorded, not sent; 100% is
+    # newly crossed under the new amount.
+    assert [b["title"] for b in receiver.bodies] == ["Abacus: Dev reached 100% of its budget"]
+    with app.app_context():
+        assert db.session.execute(select(BudgetNotification.message).where(
+            BudgetNotification.threshold == 60)).scalar().startswith("not sent: 60% was added")
+    bad = runner.invoke(args=["abacus", "budgets", "edit", "Dev", "--amount", "-3"])
+    assert bad.exit_code == 1 and "--amount" in bad.output and "'-3'" in bad.output
+    missing = runner.invoke(args=["abacus", "budgets", "edit", "Nope", "--amount", "3"])
+    assert missing.exit_code == 1 and "no budget named 'Nope'" in missing.output
+    url = runner.invoke(args=["abacus", "budgets", "edit", "Dev", "--notify", "nonsense://x"])
+    assert url.exit_code == 1 and "--notify: URL 1" in url.output
+    with app.app_context():
+        assert service.budget_urls(service.get_budget("Dev")) == (receiver.url,)
+    cleared = runner.invoke(args=["abacus", "budgets", "edit", "Dev", "--clear-notify"])
+    assert cleared.exit_code == 0 and "ABACUS_ALERT_URLS" in cleared.output
+    gone = runner.invoke(args=["abacus", "budgets", "delete", "Dev"])
+    assert gone.exit_code == 0
+    assert json.loads(runner.invoke(args=["abacus", "budgets", "list", "--json"]).output) == []
+    with app.app_context():
+        assert db.session.execute(select(BudgetNotification)).first() is None
+    again = runner.invoke(args=["abacus", "budgets", "delete", "Dev"])
+    assert again.exit_code == 1 and "no budget named 'Dev'" in again.output
+
+
+def test_admin_edits_and_deletes_on_the_page_with_csrf_and_clear_errors(app, client):
+    from tests.helpers import csrf_token
+
+    with app.app_context():
+        service.add_budget("Org", "org", "month", "100",
+                           notify_urls=("json://127.0.0.1:9/tok-s3cret",))
+        db.session.commit()
+        budget_id = service.get_budget("Org").id
+    sign_in(client, "admin@example.com")
+    page = client.get("/budgets").get_data(as_text=True)
+    assert "Edit or delete" in page and "s3cret" not in page
+    token = csrf_token(page)
+    assert client.post(f"/budgets/{budget_id}/edit",
+                       data={"amount": "250"}).status_code == 400  # no CSRF token
+    bad = client.post(f"/budgets/{budget_id}/edit", data={
+        "csrf_token": token, "amount": "lots", "thresholds": "50,80"}, follow_redirects=True)
+    text = bad.get_data(as_text=True)
+    assert bad.status_code == 200
+    assert "Budget “Org” not changed: amount: expected USD" in text and "&#39;lots&#39;" in text
+    ok = client.post(f"/budgets/{budget_id}/edit", data={
+        "csrf_token": token, "amount": "250.50", "thresholds": "25,75", "notify": ""},
+        follow_redirects=True).get_data(as_text=True)
+    assert "of $250.50" in ok and "25% ($62.62)" in ok and "75% ($187.88)" in ok
+    with app.app_context():
+        assert service.budget_urls(service.get_budget("Org")) == (
+            "json://127.0.0.1:9/tok-s3cret",)  # blank notify keeps the channels
+    member = app.test_client()
+    sign_in(member, "dev@example.com")
+    member_token = csrf_token(member.get("/budgets").get_data(as_text=True))
+    assert member.post(f"/budgets/{budget_id}/delete",
+                       data={"csrf_token": member_token}).status_code == 403
+    gone = client.post(f"/budgets/{budget_id}/delete", data={"csrf_token": token},
+                       follow_redirects=True).get_data(as_text=True)
+    assert "Deleted the budget “Org”" in gone and "No budgets" in gone
+    assert client.post(f"/budgets/{budget_id}/delete",
+                       data={"csrf_token": token}).status_code == 404

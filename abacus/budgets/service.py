@@ -129,6 +129,72 @@ def add_budget(name: str, scope: str, period: str, amount: str, counts: str = "u
     return budget
 
 
+def budget_by_id(budget_id: int) -> Budget | None:
+    return db.session.get(Budget, budget_id)
+
+
+def get_budget(name: str) -> Budget:
+    budget = db.session.execute(select(Budget).where(Budget.name == name.strip())).scalar()
+    if budget is None:
+        raise BudgetError(f"NAME: no budget named {name.strip()!r}")
+    return budget
+
+
+def edit_budget(budget: Budget, amount: str | None = None, thresholds: str | None = None,
+                notify_urls: tuple[str, ...] | None = None) -> list[str]:
+    """Change what is given (the caller commits); `notify_urls=()` falls back to
+    ABACUS_ALERT_URLS. Notifications already sent stay recorded under (period, kind,
+    threshold), so a threshold kept or given again is never re-sent this period. A new
+    threshold at or below one already alerted this period is recorded as sent without
+    sending (a "reached 60%" after "reached 80%" says nothing new); a new one above can
+    alert. Returns what changed, for the message."""
+    changed = []
+    before = set(budget.thresholds)
+    if amount is not None and amount.strip():
+        value = parse_amount(amount)
+        if value != budget.amount_usd:
+            budget.amount_usd = value
+            changed.append(f"amount ${value}")
+    if thresholds is not None and thresholds.strip():
+        values = parse_thresholds(thresholds)
+        if values != list(budget.thresholds):
+            budget.thresholds = values
+            changed.append(f"thresholds {values}")
+            _quiet_new_thresholds(budget, [v for v in values if v not in before])
+    if notify_urls is not None:
+        try:
+            urls = notify.check_urls(notify_urls, "--notify")
+        except notify.BadChannel as exc:
+            raise BudgetError(str(exc)) from None
+        budget.notify_encrypted = encrypt_credentials(
+            {str(i): u for i, u in enumerate(urls)}) if urls else None
+        changed.append(f"{len(urls)} notify URL(s)" if urls else "notify: ABACUS_ALERT_URLS")
+    db.session.flush()
+    return changed
+
+
+def _quiet_new_thresholds(budget: Budget, added: list[int]) -> None:
+    start, _ = period_bounds(budget.period, org_today())
+    sent = db.session.execute(select(func.max(BudgetNotification.threshold)).where(
+        BudgetNotification.budget_id == budget.id, BudgetNotification.period_start == start,
+        BudgetNotification.kind == "threshold")).scalar()
+    quiet = [p for p in added if sent is not None and p <= sent]
+    if not quiet:
+        return
+    s = state(budget)
+    for pct in quiet:
+        _claim(s, "threshold", pct, f"not sent: {pct}% was added by an edit after the "
+                                    f"{sent}% alert of this period")
+
+
+def delete_budget(budget: Budget) -> None:
+    """Delete the budget and its notification record (the caller commits)."""
+    db.session.execute(BudgetNotification.__table__.delete()
+                       .where(BudgetNotification.budget_id == budget.id))
+    db.session.delete(budget)
+    db.session.flush()
+
+
 def budget_urls(budget: Budget) -> tuple[str, ...]:
     """The budget's own channels, else ABACUS_ALERT_URLS."""
     if budget.notify_encrypted:

@@ -48,6 +48,49 @@ def budgets_add_command(name: str, scope: str, period: str, amount: str, counts:
         click.echo(f"  note: {SEATS_RULE}")
 
 
+@budgets_cli.command("edit")
+@click.argument("name")
+@click.option("--amount", metavar="USD")
+@click.option("--thresholds", metavar="PERCENTS")
+@click.option("--notify", "notify_urls", multiple=True, metavar="APPRISE_URL",
+              help="Replace the budget's own channels (stored encrypted).")
+@click.option("--clear-notify", is_flag=True,
+              help="Drop the budget's own channels: ABACUS_ALERT_URLS is used.")
+def budgets_edit_command(name: str, amount: str | None, thresholds: str | None,
+                         notify_urls: tuple[str, ...], clear_notify: bool) -> None:
+    """Change a budget's amount, thresholds or channels; alerts already sent this period
+    are not sent again."""
+    from ..budgets.service import BudgetError, edit_budget, get_budget
+    from ..extensions import db
+
+    if notify_urls and clear_notify:
+        raise click.ClickException("--notify and --clear-notify: give one, not both")
+    urls = () if clear_notify else (notify_urls or None)
+    try:
+        changed = edit_budget(get_budget(name), amount, thresholds, urls)
+    except BudgetError as exc:
+        db.session.rollback()
+        raise click.ClickException(str(exc)) from None
+    db.session.commit()
+    click.echo(f"budget {name!r}: " + (", ".join(changed) if changed else "nothing changed"))
+
+
+@budgets_cli.command("delete")
+@click.argument("name")
+def budgets_delete_command(name: str) -> None:
+    """Delete a budget and its record of alerts sent."""
+    from ..budgets.service import BudgetError, delete_budget, get_budget
+    from ..extensions import db
+
+    try:
+        delete_budget(get_budget(name))
+    except BudgetError as exc:
+        db.session.rollback()
+        raise click.ClickException(str(exc)) from None
+    db.session.commit()
+    click.echo(f"budget {name!r} deleted")
+
+
 @budgets_cli.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def budgets_list_command(as_json: bool) -> None:

@@ -47,6 +47,46 @@ def add() -> ResponseReturnValue:
     return redirect(url_for(".index"), code=303)
 
 
+def _budget(budget_id: int):
+    if not is_admin():
+        abort(403)
+    budget = service.budget_by_id(budget_id)
+    if budget is None:
+        abort(404)
+    return budget
+
+
+@bp.post("/budgets/<int:budget_id>/edit")
+def edit(budget_id: int) -> ResponseReturnValue:
+    """Amount, thresholds and channels; blank fields keep their value. Channels are never
+    shown back (they carry tokens): new URLs replace them, the box clears them."""
+    budget = _budget(budget_id)
+    form = request.form
+    urls = form.get("notify", "").split()
+    notify_urls = () if form.get("clear_notify") else (tuple(urls) if urls else None)
+    try:
+        changed = service.edit_budget(budget, form.get("amount"), form.get("thresholds"),
+                                      notify_urls)
+    except service.BudgetError as exc:
+        db.session.rollback()
+        flash(f"Budget “{budget.name}” not changed: {str(exc).replace('--', '')}", "danger")
+        return redirect(url_for(".index", _anchor=f"budget-{budget_id}"), code=303)
+    db.session.commit()
+    flash(f"Budget “{budget.name}”: " + (", ".join(changed) if changed else "nothing changed")
+          + ".", "ok")
+    return redirect(url_for(".index", _anchor=f"budget-{budget_id}"), code=303)
+
+
+@bp.post("/budgets/<int:budget_id>/delete")
+def delete(budget_id: int) -> ResponseReturnValue:
+    budget = _budget(budget_id)
+    name = budget.name
+    service.delete_budget(budget)
+    db.session.commit()
+    flash(f"Deleted the budget “{name}”.", "ok")
+    return redirect(url_for(".index"), code=303)
+
+
 @bp.app_template_filter("budget_scope")
 def budget_scope(scope: dict) -> str:
     return service.scope_label(scope)
