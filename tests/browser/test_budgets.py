@@ -31,3 +31,21 @@ def test_budget_chart_and_incident_acknowledgement(app, live_server, page):
     page.wait_for_selector("text=acknowledged by admin@example.com")
     assert page.get_by_text("agent left looping").is_visible()
     assert page.get_by_role("button", name="Resolve").is_visible()
+
+
+def test_admin_edits_and_deletes_a_budget_in_the_browser(app, live_server, page):
+    with app.app_context():
+        service.add_budget("Team cap", "org", "month", "150")
+        db.session.commit()
+    dev_sign_in(page, live_server, "/budgets")
+    page.get_by_text("Edit or delete").click()
+    page.get_by_label("Amount (USD)").first.fill("175.25")
+    page.get_by_role("button", name="Save").click()
+    page.wait_for_selector("text=Budget “Team cap”: amount $175.25")
+    assert page.get_by_text("of $175.25").is_visible()
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_text("Edit or delete").click()
+    page.get_by_role("button", name="Delete").click()
+    page.wait_for_selector("text=Deleted the budget “Team cap”")
+    with app.app_context():
+        assert service.active_budgets() == []
