@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, date, datetime, time, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
 from sqlalchemy import func, select
@@ -300,3 +300,37 @@ def test_person_and_team_pages_show_usage_seats_total_and_toggle(app, client):
     team = f"/team?{rng}&cost_basis=seats"
     assert shown(team) == f"${seat:.2f}"
     assert "Cost per active person" in client.get(team).get_data(as_text=True)
+
+
+def test_overview_shows_usage_seats_total_with_toggle_and_cost_per_active_person(app, client):
+    import calendar
+    import re
+
+    d = today() - timedelta(days=2)
+    seed(app, [usage("o1", d, "ann@example.com", "5.00", email="ann@example.com"),
+               usage("o2", d, "bob@example.com", "2.01", email="bob@example.com")], name="c")
+    with app.app_context():
+        import_seat_csv(HEADER + f"ann@example.com,claude,team,31,{d.replace(day=1)},\n"
+                                 f"carl@example.com,claude,team,62,{d.replace(day=1)},\n")
+        db.session.commit()
+    _sign_in(client, "admin@example.com")
+    days = calendar.monthrange(d.year, d.month)[1]
+    seats = sum((Decimal(p) / days).quantize(Decimal("0.01")) for p in (31, 62))
+    url = f"/?start={d.isoformat()}&end={d.isoformat()}"
+
+    def page(basis: str = "") -> str:
+        return client.get(url + (f"&cost_basis={basis}" if basis else "")).get_data(
+            as_text=True)
+
+    def shown(body: str) -> str:
+        return re.search(r'id="cost-split-value">([^<]+)<', body).group(1)
+
+    assert shown(page()) == f"${seats + Decimal('7.01'):.2f}"
+    assert shown(page("seats")) == f"${seats:.2f}"
+    assert shown(page("usage")) == "$7.01"
+    body = page()
+    # Two people used something: carl's idle seat still counts in what each active one costs.
+    per_active = ((seats + Decimal("7.01")) / 2).quantize(Decimal("0.01"), ROUND_HALF_UP)
+    assert re.search(rf"Cost per active person \${per_active:.2f}", body)
+    assert 'href="/?start=' in body and "cost_basis=seats" in body
+    assert shown(page("bogus")) == shown(page("total"))  # an unknown basis falls back
