@@ -334,3 +334,46 @@ def test_overview_shows_usage_seats_total_with_toggle_and_cost_per_active_person
     assert re.search(rf"Cost per active person \${per_active:.2f}", body)
     assert 'href="/?start=' in body and "cost_basis=seats" in body
     assert shown(page("bogus")) == shown(page("total"))  # an unknown basis falls back
+
+
+def test_team_csv_seats_and_totals_add_up_to_seats_cost_and_match_person_page(app, client,
+                                                                               runner):
+    import csv
+    import io
+    import re
+
+    seed(app, [usage("t1", date(2026, 5, 3), "ann@example.com", "1.234",
+                     email="ann@example.com"),
+               usage("t2", date(2026, 5, 4), "bob@example.com", "2.005",
+                     email="bob@example.com")], name="c")
+    with app.app_context():
+        # ann: a mid-month plan change; carl: a seat and no usage.
+        import_seat_csv(HEADER + "ann@example.com,claude,team,30,2026-04-01,2026-05-09\n"
+                                 "ann@example.com,claude,premium,150,2026-05-10,\n"
+                                 "carl@example.com,chatgpt,business,25,2026-05-20,\n")
+        db.session.commit()
+    with app.app_context():
+        expected = cost(runner, "2026-05-01", "2026-05-31")
+    _sign_in(client, "admin@example.com")
+    rng = "start=2026-05-01&end=2026-05-31"
+    rows = list(csv.DictReader(io.StringIO(client.get(f"/team.csv?{rng}").get_data(
+        as_text=True))))
+    by_person = {r["person"]: r for r in rows}
+    assert set(by_person) == {"ann@example.com", "bob@example.com", "carl@example.com"}
+    assert by_person["carl@example.com"]["tokens"] == "0"  # a seat, no usage: still a row
+    # 9 days of $30 and 22 of $150 in a 31-day month, each piece rounded to the cent once.
+    assert by_person["ann@example.com"]["seats_usd"] == "115.160000"
+    for key in ("seats_usd", "total_usd"):
+        column = sum(Decimal(r[key]) for r in rows)
+        assert f"{column:.2f}" == expected["total"][key]
+        for person, row in by_person.items():
+            assert f"{Decimal(row[key]):.2f}" == expected["people"][person][key]
+    filtered = list(csv.DictReader(io.StringIO(client.get(f"/team.csv?{rng}&q=carl")
+                                               .get_data(as_text=True))))
+    assert [r["person"] for r in filtered] == ["carl@example.com"]  # the filter applies
+    # The person page's seats section shows the same figures.
+    ann = expected["people"]["ann@example.com"]
+    body = client.get(f"/users/ann@example.com?{rng}").get_data(as_text=True)
+    parts = re.search(r'class="cost-split-parts">(.*?)</span>\s*\n', body, re.S).group(1)
+    assert f"Seats ${ann['seats_usd']}" in parts and f"Total ${ann['total_usd']}" in parts
+    assert f"Usage ${ann['usage_usd']}" in parts
