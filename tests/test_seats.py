@@ -377,3 +377,42 @@ def test_team_csv_seats_and_totals_add_up_to_seats_cost_and_match_person_page(ap
     parts = re.search(r'class="cost-split-parts">(.*?)</span>\s*\n', body, re.S).group(1)
     assert f"Seats ${ann['seats_usd']}" in parts and f"Total ${ann['total_usd']}" in parts
     assert f"Usage ${ann['usage_usd']}" in parts
+
+
+def test_included_allowances_shown_per_tool_and_person_never_subtracted(app, client, runner):
+    import dataclasses
+    import re
+
+    d = date(2026, 5, 6)
+    copilot = [usage("c1", d, "ann-gh", "12.50", tool="copilot", email="ann@example.com"),
+               usage("c2", d + timedelta(days=1), "ann-gh", "3.00", tool="copilot",
+                     email="ann@example.com"),
+               usage("c3", d, "bob-gh", "4.00", tool="copilot", email="bob@example.com")]
+    billed = {"c1": "2.50", "c2": "0", "c3": "4.00"}  # ann: $13.00 of her $15.50 included
+    seed(app, [dataclasses.replace(r, extras={"billed_usd": billed[r.event_key]})
+               for r in copilot], name="gh", provider="copilot")
+    seed(app, [dataclasses.replace(usage("k1", d, "ann@example.com", "0.60",
+                                         email="ann@example.com"),
+                                   kind="USAGE_EVENT_KIND_INCLUDED_IN_BUSINESS"),
+               dataclasses.replace(usage("k2", d, "ann@example.com", "1.40",
+                                         email="ann@example.com"),
+                                   kind="USAGE_EVENT_KIND_USAGE_BASED")], name="cur")
+    with app.app_context():
+        import_seat_csv(HEADER + "ann@example.com,copilot,business,19,2026-05-01,\n")
+        db.session.commit()
+        totals = cost(runner, "2026-05-01", "2026-05-31")
+    # Included usage stays in the usage figure: the total is not reduced by it.
+    assert totals["people"]["ann@example.com"]["usage_usd"] == "17.50"
+    assert totals["people"]["ann@example.com"]["total_usd"] == "36.50"
+    _sign_in(client, "admin@example.com")
+    rng = "start=2026-05-01&end=2026-05-31"
+
+    def lines(url: str) -> dict[str, str]:
+        body = client.get(url).get_data(as_text=True)
+        return dict(re.findall(r'data-tool="([^"]+)">.*?included in seats: <strong>([^<]+)<',
+                               body))
+
+    assert lines(f"/seats?{rng}") == {"copilot": "$13.00", "cursor": "$0.60"}
+    assert lines(f"/users/ann@example.com?{rng}") == {"copilot": "$13.00", "cursor": "$0.60"}
+    assert lines(f"/users/bob@example.com?{rng}") == {}  # all of bob's usage was billed
+    assert lines("/seats?start=2026-06-01&end=2026-06-30") == {}
