@@ -8,8 +8,8 @@ from decimal import Decimal
 
 from .assignments import SeatSpan, all_seats
 from .cost import CostReport, PersonCost, cost_report, seat_cost
-from .included import included_by_tool
 from .idle import SeatActivity, ToolHygiene, current_seats, hygiene, idle_seats, savings
+from .included import included_by_tool
 from .plans import PlanPrices
 
 
