@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, date, datetime, time, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
 from sqlalchemy import func, select
@@ -300,3 +300,119 @@ def test_person_and_team_pages_show_usage_seats_total_and_toggle(app, client):
     team = f"/team?{rng}&cost_basis=seats"
     assert shown(team) == f"${seat:.2f}"
     assert "Cost per active person" in client.get(team).get_data(as_text=True)
+
+
+def test_overview_shows_usage_seats_total_with_toggle_and_cost_per_active_person(app, client):
+    import calendar
+    import re
+
+    d = today() - timedelta(days=2)
+    seed(app, [usage("o1", d, "ann@example.com", "5.00", email="ann@example.com"),
+               usage("o2", d, "bob@example.com", "2.01", email="bob@example.com")], name="c")
+    with app.app_context():
+        import_seat_csv(HEADER + f"ann@example.com,claude,team,31,{d.replace(day=1)},\n"
+                                 f"carl@example.com,claude,team,62,{d.replace(day=1)},\n")
+        db.session.commit()
+    _sign_in(client, "admin@example.com")
+    days = calendar.monthrange(d.year, d.month)[1]
+    seats = sum((Decimal(p) / days).quantize(Decimal("0.01")) for p in (31, 62))
+    url = f"/?start={d.isoformat()}&end={d.isoformat()}"
+
+    def page(basis: str = "") -> str:
+        return client.get(url + (f"&cost_basis={basis}" if basis else "")).get_data(
+            as_text=True)
+
+    def shown(body: str) -> str:
+        return re.search(r'id="cost-split-value">([^<]+)<', body).group(1)
+
+    assert shown(page()) == f"${seats + Decimal('7.01'):.2f}"
+    assert shown(page("seats")) == f"${seats:.2f}"
+    assert shown(page("usage")) == "$7.01"
+    body = page()
+    # Two people used something: carl's idle seat still counts in what each active one costs.
+    per_active = ((seats + Decimal("7.01")) / 2).quantize(Decimal("0.01"), ROUND_HALF_UP)
+    assert re.search(rf"Cost per active person \${per_active:.2f}", body)
+    assert 'href="/?start=' in body and "cost_basis=seats" in body
+    assert shown(page("bogus")) == shown(page("total"))  # an unknown basis falls back
+
+
+def test_team_csv_seats_and_totals_add_up_to_seats_cost_and_match_person_page(app, client,
+                                                                               runner):
+    import csv
+    import io
+    import re
+
+    seed(app, [usage("t1", date(2026, 5, 3), "ann@example.com", "1.234",
+                     email="ann@example.com"),
+               usage("t2", date(2026, 5, 4), "bob@example.com", "2.005",
+                     email="bob@example.com")], name="c")
+    with app.app_context():
+        # ann: a mid-month plan change; carl: a seat and no usage.
+        import_seat_csv(HEADER + "ann@example.com,claude,team,30,2026-04-01,2026-05-09\n"
+                                 "ann@example.com,claude,premium,150,2026-05-10,\n"
+                                 "carl@example.com,chatgpt,business,25,2026-05-20,\n")
+        db.session.commit()
+    with app.app_context():
+        expected = cost(runner, "2026-05-01", "2026-05-31")
+    _sign_in(client, "admin@example.com")
+    rng = "start=2026-05-01&end=2026-05-31"
+    rows = list(csv.DictReader(io.StringIO(client.get(f"/team.csv?{rng}").get_data(
+        as_text=True))))
+    by_person = {r["person"]: r for r in rows}
+    assert set(by_person) == {"ann@example.com", "bob@example.com", "carl@example.com"}
+    assert by_person["carl@example.com"]["tokens"] == "0"  # a seat, no usage: still a row
+    # 9 days of $30 and 22 of $150 in a 31-day month, each piece rounded to the cent once.
+    assert by_person["ann@example.com"]["seats_usd"] == "115.160000"
+    for key in ("seats_usd", "total_usd"):
+        column = sum(Decimal(r[key]) for r in rows)
+        assert f"{column:.2f}" == expected["total"][key]
+        for person, row in by_person.items():
+            assert f"{Decimal(row[key]):.2f}" == expected["people"][person][key]
+    filtered = list(csv.DictReader(io.StringIO(client.get(f"/team.csv?{rng}&q=carl")
+                                               .get_data(as_text=True))))
+    assert [r["person"] for r in filtered] == ["carl@example.com"]  # the filter applies
+    # The person page's seats section shows the same figures.
+    ann = expected["people"]["ann@example.com"]
+    body = client.get(f"/users/ann@example.com?{rng}").get_data(as_text=True)
+    parts = re.search(r'class="cost-split-parts">(.*?)</span>\s*\n', body, re.S).group(1)
+    assert f"Seats ${ann['seats_usd']}" in parts and f"Total ${ann['total_usd']}" in parts
+    assert f"Usage ${ann['usage_usd']}" in parts
+
+
+def test_included_allowances_shown_per_tool_and_person_never_subtracted(app, client, runner):
+    import dataclasses
+    import re
+
+    d = date(2026, 5, 6)
+    copilot = [usage("c1", d, "ann-gh", "12.50", tool="copilot", email="ann@example.com"),
+               usage("c2", d + timedelta(days=1), "ann-gh", "3.00", tool="copilot",
+                     email="ann@example.com"),
+               usage("c3", d, "bob-gh", "4.00", tool="copilot", email="bob@example.com")]
+    billed = {"c1": "2.50", "c2": "0", "c3": "4.00"}  # ann: $13.00 of her $15.50 included
+    seed(app, [dataclasses.replace(r, extras={"billed_usd": billed[r.event_key]})
+               for r in copilot], name="gh", provider="copilot")
+    seed(app, [dataclasses.replace(usage("k1", d, "ann@example.com", "0.60",
+                                         email="ann@example.com"),
+                                   kind="USAGE_EVENT_KIND_INCLUDED_IN_BUSINESS"),
+               dataclasses.replace(usage("k2", d, "ann@example.com", "1.40",
+                                         email="ann@example.com"),
+                                   kind="USAGE_EVENT_KIND_USAGE_BASED")], name="cur")
+    with app.app_context():
+        import_seat_csv(HEADER + "ann@example.com,copilot,business,19,2026-05-01,\n")
+        db.session.commit()
+        totals = cost(runner, "2026-05-01", "2026-05-31")
+    # Included usage stays in the usage figure: the total is not reduced by it.
+    assert totals["people"]["ann@example.com"]["usage_usd"] == "17.50"
+    assert totals["people"]["ann@example.com"]["total_usd"] == "36.50"
+    _sign_in(client, "admin@example.com")
+    rng = "start=2026-05-01&end=2026-05-31"
+
+    def lines(url: str) -> dict[str, str]:
+        body = client.get(url).get_data(as_text=True)
+        return dict(re.findall(r'data-tool="([^"]+)">.*?included in seats: <strong>([^<]+)<',
+                               body))
+
+    assert lines(f"/seats?{rng}") == {"copilot": "$13.00", "cursor": "$0.60"}
+    assert lines(f"/users/ann@example.com?{rng}") == {"copilot": "$13.00", "cursor": "$0.60"}
+    assert lines(f"/users/bob@example.com?{rng}") == {}  # all of bob's usage was billed
+    assert lines("/seats?start=2026-06-01&end=2026-06-30") == {}

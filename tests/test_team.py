@@ -266,6 +266,11 @@ def test_totals_cover_all_pages_and_pages_are_50_rows(client, app):
     assert "all 60 rows" in visible(first.get_data(as_text=True))
 
 
+def no_seat(usage: str) -> list[str]:
+    """The seat columns of a row without a seat: $0 seats, the usage as the total."""
+    return ["0.000000", "0", f"{Decimal(usage):.6f}"]
+
+
 def test_csv_has_exactly_the_rows_and_columns_shown(signed_in):
     page = signed_in.get("/team?sort=tokens&dir=desc&q=example")
     export_link = re.search(r'<a [^>]*href="(/team\.csv[^"]*)"[^>]*>', page.get_data(as_text=True))
@@ -281,19 +286,22 @@ def test_csv_has_exactly_the_rows_and_columns_shown(signed_in):
     # The columns shown, in their order, as export ids; each flag beside what it qualifies.
     assert headers(page) == ["Person", "Total tokens", "Cost", "Claude Code", "Cursor",
                              "Days active", "Avg tokens/day", "Last active"]
+    # Seats (none here) and usage + seats sit beside the usage cost.
     assert table[0] == ["person", "unmapped", "tokens", "cost_usd", "unpriced_events",
-                        "claude_code_tokens", "cursor_tokens", "days_active",
+                        "seats_usd", "unpriced_seats", "total_usd", "claude_code_tokens",
+                        "cursor_tokens", "days_active",
                         "avg_daily_tokens", "last_active_day", "timezone"]
     assert [r[0] for r in table[1:]] == people(page) == [BOB, ALICE, CAROL, ERIN]
     assert table[1:] == [
-        [BOB, "false", "11000", "3.000000", "0", "11000", "0", "1", "11000",
+        [BOB, "false", "11000", "3.000000", "0", *no_seat("3"), "11000", "0", "1", "11000",
          ago(5).isoformat(), "UTC"],
-        [ALICE, "false", "4860", "8.000000", "0", "1560", "3300", "3", "1620",
+        [ALICE, "false", "4860", "8.000000", "0", *no_seat("8"), "1560", "3300", "3", "1620",
          ago(0).isoformat(), "UTC"],
-        [CAROL, "false", "3100", "20.500000", "0", "0", "3100", "2", "1550",
+        [CAROL, "false", "3100", "20.500000", "0", *no_seat("20.5"), "0", "3100", "2", "1550",
          ago(3).isoformat(), "UTC"],
         # Unpriced: the cost is unknown (empty, not 0) and flagged.
-        [ERIN, "false", "55", "", "1", "0", "55", "1", "55", ago(1).isoformat(), "UTC"],
+        [ERIN, "false", "55", "", "1", *no_seat("0"), "0", "55", "1", "55",
+         ago(1).isoformat(), "UTC"],
     ]
 
 
@@ -383,7 +391,8 @@ def test_empty_state_says_what_to_do(client):
     assert "No usage in last 30 days" in text
     assert "flask abacus demo" in text
     assert read_csv(client.get("/team.csv")) == [["person", "unmapped", "tokens", "cost_usd",
-                                                  "unpriced_events", "days_active",
+                                                  "unpriced_events", "seats_usd",
+                                                  "unpriced_seats", "total_usd", "days_active",
                                                   "avg_daily_tokens", "last_active_day",
                                                   "timezone"]]
 

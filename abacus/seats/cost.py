@@ -62,6 +62,7 @@ class PersonCost:
     seats_usd: Decimal = Decimal("0.00")
     usage_usd: Decimal = Decimal("0.00")
     unpriced_seats: int = 0  # seats whose plan has no known price: left out of seats_usd
+    mapped: bool = True  # False: an unmapped identity holds a seat (no e-mail known)
 
     @property
     def total_usd(self) -> Decimal:
@@ -110,6 +111,7 @@ def cost_report(start: date, end: date, seats: list[SeatSpan] | None = None) -> 
         if cost == 0:
             continue
         row = people.setdefault(span.holder, PersonCost())
+        row.mapped = row.mapped and span.mapped
         if cost is None:
             row.unpriced_seats += 1
         else:

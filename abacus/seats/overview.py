@@ -9,6 +9,7 @@ from decimal import Decimal
 from .assignments import SeatSpan, all_seats
 from .cost import CostReport, PersonCost, cost_report, seat_cost
 from .idle import SeatActivity, ToolHygiene, current_seats, hygiene, idle_seats, savings
+from .included import included_by_tool
 from .plans import PlanPrices
 
 
@@ -20,13 +21,14 @@ class SeatsOverview:
     monthly_savings_usd: Decimal
     current: list[SeatActivity]
     cost: CostReport
+    included: dict[str, Decimal]  # per tool: usage the seats already pay for (a part of it)
 
 
 def seats_overview(start: date, end: date, today: date, idle_days: int) -> SeatsOverview:
     current = current_seats(today)
     idle = idle_seats(current, today, idle_days)
     return SeatsOverview(hygiene(current, today), idle, idle_days, savings(idle), current,
-                         cost_report(start, end))
+                         cost_report(start, end), included_by_tool(start, end))
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,7 @@ class PersonSeat:
 class PersonSeats:
     seats: list[PersonSeat]
     cost: PersonCost
+    included: dict[str, Decimal]
 
 
 def person_seats(person: str, start: date, end: date) -> PersonSeats:
@@ -48,4 +51,5 @@ def person_seats(person: str, start: date, end: date) -> PersonSeats:
     prices = PlanPrices()
     rows = [PersonSeat(s, seat_cost(s, start, end, prices)) for s in spans]
     report = cost_report(start, end, seats=spans)
-    return PersonSeats(rows, report.people.get(person.lower(), PersonCost()))
+    return PersonSeats(rows, report.people.get(person.lower(), PersonCost()),
+                       included_by_tool(start, end, person))

@@ -11,6 +11,7 @@ from flask_login import current_user
 
 from ..analytics import overview as analytics
 from ..analytics.commits import commit_summary
+from ..seats.cost import cost_report
 from ..sync.engine import data_complete_through
 from . import htmx, params
 from .access import is_admin, only_person
@@ -18,6 +19,7 @@ from .budgets import attention
 from .charts import Series, stacked_columns
 from .filters import tool_label
 from .ranges import current_range, org_today
+from .seats import basis_links, cost_basis
 
 bp = Blueprint("dashboard", __name__)
 
@@ -50,6 +52,8 @@ def index() -> ResponseReturnValue:
         commits=commit_summary(rng.start, rng.end, prev_range.start, prev_range.end,
                                current_app.config["ABACUS"].timezone),
         timezone=current_app.config["ABACUS"].timezone,
+        seat_cost=cost_report(rng.start, rng.end), cost_basis=cost_basis(),
+        basis_links=basis_links("dashboard.index"),
         attention=attention(None if is_admin() else current_user.email.lower()))
 
 

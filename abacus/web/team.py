@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from decimal import Decimal
 from typing import ClassVar
 
 from flask import Blueprint, Response, current_app, request, url_for
 from flask.typing import ResponseReturnValue
 
 from ..analytics.team import PER_PAGE, TOOL_PREFIX, Column, TeamPivot, TeamRow, team_pivot
-from ..seats.cost import cost_report
+from ..seats.cost import CostReport, PersonCost, cost_report
 from . import exports, htmx, params
 from .access import only_person
 from .filters import tool_label
@@ -104,9 +105,31 @@ def index() -> ResponseReturnValue:
 def export() -> ResponseReturnValue:
     """Every matching row (not only the page) with the columns shown, in the shared format."""
     rng = current_range()
-    _, pivot, shown = _state(rng, per_page=None)
-    return exports.csv_response("team", rng, export_fields(shown), pivot.rows,
+    state, pivot, shown = _state(rng, per_page=None)
+    report = cost_report(rng.start, rng.end)
+    rows = [*pivot.rows, *_seat_only_rows(report, pivot.rows, state.q, only_person())]
+    return exports.csv_response("team", rng, export_fields(shown, report), rows,
                                 current_app.config["ABACUS"].timezone)
+
+
+def _seat_only_rows(report: CostReport, rows: list[TeamRow], q: str, limit: str | None
+                    ) -> list[TeamRow]:
+    """People holding a seat but with no usage in the range: the pivot has no row for them,
+    yet they cost money, so the export adds one (after the others) and its seat columns add
+    up to `flask abacus seats cost`. Same filter and visibility as the pivot's rows."""
+    have = {r.person.lower() for r in rows}
+    out = []
+    for person, cost in report.people.items():
+        if person in have or not cost.seats_usd and not cost.unpriced_seats:
+            continue
+        if q and q.lower() not in person or limit is not None and person != limit:
+            continue
+        out.append(TeamRow(person=person, mapped=cost.mapped, tokens=0,
+                           cost_usd=Decimal(0), events=0, unpriced_events=0, by_tool={},
+                           input_tokens=0, output_tokens=0, cache_write_tokens=0,
+                           cache_read_tokens=0, days_active=0, avg_tokens_per_day=0,
+                           avg_cost_per_day=Decimal(0), first_active=None, last_active=None))
+    return out
 
 
 # Export ids of the fixed columns (README "Exports"); a column added later without one here
@@ -129,10 +152,15 @@ def export_id(column: Column) -> str:
     return exports.column_id(column.key.removesuffix(unit) + unit)
 
 
-def export_fields(columns: list[Column]) -> list[exports.Field]:
+def export_fields(columns: list[Column], seats: CostReport | None = None
+                  ) -> list[exports.Field]:
     """The shown columns as export columns, each with the flag the screen shows beside it:
     `unmapped` after the person (the badge), `unpriced_events` after the first money column
-    ("unpriced" / "+N unpriced"). An amount nothing in the row has a price for is empty."""
+    ("unpriced" / "+N unpriced"). An amount nothing in the row has a price for is empty.
+
+    With `seats`, the usage cost (`cost_usd`) is followed by `seats_usd` (prorated by day,
+    in cents), `unpriced_seats` (seats with no known price, left out of seats_usd) and
+    `total_usd`: the per-person figures of `flask abacus seats cost` (usage in cents + seats)."""
     fields: list[exports.Field] = []
     flagged_unpriced = False
     for col in columns:
@@ -142,7 +170,18 @@ def export_fields(columns: list[Column]) -> list[exports.Field]:
         elif col.kind == "usd" and not flagged_unpriced:
             fields.append(exports.Field("unpriced_events", lambda row: row.unpriced_events))
             flagged_unpriced = True
+        if col.key == "cost" and seats is not None:
+            fields += _seat_fields(seats)
     return fields
+
+
+def _seat_fields(seats: CostReport) -> list[exports.Field]:
+    def cost(row: TeamRow) -> PersonCost:
+        return seats.people.get(row.person.lower(), PersonCost())
+
+    return [exports.Field("seats_usd", lambda row: cost(row).seats_usd),
+            exports.Field("unpriced_seats", lambda row: cost(row).unpriced_seats),
+            exports.Field("total_usd", lambda row: cost(row).total_usd)]
 
 
 def _getter(column: Column) -> Callable[[TeamRow], object]:

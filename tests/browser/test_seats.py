@@ -74,3 +74,13 @@ def test_seats_page_upload_idle_list_and_toggle(app, live_server, page, tmp_path
     total = Decimal(value.inner_text().lstrip("$")) - Decimal(seats_text.lstrip("$"))
     assert total == Decimal("4.00")
     expect(page.locator(".cost-per-active")).to_contain_text("(1 active)")
+
+    # Overview: the same card and toggle, for the same range and the same figures.
+    page.goto(f"{live_server}/?start={day}&end={day}")
+    toggle = page.get_by_role("navigation", name="Figure shown")
+    toggle.get_by_role("link", name="Seats").click()
+    expect(toggle.get_by_role("link", name="Seats")).to_have_attribute("aria-current", "true")
+    expect(page.locator("#cost-split-value")).to_have_text(seats_text)
+    toggle.get_by_role("link", name="Usage").click()
+    expect(page.locator("#cost-split-value")).to_have_text("$4.00")
+    expect(page.locator(".cost-per-active")).to_contain_text("(1 active)")

@@ -21,7 +21,9 @@ from tests.browser.conftest import shoot_views, sign_in_from
 
 # Header shown -> the export's column ids (a tool's column is `<tool>_tokens`).
 EXPORT_IDS = {"PERSON": ["person", "unmapped"], "TOTAL TOKENS": ["tokens"],
-              "COST": ["cost_usd", "unpriced_events"], "CACHE READ": ["cache_read_tokens"],
+              # After the usage cost: the seats and usage + seats (README "Seats").
+              "COST": ["cost_usd", "unpriced_events", "seats_usd", "unpriced_seats",
+                       "total_usd"], "CACHE READ": ["cache_read_tokens"],
               "DAYS ACTIVE": ["days_active"], "AVG TOKENS/DAY": ["avg_daily_tokens"],
               "LAST ACTIVE": ["last_active_day"]}
 
