@@ -24,6 +24,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import BIT, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
@@ -40,7 +41,11 @@ ACCOUNT_STATUSES = ("active", "auth_expired", "rate_limited", "error", "disabled
 COST_SOURCES = ("provider", "estimated", "unpriced", "not_charged")
 RUN_STATUSES = ("running", "success", "partial", "failed", "interrupted")
 BACKFILL_STATUSES = ("pending", "running", "complete")
-ROLES = ("admin", "member")
+# admin: everything; finance: every figure and export, no admin actions; member: their own
+# rows and aggregates. A team lead is a member (or finance) who leads a team (TeamMembership.lead).
+ROLES = ("admin", "finance", "member")
+TEAM_SOURCES = ("manual", "csv", "github", "cursor")
+TOKEN_KINDS = ("api", "ingest")
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -747,3 +752,88 @@ class Incident(db.Model):
     note: Mapped[str | None] = mapped_column(Text)
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     resolved_by: Mapped[str | None] = mapped_column(String(255))
+
+
+class Team(db.Model):
+    """A team in the org chart: a tree through `parent_id`, with an optional cost-centre code.
+    Teams come from a CSV (HR export), GitHub teams, Cursor billing groups or manual edits;
+    `source` + `external_id` let a re-import find the team it made before."""
+
+    __tablename__ = "teams"
+    __table_args__ = (CheckConstraint(_in("source", TEAM_SOURCES), name="team_source_valid"),
+                      CheckConstraint("parent_id IS NULL OR parent_id <> id",
+                                      name="team_not_own_parent"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id", ondelete="SET NULL"),
+                                                  index=True)
+    cost_centre: Mapped[str | None] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(16), server_default="manual")
+    external_id: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = _now_col()
+
+
+class TeamMembership(db.Model):
+    """A person (lower-cased e-mail) in a team over valid_from..valid_to, both days in the org
+    time zone and inclusive (valid_to None: still in it). Effective-dated, so last quarter's
+    chargeback stays right after a re-org. `share` (0 < share <= 1) is this membership's part
+    of the person's cost on a day they are in several teams; None: equal shares."""
+
+    __tablename__ = "team_memberships"
+    __table_args__ = (
+        UniqueConstraint("team_id", "person", "valid_from"),
+        CheckConstraint("valid_to IS NULL OR valid_to >= valid_from", name="membership_dates"),
+        CheckConstraint("share IS NULL OR (share > 0 AND share <= 1)", name="membership_share"),
+        CheckConstraint(_in("source", TEAM_SOURCES), name="membership_source_valid"),
+        Index("ix_team_memberships_person", "person", "valid_from"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    team_id: Mapped[int] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"),
+                                         index=True)
+    person: Mapped[str] = mapped_column(String(255))
+    valid_from: Mapped[date] = mapped_column(Date)
+    valid_to: Mapped[date | None] = mapped_column(Date)
+    lead: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    share: Mapped[Decimal | None] = mapped_column(Numeric(5, 4))
+    source: Mapped[str] = mapped_column(String(16), server_default="manual")
+    created_at: Mapped[datetime] = _now_col()
+
+
+class AccessToken(db.Model):
+    """A bearer token for a machine: `api` tokens read the JSON API with `role` (and, for a
+    member token, `email`'s rows); `ingest` tokens may only post telemetry. Only the SHA-256
+    of the token is kept; it is shown once when created. A name is unique among live tokens
+    of a kind, so a revoked name can be reused."""
+
+    __tablename__ = "access_tokens"
+    __table_args__ = (
+        CheckConstraint(_in("kind", TOKEN_KINDS), name="token_kind_valid"),
+        Index("uq_access_tokens_live_name", "kind", "name", unique=True,
+              postgresql_where=text("revoked_at IS NULL")),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(128))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)  # sha256 hex
+    role: Mapped[str | None] = mapped_column(String(16))
+    email: Mapped[str | None] = mapped_column(String(255))
+    created_by: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = _now_col()
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class AccessLogEntry(db.Model):
+    """Who opened whose person page or downloaded which export, and when (kept for
+    ABACUS_ACCESS_LOG_DAYS). `viewer` is the signed-in e-mail or `token:NAME`."""
+
+    __tablename__ = "access_log"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    at: Mapped[datetime] = _now_col(index=True)
+    viewer: Mapped[str] = mapped_column(String(255))
+    action: Mapped[str] = mapped_column(String(32))  # person_page | export | api
+    target: Mapped[str] = mapped_column(Text)  # the person's e-mail, or the export's path

@@ -1,0 +1,60 @@
+"""Team scope: which people a team (with its subtree) holds over a range of days, and which
+teams a person leads. One home for these questions, asked by the team-scoped pages, the role
+checks (a lead sees their teams' subtrees), chargeback and the JSON API.
+
+Memberships are effective-dated: a person counts for a team on a day when
+valid_from <= day <= coalesce(valid_to, day).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date
+
+from sqlalchemy import ColumnElement, Select, and_, literal, or_, select
+
+from ..extensions import db
+from ..models import Team, TeamMembership
+
+
+def subtree_ids(team_ids: Iterable[int]) -> list[int]:
+    """The given teams and every team below them (a recursive walk of parent_id)."""
+    roots = sorted(set(team_ids))
+    if not roots:
+        return []
+    tree = select(Team.id).where(Team.id.in_(roots)).cte("tree", recursive=True)
+    tree = tree.union(select(Team.id).where(Team.parent_id == tree.c.id))
+    return sorted(db.session.scalars(select(tree.c.id)))
+
+
+def on_days(start: date, end: date) -> ColumnElement[bool]:
+    """Memberships in force on some day of start..end (inclusive)."""
+    return and_(TeamMembership.valid_from <= end,
+                or_(TeamMembership.valid_to.is_(None), TeamMembership.valid_to >= start))
+
+
+def members(team_ids: Iterable[int], start: date, end: date) -> Select:
+    """SELECT of the distinct e-mails in any of `team_ids` on some day of start..end
+    (callers pass subtree_ids(...) when a team's view includes its subtree)."""
+    ids = sorted(set(team_ids))
+    return (select(TeamMembership.person).distinct()
+            .where(TeamMembership.team_id.in_(ids or [-1]), on_days(start, end)))
+
+
+def member_on_day(team_ids: Iterable[int], person: ColumnElement, day: ColumnElement
+                  ) -> ColumnElement[bool]:
+    """EXISTS: `person` was in one of `team_ids` on `day` (for per-day rollup rows, so a
+    re-org splits a person's days between their old and new team exactly)."""
+    ids = sorted(set(team_ids))
+    return select(literal(1)).where(
+        TeamMembership.team_id.in_(ids or [-1]), TeamMembership.person == person,
+        TeamMembership.valid_from <= day,
+        or_(TeamMembership.valid_to.is_(None), TeamMembership.valid_to >= day)).exists()
+
+
+def led_team_ids(email: str, day: date) -> list[int]:
+    """Teams `email` leads on `day` (not yet their subtrees)."""
+    return sorted(db.session.scalars(
+        select(TeamMembership.team_id).distinct().where(
+            TeamMembership.person == email.lower(), TeamMembership.lead.is_(True),
+            on_days(day, day))))

@@ -1,0 +1,89 @@
+"""Bearer tokens for machines: API tokens (read the JSON API as a role) and ingest tokens
+(post telemetry). One home for both kinds: a token is random, shown once, kept only as its
+SHA-256, found by that hash on every request, revocable, and its last use is recorded."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select
+
+from ..extensions import db
+from ..models import TOKEN_KINDS, AccessToken
+
+PREFIX = {"api": "abk_api_", "ingest": "abk_ing_"}  # says what a leaked token is for
+# last_used_at is written at most this often per token, so a busy exporter does not turn
+# every request into an UPDATE.
+TOUCH_EVERY = timedelta(minutes=1)
+
+
+class TokenError(ValueError):
+    """A token request that cannot be carried out; the message says why."""
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def live_token(kind: str, name: str) -> AccessToken | None:
+    return db.session.scalar(select(AccessToken).where(
+        AccessToken.kind == kind, AccessToken.name == name, AccessToken.revoked_at.is_(None)))
+
+
+def create_token(kind: str, name: str, *, role: str | None = None, email: str | None = None,
+                 created_by: str | None = None) -> tuple[AccessToken, str]:
+    """A new token of `kind` named `name`; returns the row and the plain token (shown once).
+    Refuses a name that a live token of the same kind already has. Caller commits."""
+    if kind not in TOKEN_KINDS:
+        raise TokenError(f"unknown token kind {kind!r}")
+    name = name.strip()
+    if not name or len(name) > 128:
+        raise TokenError("a token needs a name of 1 to 128 characters")
+    if live_token(kind, name) is not None:
+        raise TokenError(f"a {kind} token named {name!r} already exists; revoke it first")
+    plain = PREFIX[kind] + secrets.token_urlsafe(32)
+    row = AccessToken(kind=kind, name=name, token_hash=_hash(plain), role=role,
+                      email=email.strip().lower() if email else None, created_by=created_by)
+    db.session.add(row)
+    db.session.flush()
+    return row, plain
+
+
+def revoke_token(kind: str, name: str) -> AccessToken:
+    """Revoke the live token of `kind` named `name`; it is refused from the next request on.
+    Caller commits."""
+    row = live_token(kind, name)
+    if row is None:
+        raise TokenError(f"no live {kind} token named {name!r}")
+    row.revoked_at = datetime.now(UTC)
+    return row
+
+
+def token_for(kind: str, presented: str | None) -> AccessToken | None:
+    """The live token of `kind` whose plain text is `presented`, or None; records its use.
+    Caller commits (a read-only request may simply commit at the end)."""
+    if not presented:
+        return None
+    row = db.session.scalar(select(AccessToken).where(
+        AccessToken.token_hash == _hash(presented.strip()), AccessToken.kind == kind,
+        AccessToken.revoked_at.is_(None)))
+    if row is not None:
+        now = datetime.now(UTC)
+        if row.last_used_at is None or now - row.last_used_at >= TOUCH_EVERY:
+            row.last_used_at = now
+    return row
+
+
+def bearer(header: str | None) -> str | None:
+    """The token in an `Authorization: Bearer …` header, or None."""
+    scheme, _, value = (header or "").partition(" ")
+    return value.strip() or None if scheme.lower() == "bearer" else None
+
+
+def list_tokens(kind: str) -> list[AccessToken]:
+    """Every token of `kind`, live first, newest first."""
+    return list(db.session.scalars(select(AccessToken).where(AccessToken.kind == kind)
+                                   .order_by(AccessToken.revoked_at.is_not(None),
+                                             AccessToken.created_at.desc())))
