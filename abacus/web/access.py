@@ -22,6 +22,21 @@ def is_admin() -> bool:
     return bool(getattr(current_user, "is_admin", False))
 
 
+def is_finance() -> bool:
+    """Admins and finance see every figure and export (finance: no admin actions)."""
+    return getattr(current_user, "role", None) in ("admin", "finance")
+
+
+def finance_required(view: F) -> F:
+    """403 for anyone but admin or finance (money reports such as chargeback)."""
+    @wraps(view)
+    def wrapped(*args, **kwargs):
+        if not is_finance():
+            abort(403)
+        return view(*args, **kwargs)
+    return wrapped  # type: ignore[return-value]
+
+
 def admin_required(view: F) -> F:
     """403 for anyone but an admin (the sign-in guard already handled anonymous users)."""
     @wraps(view)
