@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 
 from ..extensions import db
-from ..models import TOKEN_KINDS, AccessToken
+from ..models import ROLES, TOKEN_KINDS, AccessToken
 
 PREFIX = {"api": "abk_api_", "ingest": "abk_ing_"}  # says what a leaked token is for
 # last_used_at is written at most this often per token, so a busy exporter does not turn
@@ -49,6 +49,24 @@ def create_token(kind: str, name: str, *, role: str | None = None, email: str | 
     db.session.add(row)
     db.session.flush()
     return row, plain
+
+
+def create_api_token(name: str, *, role: str = "member", email: str | None = None,
+                     created_by: str | None = None) -> tuple[AccessToken, str]:
+    """An API token reading as `role`. A member token reads as one person, so it needs that
+    person's `email`; admin and finance tokens may name a contact e-mail. Caller commits."""
+    if role not in ROLES:
+        raise TokenError(f"role must be one of {', '.join(ROLES)} (not {role!r})")
+    email = (email or "").strip().lower() or None
+    if email is not None:
+        local, _, domain = email.partition("@")
+        if email.count("@") != 1 or not local or "." not in domain or any(
+                ch.isspace() for ch in email) or len(email) > 255:
+            raise TokenError(f"{email!r} is not an e-mail address")
+    if role == "member" and email is None:
+        raise TokenError("a member token reads one person's rows: give their e-mail "
+                         "(--email)")
+    return create_token("api", name, role=role, email=email, created_by=created_by)
 
 
 def revoke_token(kind: str, name: str) -> AccessToken:

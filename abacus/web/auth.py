@@ -50,6 +50,7 @@ from ..people.users import (
     session_user,
     start_session,
 )
+from . import api_auth
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,7 @@ bp = Blueprint("auth", __name__, url_prefix="/auth")
 # /metrics and /cron/* check their own bearer tokens (web/ops.py).
 PUBLIC_ENDPOINTS = frozenset({"health.healthz", "static", "auth.sign_in", "auth.dev_login",
                               "auth.login", "auth.callback", "ops.readyz", "ops.metrics",
-                              "ops.cron_sync", "webhooks.github"})
+                              "ops.cron_sync", "webhooks.github", "api.openapi"})
 
 DEV_SESSION_FLAG = "dev_login"
 SESSION_TOKEN_KEY = "sid"  # the server-side session's token (users.start_session)
@@ -87,6 +88,8 @@ class Provider:
 def init_app(app: Flask) -> None:
     login_manager.login_view = "auth.sign_in"
     login_manager.user_loader(_load_user)
+    # Under /api/v1 the viewer is the bearer token's principal (never the session's user).
+    login_manager.request_loader(api_auth.load_principal)
     app.extensions[EXTENSION_KEY] = _configure_providers(app)
     _register_error_pages(app)
 
@@ -133,7 +136,9 @@ def _configure_providers(app: Flask) -> dict[str, Provider]:
 def _load_user(user_id: str) -> User | None:
     """Flask-Login's loader, run once per request: the user only while their server-side
     session stands. A "remember me" cookie restores no session token, so it never signs
-    anyone in on its own."""
+    anyone in on its own. The JSON API ignores the session: bearer tokens only there."""
+    if api_auth.is_api_request():
+        return None  # not a failed session: keep it, the browser's pages stay signed in
     settings = current_app.config["ABACUS"]
     user = session_user(user_id, session.get(SESSION_TOKEN_KEY),
                         allowed_domains=settings.allowed_domains,
@@ -169,6 +174,8 @@ def _require_sign_in() -> ResponseReturnValue | None:
     # Unknown URLs (endpoint None) fall through to the 404 page, which reveals nothing.
     if endpoint is None or endpoint in PUBLIC_ENDPOINTS or current_user.is_authenticated:
         return None
+    if api_auth.is_api_request():
+        return api_auth.unauthorized()
     target = url_for("auth.sign_in", next=_current_path())
     if request.headers.get("HX-Request"):
         # A redirect would be swapped into the page; tell htmx to navigate instead.
@@ -360,10 +367,18 @@ def sign_out() -> ResponseReturnValue:
     return redirect(url_for("auth.sign_in"), code=303)
 
 
+# What the JSON API says for errors the pages explain in prose.
+API_ERRORS = {403: "This token's role may not read this.", 404: "No such API route.",
+              405: "The API is read-only: only GET is allowed.",
+              500: "Something went wrong; the error has been logged."}
+
+
 def _register_error_pages(app: Flask) -> None:
     """Friendly pages for the errors a user can meet; the same template for all of them."""
 
     def render(code: int, title: str, message: str) -> ResponseReturnValue:
+        if api_auth.is_api_request():  # never an HTML page under /api/v1
+            return api_auth.error_response(code, API_ERRORS.get(code, title))
         if request.accept_mimetypes.best == "application/json":
             return jsonify(error=title), code
         return render_template("errors/error.html", code=code, title=title,
@@ -382,6 +397,21 @@ def _register_error_pages(app: Flask) -> None:
     @app.errorhandler(404)
     def not_found(exc: HTTPException) -> ResponseReturnValue:
         return render(404, "Page not found", "Check the address, or start from the overview.")
+
+    @app.errorhandler(405)
+    def method_not_allowed(exc: HTTPException) -> ResponseReturnValue:
+        if api_auth.is_api_request():
+            allowed = ", ".join(getattr(exc, "valid_methods", None) or ["GET"])
+            return api_auth.error_response(405, API_ERRORS[405], headers={"Allow": allowed})
+        return exc
+
+    @app.errorhandler(HTTPException)
+    def other_http_error(exc: HTTPException) -> ResponseReturnValue:
+        """Errors without a page of their own keep Werkzeug's answer, but as JSON under
+        the API."""
+        if api_auth.is_api_request() and exc.code:
+            return api_auth.error_response(exc.code, exc.description or exc.name)
+        return exc
 
     @app.errorhandler(DATABASE_ERRORS)
     def database_error(exc: Exception) -> ResponseReturnValue:

@@ -13,6 +13,8 @@ from flask import Flask, render_template, request
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import BadRequest
 
+from .api_auth import error_response, is_api_request
+
 MAX_TEXT = 200  # a filter longer than any e-mail or model name is a mistake, not a search
 MAX_ANY = 2000  # any other query value (the `jobs` list, `cols`) stays well under this
 MAX_PAGE = 100_000  # far past any table's last page, far below PostgreSQL's OFFSET limit
@@ -102,6 +104,8 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(BadParameter)
     def _bad_parameter(exc: BadParameter) -> ResponseReturnValue:
+        if is_api_request():
+            return error_response(400, exc.description, exc.parameter)
         if request.accept_mimetypes.best == "application/json":
             return {"error": exc.description}, 400
         return render_template("errors/error.html", code=400, title="Bad request",

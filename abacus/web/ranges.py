@@ -25,6 +25,7 @@ class TimeRange:
     end: date
     preset: int | None = None  # the `days` preset, None for a custom start/end
     error: str | None = None  # what was wrong with the asked-for range (default shown)
+    parameter: str | None = None  # the query parameter the error is about (the API's 400)
 
     presets = PRESETS
 
@@ -56,29 +57,37 @@ def org_today() -> date:
 
 
 def parse_range(args, today: date) -> TimeRange:
-    """The range asked for in `args`, or the default (30 days) with an error saying why."""
+    """The range asked for in `args`, or the default (30 days) with an error saying why (and
+    which parameter it is about: pages show the default with a notice, the API answers 400)."""
     start_s, end_s = params.text("start", args=args), params.text("end", args=args)
     if start_s or end_s:
+        name = "start"
         try:
             start = params.day("start", start_s, today)
+            name = "end"
             end = params.day("end", end_s, today) if end_s else today
         except ValueError:
-            return _preset(DEFAULT_DAYS, today, "Dates must look like 2026-05-31.")
+            return _preset(DEFAULT_DAYS, today, "Dates must look like 2026-05-31.", name)
         if end < start:
-            return _preset(DEFAULT_DAYS, today, "The end date is before the start date.")
+            return _preset(DEFAULT_DAYS, today, "The end date is before the start date.",
+                           "end")
         if (end - start).days + 1 > MAX_DAYS:
-            return _preset(DEFAULT_DAYS, today, f"Ranges are limited to {MAX_DAYS} days.")
+            return _preset(DEFAULT_DAYS, today, f"Ranges are limited to {MAX_DAYS} days.",
+                           "start")
         return TimeRange(start, end)
-    days = args.get("days", type=int)
-    if days is None:
+    raw_days = params.text("days", args=args)
+    if not raw_days:
         return _preset(DEFAULT_DAYS, today)
+    days = int(raw_days) if raw_days.isascii() and raw_days.isdigit() else None
     if days not in PRESETS:
-        return _preset(DEFAULT_DAYS, today, f"Choose 7, 30, 90 or 365 days (not {days}).")
+        return _preset(DEFAULT_DAYS, today, f"Choose 7, 30, 90 or 365 days (not {raw_days}).",
+                       "days")
     return _preset(days, today)
 
 
-def _preset(days: int, today: date, error: str | None = None) -> TimeRange:
-    return TimeRange(today - timedelta(days=days - 1), today, days, error)
+def _preset(days: int, today: date, error: str | None = None,
+            parameter: str | None = None) -> TimeRange:
+    return TimeRange(today - timedelta(days=days - 1), today, days, error, parameter)
 
 
 def current_range() -> TimeRange:
