@@ -95,9 +95,11 @@ def _person_filter() -> str | None:
 # --- JSON shapes --------------------------------------------------------------------------
 
 def money(amount: Decimal | None) -> str | None:
-    """The exact decimal as a string with at least two decimals ("12.50", "0.123456")."""
+    """The exact decimal as a string with at least two decimals and no trailing zeros past
+    them ("12.50", "0.123456"): NUMERIC's six places would say "12.500000"."""
     if amount is None:
         return None
+    amount = amount.normalize()
     exponent = amount.as_tuple().exponent
     if isinstance(exponent, int) and exponent > -2:
         amount = amount.quantize(Decimal("0.01"))
