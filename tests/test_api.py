@@ -241,6 +241,9 @@ def test_pages_follow_next_links_to_the_end(client, usage, tokens):
     assert [r["tool"] for r in tools["data"]] == ["cursor"] and tools["next"] is None
     days = get(client, "/api/v1/usage/daily?per_page=1", admin).get_json()
     assert days["total"] == 2 and len(days["data"]) == 1 and "page=2" in days["next"]
+    # Query arguments url_for() would read as its own never shape the next link.
+    odd = get(client, "/api/v1/people?per_page=1&_scheme=ftp&_external=1", admin).get_json()
+    assert odd["next"].startswith("/api/v1/people?") and "_scheme" not in odd["next"]
 
 
 @pytest.mark.parametrize("query, parameter", [

@@ -1,5 +1,6 @@
 """Read side: the numbers pages show, as plain dataclasses, one module per page
-(`overview`, `person`, `team`, `usage`, `commits`, `admin`; shared helpers in `common`).
+(`overview`, `person`, `team`, `usage`, `commits`, `admin`; the JSON API's own reads in
+`api`; shared helpers in `common`).
 
 Views never build SQL; they call these functions and render what comes back. Everything
 here reads the rollups and the commit tables; nothing writes.

@@ -155,7 +155,8 @@ def _listing(rows: Iterable[dict[str, Any]], rng: TimeRange, *, page: int, per_p
     every matching row and the link to the next page (null on the last)."""
     following = None
     if page * per_page < total:
-        args = request.args.to_dict()
+        # url_for() reads `_scheme`, `_external`…: never from the caller's query.
+        args = {k: v for k, v in request.args.items() if not k.startswith("_")}
         args.update(page=page + 1, per_page=per_page)
         following = url_for(request.endpoint or "", **args)
     return {"start": rng.start.isoformat(), "end": rng.end.isoformat(),
@@ -203,7 +204,8 @@ def _pivot(default_sort: str, descending: bool) -> tuple[TimeRange, dict[str, An
     if limit is not None:
         q = ""  # as on the Team page: a filter would narrow totals down to someone else
     sort = params.text("sort") or default_sort
-    if sort not in FIXED_KEYS and not (sort.startswith(TOOL_PREFIX) and len(sort) > 5):
+    if sort not in FIXED_KEYS and not (sort.startswith(TOOL_PREFIX)
+                                       and len(sort) > len(TOOL_PREFIX)):
         raise params.BadParameter("sort", "must be a column of the Team page (person, "
                                           "tokens, cost, days, first, last…)")
     order = _choice("dir", ("desc", "asc") if descending else ("asc", "desc"))
