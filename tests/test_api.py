@@ -375,3 +375,23 @@ def test_openapi_describes_exactly_the_routes_served(app, client):
     params = {p["$ref"].rsplit("/", 1)[1]
               for p in doc["paths"]["/api/v1/usage/daily"]["get"]["parameters"]}
     assert {"start", "end", "days", "tool", "email", "by_tool", "page", "per_page"} <= params
+
+
+def test_answers_match_the_documented_schemas(client, usage, tokens):
+    """Every row's fields are the documented ones: required present, nothing undocumented."""
+    doc = client.get("/api/v1/openapi.json").get_json()
+    schemas = doc["components"]["schemas"]
+    for path, ops in doc["paths"].items():
+        if path.endswith("openapi.json"):
+            continue
+        listing = ops["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+        item = schemas[listing["properties"]["data"]["items"]["$ref"].rsplit("/", 1)[1]]
+        extra = "?by_tool=true" if path.endswith("/daily") else ""
+        body = get(client, path + extra, tokens["admin"]).get_json()
+        assert set(listing["required"]) <= set(body), path
+        assert body["data"], path
+        for row in body["data"]:
+            assert set(item["required"]) <= set(row) <= set(item["properties"]), (path, row)
+    error = schemas["Error"]
+    body = get(client, "/api/v1/costs?grain=year", tokens["admin"]).get_json()
+    assert set(error["required"]) <= set(body) <= set(error["properties"])

@@ -196,7 +196,7 @@ def usage_daily() -> ResponseReturnValue:
                     per_page=per_page, total=result.total, email=person, tool=tool)
 
 
-def _pivot(default_sort: str, descending: bool) -> tuple[TimeRange, dict[str, Any]]:
+def _pivot(default_sort: str, descending: bool) -> dict[str, Any]:
     """The Team page's pivot for this request: its rows limited as the page limits them."""
     rng = _range()
     limit = only_person()
@@ -214,20 +214,20 @@ def _pivot(default_sort: str, descending: bool) -> tuple[TimeRange, dict[str, An
                        page=page, per_page=per_page, only_person=limit)
     # The pivot shows its last page for a page past the end; a client paging on wants none.
     rows = pivot.rows if pivot.page == page else []
-    return rng, _listing(map(_person_row, rows), rng, page=page, per_page=per_page,
-                         total=pivot.visible)
+    return _listing(map(_person_row, rows), rng, page=page, per_page=per_page,
+                    total=pivot.visible)
 
 
 @bp.get("/usage/by-person")
 def usage_by_person() -> ResponseReturnValue:
     """One row per person, most cost first (the Team page's rows)."""
-    return _pivot("cost", True)[1]
+    return _pivot("cost", True)
 
 
 @bp.get("/people")
 def people() -> ResponseReturnValue:
     """People with usage in the range and their totals, A→Z."""
-    return _pivot("person", False)[1]
+    return _pivot("person", False)
 
 
 def _breakdown(view: str) -> dict[str, Any]:

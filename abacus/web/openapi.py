@@ -69,20 +69,24 @@ _FIGURES = {
 }
 
 
-def _object(properties: dict[str, Any], description: str = "") -> dict[str, Any]:
+def _object(properties: dict[str, Any], description: str = "",
+            optional: tuple[str, ...] = ()) -> dict[str, Any]:
     schema: dict[str, Any] = {"type": "object", "properties": properties,
-                              "required": sorted(properties)}
+                              "required": sorted(set(properties) - set(optional))}
     if description:
         schema["description"] = description
     return schema
 
 
+_NOT_CHARGED = {**_INT, "description": "Events the provider says were not charged ($0)."}
 SCHEMAS: dict[str, dict[str, Any]] = {
-    "Error": {"type": "object", "required": ["error"], "properties": {
-        "error": {"type": "string"},
-        "parameter": {"type": "string", "description": "The query parameter at fault."}}},
-    "DailyUsage": _object({"day": _DAY, **_FIGURES, "not_charged_events": _INT},
-                          "`tool` is present with by_tool=true."),
+    "Error": _object({"error": {"type": "string"},
+                      "parameter": {"type": "string",
+                                    "description": "The query parameter at fault."}},
+                     optional=("parameter",)),
+    "DailyUsage": _object({"day": _DAY, "tool": {"type": "string"}, **_FIGURES,
+                           "not_charged_events": _NOT_CHARGED},
+                          "`tool` is present with by_tool=true.", optional=("tool",)),
     "PersonUsage": _object({
         "person": {"type": "string", "description": "E-mail, or the provider identity when "
                                                     "not mapped to a person yet"},
@@ -101,14 +105,11 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                                                         "subtree) on some day of the range"},
                      "leads": _INT}),
     "Cost": _object({"day": _DAY, "month": {"type": "string", "pattern": r"^\d{4}-\d{2}$"},
-                     "tool": {"type": "string"}, **_FIGURES, "not_charged_events": _INT},
-                    "`day` with grain=day, `month` (YYYY-MM) with grain=month."),
+                     "tool": {"type": "string"}, **_FIGURES,
+                     "not_charged_events": _NOT_CHARGED},
+                    "`day` with grain=day, `month` (YYYY-MM) with grain=month.",
+                    optional=("day", "month")),
 }
-SCHEMAS["DailyUsage"]["properties"]["tool"] = {"type": "string"}
-SCHEMAS["Cost"]["required"] = [k for k in SCHEMAS["Cost"]["required"] if k not in ("day",
-                                                                                   "month")]
-SCHEMAS["DailyUsage"]["properties"]["not_charged_events"] = {
-    **_INT, "description": "Events the provider says were not charged ($0)."}
 
 
 def _listing(item: str) -> dict[str, Any]:
