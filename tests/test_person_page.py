@@ -159,7 +159,7 @@ def test_daily_chart_stacks_tools_and_marks_today_incomplete(client, alice):
     sign_in(client)
     body = client.get("/users/alice@example.com?days=7").get_data(as_text=True)
     assert "Daily tokens by tool" in body
-    assert 'class="series-cursor"' in body and 'class="series-claude_code"' in body
+    assert 'class="series-c1"' in body and 'class="series-c0"' in body
     assert "incomplete (providers still reporting)" in body  # no account synced: today is
     table = body[body.index('id="person-daily-title"'):]
     # Series most tokens first: Cursor (600K), then Claude Code (500K), then the day's total.
