@@ -208,7 +208,7 @@ def test_empty_range_says_where_the_usage_is(app, client):
     seed(app, [record("old", 100, input_tokens=1_000)])
     response = visit(client, "/users/alice@example.com?days=7")
     text = text_of(response)
-    assert "No usage by alice@example.com in last 7 days" in text
+    assert "No usage by alice@example.com in the last 7 days" in text
     last = today() - timedelta(days=100)
     assert f"Their last recorded usage was on {last:%b} {last.day}, {last.year}" in text
     assert f"end={last.isoformat()}" in response.get_data(as_text=True)

@@ -388,7 +388,7 @@ def test_signed_out_is_sent_to_sign_in(client, path):
 def test_empty_state_says_what_to_do(client):
     sign_in(client)
     text = visible(client.get("/team").get_data(as_text=True))
-    assert "No usage in last 30 days" in text
+    assert "No usage in the last 30 days" in text
     assert "flask abacus demo" in text
     assert read_csv(client.get("/team.csv")) == [["person", "unmapped", "tokens", "cost_usd",
                                                   "unpriced_events", "seats_usd",

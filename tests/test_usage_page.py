@@ -224,7 +224,7 @@ def test_bad_arguments_fall_back(client, mixed):
 def test_empty_state(client):
     sign_in(client)
     text = text_of(client.get("/usage?days=7"))
-    assert "No usage in last 7 days" in text
+    assert "No usage in the last 7 days" in text
     assert "flask abacus demo" in text
     assert "look at the last year" in text
 

@@ -50,6 +50,7 @@ from ..people.users import (
     session_user,
     start_session,
 )
+from .htmx import page_for
 
 log = logging.getLogger(__name__)
 
@@ -363,11 +364,11 @@ def sign_out() -> ResponseReturnValue:
 def _register_error_pages(app: Flask) -> None:
     """Friendly pages for the errors a user can meet; the same template for all of them."""
 
-    def render(code: int, title: str, message: str) -> ResponseReturnValue:
+    def render(code: int, title: str, message: str, **extra) -> ResponseReturnValue:
         if request.accept_mimetypes.best == "application/json":
             return jsonify(error=title), code
         return render_template("errors/error.html", code=code, title=title,
-                               message=message), code
+                               message=message, **extra), code
 
     @app.errorhandler(CSRFError)
     def csrf_error(exc: CSRFError) -> ResponseReturnValue:
@@ -382,6 +383,17 @@ def _register_error_pages(app: Flask) -> None:
     @app.errorhandler(404)
     def not_found(exc: HTTPException) -> ResponseReturnValue:
         return render(404, "Page not found", "Check the address, or start from the overview.")
+
+    @app.errorhandler(405)
+    def method_not_allowed(exc: HTTPException) -> ResponseReturnValue:
+        # Mostly a reload (or a bookmark) of an address that only takes a form: say so and
+        # link to the page the form lives on.
+        body, code = render(405, "This address takes a form, not a visit",
+                            "It only answers a submitted form, which a reload cannot repeat. "
+                            "Open the page again and submit the form from there.",
+                            back=page_for(request.path))
+        allowed = getattr(exc, "valid_methods", None) or []
+        return body, code, {"Allow": ", ".join(allowed)} if allowed else {}
 
     @app.errorhandler(DATABASE_ERRORS)
     def database_error(exc: Exception) -> ResponseReturnValue:

@@ -8,6 +8,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from flask import Flask
 
+from ..analytics.overview import lifetime
 from ..github.attribution import TOOLS as COMMIT_TOOLS
 from ..usage.pricing import display_model
 from .charts import colour_slots
@@ -29,6 +30,12 @@ def _filter(name: str) -> Callable[[Callable], Callable]:
 
 def init_app(app: Flask) -> None:
     app.jinja_env.filters.update(_FILTERS)
+    app.jinja_env.globals["usage_stored"] = usage_stored
+
+
+def usage_stored() -> bool:
+    """Whether any usage is stored at all (an empty range then offers no first steps)."""
+    return lifetime().first is not None
 
 
 @_filter("series_colours")
