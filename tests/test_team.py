@@ -376,7 +376,7 @@ def test_search_box_is_active_search(signed_in):
     body = signed_in.get("/team").get_data(as_text=True)
     search = re.search(r'<input type="search"[^>]*>', body, flags=re.S).group(0)
     assert 'name="q"' in search
-    assert 'hx-trigger="keyup changed delay:300ms, search"' in search
+    assert 'hx-trigger="input changed delay:300ms, search"' in search  # typing and pasting
     assert 'hx-push-url="true"' in search and 'hx-target="#team-results"' in search
 
 
