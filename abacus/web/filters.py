@@ -35,7 +35,7 @@ def init_app(app: Flask) -> None:
 
 def usage_stored() -> bool:
     """Whether any usage is stored at all (an empty range then offers no first steps)."""
-    return lifetime().first is not None
+    return lifetime().first_day is not None
 
 
 @_filter("series_colours")

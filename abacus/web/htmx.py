@@ -50,7 +50,7 @@ def init_app(app: Flask) -> None:
         would have htmx push the POST's address into history, and a reload of it would then
         ask for a page that address does not have (405). Keep the page's own address."""
         if (request.method != "GET" and request.headers.get("HX-Boosted") == "true"
-                and not response.is_redirect and "HX-Push-Url" not in response.headers
+                and not 300 <= response.status_code < 400 and "HX-Push-Url" not in response.headers
                 and page_for(request.path) != request.path.rstrip("/")):
             response.headers["HX-Push-Url"] = "false"
         return response
