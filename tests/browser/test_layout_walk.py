@@ -97,3 +97,63 @@ def test_phone_nav_reaches_every_page_and_admin(app, live_server, page):
     page.get_by_role("navigation", name="Admin sections").wait_for()
     assert page.locator(".mainnav a[aria-current=page]").text_content() == "Admin"
     assert page.problems == []
+
+
+def test_popovers_close_on_apply_and_outside_clicks(app, live_server, page):
+    with app.app_context():
+        seed_demo(people=6, days=30, seed=5)
+    dev_sign_in(page, live_server, then="/usage?days=30")
+    custom = page.locator("details.range-custom")
+    custom.locator("summary").click()
+    assert custom.get_attribute("open") is not None
+    page.get_by_role("heading", name="Usage", exact=True).click()  # anywhere else
+    assert custom.get_attribute("open") is None
+    custom.locator("summary").click()
+    page.keyboard.press("Escape")
+    assert custom.get_attribute("open") is None
+    custom.locator("summary").click()
+    today = page.locator("input[name=end]").input_value()
+    page.locator("input[name=start]").fill(today[:8] + "01")
+    custom.get_by_role("button", name="Apply").click()
+    page.wait_for_url("**/usage?start=*")
+    settled(page)
+    custom = page.locator("details.range-custom")
+    assert custom.get_attribute("open") is None  # Apply closes it, also after the new page
+    assert custom.locator("summary").get_attribute("aria-current") == "true"
+
+    page.goto(live_server + "/team?days=30")
+    columns = page.locator("details.col-chooser")
+    columns.locator("summary").click()
+    assert columns.get_attribute("open") is not None
+    columns.get_by_label("Input").check()  # a click inside keeps it open
+    assert columns.get_attribute("open") is not None
+    page.locator("h1").first.click()
+    assert columns.get_attribute("open") is None
+    assert page.problems == []
+
+
+def test_team_filter_reacts_to_paste_and_the_sorted_column_shows_on_a_phone(app, live_server,
+                                                                            page):
+    with app.app_context():
+        seed_demo(people=8, days=30, seed=5)
+    dev_sign_in(page, live_server, then="/team?days=30")
+    # fill() types nothing: it sets the value and fires `input`, as a paste does
+    page.get_by_placeholder("Filter by e-mail or identity").fill("ada")
+    page.wait_for_url("**q=ada*")
+    settled(page)
+    assert page.locator("#team-results tbody tr").count() >= 1
+
+    page.set_viewport_size(PHONE)
+    page.goto(live_server + "/team?days=30&sort=last&dir=desc")
+    settled(page)
+    page.wait_for_function("() => document.querySelector('#team-results .table-wrap')"
+                           ".scrollLeft > 0")
+    wrap = page.locator("#team-results .table-wrap").bounding_box()
+    sorted_th = page.locator("#team-results th[aria-sort]").bounding_box()
+    assert wrap and sorted_th
+    assert sorted_th["x"] >= wrap["x"] and sorted_th["x"] + sorted_th["width"] <= (
+        wrap["x"] + wrap["width"] + 1)
+    # and the box shows that it scrolls: faded on the side with more columns
+    assert "fade-left" in (page.locator("#team-results .table-wrap").get_attribute("class")
+                           or "")
+    assert page.problems == []
