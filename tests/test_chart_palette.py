@@ -11,9 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from abacus.web.charts import (MIN_DELTA_E, PALETTE_SIZE, TOOL_SLOTS, Series, colour_slots,
-                               stacked_columns)
-from tests.helpers import sign_in
+from abacus.web.charts import (
+    MIN_DELTA_E,
+    PALETTE_SIZE,
+    TOOL_SLOTS,
+    Series,
+    colour_slots,
+    stacked_columns,
+)
 
 CSS = (Path(__file__).resolve().parent.parent / "abacus" / "static" / "app.css").read_text()
 

@@ -22,7 +22,8 @@ PAGES = [
     ("/status", "Status"), ("/seats", "Seats"), ("/budgets", "Budgets"),
     ("/incidents", "Incidents"), ("/admin", "Admin"), ("/admin/accounts", "Accounts"),
     ("/admin/identities", "Identity mapping"), ("/admin/pricing", "Pricing"),
-    ("/admin/people", "People and roles"), ("/admin/upload", "Admin"), ("/users/ada.lovelace@example.com?days=30", "Ada"),
+    ("/admin/people", "People and roles"), ("/admin/upload", "Admin"),
+    ("/users/ada.lovelace@example.com?days=30", "ada.lovelace"),
 ]
 
 # For every <text> in a chart: its horizontal and vertical scale on screen (getScreenCTM).
@@ -32,11 +33,18 @@ TEXT_SCALES = """() => [...document.querySelectorAll('figure.chart svg text, svg
   .map(t => { const m = t.getScreenCTM();
               return [t.textContent, Math.hypot(m.a, m.b), Math.hypot(m.c, m.d)]; })"""
 
+# The page's width, and what sticks out of the window (outside any scrolling box, or an
+# absolute element escaping one): the culprits when the page scrolls sideways.
 OVERFLOW = """() => ({scroll: document.documentElement.scrollWidth, inner: window.innerWidth,
   wide: [...document.querySelectorAll('body *')].filter(e => {
-    const r = e.getBoundingClientRect(); return r.right > window.innerWidth + 1 && r.width > 0
-      && !e.closest('.table-scroll, .scroll-x, pre, [class*=scroll]'); })
-    .slice(0, 5).map(e => e.tagName + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right))})"""
+    const r = e.getBoundingClientRect();
+    if (r.right <= innerWidth + 1 || !r.width) return false;
+    for (let p = e.parentElement; p; p = p.parentElement) {
+      if (getComputedStyle(p).overflowX !== 'visible')
+        return getComputedStyle(e).position === 'absolute'; }
+    return true; }).slice(0, 5)
+    .map(e => e.tagName + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right))
+})"""
 
 
 def _check_page(page, base: str, path: str, heading: str, size: dict, label: str) -> list[str]:
