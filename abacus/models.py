@@ -365,8 +365,8 @@ class ModelPrice(db.Model):
     source: Mapped[str] = mapped_column(String(16))
     input: Mapped[Decimal] = mapped_column(Rate)
     output: Mapped[Decimal] = mapped_column(Rate)
-    cache_read: Mapped[Decimal] = mapped_column(Rate)
-    cache_write_5m: Mapped[Decimal] = mapped_column(Rate)
+    cache_read: Mapped[Decimal | None] = mapped_column(Rate)  # None: no such tier (input price)
+    cache_write_5m: Mapped[Decimal | None] = mapped_column(Rate)  # None: as cache_read
     cache_write_1h: Mapped[Decimal | None] = mapped_column(Rate)  # None: 2x input
     long_context_threshold: Mapped[int | None] = mapped_column(BigInteger)
     long_input: Mapped[Decimal | None] = mapped_column(Rate)

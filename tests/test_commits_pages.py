@@ -375,7 +375,7 @@ def test_empty_state_tells_admins_how_to_connect_github(app, client):
 def test_commits_outside_the_range_point_to_a_longer_one(app, admin):
     Seeder(app).commit(API, "Long ago", 100)
     page = body(admin.get("/commits?days=30"))
-    assert "No commits in last 30 days" in visible(page)
+    assert "No commits in the last 30 days" in visible(page)
     assert 'href="/commits?days=365"' in page
 
 

@@ -43,8 +43,8 @@ def test_daily_chart_stacks_tools_and_has_a_data_table(app, client):
     sign_in(client)
     response = client.get("/?days=7")
     body = response.get_data(as_text=True)
-    assert body.count('class="series-cursor"') == 2
-    assert body.count('class="series-claude_code"') == 1
+    assert body.count('class="series-c1"') == 2
+    assert body.count('class="series-c0"') == 1
     table = text_of(response)
     day0 = today()
     assert f"{day0:%b} {day0.day}, {day0.year} 700 300 1,000" in table  # claude, cursor, total

@@ -159,7 +159,7 @@ def test_daily_chart_stacks_tools_and_marks_today_incomplete(client, alice):
     sign_in(client)
     body = client.get("/users/alice@example.com?days=7").get_data(as_text=True)
     assert "Daily tokens by tool" in body
-    assert 'class="series-cursor"' in body and 'class="series-claude_code"' in body
+    assert 'class="series-c1"' in body and 'class="series-c0"' in body
     assert "incomplete (providers still reporting)" in body  # no account synced: today is
     table = body[body.index('id="person-daily-title"'):]
     # Series most tokens first: Cursor (600K), then Claude Code (500K), then the day's total.
@@ -208,7 +208,7 @@ def test_empty_range_says_where_the_usage_is(app, client):
     seed(app, [record("old", 100, input_tokens=1_000)])
     response = visit(client, "/users/alice@example.com?days=7")
     text = text_of(response)
-    assert "No usage by alice@example.com in last 7 days" in text
+    assert "No usage by alice@example.com in the last 7 days" in text
     last = today() - timedelta(days=100)
     assert f"Their last recorded usage was on {last:%b} {last.day}, {last.year}" in text
     assert f"end={last.isoformat()}" in response.get_data(as_text=True)

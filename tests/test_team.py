@@ -376,7 +376,7 @@ def test_search_box_is_active_search(signed_in):
     body = signed_in.get("/team").get_data(as_text=True)
     search = re.search(r'<input type="search"[^>]*>', body, flags=re.S).group(0)
     assert 'name="q"' in search
-    assert 'hx-trigger="keyup changed delay:300ms, search"' in search
+    assert 'hx-trigger="input changed delay:300ms, search"' in search  # typing and pasting
     assert 'hx-push-url="true"' in search and 'hx-target="#team-results"' in search
 
 
@@ -388,7 +388,7 @@ def test_signed_out_is_sent_to_sign_in(client, path):
 def test_empty_state_says_what_to_do(client):
     sign_in(client)
     text = visible(client.get("/team").get_data(as_text=True))
-    assert "No usage in last 30 days" in text
+    assert "No usage in the last 30 days" in text
     assert "flask abacus demo" in text
     assert read_csv(client.get("/team.csv")) == [["person", "unmapped", "tokens", "cost_usd",
                                                   "unpriced_events", "seats_usd",

@@ -96,7 +96,7 @@ def test_chart_keeps_top_seven_models_and_sums_the_rest(app, client):
     legend = re.search(r'<ul class="legend".*?</ul>', body, flags=re.S).group(0)
     labels = re.findall(r"</span>([^<]+)</li>", legend)
     assert labels[:8] == [*models[:7], "Other models"]
-    assert 'class="series-0"' in body and 'class="series-other"' in body
+    assert 'class="series-c0"' in body and 'class="series-other"' in body
     # The data table: today's column has 10K … 4K for the top seven, 3K + 2K as "other".
     day = today()
     data = body[body.index('id="usage-trend-title"'):]
@@ -224,7 +224,7 @@ def test_bad_arguments_fall_back(client, mixed):
 def test_empty_state(client):
     sign_in(client)
     text = text_of(client.get("/usage?days=7"))
-    assert "No usage in last 7 days" in text
+    assert "No usage in the last 7 days" in text
     assert "flask abacus demo" in text
     assert "look at the last year" in text
 

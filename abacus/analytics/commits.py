@@ -12,11 +12,13 @@ passed as its IANA name (`tz`). Everything is aggregated in SQL; lists are paged
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
@@ -69,9 +71,37 @@ def order_tools(tools: Sequence[str]) -> list[str]:
     return sorted(set(tools), key=lambda t: (order.get(t, len(order)), t))
 
 
+AI_RATE_HIGH = 50  # % of commits AI-attributed from which a share is highlighted (one place)
+
+
 def web_url(url: str | None) -> str | None:
     """A link target from GitHub's data, only when it is a web address (never `javascript:`)."""
     return url if url and url.startswith(("https://", "http://")) else None
+
+
+_REPO_NAME = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
+_SHA = re.compile(r"[0-9a-fA-F]{7,64}")
+
+
+def forge_web_base(api_url: str) -> str:
+    """GitHub's web address for its API address: https://api.github.com -> https://github.com,
+    https://ghe.example.com/api/v3 -> https://ghe.example.com (GitHub Enterprise)."""
+    parts = urlsplit(api_url.rstrip("/"))
+    host, path = parts.netloc, parts.path
+    if host.startswith("api."):
+        host = host[4:]
+    path = path.removesuffix("/api/v3").removesuffix("/api")
+    return f"{parts.scheme or 'https'}://{host}{path}"
+
+
+def commit_url(html_url: str | None, full_name: str | None, sha: str,
+               api_url: str = "https://api.github.com") -> str | None:
+    """Where a commit is shown on the forge: the URL GitHub gave, else one made from the
+    repository's owner/name (commits from webhooks or demo data often come without one)."""
+    given = web_url(html_url)
+    if given or not full_name or not _REPO_NAME.fullmatch(full_name) or not _SHA.fullmatch(sha):
+        return given
+    return f"{forge_web_base(api_url)}/{full_name}/commit/{sha}"
 
 
 def _pct(part: int, whole: int) -> Decimal:

@@ -25,8 +25,8 @@ LONG_NAMES = (("input", 0), ("output", 1), ("cache_write_5m", 2), ("cache_write_
               ("cache_read", 4))
 
 
-def _num(value: Decimal) -> str:
-    return format(value.normalize(), "f")
+def _num(value: Decimal | None) -> str:
+    return "none" if value is None else format(value.normalize(), "f")
 
 
 def price_json(model: str, day: date, price: Price) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """Synthetic but realistic usage for a first look: `flask abacus demo`.
 
 Deterministic for a seed (re-running changes nothing), written through `ingest` like every
-other source, into one account named `demo`.
+other source, into one account named `demo`. Days are the org time zone's, and nothing is
+dated after `today` (the current time): demo data never lies in the future.
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from flask import current_app
 from sqlalchemy import select
 
 from ..extensions import db
@@ -39,14 +42,22 @@ def _pick(rng: random.Random, weighted: list[tuple[str, float]]) -> str:
     return rng.choices([v for v, _ in weighted], [w for _, w in weighted])[0]
 
 
-def demo_records(people: int, days: int, seed: int, today: datetime) -> Iterator[UsageRecord]:
+def demo_records(people: int, days: int, seed: int, today: datetime,
+                 tz: ZoneInfo | None = None) -> Iterator[UsageRecord]:
+    """The usage of the `days` org days up to `today`'s, none after `today` itself."""
+    return (r for r in _demo_records(people, days, seed, today, tz or ZoneInfo("UTC"))
+            if r.occurred_at <= today)
+
+
+def _demo_records(people: int, days: int, seed: int, today: datetime,
+                  tz: ZoneInfo) -> Iterator[UsageRecord]:
     rng = random.Random(seed)
     prices = PriceBook.shipped()
     names = [f"{FIRST[i % len(FIRST)]}.{LAST[(i * 7) % len(LAST)]}" for i in range(people)]
     profiles = [{"email": f"{n}@example.com", "claude": rng.random() < 0.7,
                  "cursor": rng.random() < 0.75, "intensity": rng.lognormvariate(0, 0.6),
                  "since": rng.randint(0, days // 3)} for n in names]
-    start = (today - timedelta(days=days - 1)).date()
+    start = today.astimezone(tz).date() - timedelta(days=days - 1)
     for d in range(days):
         day = start + timedelta(days=d)
         rng = random.Random(f"{seed}:{day.isoformat()}")  # a day's data never depends on today
@@ -55,21 +66,22 @@ def demo_records(people: int, days: int, seed: int, today: datetime) -> Iterator
             if (day - start).days < p["since"] or rng.random() > (0.85 if weekday else 0.15):
                 continue
             if p["claude"]:
-                yield from _claude_day(rng, prices, p, day)
+                yield from _claude_day(rng, prices, p, day, tz)
             if p["cursor"]:
-                yield from _cursor_day(rng, prices, p, day)
+                yield from _cursor_day(rng, prices, p, day, tz)
         # A CI key nobody has mapped yet: kept under its key name and shown as unmapped.
         if weekday:
             yield _claude_record(rng, prices, "claude_code_key_ci-bot", None, day,
-                                 "claude-haiku-4-5-20251001", 0.6)
+                                 "claude-haiku-4-5-20251001", 0.6, tz)
 
 
-def _claude_day(rng, prices, p, day) -> Iterator[UsageRecord]:
+def _claude_day(rng, prices, p, day, tz) -> Iterator[UsageRecord]:
     for model in {_pick(rng, CLAUDE_MODELS) for _ in range(rng.randint(1, 2))}:
-        yield _claude_record(rng, prices, p["email"], p["email"], day, model, p["intensity"])
+        yield _claude_record(rng, prices, p["email"], p["email"], day, model, p["intensity"],
+                             tz)
 
 
-def _claude_record(rng, prices, actor, email, day, model, intensity) -> UsageRecord:
+def _claude_record(rng, prices, actor, email, day, model, intensity, tz) -> UsageRecord:
     scale = intensity * rng.uniform(0.3, 1.6)
     tokens = {"input_tokens": int(40_000 * scale), "output_tokens": int(90_000 * scale),
               "cache_write_tokens": int(400_000 * scale),
@@ -77,7 +89,7 @@ def _claude_record(rng, prices, actor, email, day, model, intensity) -> UsageRec
     cost = prices.estimate(canonical_model(model), tokens["input_tokens"],
                            tokens["output_tokens"], tokens["cache_write_tokens"],
                            tokens["cache_read_tokens"])
-    at = datetime.combine(day, time(0), UTC)
+    at = datetime.combine(day, time(0), tz).astimezone(UTC)  # the org day's daily bucket
     return UsageRecord(event_key=f"{day.isoformat()}|{actor}|{model}", occurred_at=at,
                        tool="claude_code", actor=actor, email=email, raw_model=model,
                        kind="subscription", cost_usd=cost,
@@ -85,10 +97,10 @@ def _claude_record(rng, prices, actor, email, day, model, intensity) -> UsageRec
                                "lines_added": int(400 * scale)}, **tokens)
 
 
-def _cursor_day(rng, prices, p, day) -> Iterator[UsageRecord]:
+def _cursor_day(rng, prices, p, day, tz) -> Iterator[UsageRecord]:
     for _ in range(max(1, int(rng.expovariate(1 / (4 * p["intensity"]))))):
         at = datetime.combine(day, time(rng.randint(7, 20), rng.randint(0, 59),
-                                        rng.randint(0, 59)), UTC)
+                                        rng.randint(0, 59)), tz).astimezone(UTC)
         at += timedelta(milliseconds=rng.randint(0, 999))
         model = _pick(rng, CURSOR_MODELS)
         kind = _pick(rng, CURSOR_KINDS)
@@ -124,9 +136,18 @@ TRAILERS = {"claude_code": ["Co-Authored-By: Claude <noreply@anthropic.com>",
             "codex": ["Co-authored-by: Codex <noreply@openai.com>"]}
 
 
-def demo_commits(people: int, days: int, seed: int, today: datetime) -> Iterator[tuple[str, Any]]:
+def demo_commits(people: int, days: int, seed: int, today: datetime,
+                 tz: ZoneInfo | None = None) -> Iterator[tuple[str, Any]]:
     """(repository, CommitIn) pairs: each person's default-branch commits, some co-authored
-    by the tools they use, plus GitHub's Copilot coding agent now and then."""
+    by the tools they use, plus GitHub's Copilot coding agent now and then; none after
+    `today`."""
+    return ((repo, c) for repo, c in _demo_commits(people, days, seed, today,
+                                                   tz or ZoneInfo("UTC"))
+            if c.committed_at <= today)
+
+
+def _demo_commits(people: int, days: int, seed: int, today: datetime,
+                  tz: ZoneInfo) -> Iterator[tuple[str, Any]]:
     import hashlib
 
     from ..github.store import CommitIn
@@ -135,7 +156,7 @@ def demo_commits(people: int, days: int, seed: int, today: datetime) -> Iterator
     names = [f"{FIRST[i % len(FIRST)]}.{LAST[(i * 7) % len(LAST)]}" for i in range(people)]
     odds = {"claude_code": 0.7, "cursor": 0.6, "codex": 0.2}
     tools = [[t for t, p in odds.items() if rng.random() < p] for _ in names]
-    start = (today - timedelta(days=days - 1)).date()
+    start = today.astimezone(tz).date() - timedelta(days=days - 1)
     for d in range(days):
         day = start + timedelta(days=d)
         rng = random.Random(f"{seed}:commits:{day.isoformat()}")
@@ -147,7 +168,8 @@ def demo_commits(people: int, days: int, seed: int, today: datetime) -> Iterator
                 message = subject
                 if tools[i] and rng.random() < 0.55:
                     message += "\n\n" + rng.choice(TRAILERS[rng.choice(tools[i])])
-                at = datetime.combine(day, time(rng.randint(8, 19), rng.randint(0, 59)), UTC)
+                at = datetime.combine(day, time(rng.randint(8, 19), rng.randint(0, 59)),
+                                      tz).astimezone(UTC)
                 sha = hashlib.sha1(f"{seed}|{day}|{name}|{n}".encode()).hexdigest()
                 yield rng.choice(REPOS), CommitIn(
                     sha=sha, message=message, committed_at=at, author_name=name.title(),
@@ -160,7 +182,7 @@ def demo_commits(people: int, days: int, seed: int, today: datetime) -> Iterator
             bot = "Copilot"
             yield rng.choice(REPOS), CommitIn(
                 sha=sha, message=f"{rng.choice(SUBJECTS)} (#{rng.randint(100, 999)})",
-                committed_at=datetime.combine(day, time(rng.randint(8, 19)), UTC),
+                committed_at=datetime.combine(day, time(rng.randint(8, 19)), tz).astimezone(UTC),
                 author_name=bot, author_email="198982749+Copilot@users.noreply.github.com",
                 author_login="Copilot", additions=rng.randint(5, 400),
                 deletions=rng.randint(0, 120))
@@ -172,7 +194,7 @@ def seed_demo_commits(people: int = 25, days: int = 90, seed: int = 7,
     from ..github import store as commits
 
     by_repo: dict[str, list] = {}
-    for repo, commit in demo_commits(people, days, seed, today or datetime.now(UTC)):
+    for repo, commit in demo_commits(people, days, seed, today or datetime.now(UTC), _org_tz()):
         by_repo.setdefault(repo, []).append(commit)
     new = 0
     for name, batch in sorted(by_repo.items()):
@@ -191,6 +213,10 @@ def seed_demo(people: int = 25, days: int = 90, seed: int = 7,
         db.session.add(account)
         db.session.flush()
     today = today or datetime.now(UTC)
-    result = ingest(account, demo_records(people, days, seed, today))
+    result = ingest(account, demo_records(people, days, seed, today, _org_tz()))
     db.session.commit()
     return result
+
+
+def _org_tz() -> ZoneInfo:
+    return current_app.config["ABACUS"].tz

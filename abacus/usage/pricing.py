@@ -217,16 +217,18 @@ class Price:
     """USD per 1M tokens, in force from `valid_from` (see abacus/usage/prices.py).
 
     `cache_write` is the 5-minute write rate; `cache_write_1h` the 1-hour one (None: 2x input,
-    Anthropic's rule). Above `long_threshold` input-side tokens (input + cache writes + cache
-    reads) of ONE request the `long_*` rates apply; a missing long cache rate scales the base
-    one by long_input / input. `fast_multiplier` multiplies every rate of a request made in
+    Anthropic's rule). A `cache_write` or `cache_read` of None means the model has no such
+    tier (an admin left it blank): those tokens, if any are reported, cost the input price.
+    Above `long_threshold` input-side tokens (input + cache writes + cache reads) of ONE
+    request the `long_*` rates apply; a missing long cache rate scales the base one by
+    long_input / input. `fast_multiplier` multiplies every rate of a request made in
     fast / priority mode (None: the provider charges no premium that Abacus knows of).
     """
 
     input: Decimal
     output: Decimal
-    cache_write: Decimal
-    cache_read: Decimal
+    cache_write: Decimal | None
+    cache_read: Decimal | None
     source: str = "shipped"  # shipped | updated | override
     cache_write_1h: Decimal | None = None
     long_threshold: int | None = None
@@ -237,6 +239,14 @@ class Price:
     long_cache_read: Decimal | None = None
     fast_multiplier: Decimal | None = None
     valid_from: date = FAR_PAST
+
+    @property
+    def write_5m(self) -> Decimal:
+        return self.cache_write if self.cache_write is not None else self.input
+
+    @property
+    def read(self) -> Decimal:
+        return self.cache_read if self.cache_read is not None else self.input
 
     @property
     def write_1h(self) -> Decimal:
@@ -250,12 +260,12 @@ class Price:
             long = (self.long_input,
                     self.long_output if self.long_output is not None else self.output,
                     _q(self.long_cache_write if self.long_cache_write is not None
-                       else self.cache_write * scale),
+                       else self.write_5m * scale),
                     _q(self.long_cache_write_1h if self.long_cache_write_1h is not None
                        else _TWO * self.long_input),
                     _q(self.long_cache_read if self.long_cache_read is not None
-                       else self.cache_read * scale))
-        return Rates((self.input, self.output, self.cache_write, self.write_1h, self.cache_read),
+                       else self.read * scale))
+        return Rates((self.input, self.output, self.write_5m, self.write_1h, self.read),
                      self.long_threshold if long else None, long,
                      self.fast_multiplier if self.fast_multiplier is not None else Decimal(1))
 

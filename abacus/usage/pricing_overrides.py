@@ -39,7 +39,9 @@ def set_override(model: str, prices: Mapping[str, Decimal], note: str | None,
         override = ModelPrice(model=model, valid_from=start, source="override")
         db.session.add(override)
     override.input, override.output = prices["input"], prices["output"]
-    override.cache_write_5m, override.cache_read = prices["cache_write"], prices["cache_read"]
+    # absent (blank in the form): the model has no such tier, stored as NULL, never 0
+    override.cache_write_5m = prices.get("cache_write")
+    override.cache_read = prices.get("cache_read")
     override.cache_write_1h = prices.get("cache_write_1h")
     override.note = note or None
     override.created_by = updated_by

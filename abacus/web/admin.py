@@ -79,6 +79,8 @@ SETTING_LABELS = {
 }
 PRICE_FIELDS = (("input", "Input"), ("output", "Output"), ("cache_write", "Cache write"),
                 ("cache_read", "Cache read"))
+# May be blank: the model has no such tier (stored as NULL; such tokens cost the input price).
+TIER_FIELDS = ("cache_write", "cache_read")
 # Optional: blank means Anthropic's rule, 2x the input price.
 PRICE_FIELD_1H = ("cache_write_1h", "Cache write (1 hour)")
 MAX_PRICE = Decimal("999999.999999")  # NUMERIC(12, 6)
@@ -432,19 +434,25 @@ def _pricing_page(form: PriceForm | None = None, errors: dict[str, str] | None =
     body = render_template("admin/pricing.html", section="pricing", models=data.model_prices(),
                            overrides=overrides, table=data.price_table(), form=form,
                            errors=errors or {}, price_fields=PRICE_FIELDS,
+                           tier_fields=TIER_FIELDS,
                            price_field_1h=PRICE_FIELD_1H, rate=rate, far_past=FAR_PAST)
     return _refused(body, status, "price-form") if errors else body
 
 
-def rate(value: Decimal) -> str:
-    """A price per 1M tokens to the digit it was set with: $3.00, $0.30, $0.125, $1,250.00."""
+def rate(value: Decimal | None) -> str:
+    """A price per 1M tokens to the digit it was set with: $3.00, $0.30, $0.125, $1,250.00;
+    "—" for a tier the model does not have."""
+    if value is None:
+        return "—"
     exact = value.normalize()
     places = max(2, -exact.as_tuple().exponent)
     return f"${value:,.{places}f}"
 
 
-def _plain(value: Decimal) -> str:
-    """A price for an input field: 3.000000 → "3", 0.300000 → "0.3"."""
+def _plain(value: Decimal | None) -> str:
+    """A price for an input field: 3.000000 → "3", 0.300000 → "0.3", no tier → ""."""
+    if value is None:
+        return ""
     text = f"{value:f}"
     return text.rstrip("0").rstrip(".") if "." in text else text
 
@@ -486,6 +494,8 @@ def save_price() -> ResponseReturnValue:
         errors["model"] = "Model: the name is too long (128 characters at most)."
     prices: dict[str, Decimal] = {}
     for key, label in PRICE_FIELDS:
+        if key in TIER_FIELDS and not getattr(form, key):
+            continue  # no such tier
         value, problem = parse_price(label, getattr(form, key))
         if problem:
             errors[key] = problem

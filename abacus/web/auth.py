@@ -51,6 +51,7 @@ from ..people.users import (
     start_session,
 )
 from . import api_auth
+from .htmx import page_for
 
 log = logging.getLogger(__name__)
 
@@ -376,13 +377,13 @@ API_ERRORS = {403: "This token's role may not read this.", 404: "No such API rou
 def _register_error_pages(app: Flask) -> None:
     """Friendly pages for the errors a user can meet; the same template for all of them."""
 
-    def render(code: int, title: str, message: str) -> ResponseReturnValue:
+    def render(code: int, title: str, message: str, **extra) -> ResponseReturnValue:
         if api_auth.is_api_request():  # never an HTML page under /api/v1
             return api_auth.error_response(code, API_ERRORS.get(code, title))
         if request.accept_mimetypes.best == "application/json":
             return jsonify(error=title), code
         return render_template("errors/error.html", code=code, title=title,
-                               message=message), code
+                               message=message, **extra), code
 
     @app.errorhandler(CSRFError)
     def csrf_error(exc: CSRFError) -> ResponseReturnValue:
@@ -403,7 +404,14 @@ def _register_error_pages(app: Flask) -> None:
         if api_auth.is_api_request():
             allowed = ", ".join(getattr(exc, "valid_methods", None) or ["GET"])
             return api_auth.error_response(405, API_ERRORS[405], headers={"Allow": allowed})
-        return exc
+        # Mostly a reload (or a bookmark) of an address that only takes a form: say so and
+        # link to the page the form lives on.
+        body, code = render(405, "This address takes a form, not a visit",
+                            "It only answers a submitted form, which a reload cannot repeat. "
+                            "Open the page again and submit the form from there.",
+                            back=page_for(request.path))
+        allowed = getattr(exc, "valid_methods", None) or []
+        return body, code, {"Allow": ", ".join(allowed)} if allowed else {}
 
     @app.errorhandler(HTTPException)
     def other_http_error(exc: HTTPException) -> ResponseReturnValue:

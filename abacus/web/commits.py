@@ -168,3 +168,17 @@ def daily_chart(daily: analytics.DailyCommits, title: str = "Daily commits") -> 
 def tool_key(tool: str) -> str:
     """The CSS suffix of a tool's colour (`series-…`): tools without one share "other"."""
     return tool if tool in analytics.known_tools() or tool == analytics.HUMAN else "other"
+
+
+@bp.app_template_filter("commit_link")
+def commit_link(c: analytics.CommitRow) -> str | None:
+    """The commit on GitHub: its own URL, else one made from the repository's owner/name."""
+    return analytics.commit_url(c.html_url, c.repository, c.sha,
+                                current_app.config["ABACUS"].github_api_url)
+
+
+@bp.app_template_filter("ai_rate_class")
+def ai_rate_class(rate: float | int | None) -> str:
+    """The CSS class of an "AI %" figure: highlighted from analytics.AI_RATE_HIGH up, the
+    same threshold on every page."""
+    return "rate-high" if rate is not None and rate >= analytics.AI_RATE_HIGH else ""

@@ -8,8 +8,10 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from flask import Flask
 
+from ..analytics.overview import lifetime
 from ..github.attribution import TOOLS as COMMIT_TOOLS
 from ..usage.pricing import display_model
+from .charts import colour_slots
 
 # Usage providers' tools, and every tool commits are attributed to (one id for both).
 TOOL_LABELS = {**COMMIT_TOOLS, "openai": "OpenAI", "openrouter": "OpenRouter",
@@ -28,6 +30,18 @@ def _filter(name: str) -> Callable[[Callable], Callable]:
 
 def init_app(app: Flask) -> None:
     app.jinja_env.filters.update(_FILTERS)
+    app.jinja_env.globals["usage_stored"] = usage_stored
+
+
+def usage_stored() -> bool:
+    """Whether any usage is stored at all (an empty range then offers no first steps)."""
+    return lifetime().first_day is not None
+
+
+@_filter("series_colours")
+def series_colours(keys: list[str]) -> dict[str, str]:
+    """Colour class suffix per key, distinct within one bar or legend (charts.colour_slots)."""
+    return colour_slots(list(keys))
 
 
 @_filter("number")

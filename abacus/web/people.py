@@ -28,8 +28,6 @@ from .seats import basis_links, cost_basis
 bp = Blueprint("people", __name__)
 
 TABS = ("overview", "raw", "commits")
-# Tools with their own chart colour; others draw as "other".
-CHART_TOOLS = ("claude_code", "cursor", "copilot", "openai", "codex")
 
 
 def incomplete_from(today: date) -> date:
@@ -136,6 +134,6 @@ def _commits(email: str, rng: TimeRange) -> dict:
 def _daily_chart(daily: analytics.Daily, incomplete: date) -> StackedChart:
     return stacked_columns(
         "Daily tokens by tool", daily.days,
-        [Series(t if t in CHART_TOOLS else "other", tool_label(t), daily.tokens[t])
+        [Series(t, tool_label(t), daily.tokens[t])
          for t in daily.tools],
         unit="tokens", incomplete_from=incomplete)

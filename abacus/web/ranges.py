@@ -50,6 +50,18 @@ class TimeRange:
             return "Last year" if self.preset == 365 else f"Last {self.preset} days"
         return f"{self.start:%b %-d, %Y} – {self.end:%b %-d, %Y}"
 
+    @property
+    def in_words(self) -> str:
+        """The range inside a sentence ("No usage in …"): "the last 30 days", or the dates
+        with their month capitals kept ("Nov 1, 2026 – Nov 15, 2026")."""
+        return f"the {self.label.lower()}" if self.preset else self.label
+
+    @property
+    def preset_label(self) -> str | None:
+        """"Last 30 days" for a preset; None for custom dates, which a subtitle already
+        shows as dates (saying them twice reads as a glitch)."""
+        return self.label if self.preset else None
+
 
 def org_today() -> date:
     """Today in the org time zone, which decides day boundaries everywhere."""

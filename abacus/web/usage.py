@@ -12,12 +12,12 @@ from ..analytics import copilot, usage
 from . import exports, htmx, params
 from .charts import Series, StackedChart, stacked_columns
 from .filters import model_label, tool_label
-from .people import CHART_TOOLS, incomplete_from
+from .people import incomplete_from
 from .ranges import current_range, org_today
 
 bp = Blueprint("usage", __name__)
 
-PALETTE = 7  # top models drawn in series-0 … series-6 (series-7 for an 8th); the rest "other"
+PALETTE = 7  # top models drawn in their own colours; the rest "other"
 
 
 def _choice(name: str, choices: tuple[str, ...]) -> str:
@@ -32,12 +32,15 @@ def index() -> ResponseReturnValue:
     prev = rng.previous()
     trend = usage.trend(view, metric, rng.start, rng.end, top=PALETTE)
     series_keys = _series_keys(trend)
+    chart = _chart(trend, series_keys)
+    # The breakdown table's swatches: the colour each key has in the chart above it.
+    swatches = {key: chart.colour(series_key) for key, series_key in series_keys.items()}
     return htmx.render(
         "usage/index.html", "usage/_panel.html",
         rng=rng, view=view, metric=metric, prev=prev,
         breakdown=usage.breakdown(view, rng.start, rng.end),
         previous=usage.totals(prev.start, prev.end),
-        chart=_chart(trend, series_keys), series_keys=series_keys,
+        chart=chart, swatches=swatches,
         active=usage.active_people(rng.start, rng.end),
         copilot=copilot.activity(rng.start, rng.end),
         timezone=current_app.config["ABACUS"].timezone)
@@ -84,16 +87,14 @@ def breakdown_fields(view: str, data: usage.Breakdown) -> list[exports.Field]:
 
 
 def _series_keys(trend: usage.Trend) -> dict[str | None, str]:
-    """Chart colour class per key: tools keep their own colour, models take the palette in
-    rank order, everything else is "other"."""
+    """Series key per trend key (charts.colour_slots colours them): tools by id, models by
+    rank ("0", "1"…), the rest "other"."""
     keys: dict[str | None, str] = {}
     for i, key in enumerate(trend.keys):
         if key is None:
             keys[key] = "other"
-        elif trend.view == "tools":
-            keys[key] = key if key in CHART_TOOLS else str(i % (PALETTE + 1))
         else:
-            keys[key] = str(i)
+            keys[key] = key if trend.view == "tools" else str(i)
     return keys
 
 

@@ -65,8 +65,8 @@ def test_openai_and_codex_show_on_every_tool_breakdown(app, live_server, page):
     page.goto(live_server + "/usage?days=7&view=tools")
     usage = page.locator("main").text_content()
     assert "OpenAI" in usage and "Codex" in usage
-    assert page.locator("svg .series-openai").count() > 0
-    assert page.locator("svg .series-codex").count() > 0
+    assert page.locator("svg .series-c6").count() > 0
+    assert page.locator("svg .series-c3").count() > 0
 
     page.goto(live_server + f"/users/{JANE}?days=7")
     person = page.locator("main").text_content()

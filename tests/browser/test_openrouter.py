@@ -30,7 +30,7 @@ def test_openrouter_shows_on_overview_team_usage_and_person_pages(app, live_serv
                            has=page.get_by_role("heading", name="By tool", exact=True))
     assert "OpenRouter" in by_tool.inner_text() and "$12.34" in by_tool.inner_text()
     assert page.locator(".tool-dot.tool-openrouter").first.evaluate(
-        "e => getComputedStyle(e).backgroundColor") == "rgb(192, 38, 211)"
+        "e => getComputedStyle(e).backgroundColor") == "rgb(219, 39, 119)"  # palette slot 5
 
     page.goto(f"{live_server}/team?days=7")
     header = page.locator("table thead").text_content()  # shown upper-cased by CSS
