@@ -7,14 +7,13 @@ from datetime import timedelta
 
 from flask import Blueprint, current_app
 from flask.typing import ResponseReturnValue
-from flask_login import current_user
 
 from ..analytics import overview as analytics
 from ..analytics.commits import commit_summary
 from ..seats.cost import cost_report
 from ..sync.engine import data_complete_through
 from . import htmx, params
-from .access import is_admin, only_person
+from .access import own_scope, viewer
 from .budgets import attention
 from .charts import Series, stacked_columns
 from .filters import tool_label
@@ -32,10 +31,11 @@ def index() -> ResponseReturnValue:
     metric = params.choice("metric", METRICS)
     today = org_today()
     ov = analytics.overview(rng.start, rng.end)
-    limit_to = only_person()
+    who = viewer()
+    limit_to = who.visible_people(rng.start, rng.end)
     if limit_to is not None:  # ABACUS_MEMBER_VISIBILITY=self: team totals, but only own row
         ov = dataclasses.replace(ov, by_person=[p for p in ov.by_person
-                                                if p.person.lower() == limit_to])
+                                                if p.person.lower() in limit_to])
     prev_range = rng.previous()
     daily = analytics.daily_by_tool(rng.start, rng.end)
     values = daily.tokens if metric == "tokens" else daily.cost
@@ -54,7 +54,7 @@ def index() -> ResponseReturnValue:
         timezone=current_app.config["ABACUS"].timezone,
         seat_cost=cost_report(rng.start, rng.end), cost_basis=cost_basis(),
         basis_links=basis_links("dashboard.index"),
-        attention=attention(None if is_admin() else current_user.email.lower()))
+        attention=attention(own_scope()))
 
 
 def incomplete_from(today):
