@@ -605,7 +605,8 @@ def test_scheduler_registers_the_schedule_idempotently(ctx, configure):
 
     scheduler = Scheduler(queue_name="default", connection=redis_connection())
     ids = register_schedules(scheduler, schedules(ctx.config["ABACUS"]))
-    assert ids == ["abacus-schedule-backfill", "abacus-schedule-budgets",
+    assert ids == ["abacus-schedule-access-log", "abacus-schedule-backfill",
+                   "abacus-schedule-budgets",
                    "abacus-schedule-sync-anthropic",
                    "abacus-schedule-sync-codex", "abacus-schedule-sync-copilot",
                    "abacus-schedule-sync-cursor", "abacus-schedule-sync-cursor_session",

@@ -24,7 +24,6 @@ from ..extensions import db
 from ..models import ROLES
 
 
-
 @dataclass
 class Viewer:
     """Who is asking. `role` is admin | finance | member (anything else sees nothing);

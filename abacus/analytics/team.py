@@ -175,8 +175,9 @@ def team_pivot(start: date, end: date, *, q: str = "", sort: str = "cost",
     `q` keeps people whose e-mail or identity contains it (case-insensitive, literal).
     `sort` is a column key (unknown keys fall back to cost; a tool without usage here sorts
     everyone as 0); ties break by person A→Z. `only_person` limits rows to that e-mail
-    (or those e-mails: member visibility `self`, a lead's people) while the totals still cover everyone matching `q`. A page
-    past the end shows the last page. Tool columns are the tools the matching people used.
+    (or those e-mails: member visibility `self`, a lead's people) while the totals still
+    cover everyone matching `q`. A page past the end shows the last page. Tool columns are
+    the tools the matching people used.
     """
     is_tool = sort.startswith(TOOL_PREFIX) and len(sort) > len(TOOL_PREFIX)
     if sort not in FIXED_KEYS and not is_tool:

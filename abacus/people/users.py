@@ -1,5 +1,6 @@
 """People who sign in: who is let in, the user row created on first sign-in, admin role from
-ABACUS_ADMINS and finance role from ABACUS_FINANCE, server-side sessions (sign-out, lifetimes) and deactivation."""
+ABACUS_ADMINS and finance role from ABACUS_FINANCE, server-side sessions (sign-out, lifetimes)
+and deactivation."""
 
 from __future__ import annotations
 

@@ -8,6 +8,7 @@ from decimal import Decimal
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
+
 from ..budgets import anomalies, service
 from ..extensions import db
 from .access import is_admin, own_scope
