@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from ..analytics import scope
+from ..analytics.usage import PeopleAmong, people_among
 from ..extensions import db
 from ..models import ROLES
 
@@ -124,3 +125,33 @@ class Viewer:
 
     def hidden_notice(self) -> str:
         return f"hidden: fewer than {self.min_group_size} people"
+
+    def groups(self, start: date, end: date) -> GroupCheck:
+        """The minimum-group-size check for the aggregates of start..end."""
+        return GroupCheck(self, start, end)
+
+
+@dataclass
+class GroupCheck:
+    """Which aggregates of one range a viewer may see: `ok(n)` for a figure over everyone
+    (n active people), `ok(n, "tools", tool)` / `ok(n, "models", model)` for a per-tool or
+    per-model figure. How many of those people are in the viewer's own scope is read once,
+    and only for restricted viewers."""
+
+    viewer: Viewer
+    start: date
+    end: date
+    _among: PeopleAmong | None = field(default=None, init=False, repr=False)
+
+    @property
+    def notice(self) -> str:
+        return self.viewer.hidden_notice()
+
+    def ok(self, n_people: int, view: str | None = None, key: str | None = None) -> bool:
+        if not self.viewer.restricted or n_people == 0 or n_people >= self.viewer.min_group_size:
+            return True
+        if self._among is None:
+            visible = self.viewer.visible_people(self.start, self.end) or frozenset()
+            self._among = people_among(self.start, self.end, visible)
+        in_scope = self._among.total if view is None else self._among.of(view, key)
+        return self.viewer.aggregate_ok(n_people, in_scope)

@@ -17,7 +17,7 @@ from flask import abort, current_app, g, request
 from flask_login import current_user
 
 from ..access.log import log_access
-from ..access.policy import Viewer
+from ..access.policy import GroupCheck, Viewer
 from .ranges import TimeRange, current_range, org_today
 
 F = TypeVar("F", bound=Callable)
@@ -78,6 +78,12 @@ def visible_people(rng: TimeRange | None = None) -> frozenset[str] | None:
 def can_view_person(person: str, rng: TimeRange | None = None) -> bool:
     rng = rng or current_range()
     return viewer().may_view_person(person, rng.start, rng.end)
+
+
+def groups(rng: TimeRange | None = None) -> GroupCheck:
+    """The minimum-group-size check for the aggregates of the range (default: the page's)."""
+    rng = rng or current_range()
+    return viewer().groups(rng.start, rng.end)
 
 
 def own_scope() -> str | None:

@@ -17,7 +17,7 @@ from flask.typing import ResponseReturnValue
 from ..analytics.team import PER_PAGE, TOOL_PREFIX, Column, TeamPivot, TeamRow, team_pivot
 from ..seats.cost import CostReport, PersonCost, cost_report
 from . import exports, htmx, params
-from .access import visible_people
+from .access import groups, viewer, visible_people
 from .filters import tool_label
 from .ranges import TimeRange, current_range
 from .seats import basis_links, cost_basis
@@ -88,9 +88,15 @@ def _shown_columns(available: list[Column], cols: tuple[str, ...] | None) -> lis
 def index() -> ResponseReturnValue:
     rng = current_range()
     state, pivot, shown = _state(rng)
+    seat_cost = cost_report(rng.start, rng.end)
+    gate = groups(rng)
+    # Totals over everyone: hidden from a restricted viewer when too few people are in them.
+    totals_hidden = not gate.ok(pivot.totals.people)
     body = htmx.render("team/index.html", "team/fragment.html", rng=rng, state=state,
                        pivot=pivot, shown=shown, only_person=visible_people(rng),
-                       seat_cost=cost_report(rng.start, rng.end), cost_basis=cost_basis(),
+                       totals_hidden=totals_hidden, hidden_notice=viewer().hidden_notice(),
+                       seat_cost_hidden=totals_hidden or not gate.ok(len(seat_cost.people)),
+                       seat_cost=seat_cost, cost_basis=cost_basis(),
                        basis_links=basis_links("team.index"),
                        timezone=current_app.config["ABACUS"].timezone)
     response = Response(body, mimetype="text/html")
