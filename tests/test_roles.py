@@ -87,7 +87,8 @@ def test_finance_sees_every_figure_and_export_but_no_admin_action(app, make_app)
     usage(app, {ALICE: (SONNET, "11.11"), BOB: (SONNET, "22.22")})
     finance = client_as(make_app, FINANCE, ABACUS_FINANCE=FINANCE,
                         ABACUS_MEMBER_VISIBILITY="self")
-    assert "finance" in text_of(finance.get("/"))
+    assert '<span class="badge badge-muted">finance</span>' in finance.get("/").get_data(
+        as_text=True)
     page = text_of(finance.get("/team"))
     assert "$11.11" in page and "$22.22" in page and "$33.33" in page
     assert {r["person"] for r in csv_rows(finance.get("/team.csv?days=7"))} == {ALICE, BOB}
@@ -174,7 +175,11 @@ def test_a_lead_sees_their_subtrees_people_and_no_one_elses(app, make_app):
     assert {r["person"] for r in csv_rows(lead.get("/team.csv"))} == {LEAD, PAT, QUINN}
     page = text_of(lead.get("/team"))
     assert "$3.03" in page and "$4.04" not in page and SAM not in page
-    assert "lead" in text_of(lead.get("/"))  # the badge beside the e-mail
+    response = lead.get("/?days=7")
+    assert '<span class="badge badge-muted">lead</span>' in response.get_data(as_text=True)
+    overview = text_of(response)
+    assert "You and your teams' people" in overview and QUINN in overview
+    assert SAM not in overview and ALICE not in overview
 
     # Carol's lead membership ended last week: she is a member like any other.
     carol = client_as(make_app, CAROL, ABACUS_MEMBER_VISIBILITY="self")
