@@ -123,7 +123,7 @@ def prune_access_log() -> dict[str, Any]:
     """Scheduled daily: delete access log entries older than ABACUS_ACCESS_LOG_DAYS."""
     from flask import current_app
 
-    from .access.log import prune
+    from .people.access_log import prune
 
     with _app_context():
         days = current_app.config["ABACUS"].access_log_days

@@ -293,11 +293,12 @@ def test_the_access_log_records_person_pages_and_exports_for_admins_only(app, ma
 
 
 def test_the_access_log_pages_newest_first(app, make_app):
-    from abacus.access.log import log_access
+    from abacus.people.access_log import log_access
 
     with app.app_context():
         for n in range(60):
             log_access(ALICE, "api", f"/api/v1/thing/{n}")
+            db.session.commit()
         with pytest.raises(ValueError, match="action must be one of"):
             log_access(ALICE, "peek", "x")
     admin = client_as(make_app, ADMIN)

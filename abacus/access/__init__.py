@@ -4,8 +4,7 @@
 member; which people's rows a viewer sees, whether an aggregate is large enough to show,
 who may export or administer). Pages, htmx fragments, CSV exports and the JSON API all ask
 it, through the thin adapter `abacus.web.access` that builds a Viewer from the signed-in
-user (or API token). `log` keeps the access log (person pages opened, exports downloaded,
-API calls) and prunes it after ABACUS_ACCESS_LOG_DAYS.
+user (or API token). The access log itself lives in `people.access_log`.
 
 May import: analytics (scope: team leads and their subtrees), models, extensions, config.
 Imported by: web, jobs.

@@ -16,8 +16,9 @@ from typing import TypeVar
 from flask import abort, current_app, g, request
 from flask_login import current_user
 
-from ..access.log import log_access
 from ..access.policy import GroupCheck, Viewer
+from ..extensions import db
+from ..people.access_log import log_access
 from .ranges import TimeRange, current_range, org_today
 
 F = TypeVar("F", bound=Callable)
@@ -34,10 +35,17 @@ def viewer() -> Viewer:
                        email=getattr(current_user, "email", None) if signed_in else None,
                        member_visibility=settings.member_visibility,
                        min_group_size=settings.min_group_size, today=org_today(),
-                       label=getattr(current_user, "access_label", None) if signed_in
-                       else None)
+                       label=_label() if signed_in else None)
         g.abacus_viewer = found
     return found
+
+
+def _label() -> str | None:
+    """How the access log names the viewer: an API token as `token:NAME` (its id), a person
+    by e-mail (the Viewer's default)."""
+    if getattr(current_user, "is_api", False):
+        return current_user.get_id()
+    return None
 
 
 def is_admin() -> bool:
@@ -96,6 +104,7 @@ def own_scope() -> str | None:
 def log(action: str, target: str) -> None:
     """Record this request's access (person_page, export or api) under the viewer's label."""
     log_access(viewer().label or "anonymous", action, target)
+    db.session.commit()  # a GET has nothing else pending
 
 
 def log_export() -> None:

@@ -29,10 +29,10 @@ from flask import (
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
-from ..access import log as access_records
 from ..analytics import admin as data
 from ..extensions import db
 from ..models import ROLES, Account, User
+from ..people import access_log as access_records
 from ..people import identities
 from ..people import users as user_service
 from ..people.users import CannotDeactivate, LastAdmin

@@ -1,6 +1,8 @@
-"""The access log: who opened whose person page, downloaded which export or called the API,
-and when. Kept for ABACUS_ACCESS_LOG_DAYS; `prune` (a daily scheduled job) deletes the rest.
-"""
+"""The access log: who read whose figures, and when. One writer for every face (person
+pages, exports, the JSON API), so the log has one shape: `viewer` is the signed-in e-mail or
+`token:NAME`, `action` says what was done (person_page | export | api), `target` what was
+read (an e-mail, an export's or an API request's path). Admin → Access log reads it
+(`entries`); it is kept for ABACUS_ACCESS_LOG_DAYS (`prune`, a daily scheduled job)."""
 
 from __future__ import annotations
 
@@ -14,18 +16,21 @@ from ..models import AccessLogEntry
 
 ACTIONS = ("person_page", "export", "api")
 PER_PAGE = 50
-MAX_TARGET = 2000  # a path with a long query string is cut, never refused
+# The columns' limits (models.AccessLogEntry): longer values are cut, never refused, so a
+# long query string cannot turn a read into an error.
+MAX_VIEWER = 255
+MAX_TARGET = 2000
 
 
-def log_access(viewer: str, action: str, target: str) -> None:
-    """Record one access and commit it (a GET has nothing else pending). `viewer` is the
-    e-mail or `token:NAME`; `action` one of ACTIONS; `target` the person's e-mail, the
-    export's path with its query, or the API path."""
+def log_access(viewer: str, action: str, target: str) -> AccessLogEntry:
+    """Add one entry (the time is the database's now()); `action` is one of ACTIONS. Caller
+    commits."""
     if action not in ACTIONS:
         raise ValueError(f"action must be one of {', '.join(ACTIONS)}, got {action!r}")
-    db.session.add(AccessLogEntry(viewer=viewer[:255], action=action,
-                                  target=target[:MAX_TARGET]))
-    db.session.commit()
+    entry = AccessLogEntry(viewer=viewer[:MAX_VIEWER], action=action,
+                           target=target[:MAX_TARGET])
+    db.session.add(entry)
+    return entry
 
 
 @dataclass(frozen=True)
