@@ -66,6 +66,9 @@ FIELDS: tuple[Field, ...] = (
     Field("ALLOWED_DOMAINS", "none: nobody can sign in (`make run` sets `example.com`)",
           "Comma-separated e-mail domains allowed to sign in."),
     Field("ABACUS_ADMINS", "(none)", "Comma-separated e-mails that get the admin role."),
+    Field("ABACUS_FINANCE", "(none)",
+          "Comma-separated e-mails that get the finance role at sign-in (every figure and "
+          "export, no admin actions). An admin listed here stays an admin."),
     Field("ABACUS_DEV_LOGIN", "0 (`make run` sets 1)",
           "1 enables the password-less development sign-in at `/auth/dev-login`. Never in "
           "production."),
@@ -85,7 +88,14 @@ FIELDS: tuple[Field, ...] = (
           "A sign-in ends after this many hours without a request."),
     Field("ABACUS_MEMBER_VISIBILITY", "all",
           "`all`: members see everyone's rows. `self`: members see totals over everyone but "
-          "only their own per-person rows (no filter, unmapped identities or others' seats)."),
+          "only their own per-person rows (no filter, unmapped identities or others' seats); "
+          "team leads also see the people of their teams' subtrees."),
+    Field("ABACUS_MIN_GROUP_SIZE", "5",
+          "Members and leads limited by `self` see no aggregate over fewer than this many "
+          "people unless all of them are in their own scope (it is replaced by a notice)."),
+    Field("ABACUS_ACCESS_LOG_DAYS", "365",
+          "Days the access log (person pages opened, exports downloaded, API calls) is kept; "
+          "a daily job deletes older entries."),
     Field("ABACUS_PROXY_COUNT", "0",
           "How many reverse proxies sit in front of the web process; their `X-Forwarded-*` "
           "headers are trusted only then (scheme, host, client address)."),
@@ -405,6 +415,9 @@ class Settings:
     oidc_client_secret: str | None = field(default=None, repr=False)
     oidc_provider_name: str = "Single sign-on"
     member_visibility: str = "all"
+    finance: tuple[str, ...] = ()
+    min_group_size: int = 5
+    access_log_days: int = 365
     session_max_age_hours: int = 168
     session_idle_hours: int = 24
     proxy_count: int = 0
@@ -590,6 +603,11 @@ class Settings:
             oidc_provider_name=get("OIDC_PROVIDER_NAME") or "Single sign-on",
             member_visibility=_choice("ABACUS_MEMBER_VISIBILITY",
                                       get("ABACUS_MEMBER_VISIBILITY") or "all", ("all", "self")),
+            finance=_parse_list(get("ABACUS_FINANCE")),
+            min_group_size=_parse_int("ABACUS_MIN_GROUP_SIZE",
+                                      get("ABACUS_MIN_GROUP_SIZE") or "5", 1, 1000),
+            access_log_days=_parse_int("ABACUS_ACCESS_LOG_DAYS",
+                                       get("ABACUS_ACCESS_LOG_DAYS") or "365", 1, 3660 * 3),
             session_max_age_hours=_parse_int(
                 "ABACUS_SESSION_MAX_AGE_HOURS", get("ABACUS_SESSION_MAX_AGE_HOURS") or "168", 1,
                 24 * 366),

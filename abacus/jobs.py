@@ -29,6 +29,7 @@ def _app_context() -> AbstractContextManager:
     raise RuntimeError("abacus jobs need the app: run workers with `python worker.py`")
 
 
+ACCESS_LOG_PRUNE_CRON = "40 3 * * *"
 SYNC_JOB_TIMEOUT = 3 * 3600  # a first sync of a busy Cursor team, paced, can take a while
 BACKFILL_BUDGET = 15 * 60.0  # one backfill job's share before it yields to the schedule
 
@@ -116,6 +117,17 @@ def evaluate_budgets() -> dict[str, Any]:
 
     with _app_context():
         return evaluate_all()
+
+
+def prune_access_log() -> dict[str, Any]:
+    """Scheduled daily: delete access log entries older than ABACUS_ACCESS_LOG_DAYS."""
+    from flask import current_app
+
+    from .people.access_log import prune
+
+    with _app_context():
+        days = current_app.config["ABACUS"].access_log_days
+        return {"deleted": prune(days), "days": days}
 
 
 def _job_id() -> str | None:
@@ -303,7 +315,7 @@ class Schedule:
 def schedules(settings) -> tuple[Schedule, ...]:
     """The recurring jobs: one sync per provider (cron from the environment), backfills,
     the GitHub commits job when the GitHub API is configured, and the weekly price update
-    when ABACUS_PRICING_AUTO_UPDATE is on."""
+    when ABACUS_PRICING_AUTO_UPDATE is on; the daily access log pruning."""
     from .providers import providers
 
     crons = {"anthropic": settings.schedule_claude_code, "cursor": settings.schedule_cursor,
@@ -318,6 +330,9 @@ def schedules(settings) -> tuple[Schedule, ...]:
                         "abacus.jobs.backfill_all", {}))
     out.append(Schedule("abacus-schedule-budgets", settings.schedule_budgets,
                         "abacus.jobs.evaluate_budgets", {}))
+    # Daily, at a quiet hour: the access log keeps ABACUS_ACCESS_LOG_DAYS.
+    out.append(Schedule("abacus-schedule-access-log", ACCESS_LOG_PRUNE_CRON,
+                        "abacus.jobs.prune_access_log", {}))
     if settings.github_api_configured:
         out.append(Schedule("abacus-schedule-github", settings.schedule_github,
                             "abacus.jobs.github_scheduled", {}))

@@ -87,7 +87,9 @@ def rows(response) -> list[dict]:
 @pytest.mark.parametrize("visibility", ["self", "all"])
 @pytest.mark.parametrize("caller", CALLERS)
 def test_every_endpoint_as_every_caller(make_app, usage, tokens, caller, visibility):
-    client = make_app(ABACUS_MEMBER_VISIBILITY=visibility).test_client()
+    # Group size 1: three people here; the minimum group size has its own test below.
+    client = make_app(ABACUS_MEMBER_VISIBILITY=visibility,
+                      ABACUS_MIN_GROUP_SIZE="1").test_client()
     for url in ENDPOINTS:
         response = get(client, url, tokens[caller])
         assert response.mimetype == "application/json", (url, caller)
@@ -107,7 +109,7 @@ def test_every_endpoint_as_every_caller(make_app, usage, tokens, caller, visibil
 
 
 def test_a_member_token_reads_only_its_own_rows_under_self(make_app, usage, tokens):
-    client = make_app(ABACUS_MEMBER_VISIBILITY="self").test_client()
+    client = make_app(ABACUS_MEMBER_VISIBILITY="self", ABACUS_MIN_GROUP_SIZE="1").test_client()
     member = tokens["member"]
     for url in ("/api/v1/usage/by-person", "/api/v1/people"):
         response = get(client, url + "?q=bob", member)
@@ -128,6 +130,19 @@ def test_a_member_token_reads_only_its_own_rows_under_self(make_app, usage, toke
     # Admin tokens read anyone.
     assert rows(get(client, f"/api/v1/usage/daily?email={BOB}", tokens["admin"]))
     assert len(rows(get(client, "/api/v1/people", tokens["admin"]))) == 3
+
+
+def test_a_member_token_gets_no_aggregate_over_too_few_people(make_app, usage, tokens):
+    """The pages' minimum group size holds for tokens: three people are under the default
+    five, so team-wide days are refused and small breakdown rows left out for a member
+    under `self`, while a finance token reads them."""
+    client = make_app(ABACUS_MEMBER_VISIBILITY="self").test_client()
+    refused = get(client, "/api/v1/usage/daily", tokens["member"])
+    assert refused.status_code == 403 and "fewer than 5 people" in refused.get_json()["error"]
+    assert rows(get(client, "/api/v1/usage/by-tool", tokens["member"])) == []
+    assert rows(get(client, "/api/v1/usage/daily", tokens["finance"]))
+    assert {r["tool"] for r in rows(get(client, "/api/v1/usage/by-tool", tokens["finance"]))
+            } == {"cursor", "claude_code"}
 
 
 @pytest.mark.parametrize("visibility", ["self", "all"])

@@ -64,7 +64,8 @@ def limited(app, make_app):
                                   deletions=1, source="api",
                                   html_url=f"https://github.com/acme/api/commit/{n:040x}"))
         db.session.commit()
-    limited_app = make_app(ABACUS_MEMBER_VISIBILITY="self")
+    # Two people only: the minimum group size (its own tests: test_roles.py) is set to 1 here.
+    limited_app = make_app(ABACUS_MEMBER_VISIBILITY="self", ABACUS_MIN_GROUP_SIZE="1")
     client = limited_app.test_client()
     assert sign_in(client, ALICE).status_code == 303
     return client

@@ -137,7 +137,8 @@ def test_members_see_only_their_own_row_when_visibility_is_self(app, client, mon
                record("b", 1, cost=Decimal("7"), actor="bob@example.com",
                       email="bob@example.com")])
     monkeypatch.setitem(app.config, "ABACUS",
-                        dataclasses.replace(app.config["ABACUS"], member_visibility="self"))
+                        dataclasses.replace(app.config["ABACUS"], member_visibility="self",
+                                            min_group_size=1))
     sign_in(client, "bob@example.com")
     page = text_of(client.get("/"))
     assert "Cost $12.00" in page  # team totals stay

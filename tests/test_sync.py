@@ -605,7 +605,8 @@ def test_scheduler_registers_the_schedule_idempotently(ctx, configure):
 
     scheduler = Scheduler(queue_name="default", connection=redis_connection())
     ids = register_schedules(scheduler, schedules(ctx.config["ABACUS"]))
-    assert ids == ["abacus-schedule-backfill", "abacus-schedule-budgets",
+    assert ids == ["abacus-schedule-access-log", "abacus-schedule-backfill",
+                   "abacus-schedule-budgets",
                    "abacus-schedule-sync-anthropic",
                    "abacus-schedule-sync-codex", "abacus-schedule-sync-copilot",
                    "abacus-schedule-sync-cursor", "abacus-schedule-sync-cursor_session",
@@ -619,12 +620,13 @@ def test_scheduler_registers_the_schedule_idempotently(ctx, configure):
     assert crons["abacus-schedule-sync-copilot"] == "20 */6 * * *"
     assert crons["abacus-schedule-sync-openrouter"] == "20 */6 * * *"
     assert crons["abacus-schedule-budgets"] == "10 * * * *"
+    assert crons["abacus-schedule-access-log"] == "40 3 * * *"
     register_schedules(scheduler, schedules(ctx.config["ABACUS"]))
-    assert len(list(scheduler.get_jobs())) == 9
+    assert len(list(scheduler.get_jobs())) == 10
     configure(schedule_cursor="*/30 * * * *")
     register_schedules(scheduler, schedules(ctx.config["ABACUS"]))
     crons = {j.id: j.meta["cron_string"] for j in scheduler.get_jobs()}
-    assert len(crons) == 9 and crons["abacus-schedule-sync-cursor"] == "*/30 * * * *"
+    assert len(crons) == 10 and crons["abacus-schedule-sync-cursor"] == "*/30 * * * *"
 
 
 def test_scheduled_job_syncs_each_account_in_its_own_job(ctx, configure, cursor):

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -567,14 +567,16 @@ class CommitPage(Paged):
 
 
 def commit_list(start: date, end: date, tz: str, *, repository_id: int | None = None,
-                person: str | None = None, only_person: str | None = None,
+                person: str | None = None,
+                only_person: str | Collection[str] | None = None,
                 kind: str = "all", page: int = 1, per_page: int = PER_PAGE) -> CommitPage:
     """Commits newest first, `kind` all | ai | human, one page (a page past the end shows
     the last). `only_person` limits the list to that person's commits (member visibility)."""
     kind = kind if kind in FILTERS else "all"
     where = and_(_scope(start, end, tz, repository_id, person), _kind(kind))
     if only_person is not None:
-        where = and_(where, func.lower(C.person) == only_person.lower())
+        people = [only_person] if isinstance(only_person, str) else sorted(only_person)
+        where = and_(where, func.lower(C.person).in_([p.lower() for p in people] or [""]))
     total = db.session.execute(select(func.count()).select_from(C).where(where)).scalar_one()
     pages = max(1, math.ceil(total / per_page))
     page = min(max(1, page), pages)

@@ -8,7 +8,7 @@ page shown) and come from the same query as the page, through window aggregates.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
@@ -168,15 +168,16 @@ def escape_like(text: str) -> str:
 
 def team_pivot(start: date, end: date, *, q: str = "", sort: str = "cost",
                descending: bool = True, page: int = 1, per_page: int | None = PER_PAGE,
-               only_person: str | None = None,
+               only_person: str | Collection[str] | None = None,
                tool_label: Callable[[str], str] = str) -> TeamPivot:
     """The pivot for the inclusive days start..end.
 
     `q` keeps people whose e-mail or identity contains it (case-insensitive, literal).
     `sort` is a column key (unknown keys fall back to cost; a tool without usage here sorts
     everyone as 0); ties break by person A→Z. `only_person` limits rows to that e-mail
-    (member visibility `self`) while the totals still cover everyone matching `q`. A page
-    past the end shows the last page. Tool columns are the tools the matching people used.
+    (or those e-mails: member visibility `self`, a lead's people) while the totals still
+    cover everyone matching `q`. A page past the end shows the last page. Tool columns are
+    the tools the matching people used.
     """
     is_tool = sort.startswith(TOOL_PREFIX) and len(sort) > len(TOOL_PREFIX)
     if sort not in FIXED_KEYS and not is_tool:
@@ -208,7 +209,8 @@ class _Query:
     they merge across tools and identities without a COUNT(DISTINCT) that would force a sort.
     """
 
-    def __init__(self, start: date, end: date, q: str, sort: str, only_person: str | None):
+    def __init__(self, start: date, end: date, q: str, sort: str,
+                 only_person: str | Collection[str] | None):
         self.start, self.end, self.sort = start, end, sort
         self.only_person = only_person
         per_tool = self._per_person_tool(q)
@@ -270,7 +272,10 @@ class _Query:
     def _visible(self) -> ColumnElement[bool]:
         if self.only_person is None:
             return true()
-        return func.lower(self.per.c.person) == self.only_person.lower()
+        if isinstance(self.only_person, str):
+            return func.lower(self.per.c.person) == self.only_person.lower()
+        return func.lower(self.per.c.person).in_(sorted(p.lower() for p in self.only_person)
+                                                 or [""])
 
     def _total_columns(self) -> list[tuple[str, ColumnElement]]:
         c = self.per.c

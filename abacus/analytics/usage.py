@@ -14,6 +14,7 @@ from decimal import Decimal
 from sqlalchemy import Date, case, cast, func, literal, select, tuple_
 
 from ..extensions import db
+from ..models import UsageDaily as D
 from ..models import UsageDayTotals as T
 from .common import Costed, count_people, day_people, int_sum, money_sum, usage_sums
 from .overview import T_TOKENS, Totals, totals  # noqa: F401 - the cards of this page too
@@ -203,3 +204,42 @@ def active_people(start: date, end: date, grain: str | None = None) -> ActivePeo
     overall = next((int(r.people) for r in rows if r.all_periods and r.all_tools), 0)
     return ActivePeople(grain, [tp.tool for tp in tool_rows], list(periods.values()),
                         tool_rows, overall)
+
+
+@dataclass(frozen=True)
+class PeopleAmong:
+    """How many of a given set of people were active in a range: over all, per tool and per
+    model (the viewer's own scope, for the minimum group size of aggregates)."""
+
+    total: int = 0
+    by_tool: dict[str, int] = field(default_factory=dict)
+    by_model: dict[str, int] = field(default_factory=dict)
+
+    def of(self, view: str, key: str | None) -> int:
+        """Per key of a Usage view (`models` / `tools`); key None: over all."""
+        if key is None:
+            return self.total
+        return (self.by_model if view == "models" else self.by_tool).get(key, 0)
+
+
+def people_among(start: date, end: date, people: frozenset[str] | set[str]) -> PeopleAmong:
+    """Of `people` (lower-cased e-mails), how many were active in start..end, over all, per
+    tool and per model: one grouped pass over their own rows of usage_daily (few people)."""
+    if not people:
+        return PeopleAmong()
+    rows = db.session.execute(
+        select(D.tool, D.model, func.grouping(D.tool).label("no_tool"),
+               func.grouping(D.model).label("no_model"),
+               func.count(func.distinct(func.lower(D.email))).label("n"))
+        .where(D.day.between(start, end), func.lower(D.email).in_(sorted(people)))
+        .group_by(func.grouping_sets(tuple_(D.tool), tuple_(D.model), tuple_()))).all()
+    out = PeopleAmong(by_tool={}, by_model={})
+    total = 0
+    for r in rows:
+        if r.no_tool and r.no_model:
+            total = int(r.n)
+        elif not r.no_tool:
+            out.by_tool[r.tool] = int(r.n)
+        else:
+            out.by_model[r.model] = int(r.n)
+    return PeopleAmong(total, out.by_tool, out.by_model)

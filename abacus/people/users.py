@@ -1,5 +1,6 @@
 """People who sign in: who is let in, the user row created on first sign-in, admin role from
-ABACUS_ADMINS, server-side sessions (sign-out, lifetimes) and deactivation."""
+ABACUS_ADMINS and finance role from ABACUS_FINANCE, server-side sessions (sign-out, lifetimes)
+and deactivation."""
 
 from __future__ import annotations
 
@@ -60,10 +61,12 @@ def _is_true(value: object) -> bool:
     return value is True or (isinstance(value, str) and value.lower() == "true")
 
 
-def record_sign_in(email: str, admins: Iterable[str], name: str | None = None) -> User:
+def record_sign_in(email: str, admins: Iterable[str], name: str | None = None,
+                   finance: Iterable[str] = ()) -> User:
     """Create or update the user row for a sign-in and commit it.
 
-    ABACUS_ADMINS always grants admin; nobody is demoted here, so a role given later in the
+    ABACUS_ADMINS always grants admin and ABACUS_FINANCE finance (to a member; an admin
+    listed there stays an admin); nobody is demoted here, so a role given later in the
     admin pages survives the next sign-in. `name` (from the provider) fills in the display
     name when given and never erases one.
     """
@@ -75,6 +78,8 @@ def record_sign_in(email: str, admins: Iterable[str], name: str | None = None) -
         db.session.add(user)
     if email in admins:
         user.role = "admin"
+    elif email in finance and user.role == "member":
+        user.role = "finance"
     if name and name.strip():
         user.name = name.strip()[:255]
     user.last_login_at = datetime.now(UTC)
@@ -191,7 +196,7 @@ def set_role(user: User, role: str) -> bool:
         .with_for_update()).scalars())
     if user.role == role:
         return False
-    if role == "member" and admins == [user.email]:
+    if role != "admin" and admins == [user.email]:
         raise LastAdmin(f"{user.email} is the only admin")
     user.role = role
     return True

@@ -32,6 +32,7 @@ from flask_login import current_user
 from ..analytics import admin as data
 from ..extensions import db
 from ..models import ROLES, Account, User
+from ..people import access_log as access_records
 from ..people import identities
 from ..people import users as user_service
 from ..people.users import CannotDeactivate, LastAdmin
@@ -569,10 +570,15 @@ def parse_day(label: str, raw: str) -> tuple[date | None, str | None]:
 
 # --- people and roles -------------------------------------------------------------------------
 
+ROLE_NAMES = {"admin": "an admin", "finance": "finance", "member": "a member"}
+
+
 def _people_page(error: str | None = None, status: int = 200) -> ResponseReturnValue:
+    settings = current_app.config["ABACUS"]
     return render_template("admin/people.html", section="people", users=data.user_rows(),
-                           admins=data.admin_count(), error=error,
-                           env_admins=set(current_app.config["ABACUS"].admins)), status
+                           admins=data.admin_count(), error=error, roles=ROLES,
+                           env_admins=set(settings.admins),
+                           env_finance=set(settings.finance)), status
 
 
 @bp.get("/people")
@@ -598,16 +604,20 @@ def set_role(user_id: int) -> ResponseReturnValue:
                             "change roles.", 409)
     if not changed:
         db.session.rollback()
-        flash(f"{user.email} already is {'an admin' if role == 'admin' else 'a member'}.",
-              "warn")
+        flash(f"{user.email} already is {ROLE_NAMES[role]}.", "warn")
         return redirect(url_for(".people"), code=303)
     db.session.commit()
     if user.id == current_user.id:
-        flash("You are a member now; another admin can make you an admin again.", "ok")
+        flash(f"You are {ROLE_NAMES[role]} now; another admin can make you an admin again.",
+              "ok")
         return redirect(url_for("dashboard.index"), code=303)
+    settings = current_app.config["ABACUS"]
     note = (" ABACUS_ADMINS lists them, so their next sign-in makes them an admin again."
-            if role == "member" and user.email in current_app.config["ABACUS"].admins else "")
-    flash(f"{user.email} is {'an admin' if role == 'admin' else 'a member'} now.{note}", "ok")
+            if role != "admin" and user.email in settings.admins else
+            " ABACUS_FINANCE lists them, so their next sign-in makes them finance again."
+            if role == "member" and user.email in settings.finance else "")
+    # Takes effect on their next request: the user row (and role) is read on every one.
+    flash(f"{user.email} is {ROLE_NAMES[role]} now.{note}", "ok")
     return redirect(url_for(".people"), code=303)
 
 
@@ -634,6 +644,20 @@ def set_active(user_id: int) -> ResponseReturnValue:
     else:
         flash(f"{user.email} is deactivated: signed out everywhere and cannot sign in.", "ok")
     return redirect(url_for(".people"), code=303)
+
+
+# --- access log ------------------------------------------------------------------------------
+
+@bp.get("/access-log")
+def access_log() -> ResponseReturnValue:
+    """Who opened whose person page, downloaded which export or called the API: newest
+    first, filtered by viewer and/or target (contains, any case), 50 a page."""
+    viewer = params.text("viewer", max_length=255)
+    target = params.text("target", max_length=255)
+    page = access_records.entries(params.page(), viewer=viewer, target=target)
+    return render_template("admin/access_log.html", section="access_log", log=page,
+                           viewer_q=viewer, target_q=target,
+                           days=current_app.config["ABACUS"].access_log_days)
 
 
 def _sentence(message: str) -> str:

@@ -22,9 +22,10 @@ from ..analytics import api as data
 from ..analytics import usage
 from ..analytics.team import FIXED_KEYS, TOOL_PREFIX, TeamRow, team_pivot
 from . import openapi, params
-from .access import can_view_person, is_finance, only_person
+from .access import can_view_person, groups, is_finance, visible_people
 from .api_auth import error_response
 from .ranges import TimeRange, current_range
+from .usage import hidden_keys
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -186,6 +187,10 @@ def openapi_document() -> ResponseReturnValue:
 def usage_daily() -> ResponseReturnValue:
     rng = _range()
     person = _person_filter()
+    if person is None:  # team-wide figures: not over too few people outside the scope
+        gate = groups(rng)
+        if not gate.ok(usage.totals(rng.start, rng.end).people):
+            raise ApiError(403, gate.notice)
     by_tool = _flag("by_tool", False)
     tool = params.text("tool") or None
     page, per_page = _paging()
@@ -199,7 +204,7 @@ def usage_daily() -> ResponseReturnValue:
 def _pivot(default_sort: str, descending: bool) -> dict[str, Any]:
     """The Team page's pivot for this request: its rows limited as the page limits them."""
     rng = _range()
-    limit = only_person()
+    limit = visible_people(rng)
     q = params.text("q")
     if limit is not None:
         q = ""  # as on the Team page: a filter would narrow totals down to someone else
@@ -233,7 +238,10 @@ def people() -> ResponseReturnValue:
 def _breakdown(view: str) -> dict[str, Any]:
     rng = _range()
     result = usage.breakdown(view, rng.start, rng.end)
-    return _sliced(result.rows, rng, lambda r: _breakdown_row(view, r))
+    # As on the Usage page: rows over too few people outside the token's scope are left out.
+    hidden = hidden_keys(groups(rng), view, result)
+    return _sliced([r for r in result.rows if r.key not in hidden], rng,
+                   lambda r: _breakdown_row(view, r))
 
 
 @bp.get("/usage/by-tool")

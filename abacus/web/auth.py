@@ -279,7 +279,8 @@ def callback(provider: str) -> ResponseReturnValue:
 
     name = claims.get("name")
     try:
-        user = record_sign_in(email, settings.admins, name if isinstance(name, str) else None)
+        user = record_sign_in(email, settings.admins, name if isinstance(name, str) else None,
+                              finance=settings.finance)
     except SignInRefused as refused:
         log.info("sign-in with %s refused: %s", chosen.name, refused)
         return _sign_in_page(next_url, str(refused), 403)
@@ -339,7 +340,7 @@ def dev_login() -> ResponseReturnValue:
                                error=error, dev_banner=True), status
 
     try:
-        user = record_sign_in(email, settings.admins)
+        user = record_sign_in(email, settings.admins, finance=settings.finance)
     except SignInRefused as refused:
         return render_template("auth/dev_login.html", next_url=next_url, email=email,
                                error=str(refused), dev_banner=True), 403

@@ -8,17 +8,18 @@ import importlib
 from flask import Flask, Response, current_app, request
 from flask_login import current_user
 
-# Top navigation: (label, endpoint, admins only). An entry shows once its blueprint exists.
+# Top navigation: (label, endpoint, who sees it: None everyone, "figures" admins and
+# finance, "admin" admins). An entry shows once its blueprint exists.
 NAV = (
-    ("Overview", "dashboard.index", False),
-    ("Team", "team.index", False),
-    ("Usage", "usage.index", False),
-    ("Commits", "commits.index", False),
-    ("Seats", "seats.index", True),
-    ("Budgets", "budgets.index", False),
-    ("Incidents", "incidents.index", False),
-    ("Status", "status.index", False),
-    ("Admin", "admin.index", True),
+    ("Overview", "dashboard.index", None),
+    ("Team", "team.index", None),
+    ("Usage", "usage.index", None),
+    ("Commits", "commits.index", None),
+    ("Seats", "seats.index", "figures"),
+    ("Budgets", "budgets.index", None),
+    ("Incidents", "incidents.index", None),
+    ("Status", "status.index", None),
+    ("Admin", "admin.index", "admin"),
 )
 
 # One module per area; a module missing from a checkout (a page not built yet) is skipped.
@@ -33,6 +34,7 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' 
 
 def register_blueprints(app: Flask) -> None:
     from . import auth, filters, htmx, params, ranges
+    from .access import viewer
 
     for name in BLUEPRINT_MODULES:
         try:
@@ -50,10 +52,14 @@ def register_blueprints(app: Flask) -> None:
 
     @app.context_processor
     def _navigation() -> dict:
-        is_admin = getattr(current_user, "is_admin", False)
-        items = [(label, endpoint) for label, endpoint, admin_only in NAV
-                 if endpoint in current_app.view_functions and (is_admin or not admin_only)]
-        return {"nav_items": items,
+        if not getattr(current_user, "is_authenticated", False):
+            return {"nav_items": [], "viewer": None,
+                    "has_endpoint": lambda name: name in current_app.view_functions}
+        who = viewer()
+        allowed = {None: True, "figures": who.sees_all_figures, "admin": who.may_admin}
+        items = [(label, endpoint) for label, endpoint, need in NAV
+                 if endpoint in current_app.view_functions and allowed[need]]
+        return {"nav_items": items, "viewer": who,
                 "has_endpoint": lambda name: name in current_app.view_functions}
 
     @app.after_request

@@ -8,18 +8,17 @@ from decimal import Decimal
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
-from flask_login import current_user
 
 from ..budgets import anomalies, service
 from ..extensions import db
-from .access import is_admin
+from .access import is_admin, own_scope
 
 bp = Blueprint("budgets", __name__)
 
 
 def person_limit() -> str | None:
-    """None for admins (everything), else the member's own e-mail."""
-    return None if is_admin() else current_user.email.lower()
+    """None for admins and finance (everything), else the viewer's own e-mail."""
+    return own_scope()
 
 
 @bp.get("/budgets")

@@ -16,7 +16,7 @@ from flask.typing import ResponseReturnValue
 from ..analytics import commits as analytics
 from ..analytics.commits import REPO_COLUMNS, RepoColumn, RepoTable
 from . import exports, htmx, params
-from .access import is_admin, only_person
+from .access import is_admin, visible_people
 from .charts import Series, StackedChart, stacked_columns
 from .filters import tool_label
 from .ranges import TimeRange, current_range
@@ -134,7 +134,7 @@ def repository(source: str, owner: str, name: str) -> ResponseReturnValue:
     rng = current_range()
     prev_range = rng.previous()
     kind = params.text("filter", "all")
-    limit_to = only_person()
+    limit_to = visible_people(rng)
     commits = analytics.commit_list(rng.start, rng.end, tz, repository_id=repo.id,
                                     only_person=limit_to, kind=kind,
                                     page=params.page())

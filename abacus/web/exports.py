@@ -32,6 +32,8 @@ from typing import TYPE_CHECKING, Any
 
 from flask import Response
 
+from .access import log_export
+
 if TYPE_CHECKING:
     from .ranges import TimeRange
 
@@ -114,7 +116,9 @@ def write_csv(fields: Sequence[Field], rows: Iterable[Any], timezone: str) -> st
 
 def csv_response(name: str, rng: TimeRange, fields: Sequence[Field], rows: Iterable[Any],
                  timezone: str) -> Response:
-    """A download named `<name>_<start>_to_<end>.csv`, never cached (it is people's data)."""
+    """A download named `<name>_<start>_to_<end>.csv`, never cached (it is people's data).
+    Every export passes here, so every download lands in the access log."""
+    log_export()
     filename = f"{name}_{rng.start.isoformat()}_to_{rng.end.isoformat()}.csv"
     return Response(write_csv(fields, rows, timezone), mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{filename}"',

@@ -8,7 +8,7 @@ from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
 from ..budgets import anomalies
-from .access import is_admin
+from .access import viewer
 from .budgets import person_limit
 
 bp = Blueprint("incidents", __name__)
@@ -27,8 +27,8 @@ def _act(incident_id: int, action) -> ResponseReturnValue:
         incident = anomalies.get(incident_id)
     except anomalies.IncidentError:
         abort(404)
-    if not is_admin() and incident.person.lower() != current_user.email.lower():
-        abort(403)  # members handle only their own incidents
+    if not viewer().may_handle_incident(incident.person):
+        abort(403)  # only admins handle other people's incidents
     try:
         action(incident_id, current_user.email, request.form.get("note"))
     except anomalies.IncidentError as exc:

@@ -18,7 +18,7 @@ from ..budgets.service import states as budget_states
 from ..seats.overview import person_seats
 from ..sync.engine import data_complete_through
 from . import exports, htmx, params
-from .access import can_view_person
+from .access import can_view_person, log, viewer
 from .budgets import attention
 from .charts import Series, StackedChart, stacked_columns
 from .filters import model_label, tool_label
@@ -42,6 +42,7 @@ def person(email: str) -> ResponseReturnValue:
     # Visibility first, so a member limited to themselves learns nothing about who exists.
     if not can_view_person(email):
         abort(403)
+    _log_open(email)
     lifetime = analytics.lifetime(email)
     has_commits = commit_analytics.has_commits(email)
     if not lifetime.exists and not has_commits:
@@ -80,6 +81,13 @@ def person(email: str) -> ResponseReturnValue:
     context["person_budgets"] = budget_states(person=email)
     context["attention_person"] = attention(email.lower())
     return htmx.render("people/person.html", "people/_panel.html", **context)
+
+
+def _log_open(person: str) -> None:
+    """Someone else's page (or its tab, fragment) was opened: the access log says who and
+    when. One's own page is not logged: nothing private is revealed by it."""
+    if person.lower() != (viewer().email or ""):
+        log("person_page", person)
 
 
 @bp.get("/users/<path:email>/raw.csv")

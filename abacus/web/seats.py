@@ -10,7 +10,7 @@ from ..extensions import db
 from ..seats.assignments import HEADER, SeatImportError, import_seat_csv
 from ..seats.overview import seats_overview
 from . import exports, htmx, params
-from .access import admin_required
+from .access import admin_required, finance_required
 from .ranges import current_range, org_today
 
 bp = Blueprint("seats", __name__)
@@ -31,9 +31,9 @@ def basis_links(endpoint: str, **args) -> dict[str, str]:
 
 
 @bp.before_request
-@admin_required
-def _admins_only() -> None:
-    """Seats show what everyone costs: admins only (there is no finance role yet)."""
+@finance_required
+def _money_viewers_only() -> None:
+    """Seats show what everyone costs: admins and finance see them; changes are admins'."""
 
 
 def _idle_days() -> int:
@@ -55,6 +55,7 @@ def index() -> ResponseReturnValue:
 
 
 @bp.post("/seats/upload")
+@admin_required
 def upload() -> ResponseReturnValue:
     """The seat CSV, as `flask abacus seats import` takes it: all rows or none."""
     file = request.files.get("file")

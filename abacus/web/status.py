@@ -37,7 +37,7 @@ from ..sync.accounts import env_accounts_problem
 from ..sync.engine import selected_accounts
 from ..usage import uploads
 from . import params
-from .access import admin_required, is_admin, only_person
+from .access import admin_required, is_admin, viewer
 from .htmx import render, wants_fragment
 from .limits import MB, UPLOAD_ENDPOINT, body_limit
 from .ranges import current_range
@@ -178,9 +178,8 @@ def index() -> ResponseReturnValue:
     problem = env_accounts_problem()
     st = data.status_page(rng.start, rng.end, settings, redis_connection(),
                           config_error=problem, wanted=jobs.schedules(settings))
-    limit = only_person()
-    if limit is not None:
-        st = data.for_member(st, limit)
+    if viewer().restricted:
+        st = data.for_member(st, viewer().email or "")
     return render("status/index.html", "status/_body.html", st=st, rng=rng,
                   jobs=_jobs_from_args(), timezone=settings.timezone, **_helpers())
 

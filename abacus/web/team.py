@@ -17,7 +17,7 @@ from flask.typing import ResponseReturnValue
 from ..analytics.team import PER_PAGE, TOOL_PREFIX, Column, TeamPivot, TeamRow, team_pivot
 from ..seats.cost import CostReport, PersonCost, cost_report
 from . import exports, htmx, params
-from .access import only_person
+from .access import groups, viewer, visible_people
 from .filters import tool_label
 from .ranges import TimeRange, current_range
 from .seats import basis_links, cost_basis
@@ -54,7 +54,7 @@ class TeamArgs(TableState):
 def _state(rng: TimeRange, per_page: int | None = PER_PAGE
            ) -> tuple[TeamArgs, TeamPivot, list[Column]]:
     state = TeamArgs.parse(request.args, rng)
-    limit = only_person()
+    limit = visible_people(rng)
     if limit is not None:
         # A member limited to their own row gets totals over everyone only: a filter would
         # narrow the totals (and the head count) down to whoever it matches.
@@ -88,9 +88,15 @@ def _shown_columns(available: list[Column], cols: tuple[str, ...] | None) -> lis
 def index() -> ResponseReturnValue:
     rng = current_range()
     state, pivot, shown = _state(rng)
+    seat_cost = cost_report(rng.start, rng.end)
+    gate = groups(rng)
+    # Totals over everyone: hidden from a restricted viewer when too few people are in them.
+    totals_hidden = not gate.ok(pivot.totals.people)
     body = htmx.render("team/index.html", "team/fragment.html", rng=rng, state=state,
-                       pivot=pivot, shown=shown, only_person=only_person(),
-                       seat_cost=cost_report(rng.start, rng.end), cost_basis=cost_basis(),
+                       pivot=pivot, shown=shown, only_person=visible_people(rng),
+                       totals_hidden=totals_hidden, hidden_notice=viewer().hidden_notice(),
+                       seat_cost_hidden=totals_hidden or not gate.ok(len(seat_cost.people)),
+                       seat_cost=seat_cost, cost_basis=cost_basis(),
                        basis_links=basis_links("team.index"),
                        timezone=current_app.config["ABACUS"].timezone)
     response = Response(body, mimetype="text/html")
@@ -107,13 +113,13 @@ def export() -> ResponseReturnValue:
     rng = current_range()
     state, pivot, shown = _state(rng, per_page=None)
     report = cost_report(rng.start, rng.end)
-    rows = [*pivot.rows, *_seat_only_rows(report, pivot.rows, state.q, only_person())]
+    rows = [*pivot.rows, *_seat_only_rows(report, pivot.rows, state.q, visible_people(rng))]
     return exports.csv_response("team", rng, export_fields(shown, report), rows,
                                 current_app.config["ABACUS"].timezone)
 
 
-def _seat_only_rows(report: CostReport, rows: list[TeamRow], q: str, limit: str | None
-                    ) -> list[TeamRow]:
+def _seat_only_rows(report: CostReport, rows: list[TeamRow], q: str,
+                    limit: frozenset[str] | None) -> list[TeamRow]:
     """People holding a seat but with no usage in the range: the pivot has no row for them,
     yet they cost money, so the export adds one (after the others) and its seat columns add
     up to `flask abacus seats cost`. Same filter and visibility as the pivot's rows."""
@@ -122,7 +128,7 @@ def _seat_only_rows(report: CostReport, rows: list[TeamRow], q: str, limit: str 
     for person, cost in report.people.items():
         if person in have or not cost.seats_usd and not cost.unpriced_seats:
             continue
-        if q and q.lower() not in person or limit is not None and person != limit:
+        if q and q.lower() not in person or limit is not None and person not in limit:
             continue
         out.append(TeamRow(person=person, mapped=cost.mapped, tokens=0,
                            cost_usd=Decimal(0), events=0, unpriced_events=0, by_tool={},

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from decimal import ROUND_HALF_UP, Decimal
 
 from flask import Blueprint, Response, current_app
 from flask.typing import ResponseReturnValue
 
+from ..access.policy import GroupCheck
 from ..analytics import copilot, usage
+from ..analytics.overview import Totals
 from . import exports, htmx, params
+from .access import groups
 from .charts import Series, StackedChart, stacked_columns
 from .filters import model_label, tool_label
 from .people import incomplete_from
@@ -30,20 +33,36 @@ def index() -> ResponseReturnValue:
     view = _choice("view", usage.VIEWS)
     metric = _choice("metric", usage.METRICS)
     prev = rng.previous()
+    gate = groups(rng)
+    data = usage.breakdown(view, rng.start, rng.end)
+    hidden = hidden_keys(gate, view, data)
+    org_hidden = not gate.ok(data.total.people)
+    previous = usage.totals(prev.start, prev.end)
+    if not groups(prev).ok(previous.people):
+        previous = Totals(prev.start, prev.end)  # no delta rather than a small group's sum
     trend = usage.trend(view, metric, rng.start, rng.end, top=PALETTE)
     series_keys = _series_keys(trend)
-    chart = _chart(trend, series_keys)
+    active = usage.active_people(rng.start, rng.end)
+    hidden_tools = {t.tool for t in active.by_tool if not gate.ok(t.people, "tools", t.tool)}
+    chart = _chart(trend, series_keys, hidden)
     # The breakdown table's swatches: the colour each key has in the chart above it.
     swatches = {key: chart.colour(series_key) for key, series_key in series_keys.items()}
     return htmx.render(
         "usage/index.html", "usage/_panel.html",
-        rng=rng, view=view, metric=metric, prev=prev,
-        breakdown=usage.breakdown(view, rng.start, rng.end),
-        previous=usage.totals(prev.start, prev.end),
+        rng=rng, view=view, metric=metric, prev=prev, breakdown=data, previous=previous,
+        hidden_keys=hidden, org_hidden=org_hidden, hidden_notice=gate.notice,
         chart=chart, swatches=swatches,
-        active=usage.active_people(rng.start, rng.end),
+        active=active, hidden_tools=hidden_tools,
         copilot=copilot.activity(rng.start, rng.end),
         timezone=current_app.config["ABACUS"].timezone)
+
+
+def hidden_keys(gate: GroupCheck, view: str, data: usage.Breakdown) -> set[str]:
+    """Breakdown rows this viewer may not see: over fewer than ABACUS_MIN_GROUP_SIZE people
+    outside their own scope (every row when the total itself is such a group)."""
+    if not gate.ok(data.total.people):
+        return {row.key for row in data.rows}
+    return {row.key for row in data.rows if not gate.ok(row.people, view, row.key)}
 
 
 @bp.get("/usage.csv")
@@ -53,7 +72,9 @@ def export() -> Response:
     rng = current_range()
     view = _choice("view", usage.VIEWS)
     data = usage.breakdown(view, rng.start, rng.end)
-    return exports.csv_response(f"usage_{view}", rng, breakdown_fields(view, data), data.rows,
+    hidden = hidden_keys(groups(rng), view, data)  # left out, as on the page
+    rows = [row for row in data.rows if row.key not in hidden]
+    return exports.csv_response(f"usage_{view}", rng, breakdown_fields(view, data), rows,
                                 current_app.config["ABACUS"].timezone)
 
 
@@ -98,7 +119,8 @@ def _series_keys(trend: usage.Trend) -> dict[str | None, str]:
     return keys
 
 
-def _chart(trend: usage.Trend, series_keys: dict[str | None, str]) -> StackedChart:
+def _chart(trend: usage.Trend, series_keys: dict[str | None, str],
+           hidden: Collection[str] = ()) -> StackedChart:
     label = model_label if trend.view == "models" else tool_label
     other = "Other models" if trend.view == "models" else "Other tools"
     what = "tokens" if trend.metric == "tokens" else "cost"
@@ -106,6 +128,8 @@ def _chart(trend: usage.Trend, series_keys: dict[str | None, str]) -> StackedCha
     return stacked_columns(
         f"Daily {what} by {by}", trend.days,
         [Series(series_keys[k], other if k is None else label(k), trend.values[k])
-         for k in trend.keys],
+         for k in trend.keys if k not in hidden
+         # "Other" sums the keys outside the top: gone if any of those is hidden.
+         and not (k is None and set(hidden) - set(trend.keys))],
         unit="tokens" if trend.metric == "tokens" else "usd",
         incomplete_from=incomplete_from(org_today()))
