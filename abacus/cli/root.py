@@ -30,12 +30,15 @@ def init_app(app: Flask) -> None:
     from .github import github_cli
     from .pricing import pricing_cli
     from .seats import seats_cli
+    from .teams import chargeback_command, teams_cli
 
     for group in (budgets_cli, alerts_cli, incidents_cli):
         abacus_cli.add_command(group)
     abacus_cli.add_command(github_cli)
     abacus_cli.add_command(pricing_cli)
     abacus_cli.add_command(seats_cli)
+    abacus_cli.add_command(teams_cli)
+    abacus_cli.add_command(chargeback_command)
     app.cli.add_command(abacus_cli)
 
 

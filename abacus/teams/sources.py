@@ -24,7 +24,7 @@ import csv
 import io
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -33,6 +33,7 @@ from sqlalchemy import select
 
 from ..extensions import db
 from ..models import IdentityMapping, Team, TeamMember, TeamMembership
+from ..providers.cursor import BillingGroup
 from .tree import (
     TeamError,
     by_name,
@@ -490,33 +491,16 @@ def _runs(days: set[date], report_days: list[date]) -> list[tuple[date, date | N
 
 # --- Cursor billing groups -----------------------------------------------------------------
 
-@dataclass(frozen=True)
-class GroupMember:
-    email: str
-    joined_at: datetime | None
-    left_at: datetime | None
-
-
-@dataclass(frozen=True)
-class Group:
-    account_id: int
-    id: str
-    name: str
-    members: list[GroupMember]
-
-
-def cursor_plan(groups: Iterable[Group], day: date) -> Plan:
+def cursor_plan(accounts: Iterable[tuple[int, list[BillingGroup]]], day: date) -> Plan:
     """Memberships from Cursor billing groups (current and former members): from the org day
     of `joinedAt`, to the day before the org day of `leftAt` (the leaving day itself when
     they joined that day). The "Unassigned" pseudo-group is no team."""
     tz = ZoneInfo(current_app.config["ABACUS"].timezone)
     teams: dict[tuple[int, str], WantedTeam] = {}
     wanted: dict[tuple, Wanted] = {}
-    for g in groups:
-        if g.id == "group_unassigned":
-            continue
-        wt = teams.setdefault((g.account_id, g.id),
-                              WantedTeam(g.name, external_id=f"{g.account_id}:{g.id}"))
+    for account_id, g in ((a, g) for a, groups in accounts for g in groups):
+        wt = teams.setdefault((account_id, g.id),
+                              WantedTeam(g.name, external_id=f"{account_id}:{g.id}"))
         for m in g.members:
             try:
                 person = clean_person(m.email)
