@@ -9,7 +9,7 @@ valid_from <= day <= coalesce(valid_to, day).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date
+from datetime import date, timedelta
 
 from sqlalchemy import ColumnElement, Select, and_, literal, or_, select
 
@@ -58,3 +58,23 @@ def led_team_ids(email: str, day: date) -> list[int]:
         select(TeamMembership.team_id).distinct().where(
             TeamMembership.person == email.lower(), TeamMembership.lead.is_(True),
             on_days(day, day))))
+
+
+def member_spans(team_ids: Iterable[int], start: date, end: date
+                 ) -> dict[str, list[tuple[date, date]]]:
+    """Per person, the days of start..end they were in any of `team_ids`, as merged
+    inclusive (first, last) spans (two overlapping memberships make one span)."""
+    ids = sorted(set(team_ids))
+    rows = db.session.execute(
+        select(TeamMembership.person, TeamMembership.valid_from, TeamMembership.valid_to)
+        .where(TeamMembership.team_id.in_(ids or [-1]), on_days(start, end))
+        .order_by(TeamMembership.person, TeamMembership.valid_from)).all()
+    out: dict[str, list[tuple[date, date]]] = {}
+    for person, first, last in rows:
+        first, last = max(first, start), min(last or end, end)
+        spans = out.setdefault(person.lower(), [])
+        if spans and first <= spans[-1][1] + timedelta(days=1):
+            spans[-1] = (spans[-1][0], max(spans[-1][1], last))
+        else:
+            spans.append((first, last))
+    return out

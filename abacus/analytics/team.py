@@ -18,14 +18,29 @@ from sqlalchemy import (
     ColumnElement,
     Numeric,
     Text,
+    and_,
     cast,
     func,
+    or_,
     select,
     true,
 )
 
 from ..extensions import db
-from .common import Costed, Paged, PersonSums, int_sum, money_sum, per_day, person_tool_rows
+from ..models import Team as TeamModel
+from ..models import TeamMembership as M
+from ..models import UsagePersonDaily as P
+from .common import (
+    Costed,
+    Paged,
+    PersonSums,
+    Team,
+    int_sum,
+    money_sum,
+    per_day,
+    person_tool_rows,
+    tokens_of,
+)
 
 PER_PAGE = 50
 TOOL_PREFIX = "tool:"  # tool columns are keyed `tool:<tool id>`, e.g. `tool:cursor`
@@ -169,20 +184,21 @@ def escape_like(text: str) -> str:
 def team_pivot(start: date, end: date, *, q: str = "", sort: str = "cost",
                descending: bool = True, page: int = 1, per_page: int | None = PER_PAGE,
                only_person: str | None = None,
-               tool_label: Callable[[str], str] = str) -> TeamPivot:
+               tool_label: Callable[[str], str] = str, team: Team = None) -> TeamPivot:
     """The pivot for the inclusive days start..end.
 
     `q` keeps people whose e-mail or identity contains it (case-insensitive, literal).
     `sort` is a column key (unknown keys fall back to cost; a tool without usage here sorts
     everyone as 0); ties break by person A→Z. `only_person` limits rows to that e-mail
-    (member visibility `self`) while the totals still cover everyone matching `q`. A page
+    (member visibility `self`) while the totals still cover everyone matching `q`. `team`
+    (a scope's team ids) keeps the people of those teams on the days they were in them. A page
     past the end shows the last page. Tool columns are the tools the matching people used.
     """
     is_tool = sort.startswith(TOOL_PREFIX) and len(sort) > len(TOOL_PREFIX)
     if sort not in FIXED_KEYS and not is_tool:
         sort, descending = "cost", True
     page = max(1, page)
-    query = _Query(start, end, q, sort, only_person)
+    query = _Query(start, end, q, sort, only_person, team)
 
     rows, totals, visible = query.fetch(descending, page, per_page)
     if not rows:
@@ -208,8 +224,9 @@ class _Query:
     they merge across tools and identities without a COUNT(DISTINCT) that would force a sort.
     """
 
-    def __init__(self, start: date, end: date, q: str, sort: str, only_person: str | None):
-        self.start, self.end, self.sort = start, end, sort
+    def __init__(self, start: date, end: date, q: str, sort: str, only_person: str | None,
+                 team: Team = None):
+        self.start, self.end, self.sort, self.team = start, end, sort, team
         self.only_person = only_person
         per_tool = self._per_person_tool(q)
         self.per = self._per_person(per_tool)
@@ -219,7 +236,7 @@ class _Query:
         """Per (person, tool): sums and a bitmap of active days, from the per-person blocks
         and days covering the range (person = coalesce(email, actor) already; no model
         dimension to fold)."""
-        rows = person_tool_rows(self.start, self.end, with_days=True)
+        rows = person_tool_rows(self.start, self.end, with_days=True, team=self.team)
         r = rows.c
         query = select(r.person.label("person"), r.tool, func.bool_or(r.mapped).label("mapped"),
                        *_sums(r), func.bit_or(r.days).label("days_bits"))
@@ -374,3 +391,45 @@ def _round_div(a: int, b: int) -> int:
     if not b:
         return 0
     return int((Decimal(a) / Decimal(b)).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+# --- by team ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class TeamSums:
+    """One team's figures in the "by team" mode: its people (the subtree's members) on the
+    days they were members. A person in two teams counts in both rows."""
+
+    people: int = 0
+    tokens: int = 0
+    cost_usd: Decimal = Decimal(0)
+    events: int = 0
+
+
+def team_sums(start: date, end: date, team_ids: list[int]) -> dict[int, TeamSums]:
+    """Per team of `team_ids`, the sums over its subtree's members on their member days.
+
+    One pass: memberships join the per-person days they cover, a recursive walk maps each
+    team to the listed teams above it, and DISTINCT keeps a person-day once per listed team
+    even when they are in two teams of its subtree."""
+    if not team_ids:
+        return {}
+    closure = (select(TeamModel.id.label("root"), TeamModel.id.label("team_id"))
+               .where(TeamModel.id.in_(team_ids)).cte("closure", recursive=True))
+    closure = closure.union_all(
+        select(closure.c.root, TeamModel.id).where(TeamModel.parent_id == closure.c.team_id))
+    pairs = (select(closure.c.root, P.day, P.account_id, P.tool, P.person,
+                    tokens_of(P).label("tokens"), P.cost_usd, P.events)
+             .distinct()
+             .join(M, and_(M.person == P.person, M.valid_from <= P.day,
+                           or_(M.valid_to.is_(None), M.valid_to >= P.day)))
+             .join(closure, closure.c.team_id == M.team_id)
+             .where(P.day.between(start, end))).subquery("team_person_days")
+    rows = db.session.execute(
+        select(pairs.c.root, func.count(func.distinct(pairs.c.person)).label("people"),
+               int_sum(pairs.c.tokens).label("tokens"),
+               money_sum(pairs.c.cost_usd).label("cost"),
+               int_sum(pairs.c.events).label("events"))
+        .group_by(pairs.c.root))
+    return {r.root: TeamSums(int(r.people), int(r.tokens), Decimal(r.cost), int(r.events))
+            for r in rows}

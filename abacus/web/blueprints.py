@@ -32,7 +32,7 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' 
 
 
 def register_blueprints(app: Flask) -> None:
-    from . import auth, filters, htmx, params, ranges
+    from . import auth, filters, htmx, params, ranges, teamscope
 
     for name in BLUEPRINT_MODULES:
         try:
@@ -47,6 +47,7 @@ def register_blueprints(app: Flask) -> None:
     htmx.init_app(app)
     params.init_app(app)
     ranges.init_app(app)
+    teamscope.init_app(app)
 
     @app.context_processor
     def _navigation() -> dict:

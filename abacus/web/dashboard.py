@@ -20,6 +20,7 @@ from .charts import Series, stacked_columns
 from .filters import tool_label
 from .ranges import current_range, org_today
 from .seats import basis_links, cost_basis
+from .teamscope import team_ids
 
 bp = Blueprint("dashboard", __name__)
 
@@ -31,13 +32,14 @@ def index() -> ResponseReturnValue:
     rng = current_range()
     metric = params.choice("metric", METRICS)
     today = org_today()
-    ov = analytics.overview(rng.start, rng.end)
+    team = team_ids()
+    ov = analytics.overview(rng.start, rng.end, team=team)
     limit_to = only_person()
     if limit_to is not None:  # ABACUS_MEMBER_VISIBILITY=self: team totals, but only own row
         ov = dataclasses.replace(ov, by_person=[p for p in ov.by_person
                                                 if p.person.lower() == limit_to])
     prev_range = rng.previous()
-    daily = analytics.daily_by_tool(rng.start, rng.end)
+    daily = analytics.daily_by_tool(rng.start, rng.end, team)
     values = daily.tokens if metric == "tokens" else daily.cost
     chart = stacked_columns(
         "Daily tokens by tool" if metric == "tokens" else "Daily cost by tool", daily.days,
@@ -46,13 +48,14 @@ def index() -> ResponseReturnValue:
         incomplete_from=incomplete_from(today))
     return htmx.render(
         "dashboard/index.html", "dashboard/_chart.html",
-        ov=ov, rng=rng, prev=analytics.totals(prev_range.start, prev_range.end),
-        chart=chart, metric=metric, lifetime=analytics.lifetime(),
-        projection=analytics.month_projection(today), own_row_only=limit_to is not None,
+        ov=ov, rng=rng, prev=analytics.totals(prev_range.start, prev_range.end, team),
+        chart=chart, metric=metric, lifetime=analytics.lifetime(team),
+        projection=analytics.month_projection(today, team=team),
+        own_row_only=limit_to is not None,
         commits=commit_summary(rng.start, rng.end, prev_range.start, prev_range.end,
-                               current_app.config["ABACUS"].timezone),
+                               current_app.config["ABACUS"].timezone, team),
         timezone=current_app.config["ABACUS"].timezone,
-        seat_cost=cost_report(rng.start, rng.end), cost_basis=cost_basis(),
+        seat_cost=cost_report(rng.start, rng.end, team=team), cost_basis=cost_basis(),
         basis_links=basis_links("dashboard.index"),
         attention=attention(None if is_admin() else current_user.email.lower()))
 

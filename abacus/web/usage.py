@@ -14,6 +14,7 @@ from .charts import Series, StackedChart, stacked_columns
 from .filters import model_label, tool_label
 from .people import CHART_TOOLS, incomplete_from
 from .ranges import current_range, org_today
+from .teamscope import team_ids
 
 bp = Blueprint("usage", __name__)
 
@@ -30,15 +31,16 @@ def index() -> ResponseReturnValue:
     view = _choice("view", usage.VIEWS)
     metric = _choice("metric", usage.METRICS)
     prev = rng.previous()
-    trend = usage.trend(view, metric, rng.start, rng.end, top=PALETTE)
+    team = team_ids()
+    trend = usage.trend(view, metric, rng.start, rng.end, top=PALETTE, team=team)
     series_keys = _series_keys(trend)
     return htmx.render(
         "usage/index.html", "usage/_panel.html",
         rng=rng, view=view, metric=metric, prev=prev,
-        breakdown=usage.breakdown(view, rng.start, rng.end),
-        previous=usage.totals(prev.start, prev.end),
+        breakdown=usage.breakdown(view, rng.start, rng.end, team),
+        previous=usage.totals(prev.start, prev.end, team),
         chart=_chart(trend, series_keys), series_keys=series_keys,
-        active=usage.active_people(rng.start, rng.end),
+        active=usage.active_people(rng.start, rng.end, team=team),
         copilot=copilot.activity(rng.start, rng.end),
         timezone=current_app.config["ABACUS"].timezone)
 
@@ -49,7 +51,7 @@ def export() -> Response:
     shared export format: the name as shown and its id, the table's figures in its order."""
     rng = current_range()
     view = _choice("view", usage.VIEWS)
-    data = usage.breakdown(view, rng.start, rng.end)
+    data = usage.breakdown(view, rng.start, rng.end, team_ids())
     return exports.csv_response(f"usage_{view}", rng, breakdown_fields(view, data), data.rows,
                                 current_app.config["ABACUS"].timezone)
 
