@@ -62,6 +62,14 @@ def find_team(ref: str | int) -> Team | None:
     return by_name(text)
 
 
+def get_team(team_id: int) -> Team | None:
+    return db.session.get(Team, team_id)
+
+
+def get_membership(membership_id: int) -> TeamMembership | None:
+    return db.session.get(TeamMembership, membership_id)
+
+
 def by_name(name: str) -> Team | None:
     """The team called `name`: exact first, then case-insensitively."""
     team = db.session.scalar(select(Team).where(Team.name == name))

@@ -8,13 +8,17 @@ import importlib
 from flask import Flask, Response, current_app, request
 from flask_login import current_user
 
-# Top navigation: (label, endpoint, admins only). An entry shows once its blueprint exists.
+from .access import is_finance
+
+# Top navigation: (label, endpoint, who: False everyone, True admins, "finance" admins and
+# finance). An entry shows once its blueprint exists.
 NAV = (
     ("Overview", "dashboard.index", False),
     ("Team", "team.index", False),
     ("Usage", "usage.index", False),
     ("Commits", "commits.index", False),
     ("Seats", "seats.index", True),
+    ("Chargeback", "chargeback.index", "finance"),
     ("Budgets", "budgets.index", False),
     ("Incidents", "incidents.index", False),
     ("Status", "status.index", False),
@@ -24,7 +28,7 @@ NAV = (
 # One module per area; a module missing from a checkout (a page not built yet) is skipped.
 BLUEPRINT_MODULES = ("health", "ops", "auth", "dashboard", "team", "people", "usage",
                      "status", "admin", "webhooks", "commits", "seats", "budgets",
-                     "incidents")
+                     "incidents", "teams", "chargeback")
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'self'; "
@@ -52,8 +56,9 @@ def register_blueprints(app: Flask) -> None:
     @app.context_processor
     def _navigation() -> dict:
         is_admin = getattr(current_user, "is_admin", False)
-        items = [(label, endpoint) for label, endpoint, admin_only in NAV
-                 if endpoint in current_app.view_functions and (is_admin or not admin_only)]
+        allowed = {False: True, True: is_admin, "finance": is_admin or is_finance()}
+        items = [(label, endpoint) for label, endpoint, who in NAV
+                 if endpoint in current_app.view_functions and allowed[who]]
         return {"nav_items": items,
                 "has_endpoint": lambda name: name in current_app.view_functions}
 
