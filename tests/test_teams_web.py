@@ -5,6 +5,7 @@ and the chargeback page and CSV."""
 from __future__ import annotations
 
 import csv
+import html
 import io
 import re
 from datetime import UTC, date, datetime, time, timedelta
@@ -113,7 +114,7 @@ def test_an_unknown_team_is_a_400_naming_the_parameter(app, client, org, url):
     response = client.get(f"{url}?team=Nope")
     assert response.status_code == 400
     assert "The “team” parameter must be a team's id or name; there is no team “Nope”" in \
-        response.get_data(as_text=True)
+        html.unescape(response.get_data(as_text=True))
 
 
 # --- Admin → Teams ---------------------------------------------------------------------------
