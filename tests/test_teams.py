@@ -204,3 +204,23 @@ def test_chargeback_cli_text_and_bad_month(app, ctx, runner):
     assert "unassigned" in text.output and "1.25" in text.output
     bad = invoke(runner, "chargeback", "--month", "2026-5")
     assert bad.exit_code != 0 and "“2026-5” is not a month; write it as YYYY-MM" in bad.output
+
+
+def test_team_budget_counts_members_on_their_member_days(app, ctx, runner):
+    from abacus.budgets import service
+
+    day = date(2026, 5, 20)
+    seed(app, [usage("b1", date(2026, 5, 3), "ann@example.com", "4.00"),
+               usage("b2", date(2026, 5, 12), "ann@example.com", "6.00"),
+               usage("b3", date(2026, 5, 12), "zed@example.com", "9.00")])
+    top = tree.create_team("Core")
+    sub = tree.create_team("Core API", parent=top)
+    tree.add_membership(sub, "ann@example.com", date(2026, 5, 10))  # joined after b1
+    db.session.commit()
+    added = invoke(runner, "budgets", "add", "--name", "core", "--scope", "team:Core",
+                   "--period", "month", "--amount", "100")
+    assert added.exit_code == 0, added.output
+    budget = service.active_budgets(day)[0]
+    state = service.state(budget, day)
+    assert state.spent == Decimal("6.00")  # the subtree's member, on member days only
+    assert "team Core" in service.scope_label(budget.scope)
