@@ -15,10 +15,11 @@ most of the range and `usage_person_daily` only for the few days no block fits:
 
 Team scope (`team` = the team ids of a scope, its subtree included; None: everyone): a
 team's figures are its people's usage on the days they were members, so the person-day
-rollups (`usage_daily`, `usage_person_daily`) are filtered row by row with
-`scope.member_on_day` (a re-org splits a person's days exactly) and blocks, which span
-many days, are not used. `day_totals`, `day_people` and `person_tool_rows` return the same
-columns either way, so a page's queries do not change with the scope.
+rollups (`usage_daily`, `usage_person_daily`) are joined to the members' merged member-day
+spans (`scope.members_table`: a re-org splits a person's days exactly; a hash join, not a
+lookup per row) and blocks, which span many days, are not used. `day_totals`, `day_people`
+and `person_tool_rows` return the same columns either way, so a page's queries do not change
+with the scope.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from sqlalchemy import (
     ColumnElement,
     Integer,
     Subquery,
+    and_,
     cast,
     func,
     literal,
@@ -50,7 +52,7 @@ from ..models import UsageDayPeople as DP
 from ..models import UsageDayTotals as T
 from ..models import UsagePersonBlock as B
 from ..models import UsagePersonDaily as P
-from .scope import member_on_day
+from .scope import member_on_day, members_table
 
 Team = Sequence[int] | None  # a scope's team ids (subtree included); None: everyone
 
@@ -177,9 +179,11 @@ def day_totals(team: Team = None) -> Any:
     the table: `src.day`, `src.tool`, `usage_sums(src)`."""
     if team is None:
         return T
+    m = members_table(team)
     return select(D.day, D.account_id, D.tool, D.model,
-                  *(getattr(D, n) for n in SUM_COLUMNS)).where(
-        member_on_day(team, D.email, D.day)).subquery("team_day_totals").c
+                  *(getattr(D, n) for n in SUM_COLUMNS)).join(
+        m, and_(m.c.person == D.email, D.day.between(m.c.first, m.c.last))
+    ).subquery("team_day_totals").c
 
 
 def day_people(start: date, end: date, team: Team = None) -> Subquery:
@@ -190,10 +194,12 @@ def day_people(start: date, end: date, team: Team = None) -> Subquery:
     if team is not None:
         zeros = select(cast(func.repeat("0", func.max(People.id) + 1), BIT(varying=True))
                        .label("zeros")).scalar_subquery()
+        m = members_table(team)
         return (select(D.day, D.tool, D.model,
                        func.bit_or(func.set_bit(zeros, People.id, 1)).label("people"))
+                .join(m, and_(m.c.person == D.email, D.day.between(m.c.first, m.c.last)))
                 .join(People, People.person == func.coalesce(D.email, D.actor))
-                .where(D.day.between(start, end), member_on_day(team, D.email, D.day))
+                .where(D.day.between(start, end))
                 .group_by(D.day, D.tool, D.model).subquery("team_day_people"))
     width = func.max(func.length(DP.people)).over()
     rows = (select(DP.day, DP.tool, DP.model, DP.people, width.label("width"))
@@ -260,9 +266,10 @@ def person_tool_rows(start: date, end: date, *, with_days: bool = False,
             cast(func.repeat("0", width - func.length(B.days)), varbit))
         spans.append(padded.op(">>", return_type=varbit)(B.start - start).label("days"))
     if team is not None:
-        return (select(*single).where(P.day.between(start, end),
-                                      member_on_day(team, P.person, P.day))
-                .subquery("person_tool_rows"))
+        m = members_table(team)
+        return (select(*single)
+                .join(m, and_(m.c.person == P.person, P.day.between(m.c.first, m.c.last)))
+                .where(P.day.between(start, end)).subquery("person_tool_rows"))
     return union_all(
         select(*single).where(P.day.in_(days)),
         select(*spans).where(tuple_(B.level, B.start).in_(blocks)),

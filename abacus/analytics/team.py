@@ -21,7 +21,6 @@ from sqlalchemy import (
     and_,
     cast,
     func,
-    or_,
     select,
     true,
 )
@@ -41,6 +40,7 @@ from .common import (
     person_tool_rows,
     tokens_of,
 )
+from .scope import merge_spans, on_days, spans_table
 
 PER_PAGE = 50
 TOOL_PREFIX = "tool:"  # tool columns are keyed `tool:<tool id>`, e.g. `tool:cursor`
@@ -409,27 +409,37 @@ class TeamSums:
 def team_sums(start: date, end: date, team_ids: list[int]) -> dict[int, TeamSums]:
     """Per team of `team_ids`, the sums over its subtree's members on their member days.
 
-    One pass: memberships join the per-person days they cover, a recursive walk maps each
-    team to the listed teams above it, and DISTINCT keeps a person-day once per listed team
-    even when they are in two teams of its subtree."""
+    The memberships of the range are read once; each listed team gets its subtree's merged
+    member-day spans, and one join of the per-person daily rollup with all of them sums
+    every team at once (a person in two teams of one subtree still counts once there)."""
     if not team_ids:
         return {}
-    closure = (select(TeamModel.id.label("root"), TeamModel.id.label("team_id"))
-               .where(TeamModel.id.in_(team_ids)).cte("closure", recursive=True))
-    closure = closure.union_all(
-        select(closure.c.root, TeamModel.id).where(TeamModel.parent_id == closure.c.team_id))
-    pairs = (select(closure.c.root, P.day, P.account_id, P.tool, P.person,
-                    tokens_of(P).label("tokens"), P.cost_usd, P.events)
-             .distinct()
-             .join(M, and_(M.person == P.person, M.valid_from <= P.day,
-                           or_(M.valid_to.is_(None), M.valid_to >= P.day)))
-             .join(closure, closure.c.team_id == M.team_id)
-             .where(P.day.between(start, end))).subquery("team_person_days")
+    listed = set(team_ids)
+    parent = dict(db.session.execute(select(TeamModel.id, TeamModel.parent_id)).all())
+
+    def roots_of(team: int) -> list[int]:
+        out, seen = [], set()
+        while team is not None and team not in seen:
+            seen.add(team)
+            if team in listed:
+                out.append(team)
+            team = parent.get(team)
+        return out
+
+    raw: dict[int, dict[str, list]] = {}
+    for team, person, first, last in db.session.execute(
+            select(M.team_id, M.person, M.valid_from, M.valid_to).where(on_days(start, end))):
+        for root in roots_of(team):
+            raw.setdefault(root, {}).setdefault(person.lower(), []).append(
+                (max(first, start), min(last or end, end)))
+    spans = spans_table({root: {p: merge_spans(s) for p, s in people.items()}
+                         for root, people in raw.items()}, "team_spans")
     rows = db.session.execute(
-        select(pairs.c.root, func.count(func.distinct(pairs.c.person)).label("people"),
-               int_sum(pairs.c.tokens).label("tokens"),
-               money_sum(pairs.c.cost_usd).label("cost"),
-               int_sum(pairs.c.events).label("events"))
-        .group_by(pairs.c.root))
-    return {r.root: TeamSums(int(r.people), int(r.tokens), Decimal(r.cost), int(r.events))
+        select(spans.c.key, func.count(func.distinct(P.person)).label("people"),
+               int_sum(tokens_of(P)).label("tokens"), money_sum(P.cost_usd).label("cost"),
+               int_sum(P.events).label("events"))
+        .join(spans, and_(spans.c.person == P.person, P.day.between(spans.c.first,
+                                                                     spans.c.last)))
+        .where(P.day.between(start, end)).group_by(spans.c.key))
+    return {r.key: TeamSums(int(r.people), int(r.tokens), Decimal(r.cost), int(r.events))
             for r in rows}

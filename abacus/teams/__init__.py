@@ -9,6 +9,7 @@ each person's usage and seats of a month to the cost centres of the teams they w
 Read-side team questions (subtrees, members on a day) live in `analytics.scope`.
 
 May import: sync (Cursor billing groups with the account's credentials; data complete
-through), seats, people, analytics, usage, models, extensions, config.
+through), seats, people, analytics, usage, models, extensions, config, and the plain data
+types of providers (a Cursor billing group).
 Imported by: budgets, jobs, cli and web.
 """

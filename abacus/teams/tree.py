@@ -215,7 +215,7 @@ class TeamRow:
     source: str
     members: int  # on `day`
     leads: list[str]
-    archived: bool  # nobody in it on or after `day`
+    archived: bool  # had members, but nobody in it on or after `day`
 
 
 def team_rows(day: date) -> list[TeamRow]:
@@ -228,6 +228,7 @@ def team_rows(day: date) -> list[TeamRow]:
         by_parent.setdefault(t.parent_id if t.parent_id in ids else None, []).append(t)
     current: dict[int, list[TeamMembership]] = {}
     future: set[int] = set()
+    ever = set(db.session.scalars(select(TeamMembership.team_id).distinct()))
     for m in db.session.scalars(select(TeamMembership).where(
             or_(TeamMembership.valid_to.is_(None), TeamMembership.valid_to >= day))):
         future.add(m.team_id)
@@ -244,7 +245,7 @@ def team_rows(day: date) -> list[TeamRow]:
                                t.parent_id, t.cost_centre, t.source,
                                len({m.person for m in ms}),
                                sorted({m.person for m in ms if m.lead}),
-                               t.id not in future))
+                               t.id in ever and t.id not in future))
             walk(t.id, [*path, t.name], seen | {t.id})
 
     walk(None, [], set())
