@@ -434,12 +434,17 @@ def team_sums(start: date, end: date, team_ids: list[int]) -> dict[int, TeamSums
                 (max(first, start), min(last or end, end)))
     spans = spans_table({root: {p: merge_spans(s) for p, s in people.items()}
                          for root, people in raw.items()}, "team_spans")
-    rows = db.session.execute(
-        select(spans.c.key, func.count(func.distinct(P.person)).label("people"),
-               int_sum(tokens_of(P)).label("tokens"), money_sum(P.cost_usd).label("cost"),
-               int_sum(P.events).label("events"))
+    per_person = (
+        select(spans.c.key, P.person, int_sum(tokens_of(P)).label("tokens"),
+               money_sum(P.cost_usd).label("cost"), int_sum(P.events).label("events"))
         .join(spans, and_(spans.c.person == P.person, P.day.between(spans.c.first,
                                                                      spans.c.last)))
-        .where(P.day.between(start, end)).group_by(spans.c.key))
+        .where(P.day.between(start, end)).group_by(spans.c.key, P.person)
+        .subquery("per_person"))
+    c = per_person.c
+    rows = db.session.execute(
+        select(c.key, func.count().label("people"), int_sum(c.tokens).label("tokens"),
+               money_sum(c.cost).label("cost"), int_sum(c.events).label("events"))
+        .group_by(c.key))
     return {r.key: TeamSums(int(r.people), int(r.tokens), Decimal(r.cost), int(r.events))
             for r in rows}
