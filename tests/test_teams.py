@@ -69,6 +69,10 @@ def test_import_previews_applies_and_reimports_as_nothing(ctx, runner, tmp_path)
     engineering = db.session.scalar(select(Team).where(Team.name == "Engineering"))
     assert platform.parent_id == engineering.id and platform.cost_centre == "CC-200"
     assert ("Mobile", "dan@example.com", date(2026, 1, 1), date(2026, 6, 30), False) in before[2]
+    listed = invoke(runner, "teams", "list").output
+    assert f"Engineering [id {engineering.id}] cc CC-100: 1 members, leads ann@example.com" \
+        in listed
+    assert "  Mobile" in listed and "(archived)" in listed  # dan's membership has ended
 
     again = invoke(runner, "teams", "import", path)
     assert again.exit_code == 0, again.output
