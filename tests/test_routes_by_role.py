@@ -20,7 +20,7 @@ ADMIN, MEMBER = "admin@example.com", "member@example.com"
 ADMIN_ONLY = ("/admin", "/seats")
 # A value for each URL argument, so routes with arguments are walked too.
 ARGUMENTS = {"email": "dev@example.com", "account_id": 1, "job_id": "no-such-job",
-             "source": "github", "owner": "acme", "name": "api"}
+             "source": "github", "owner": "acme", "name": "api", "team_id": 1}
 
 
 def _get_routes(app) -> list[tuple[str, str]]:
