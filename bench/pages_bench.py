@@ -1,13 +1,16 @@
 """Page server time over a large history.
 
     python bench/pages_bench.py [--events 10000000] [--people 2000] [--days 365] [--requests 20]
+                                [--teams 20]
 
 COPYs N synthetic events (people × days × 3 tools × 12 models) into a fresh, migrated
 database, builds the daily rollups, then requests `/`, `/team` (sorted by cost),
 `/users/<email>` and `/usage` through the Flask test client (default 30-day range), 20 times
 each after one warm-up request, and prints p50/p95 per page and a last line with the worst
-p95. Goal: every p95 < 150 ms. Uses DATABASE_URL's server, else TEST_DATABASE_URL's, else the
-embedded PostgreSQL.
+p95. With `--teams N`, N teams (every person in one, a tenth in a second, a re-org moving a
+fifth of them halfway through the range) and the team-scoped pages (`?team=`, `?by=team`)
+are measured too. Goal: every p95 < 150 ms. Uses DATABASE_URL's server, else
+TEST_DATABASE_URL's, else the embedded PostgreSQL.
 """
 
 from __future__ import annotations
@@ -115,6 +118,33 @@ def seed(db_url: str, args, end: date) -> None:
           flush=True)
 
 
+def seed_teams(args, end: date) -> int:
+    """N teams under one root; returns the id of the first (about 1/N of the people)."""
+    from datetime import timedelta as td
+
+    from abacus.extensions import db
+    from abacus.teams import tree
+
+    start = end - td(days=args.days - 1)
+    half = start + td(days=args.days // 2)
+    root = tree.create_team("Org")
+    teams = [tree.create_team(f"Team {i:02d}", parent=root, cost_centre=f"CC-{i:02d}")
+             for i in range(args.teams)]
+    for i in range(args.people):
+        email = f"person{i:04d}@example.com"
+        home = teams[i % len(teams)]
+        if i % 5 == 0:  # a re-org halfway: moved to the next team
+            tree.add_membership(home, email, start, half - td(days=1))
+            tree.add_membership(teams[(i + 1) % len(teams)], email, half)
+        else:
+            tree.add_membership(home, email, start)
+        if i % 10 == 3:
+            tree.add_membership(teams[(i + 2) % len(teams)], email, start)
+    db.session.commit()
+    db.session.execute(db.text("ANALYZE team_memberships"))
+    return teams[0].id
+
+
 def measure(client, path: str, requests: int) -> list[float]:
     response = client.get(path)  # warm-up (and a check that the page works)
     assert response.status_code == 200, (path, response.status_code)
@@ -133,6 +163,8 @@ def main() -> None:
     parser.add_argument("--people", type=int, default=2000)
     parser.add_argument("--days", type=int, default=365)
     parser.add_argument("--requests", type=int, default=20)
+    parser.add_argument("--teams", type=int, default=0,
+                        help="also build N teams and measure the team-scoped pages")
     parser.add_argument("--keep", action="store_true",
                         help="keep the seeded database and print its URL")
     parser.add_argument("--reuse", metavar="URL",
@@ -166,12 +198,17 @@ def main() -> None:
                 select(UsageDaily.email).where(UsageDaily.day >= end - timedelta(days=29))
                 .group_by(UsageDaily.email).order_by(func.sum(UsageDaily.cost_usd).desc())
                 .limit(1)).scalar()
+            team = seed_teams(args, end) if args.teams else None
             db.session.remove()
 
         client = app.test_client()
         client.post("/auth/dev-login", data={"email": "a@example.com"})
         pages = [("/", "/"), ("/team", "/team?sort=cost&dir=desc"),
                  ("/users/<email>", f"/users/{top}"), ("/usage", "/usage")]
+        if team:
+            pages += [("/?team=", f"/?team={team}"),
+                      ("/team?team=", f"/team?sort=cost&dir=desc&team={team}"),
+                      ("/usage?team=", f"/usage?team={team}"), ("/team?by=team", "/team?by=team")]
         worst = ("", 0.0)
         for label, path in pages:
             if client.get(path).status_code == 404:

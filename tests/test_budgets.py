@@ -146,7 +146,7 @@ def test_cli_add_list_json_and_clear_errors(app, runner):
     assert "prorated per day held" in ok.output
     team = runner.invoke(args=["abacus", "budgets", "add", "--name", "T", "--scope",
                                "team:core", "--period", "month", "--amount", "10"])
-    assert team.exit_code == 1 and "teams are not available yet" in team.output
+    assert team.exit_code == 1 and "--scope: no team named 'core'" in team.output
     bad = runner.invoke(args=["abacus", "budgets", "add", "--name", "X", "--scope", "org",
                               "--period", "month", "--amount", "ten"])
     assert bad.exit_code == 1 and "--amount" in bad.output and "'ten'" in bad.output

@@ -28,7 +28,8 @@ ADMIN, MEMBER, LEAD, FINANCE = ("admin@example.com", "member@example.com",
 TEAMMATE, OUTSIDER = "pat@example.com", "sam@example.com"
 # A value for each URL argument, so routes with arguments are walked too.
 ARGUMENTS = {"account_id": 1, "job_id": "no-such-job", "source": "github", "owner": "acme",
-             "name": "api", "budget_id": 1, "incident_id": 1, "user_id": 1}
+             "name": "api", "budget_id": 1, "incident_id": 1, "user_id": 1,
+             "team_id": 1}
 
 ALLOWED, REFUSED, SIGN_IN, TOKEN_ONLY = "allowed", "refused", "sign in", "token only"
 ROLES = ("signed_out", "member_self", "member_all", "lead", "finance", "admin")

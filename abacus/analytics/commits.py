@@ -43,7 +43,8 @@ from ..models import Commit as C
 from ..models import CommitAttribution as A
 from ..models import Repository as R
 from ..models import WebhookDelivery
-from .common import Paged, Span
+from .common import Paged, Span, Team
+from .scope import member_on_day
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -130,9 +131,17 @@ def commit_day(tz: str) -> ColumnElement[date]:
     return func.date(func.timezone(tz, C.committed_at))
 
 
-def _scope(start: date, end: date, tz: str, repository_id: int | None,
-           person: str | None) -> ColumnElement[bool]:
+def in_team_days(start: date, end: date, tz: str, team: Team = None) -> ColumnElement[bool]:
+    """Commits on the days start..end whose person was in the team scope that day."""
     where = in_days(start, end, tz)
+    if team is not None:
+        where = and_(where, member_on_day(team, func.lower(C.person), commit_day(tz)))
+    return where
+
+
+def _scope(start: date, end: date, tz: str, repository_id: int | None,
+           person: str | None, team: Team = None) -> ColumnElement[bool]:
+    where = in_team_days(start, end, tz, team)
     if repository_id is not None:
         where = and_(where, C.repository_id == repository_id)
     if person is not None:
@@ -190,7 +199,7 @@ class CommitTotals(Span):
 
 
 def commit_totals(start: date, end: date, tz: str, *, repository_id: int | None = None,
-                  person: str | None = None) -> CommitTotals:
+                  person: str | None = None, team: Team = None) -> CommitTotals:
     """Figures for the inclusive days start..end, for one repository or person if given."""
     r = db.session.execute(select(
         func.count().label("commits"),
@@ -201,7 +210,7 @@ def commit_totals(start: date, end: date, tz: str, *, repository_id: int | None 
         func.sum(C.deletions).filter(HAS_STATS).label("deletions"),
         func.count().filter(HAS_STATS).label("with_stats"),
         func.max(C.committed_at).label("last"),
-    ).select_from(C).where(_scope(start, end, tz, repository_id, person))).one()
+    ).select_from(C).where(_scope(start, end, tz, repository_id, person, team))).one()
     return CommitTotals(start=start, end=end, commits=int(r.commits), ai_commits=int(r.ai),
                         repositories=int(r.repos), authors=int(r.authors),
                         additions=int(r.additions or 0), deletions=int(r.deletions or 0),
@@ -227,10 +236,11 @@ def _tool_pairs(where: ColumnElement[bool]):
 
 
 def tool_counts(start: date, end: date, tz: str, *, repository_id: int | None = None,
-                person: str | None = None, ai_commits: int | None = None) -> list[ToolCount]:
+                person: str | None = None, ai_commits: int | None = None,
+                team: Team = None) -> list[ToolCount]:
     """AI-attributed commits per tool, most first. `ai_commits` (the share's denominator) is
     counted when not given."""
-    where = _scope(start, end, tz, repository_id, person)
+    where = _scope(start, end, tz, repository_id, person, team)
     pairs = _tool_pairs(where)
     rows = db.session.execute(
         select(pairs.c.tool, func.count().label("n")).group_by(pairs.c.tool)).all()
@@ -346,7 +356,7 @@ class RepoTable(Paged):
 
 def repository_table(start: date, end: date, tz: str, *, sort: str = DEFAULT_REPO_SORT,
                      descending: bool = True, page: int = 1,
-                     per_page: int | None = PER_PAGE) -> RepoTable:
+                     per_page: int | None = PER_PAGE, team: Team = None) -> RepoTable:
     """One row per repository with commits in the range, sorted and paged in SQL.
 
     `sort` is a sortable column key (others fall back to commits, descending); ties break by
@@ -355,7 +365,7 @@ def repository_table(start: date, end: date, tz: str, *, sort: str = DEFAULT_REP
     sortable = {c.key for c in REPO_COLUMNS if c.sortable}
     if sort not in sortable:
         sort, descending = DEFAULT_REPO_SORT, True
-    where = in_days(start, end, tz)
+    where = in_team_days(start, end, tz, team)
     per = (select(
         C.repository_id,
         func.count().label("commits"),
@@ -464,7 +474,7 @@ class DailyCommits:
 
 
 def daily_commits(start: date, end: date, tz: str, *, repository_id: int | None = None,
-                  person: str | None = None) -> DailyCommits:
+                  person: str | None = None, team: Team = None) -> DailyCommits:
     """Per day: commits without any tool (human) and commits per primary tool. A commit
     whose primary tool is unset but has attributions stacks under its first tool A→Z."""
     day = commit_day(tz).label("day")
@@ -474,7 +484,7 @@ def daily_commits(start: date, end: date, tz: str, *, repository_id: int | None 
     ).label("tool")
     rows = db.session.execute(
         select(day, primary, func.count().label("n"))
-        .where(_scope(start, end, tz, repository_id, person))
+        .where(_scope(start, end, tz, repository_id, person, team))
         .group_by(day, primary)).all()
     days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
     index = {d: i for i, d in enumerate(days)}
@@ -568,12 +578,12 @@ class CommitPage(Paged):
 
 def commit_list(start: date, end: date, tz: str, *, repository_id: int | None = None,
                 person: str | None = None,
-                only_person: str | Collection[str] | None = None,
+                only_person: str | Collection[str] | None = None, team: Team = None,
                 kind: str = "all", page: int = 1, per_page: int = PER_PAGE) -> CommitPage:
     """Commits newest first, `kind` all | ai | human, one page (a page past the end shows
     the last). `only_person` limits the list to that person's commits (member visibility)."""
     kind = kind if kind in FILTERS else "all"
-    where = and_(_scope(start, end, tz, repository_id, person), _kind(kind))
+    where = and_(_scope(start, end, tz, repository_id, person, team), _kind(kind))
     if only_person is not None:
         people = [only_person] if isinstance(only_person, str) else sorted(only_person)
         where = and_(where, func.lower(C.person).in_([p.lower() for p in people] or [""]))
@@ -637,17 +647,17 @@ class CommitSummary:
 
 
 def commit_summary(start: date, end: date, prev_start: date, prev_end: date,
-                   tz: str) -> CommitSummary | None:
+                   tz: str, team: Team = None) -> CommitSummary | None:
     """The Overview's commit figures, or None while no commit is stored at all."""
     life = db.session.execute(
         select(func.count().label("n"), func.count().filter(HAS_TOOL).label("ai"))
         .select_from(C)).one()
     if not life.n:
         return None
-    current = commit_totals(start, end, tz)
+    current = commit_totals(start, end, tz, team=team)
     return CommitSummary(
-        current=current, previous=commit_totals(prev_start, prev_end, tz),
-        by_tool=tool_counts(start, end, tz, ai_commits=current.ai_commits),
+        current=current, previous=commit_totals(prev_start, prev_end, tz, team=team),
+        by_tool=tool_counts(start, end, tz, ai_commits=current.ai_commits, team=team),
         lifetime_commits=int(life.n), lifetime_ai_commits=int(life.ai))
 
 

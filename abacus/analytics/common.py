@@ -12,11 +12,20 @@ bitmaps of the range: a few hundred rows however many people and events there ar
 Per-person sums over a range read `usage_person_blocks` (aligned blocks of 2…256 days) for
 most of the range and `usage_person_daily` only for the few days no block fits:
 `person_tool_rows` is that union.
+
+Team scope (`team` = the team ids of a scope, its subtree included; None: everyone): a
+team's figures are its people's usage on the days they were members, so the person-day
+rollups (`usage_daily`, `usage_person_daily`) are joined to the members' merged member-day
+spans (`scope.members_table`: a re-org splits a person's days exactly; a hash join, not a
+lookup per row) and blocks, which span many days, are not used. `day_totals`, `day_people`
+and `person_tool_rows` return the same columns either way, so a page's queries do not change
+with the scope.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -27,6 +36,7 @@ from sqlalchemy import (
     ColumnElement,
     Integer,
     Subquery,
+    and_,
     cast,
     func,
     literal,
@@ -36,10 +46,15 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import BIT
 
+from ..models import Person as People
 from ..models import UsageDaily as D
 from ..models import UsageDayPeople as DP
+from ..models import UsageDayTotals as T
 from ..models import UsagePersonBlock as B
 from ..models import UsagePersonDaily as P
+from .scope import member_on_day, members_table
+
+Team = Sequence[int] | None  # a scope's team ids (subtree included); None: everyone
 
 
 class Costed:
@@ -148,10 +163,44 @@ def in_range(start: date, end: date) -> ColumnElement[bool]:
     return D.day.between(start, end)
 
 
-def day_people(start: date, end: date) -> Subquery:
+SUM_COLUMNS = ("events", "input_tokens", "output_tokens", "cache_write_tokens",
+               "cache_read_tokens", "cost_usd", "estimated_cost_usd", "unpriced_events",
+               "not_charged_events")
+
+
+def in_team(team: Team, person: ColumnElement, day: ColumnElement) -> ColumnElement[bool]:
+    """`person` was in the scope on `day` (always true without a scope)."""
+    return literal(True) if team is None else member_on_day(team, person, day)
+
+
+def day_totals(team: Team = None) -> Any:
+    """`usage_day_totals` (day, account_id, tool, model and the sums), or for a team scope
+    the same columns over `usage_daily` rows of its members on their member days. Use it as
+    the table: `src.day`, `src.tool`, `usage_sums(src)`."""
+    if team is None:
+        return T
+    m = members_table(team)
+    return select(D.day, D.account_id, D.tool, D.model,
+                  *(getattr(D, n) for n in SUM_COLUMNS)).join(
+        m, and_(m.c.person == D.email, D.day.between(m.c.first, m.c.last))
+    ).subquery("team_day_totals").c
+
+
+def day_people(start: date, end: date, team: Team = None) -> Subquery:
     """The range's usage_day_people rows (day, tool, model, people), every bitmap padded to
     the longest one (bitmaps written before new people were numbered are shorter), so any of
-    them can be OR-ed together."""
+    them can be OR-ed together. In a team scope the bitmaps are built from the members'
+    usage_daily rows of their member days, the way ingest builds the stored ones."""
+    if team is not None:
+        zeros = select(cast(func.repeat("0", func.max(People.id) + 1), BIT(varying=True))
+                       .label("zeros")).scalar_subquery()
+        m = members_table(team)
+        return (select(D.day, D.tool, D.model,
+                       func.bit_or(func.set_bit(zeros, People.id, 1)).label("people"))
+                .join(m, and_(m.c.person == D.email, D.day.between(m.c.first, m.c.last)))
+                .join(People, People.person == func.coalesce(D.email, D.actor))
+                .where(D.day.between(start, end))
+                .group_by(D.day, D.tool, D.model).subquery("team_day_people"))
     width = func.max(func.length(DP.people)).over()
     rows = (select(DP.day, DP.tool, DP.model, DP.people, width.label("width"))
             .where(DP.day.between(start, end)).subquery("day_people_rows"))
@@ -187,15 +236,20 @@ def split_range(start: date, end: date) -> tuple[list[date], list[tuple[int, dat
     return days, blocks
 
 
-def person_tool_rows(start: date, end: date, *, with_days: bool = False) -> Subquery:
+def person_tool_rows(start: date, end: date, *, with_days: bool = False,
+                     team: Team = None) -> Subquery:
     """Rows to sum per (person, tool) over start..end: usage_person_blocks for the range's
     aligned blocks and usage_person_daily for the days between them.
 
     Columns: person, tool, mapped, the RollupSums figures, first_day, last_day and, with
     `with_days`, `days`: a bitmap of the range (bit i = start + i) marking active days, so
     bit_or() over a person's rows gives their days active across tools and accounts.
+    With a team scope: the members' usage_person_daily rows of their member days only.
     """
-    days, blocks = split_range(start, end)
+    if team is not None:
+        days, blocks = [], []
+    else:
+        days, blocks = split_range(start, end)
     width = (end - start).days + 1
     sums = ("events", "input_tokens", "output_tokens", "cache_write_tokens",
             "cache_read_tokens", "cost_usd", "estimated_cost_usd", "unpriced_events")
@@ -211,6 +265,11 @@ def person_tool_rows(start: date, end: date, *, with_days: bool = False) -> Subq
         padded = B.days.op("||", return_type=varbit)(
             cast(func.repeat("0", width - func.length(B.days)), varbit))
         spans.append(padded.op(">>", return_type=varbit)(B.start - start).label("days"))
+    if team is not None:
+        m = members_table(team)
+        return (select(*single)
+                .join(m, and_(m.c.person == P.person, P.day.between(m.c.first, m.c.last)))
+                .where(P.day.between(start, end)).subquery("person_tool_rows"))
     return union_all(
         select(*single).where(P.day.in_(days)),
         select(*spans).where(tuple_(B.level, B.start).in_(blocks)),

@@ -18,9 +18,12 @@ from .common import (
     Costed,
     PersonSums,
     Span,
+    Team,
     count_people,
     day_people,
+    day_totals,
     in_range,
+    in_team,
     int_sum,
     money_sum,
     person_tool_rows,
@@ -128,25 +131,26 @@ class Overview(Span):
                       self.active_people, self.events)
 
 
-def totals(start: date, end: date) -> Totals:
+def totals(start: date, end: date, team: Team = None) -> Totals:
     """The headline numbers of one window: sums from the small team-wide rollup, the people
     count from the people bitmaps."""
+    src = day_totals(team)
     r = db.session.execute(
-        select(int_sum(T_TOKENS).label("tokens"), money_sum(T.cost_usd).label("cost"),
-               int_sum(T.events).label("events")).where(T.day.between(start, end))).one()
-    return Totals(start, end, int(r.tokens), Decimal(r.cost), people_count(start, end),
+        select(int_sum(tokens_of(src)).label("tokens"), money_sum(src.cost_usd).label("cost"),
+               int_sum(src.events).label("events")).where(src.day.between(start, end))).one()
+    return Totals(start, end, int(r.tokens), Decimal(r.cost), people_count(start, end, team),
                   int(r.events))
 
 
-def people_count(start: date, end: date) -> int:
+def people_count(start: date, end: date, team: Team = None) -> int:
     """Distinct people (mapped e-mails and unmapped identities) active in the window."""
-    dp = day_people(start, end)
+    dp = day_people(start, end, team)
     return int(db.session.execute(select(count_people(dp.c.people))).scalar_one())
 
 
-def people_by_tool(start: date, end: date) -> tuple[int, dict[str, int]]:
+def people_by_tool(start: date, end: date, team: Team = None) -> tuple[int, dict[str, int]]:
     """Distinct people active in the window, and per tool (one pass over the bitmaps)."""
-    dp = day_people(start, end)
+    dp = day_people(start, end, team)
     rows = db.session.execute(
         select(dp.c.tool, count_people(dp.c.people).label("people"))
         .group_by(func.grouping_sets(tuple_(dp.c.tool), tuple_()))).all()
@@ -154,12 +158,13 @@ def people_by_tool(start: date, end: date) -> tuple[int, dict[str, int]]:
     return next((int(r.people) for r in rows if r.tool is None), 0), by_tool
 
 
-def daily_by_tool(start: date, end: date) -> Daily:
+def daily_by_tool(start: date, end: date, team: Team = None) -> Daily:
     """Tokens and cost per day and tool, every day of the window present (zeros filled)."""
+    src = day_totals(team)
     return fold_daily(db.session.execute(
-        select(T.day, T.tool, int_sum(T_TOKENS).label("tokens"),
-               money_sum(T.cost_usd).label("cost"))
-        .where(T.day.between(start, end)).group_by(T.day, T.tool)).all(), start, end)
+        select(src.day, src.tool, int_sum(tokens_of(src)).label("tokens"),
+               money_sum(src.cost_usd).label("cost"))
+        .where(src.day.between(start, end)).group_by(src.day, src.tool)).all(), start, end)
 
 
 def fold_daily(rows, start: date, end: date) -> Daily:
@@ -178,38 +183,42 @@ def fold_daily(rows, start: date, end: date) -> Daily:
     return Daily(days, tools, tokens, cost)
 
 
-def lifetime() -> Lifetime:
-    """Everything stored, from the small rollup (no scan of the per-person table)."""
+def lifetime(team: Team = None) -> Lifetime:
+    """Everything stored, from the small rollup (no scan of the per-person table); in a team
+    scope, its members' usage of their member days."""
+    src = day_totals(team)
     r = db.session.execute(
-        select(int_sum(T_TOKENS).label("tokens"), money_sum(T.cost_usd).label("cost"),
-               func.min(T.day).label("first"))).one()
+        select(int_sum(tokens_of(src)).label("tokens"), money_sum(src.cost_usd).label("cost"),
+               func.min(src.day).label("first"))).one()
     return Lifetime(int(r.tokens), Decimal(r.cost), r.first)
 
 
-def _cost(start: date, end: date) -> Decimal:
+def _cost(start: date, end: date, team: Team = None) -> Decimal:
+    src = day_totals(team)
     return Decimal(db.session.execute(
-        select(money_sum(T.cost_usd)).where(T.day.between(start, end))).scalar())
+        select(money_sum(src.cost_usd)).where(src.day.between(start, end))).scalar())
 
 
-def month_projection(today: date, basis_days: int = 14) -> Projection:
+def month_projection(today: date, basis_days: int = 14, team: Team = None) -> Projection:
     """Month-end spend = spend so far this month + the average daily spend of the last
     `basis_days` complete days (today excluded: it is not over) × the days left, today
     included. The basis reaches into the previous month so the 1st still gets a rate."""
     month_start = today.replace(day=1)
     next_month = (month_start + timedelta(days=32)).replace(day=1)
     month_end = next_month - timedelta(days=1)
-    mtd = _cost(month_start, today)
-    rate = _cost(today - timedelta(days=basis_days), today - timedelta(days=1)) / basis_days
+    mtd = _cost(month_start, today, team)
+    rate = _cost(today - timedelta(days=basis_days), today - timedelta(days=1),
+                 team) / basis_days
     days_left = (month_end - today).days + 1
     # Today's spend so far is already in month-to-date; count the rest of today at the rate,
     # but never below what today already cost.
-    today_cost = _cost(today, today)
+    today_cost = _cost(today, today, team)
     projected = mtd - today_cost + max(today_cost, rate) + rate * (days_left - 1)
     return Projection(month_start, month_end, mtd, rate, basis_days, days_left,
                       projected.quantize(Decimal("0.01")))
 
 
-def overview(start: date, end: date, limit: int = 50) -> Overview:
+def overview(start: date, end: date, limit: int = 50, team: Team = None) -> Overview:
     """Totals and breakdowns by tool, model and person for the inclusive days start..end.
 
     Team-wide numbers come from the small rollup, people counts from the people bitmaps, and
@@ -217,24 +226,25 @@ def overview(start: date, end: date, limit: int = 50) -> Overview:
     rollup, ranked in SQL. Breakdowns are sorted by tokens (descending, then name).
     """
     session = db.session
-    in_days = T.day.between(start, end)
-    sums = usage_sums(T)
+    src = day_totals(team)
+    in_days = src.day.between(start, end)
+    sums = usage_sums(src)
     t = session.execute(
-        select(*sums, money_sum(T.estimated_cost_usd).label("estimated")).where(in_days)).one()
+        select(*sums, money_sum(src.estimated_cost_usd).label("estimated")).where(in_days)).one()
     tool_rows = session.execute(
-        select(T.tool, *sums).where(in_days).group_by(T.tool)
-        .order_by(sums.tokens.desc(), T.tool)).all()
+        select(src.tool, *sums).where(in_days).group_by(src.tool)
+        .order_by(sums.tokens.desc(), src.tool)).all()
     by_model = [
         ModelRow(r.model, int(r.tokens), Decimal(r.cost), int(r.events), int(r.unpriced))
         for r in session.execute(
-            select(T.model, *sums).where(in_days).group_by(T.model)
-            .order_by(sums.tokens.desc(), T.model))
+            select(src.model, *sums).where(in_days).group_by(src.model)
+            .order_by(sums.tokens.desc(), src.model))
     ]
-    active, tool_people = people_by_tool(start, end)
+    active, tool_people = people_by_tool(start, end, team)
     by_tool = [ToolRow(r.tool, int(r.tokens), Decimal(r.cost), tool_people.get(r.tool, 0),
                        int(r.events), int(r.unpriced)) for r in tool_rows]
-    ranked = _top_people(start, end, limit)
-    models = _models_of([person for person, _ in ranked], start, end)
+    ranked = _top_people(start, end, limit, team)
+    models = _models_of([person for person, _ in ranked], start, end, team)
     by_person = [
         PersonRow(person, p["mapped"], p["tokens"], p["cost"], p["events"],
                   max(p["tools"], key=lambda k: (p["tools"][k], k)) if p["tools"] else None,
@@ -249,11 +259,12 @@ def overview(start: date, end: date, limit: int = 50) -> Overview:
                     by_model=by_model, by_person=by_person)
 
 
-def _top_people(start: date, end: date, limit: int) -> list[tuple[str, dict]]:
+def _top_people(start: date, end: date, limit: int, team: Team = None
+                ) -> list[tuple[str, dict]]:
     """The `limit` people with the most tokens (ties: person A→Z): totals, tokens per tool,
     mapped or not. One pass per (person, tool) over the per-person blocks and days covering
     the range; the ranking happens in SQL, so only the top people's rows come back."""
-    rows = person_tool_rows(start, end).c
+    rows = person_tool_rows(start, end, team=team).c
     per_tool = (
         select(rows.person, rows.tool, func.bool_or(rows.mapped).label("mapped"),
                *usage_sums(rows))
@@ -279,15 +290,16 @@ def _top_people(start: date, end: date, limit: int) -> list[tuple[str, dict]]:
     return sorted(out.items(), key=lambda kv: (-kv[1]["tokens"], kv[0]))
 
 
-def _models_of(people: list[str], start: date, end: date) -> dict[str, dict[str, int]]:
+def _models_of(people: list[str], start: date, end: date, team: Team = None
+               ) -> dict[str, dict[str, int]]:
     """Tokens per model for just these people (the few rows of the top of the list)."""
     out: dict[str, dict[str, int]] = {}
     if not people:
         return out
     for r in db.session.execute(
             select(PERSON.label("person"), D.model, int_sum(TOKENS).label("tokens"))
-            .where(in_range(start, end), or_(D.email.in_(people),
-                                             and_(D.email.is_(None), D.actor.in_(people))))
+            .where(in_range(start, end), in_team(team, D.email, D.day),
+                   or_(D.email.in_(people), and_(D.email.is_(None), D.actor.in_(people))))
             .group_by(PERSON, D.model)):
         if r.person in people:
             out.setdefault(r.person, {})[r.model] = int(r.tokens)

@@ -9,9 +9,22 @@ valid_from <= day <= coalesce(valid_to, day).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date
+from datetime import date, timedelta
 
-from sqlalchemy import ColumnElement, Select, and_, literal, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Date,
+    Integer,
+    Select,
+    Subquery,
+    Text,
+    and_,
+    func,
+    literal,
+    or_,
+    select,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from ..extensions import db
 from ..models import Team, TeamMembership
@@ -58,3 +71,57 @@ def led_team_ids(email: str, day: date) -> list[int]:
         select(TeamMembership.team_id).distinct().where(
             TeamMembership.person == email.lower(), TeamMembership.lead.is_(True),
             on_days(day, day))))
+
+
+ALL_DAYS = (date(1970, 1, 1), date(9999, 12, 30))  # the end + 1 day stays a date
+
+
+def member_spans(team_ids: Iterable[int], start: date = ALL_DAYS[0], end: date = ALL_DAYS[1]
+                 ) -> dict[str, list[tuple[date, date]]]:
+    """Per person, the days of start..end they were in any of `team_ids`, as merged
+    inclusive (first, last) spans (two overlapping memberships make one span)."""
+    ids = sorted(set(team_ids))
+    rows = db.session.execute(
+        select(TeamMembership.person, TeamMembership.valid_from, TeamMembership.valid_to)
+        .where(TeamMembership.team_id.in_(ids or [-1]), on_days(start, end))).all()
+    out: dict[str, list[tuple[date, date]]] = {}
+    for person, first, last in rows:
+        out.setdefault(person.lower(), []).append((max(first, start), min(last or end, end)))
+    return {person: merge_spans(spans) for person, spans in out.items()}
+
+
+def merge_spans(spans: list[tuple[date, date]]) -> list[tuple[date, date]]:
+    """Inclusive day spans, sorted, with overlapping or adjacent ones joined."""
+    out: list[tuple[date, date]] = []
+    for first, last in sorted(spans):
+        if out and first <= out[-1][1] + timedelta(days=1):
+            out[-1] = (out[-1][0], max(out[-1][1], last))
+        else:
+            out.append((first, last))
+    return out
+
+
+def spans_table(spans: dict[object, dict[str, list[tuple[date, date]]]], name: str
+                ) -> Subquery:
+    """(key, person, first, last) rows from per-key merged spans, as an unnest() of four
+    arrays: joined to a per-person daily rollup on person and first <= day <= last it keeps
+    each row once per key (the spans of a key never overlap), which a hash join does far
+    faster than a membership lookup per row."""
+    keys, people, firsts, lasts = [], [], [], []
+    for key, per_person in spans.items():
+        for person, runs in per_person.items():
+            for first, last in runs:
+                keys.append(key)
+                people.append(person)
+                firsts.append(first)
+                lasts.append(last)
+    return select(
+        func.unnest(literal(keys, ARRAY(Integer))).label("key"),
+        func.unnest(literal(people, ARRAY(Text))).label("person"),
+        func.unnest(literal(firsts, ARRAY(Date))).label("first"),
+        func.unnest(literal(lasts, ARRAY(Date))).label("last")).subquery(name)
+
+
+def members_table(team_ids: Iterable[int]) -> Subquery:
+    """The scope's people and the days they were members (person, first, last; key 0)."""
+    return spans_table({0: member_spans(team_ids)}, "team_members_days")

@@ -18,6 +18,7 @@ from sqlalchemy import (
     ColumnElement,
     Numeric,
     Text,
+    and_,
     cast,
     func,
     select,
@@ -25,7 +26,21 @@ from sqlalchemy import (
 )
 
 from ..extensions import db
-from .common import Costed, Paged, PersonSums, int_sum, money_sum, per_day, person_tool_rows
+from ..models import Team as TeamModel
+from ..models import TeamMembership as M
+from ..models import UsagePersonDaily as P
+from .common import (
+    Costed,
+    Paged,
+    PersonSums,
+    Team,
+    int_sum,
+    money_sum,
+    per_day,
+    person_tool_rows,
+    tokens_of,
+)
+from .scope import merge_spans, on_days, spans_table
 
 PER_PAGE = 50
 TOOL_PREFIX = "tool:"  # tool columns are keyed `tool:<tool id>`, e.g. `tool:cursor`
@@ -169,21 +184,22 @@ def escape_like(text: str) -> str:
 def team_pivot(start: date, end: date, *, q: str = "", sort: str = "cost",
                descending: bool = True, page: int = 1, per_page: int | None = PER_PAGE,
                only_person: str | Collection[str] | None = None,
-               tool_label: Callable[[str], str] = str) -> TeamPivot:
+               tool_label: Callable[[str], str] = str, team: Team = None) -> TeamPivot:
     """The pivot for the inclusive days start..end.
 
     `q` keeps people whose e-mail or identity contains it (case-insensitive, literal).
     `sort` is a column key (unknown keys fall back to cost; a tool without usage here sorts
     everyone as 0); ties break by person A→Z. `only_person` limits rows to that e-mail
     (or those e-mails: member visibility `self`, a lead's people) while the totals still
-    cover everyone matching `q`. A page past the end shows the last page. Tool columns are
+    cover everyone matching `q`. `team` (a scope's team ids) keeps the people of those teams
+    on the days they were in them. A page past the end shows the last page. Tool columns are
     the tools the matching people used.
     """
     is_tool = sort.startswith(TOOL_PREFIX) and len(sort) > len(TOOL_PREFIX)
     if sort not in FIXED_KEYS and not is_tool:
         sort, descending = "cost", True
     page = max(1, page)
-    query = _Query(start, end, q, sort, only_person)
+    query = _Query(start, end, q, sort, only_person, team)
 
     rows, totals, visible = query.fetch(descending, page, per_page)
     if not rows:
@@ -210,8 +226,8 @@ class _Query:
     """
 
     def __init__(self, start: date, end: date, q: str, sort: str,
-                 only_person: str | Collection[str] | None):
-        self.start, self.end, self.sort = start, end, sort
+                 only_person: str | Collection[str] | None, team: Team = None):
+        self.start, self.end, self.sort, self.team = start, end, sort, team
         self.only_person = only_person
         per_tool = self._per_person_tool(q)
         self.per = self._per_person(per_tool)
@@ -221,7 +237,7 @@ class _Query:
         """Per (person, tool): sums and a bitmap of active days, from the per-person blocks
         and days covering the range (person = coalesce(email, actor) already; no model
         dimension to fold)."""
-        rows = person_tool_rows(self.start, self.end, with_days=True)
+        rows = person_tool_rows(self.start, self.end, with_days=True, team=self.team)
         r = rows.c
         query = select(r.person.label("person"), r.tool, func.bool_or(r.mapped).label("mapped"),
                        *_sums(r), func.bit_or(r.days).label("days_bits"))
@@ -379,3 +395,60 @@ def _round_div(a: int, b: int) -> int:
     if not b:
         return 0
     return int((Decimal(a) / Decimal(b)).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+# --- by team ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class TeamSums:
+    """One team's figures in the "by team" mode: its people (the subtree's members) on the
+    days they were members. A person in two teams counts in both rows."""
+
+    people: int = 0
+    tokens: int = 0
+    cost_usd: Decimal = Decimal(0)
+    events: int = 0
+
+
+def team_sums(start: date, end: date, team_ids: list[int]) -> dict[int, TeamSums]:
+    """Per team of `team_ids`, the sums over its subtree's members on their member days.
+
+    The memberships of the range are read once; each listed team gets its subtree's merged
+    member-day spans, and one join of the per-person daily rollup with all of them sums
+    every team at once (a person in two teams of one subtree still counts once there)."""
+    if not team_ids:
+        return {}
+    listed = set(team_ids)
+    parent = dict(db.session.execute(select(TeamModel.id, TeamModel.parent_id)).all())
+
+    def roots_of(team: int) -> list[int]:
+        out, seen = [], set()
+        while team is not None and team not in seen:
+            seen.add(team)
+            if team in listed:
+                out.append(team)
+            team = parent.get(team)
+        return out
+
+    raw: dict[int, dict[str, list]] = {}
+    for team, person, first, last in db.session.execute(
+            select(M.team_id, M.person, M.valid_from, M.valid_to).where(on_days(start, end))):
+        for root in roots_of(team):
+            raw.setdefault(root, {}).setdefault(person.lower(), []).append(
+                (max(first, start), min(last or end, end)))
+    spans = spans_table({root: {p: merge_spans(s) for p, s in people.items()}
+                         for root, people in raw.items()}, "team_spans")
+    per_person = (
+        select(spans.c.key, P.person, int_sum(tokens_of(P)).label("tokens"),
+               money_sum(P.cost_usd).label("cost"), int_sum(P.events).label("events"))
+        .join(spans, and_(spans.c.person == P.person, P.day.between(spans.c.first,
+                                                                     spans.c.last)))
+        .where(P.day.between(start, end)).group_by(spans.c.key, P.person)
+        .subquery("per_person"))
+    c = per_person.c
+    rows = db.session.execute(
+        select(c.key, func.count().label("people"), int_sum(c.tokens).label("tokens"),
+               money_sum(c.cost).label("cost"), int_sum(c.events).label("events"))
+        .group_by(c.key))
+    return {r.key: TeamSums(int(r.people), int(r.tokens), Decimal(r.cost), int(r.events))
+            for r in rows}

@@ -15,9 +15,18 @@ from sqlalchemy import Date, case, cast, func, literal, select, tuple_
 
 from ..extensions import db
 from ..models import UsageDaily as D
-from ..models import UsageDayTotals as T
-from .common import Costed, count_people, day_people, int_sum, money_sum, usage_sums
-from .overview import T_TOKENS, Totals, totals  # noqa: F401 - the cards of this page too
+from .common import (
+    Costed,
+    Team,
+    count_people,
+    day_people,
+    day_totals,
+    int_sum,
+    money_sum,
+    tokens_of,
+    usage_sums,
+)
+from .overview import Totals, totals  # noqa: F401 - the cards of this page too
 
 VIEWS = ("models", "tools")
 METRICS = ("tokens", "cost")
@@ -93,13 +102,14 @@ class ActivePeople:
     people: int = 0  # distinct people in the whole range
 
 
-def breakdown(view: str, start: date, end: date) -> Breakdown:
+def breakdown(view: str, start: date, end: date, team: Team = None) -> Breakdown:
     """One row per model (or tool), most tokens first, plus a totals row.
 
     Sums come from the team-wide rollup and people from the bitmaps, each as grouping sets
     (per key, and the total), so the total counts each person once.
     """
     _check_view(view)
+    T = day_totals(team)
     key = T.model if view == "models" else T.tool
     is_total = func.grouping(key).label("is_total")
     figures = usage_sums(T)
@@ -112,7 +122,7 @@ def breakdown(view: str, start: date, end: date) -> Breakdown:
         .where(T.day.between(start, end))
         .group_by(func.grouping_sets(tuple_(key), tuple_()))
         .order_by(is_total.desc(), figures.tokens.desc(), key)).all()
-    dp = day_people(start, end)
+    dp = day_people(start, end, team)
     people_key = dp.c.model if view == "models" else dp.c.tool
     people = {(r.key, r.is_total): int(r.people) for r in db.session.execute(
         select(people_key.label("key"), func.grouping(people_key).label("is_total"),
@@ -128,7 +138,8 @@ def breakdown(view: str, start: date, end: date) -> Breakdown:
     return Breakdown(view, [row(r) for r in sums[1:]], total)
 
 
-def trend(view: str, metric: str, start: date, end: date, top: int = TOP_SERIES) -> Trend:
+def trend(view: str, metric: str, start: date, end: date, top: int = TOP_SERIES,
+          team: Team = None) -> Trend:
     """Per-day values of the `top` models (or tools) by the metric over the range, everything
     else summed into one "other" series (key None). Ranking and bucketing happen in SQL: per
     (day, key) sums first, then a window ranks keys by their range total."""
@@ -136,8 +147,9 @@ def trend(view: str, metric: str, start: date, end: date, top: int = TOP_SERIES)
         raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
     _check_view(view)
     # No person dimension here: the small team-wide rollup has the same sums.
+    T = day_totals(team)
     key = T.model if view == "models" else T.tool
-    value = int_sum(T_TOKENS) if metric == "tokens" else money_sum(T.cost_usd)
+    value = int_sum(tokens_of(T)) if metric == "tokens" else money_sum(T.cost_usd)
     per_day = (select(T.day.label("day"), key.label("key"), value.label("value"))
                .where(T.day.between(start, end)).group_by(T.day, key).subquery())
     key_total = func.sum(per_day.c.value).over(partition_by=per_day.c.key)
@@ -171,7 +183,8 @@ def trend(view: str, metric: str, start: date, end: date, top: int = TOP_SERIES)
     return Trend(view, metric, days, keys, values)
 
 
-def active_people(start: date, end: date, grain: str | None = None) -> ActivePeople:
+def active_people(start: date, end: date, grain: str | None = None,
+                  team: Team = None) -> ActivePeople:
     """Distinct people per tool per day (ranges up to 31 days) or per ISO week (Monday),
     with per-period totals across tools and per-tool totals for the range.
 
@@ -180,7 +193,8 @@ def active_people(start: date, end: date, grain: str | None = None) -> ActivePeo
     ties between tools) come from the team-wide rollup.
     """
     grain = grain or ("day" if (end - start).days < 31 else "week")
-    dp = day_people(start, end)
+    T = day_totals(team)
+    dp = day_people(start, end, team)
     period = (dp.c.day if grain == "day" else cast(func.date_trunc("week", dp.c.day), Date)
               ).label("period")
     rows = db.session.execute(
@@ -190,7 +204,7 @@ def active_people(start: date, end: date, grain: str | None = None) -> ActivePeo
         .group_by(func.grouping_sets(tuple_(period, dp.c.tool), tuple_(period),
                                      tuple_(dp.c.tool), tuple_()))).all()
     tokens = dict(db.session.execute(
-        select(T.tool, int_sum(T_TOKENS)).where(T.day.between(start, end))
+        select(T.tool, int_sum(tokens_of(T))).where(T.day.between(start, end))
         .group_by(T.tool)).all())
     tool_rows = sorted((ToolPeople(r.tool, int(r.people), int(tokens.get(r.tool, 0)))
                         for r in rows if r.all_periods and not r.all_tools),

@@ -4,6 +4,6 @@
 status) and `evaluate` (alerts once per budget, period and threshold); `anomalies` turns
 spending spikes and expensive new models into incidents someone acknowledges and resolves.
 
-May import: sync (credential encryption), notify, usage, analytics, people, models,
-extensions, config. Imported by jobs, cli and web only.
+May import: teams (team scopes), seats, sync (credential encryption), notify, usage,
+analytics, people, models, extensions, config. Imported by jobs, cli and web only.
 """

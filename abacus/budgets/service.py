@@ -23,11 +23,13 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 
 from .. import notify
+from ..analytics.scope import member_on_day, subtree_ids
 from ..extensions import db
 from ..models import Account, Budget, BudgetNotification, UsagePersonDaily
 from ..seats.assignments import SeatSpan, all_seats
-from ..seats.cost import SeatRun, seat_run
+from ..seats.cost import SeatRun, in_team, seat_run
 from ..sync.accounts import decrypt_secrets, encrypt_credentials
+from ..teams.tree import find_team
 
 log = logging.getLogger("abacus.budgets")
 
@@ -66,8 +68,10 @@ def parse_scope(raw: str) -> dict[str, str]:
             raise BudgetError(f"--scope: {part.strip()!r} is not org, person:EMAIL, tool:TOOL, "
                               "account:NAME or team:TEAM (combine with '+')")
         if kind == "team":
-            raise BudgetError("--scope: teams are not available yet; use org, person, tool or "
-                              "account")
+            team = find_team(value)
+            if team is None:
+                raise BudgetError(f"--scope: no team named {value!r} (a team's name or id)")
+            value = str(team.id)  # by id: a renamed team keeps its budgets
         if kind in scope:
             raise BudgetError(f"--scope: {kind} is given twice")
         scope[kind] = value.lower() if kind == "person" else value
@@ -78,7 +82,19 @@ def parse_scope(raw: str) -> dict[str, str]:
 
 
 def scope_label(scope: dict[str, str]) -> str:
-    return " × ".join(f"{k} {v}" for k, v in sorted(scope.items())) or "whole organisation"
+    def shown(kind: str, value: str) -> str:
+        if kind == "team":
+            team = find_team(value)
+            return team.name if team else f"#{value} (deleted)"
+        return value
+
+    return " × ".join(f"{k} {shown(k, v)}" for k, v in sorted(scope.items())) or \
+        "whole organisation"
+
+
+def _team_ids(scope: dict[str, str]) -> list[int] | None:
+    """A team scope's teams (its subtree included), or None without one."""
+    return subtree_ids([int(scope["team"])]) if "team" in scope else None
 
 
 def parse_thresholds(raw: str) -> list[int]:
@@ -307,6 +323,8 @@ def _filters(scope: dict[str, str]) -> list:
         out.append(T.tool == scope["tool"])
     if "account" in scope:
         out.append(T.account_id.in_(select(Account.id).where(Account.name == scope["account"])))
+    if "team" in scope:  # its people on the days they were members (subtree included)
+        out.append(member_on_day(_team_ids(scope), func.lower(T.person), T.day))
     return out
 
 
@@ -319,9 +337,13 @@ def _daily(scope: dict[str, str], first: date, last: date) -> dict[date, tuple[D
     return {d: (Decimal(c), Decimal(e)) for d, c, e in rows}
 
 
-def scope_seats(scope: dict[str, str], seats: list[SeatSpan]) -> list[SeatSpan]:
+def scope_seats(scope: dict[str, str], seats: list[SeatSpan], start: date | None = None,
+                end: date | None = None) -> list[SeatSpan]:
     """The seats a scope holds: by holder (person), by tool, by account where the seat
-    names one (CSV and form seats do not)."""
+    names one (CSV and form seats do not), by team (cut to the days start..end the holder
+    was a member)."""
+    if "team" in scope and start is not None and end is not None:
+        seats = in_team(seats, _team_ids(scope), start, end)
     account_ids = None
     if "account" in scope:
         account_ids = set(db.session.execute(
@@ -345,8 +367,8 @@ def state(budget: Budget, today: date | None = None,
     run = None
     notes = []
     if counts_seats:
-        run = seat_run(scope_seats(budget.scope, all_seats() if seats is None else seats),
-                       start, end)
+        run = seat_run(scope_seats(budget.scope, all_seats() if seats is None else seats,
+                                   start, end), start, end)
         notes.append(SEATS_RULE)
         if "account" in budget.scope:
             notes.append(SEATS_NO_ACCOUNT)

@@ -30,6 +30,7 @@ def init_app(app: Flask) -> None:
     from .github import github_cli
     from .pricing import pricing_cli
     from .seats import seats_cli
+    from .teams import chargeback_command, teams_cli
     from .tokens import api_tokens_cli
 
     for group in (budgets_cli, alerts_cli, incidents_cli):
@@ -38,6 +39,8 @@ def init_app(app: Flask) -> None:
     abacus_cli.add_command(pricing_cli)
     abacus_cli.add_command(seats_cli)
     abacus_cli.add_command(api_tokens_cli)
+    abacus_cli.add_command(teams_cli)
+    abacus_cli.add_command(chargeback_command)
     app.cli.add_command(abacus_cli)
 
 

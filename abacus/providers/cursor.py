@@ -1,7 +1,8 @@
 """Cursor team usage through the Admin API (`https://api.cursor.com`, team admin key).
 
 One usage event per record from `POST /teams/filtered-usage-events`, members from
-`GET /teams/members`. Contract: shared/providers/cursor.md §1, §2, §4.
+`GET /teams/members`, billing groups from `GET /teams/groups`. Contract:
+shared/providers/cursor.md §1, §2, §4, §5.1.
 
 Every event is stored, including request-priced and errored ones without `tokenUsage`: they
 can still carry a charge, and dropping them (as the original Abacus did) under-reports spend.
@@ -12,6 +13,7 @@ builds it so an export and an API sync of one team never count an event twice.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -37,6 +39,7 @@ from .cursor_events import cursor_event_key, event_cost
 
 EVENTS_PATH = "/teams/filtered-usage-events"
 MEMBERS_PATH = "/teams/members"
+GROUPS_PATH = "/teams/groups"
 PAGE_SIZE = 1000  # documented default is 10; 1000 is what working clients use
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -126,6 +129,33 @@ class CursorProvider(Provider):
             if member.get("id") is not None:
                 yield Identity(external_id=str(member["id"]), email=email, name=name)
 
+    # --- billing groups --------------------------------------------------------------------
+
+    def billing_groups(self, account: AccountConfig) -> list[BillingGroup]:
+        """Every billing group (the "Unassigned" pseudo-group left out) with its current and
+        former members (cursor.md §5.1). Members are joined on their lower-cased e-mail."""
+        with self._session(account) as session:
+            url = _base_url(account, self.default_base_url) + GROUPS_PATH
+            data = http.request(session, "GET", url, f"Cursor {GROUPS_PATH}")
+        groups = data.get("groups") if isinstance(data, dict) else None
+        if not isinstance(groups, list):
+            raise ProviderError(f"Cursor {GROUPS_PATH}: response has no groups list")
+        out = []
+        for group in groups:
+            if not isinstance(group, dict) or not group.get("id") or not group.get("name"):
+                continue
+            if group["id"] == UNASSIGNED_GROUP:
+                continue
+            members = []
+            for key in ("currentMembers", "formerMembers"):
+                for m in group.get(key) or []:
+                    email = str((m or {}).get("email") or "").strip().lower()
+                    if email:
+                        members.append(GroupMember(email, _iso(m.get("joinedAt")),
+                                                   _iso(m.get("leftAt"))))
+            out.append(BillingGroup(str(group["id"]), str(group["name"]).strip(), members))
+        return out
+
     # --- plumbing --------------------------------------------------------------------------
 
     def _session(self, account: AccountConfig) -> requests.Session:
@@ -136,6 +166,34 @@ class CursorProvider(Provider):
                                     min_interval=account.min_request_interval)
         session.auth = (key, "")  # HTTP Basic: the key as user name, empty password
         return session
+
+
+UNASSIGNED_GROUP = "group_unassigned"
+
+
+@dataclass(frozen=True)
+class GroupMember:
+    email: str  # lower-cased
+    joined_at: datetime | None
+    left_at: datetime | None  # None: still in the group
+
+
+@dataclass(frozen=True)
+class BillingGroup:
+    id: str  # "group_…"
+    name: str
+    members: list[GroupMember]
+
+
+def _iso(value: Any) -> datetime | None:
+    """An ISO 8601 moment (`2026-03-02T10:15:00.000Z`) as UTC; None when missing or bad."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _base_url(account: AccountConfig, default: str) -> str:

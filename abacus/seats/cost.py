@@ -9,13 +9,14 @@ monthly price, and every total is the sum of the cents shown.
 from __future__ import annotations
 
 import calendar
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from sqlalchemy import func, select
 
-from ..analytics.common import person_tool_rows
+from ..analytics.common import Team, person_tool_rows
+from ..analytics.scope import member_spans
 from ..extensions import db
 from .assignments import SeatSpan, all_seats
 from .plans import PlanPrices
@@ -93,20 +94,37 @@ class CostReport:
         return cents(self.total.total_usd / self.active_people)
 
 
-def usage_by_person(start: date, end: date) -> dict[str, Decimal]:
-    """Usage cost (reported or estimated) per person over start..end, in cents."""
-    rows = person_tool_rows(start, end)
+def usage_by_person(start: date, end: date, team: Team = None) -> dict[str, Decimal]:
+    """Usage cost (reported or estimated) per person over start..end, in cents (in a team
+    scope: its members' usage on their member days)."""
+    rows = person_tool_rows(start, end, team=team)
     return {person: cents(cost or Decimal(0)) for person, cost in db.session.execute(
         select(rows.c.person, func.sum(rows.c.cost_usd)).group_by(rows.c.person)
         .having(func.sum(rows.c.events) > 0))}
 
 
-def cost_report(start: date, end: date, seats: list[SeatSpan] | None = None) -> CostReport:
-    """Seats, usage and total per person (e-mail or unmapped identity) over start..end."""
+def in_team(spans: list[SeatSpan], team: Team, start: date, end: date) -> list[SeatSpan]:
+    """The seats cut to the days their holder was in the team scope (None: unchanged)."""
+    if team is None:
+        return spans
+    member = member_spans(team, start, end)
+    out = []
+    for span in spans:
+        for first, last in member.get(span.holder.lower(), []):
+            first, last = max(first, span.valid_from), min(last, span.valid_to or last)
+            if first <= last:
+                out.append(replace(span, valid_from=first, valid_to=last))
+    return out
+
+
+def cost_report(start: date, end: date, seats: list[SeatSpan] | None = None,
+                team: Team = None) -> CostReport:
+    """Seats, usage and total per person (e-mail or unmapped identity) over start..end; in
+    a team scope, its members' usage and seats on their member days."""
     prices = PlanPrices()
-    usage = usage_by_person(start, end)
+    usage = usage_by_person(start, end, team)
     people: dict[str, PersonCost] = {p: PersonCost(usage_usd=c) for p, c in usage.items()}
-    for span in all_seats() if seats is None else seats:
+    for span in in_team(all_seats() if seats is None else seats, team, start, end):
         cost = seat_cost(span, start, end, prices)
         if cost == 0:
             continue

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
+from ..analytics.common import Team
+from ..analytics.scope import member_spans
 from .assignments import SeatSpan, all_seats
 from .cost import CostReport, PersonCost, cost_report, seat_cost
 from .idle import SeatActivity, ToolHygiene, current_seats, hygiene, idle_seats, savings
@@ -24,11 +26,16 @@ class SeatsOverview:
     included: dict[str, Decimal]  # per tool: usage the seats already pay for (a part of it)
 
 
-def seats_overview(start: date, end: date, today: date, idle_days: int) -> SeatsOverview:
+def seats_overview(start: date, end: date, today: date, idle_days: int,
+                   team: Team = None) -> SeatsOverview:
+    """In a team scope: the seats of today's members, and cost over the members' days."""
     current = current_seats(today)
+    if team is not None:
+        members = set(member_spans(team, today, today))
+        current = [a for a in current if a.seat.holder.lower() in members]
     idle = idle_seats(current, today, idle_days)
     return SeatsOverview(hygiene(current, today), idle, idle_days, savings(idle), current,
-                         cost_report(start, end), included_by_tool(start, end))
+                         cost_report(start, end, team=team), included_by_tool(start, end))
 
 
 @dataclass(frozen=True)

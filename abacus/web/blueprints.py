@@ -16,6 +16,7 @@ NAV = (
     ("Usage", "usage.index", None),
     ("Commits", "commits.index", None),
     ("Seats", "seats.index", "figures"),
+    ("Chargeback", "chargeback.index", "figures"),
     ("Budgets", "budgets.index", None),
     ("Incidents", "incidents.index", None),
     ("Status", "status.index", None),
@@ -25,7 +26,7 @@ NAV = (
 # One module per area; a module missing from a checkout (a page not built yet) is skipped.
 BLUEPRINT_MODULES = ("health", "ops", "auth", "dashboard", "team", "people", "usage",
                      "status", "admin", "webhooks", "commits", "seats", "budgets",
-                     "incidents", "api", "api_tokens")
+                     "incidents", "api", "api_tokens", "teams", "chargeback")
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'self'; "
@@ -33,7 +34,7 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' 
 
 
 def register_blueprints(app: Flask) -> None:
-    from . import auth, filters, htmx, params, ranges
+    from . import auth, filters, htmx, params, ranges, teamscope
     from .access import viewer
 
     for name in BLUEPRINT_MODULES:
@@ -49,6 +50,7 @@ def register_blueprints(app: Flask) -> None:
     htmx.init_app(app)
     params.init_app(app)
     ranges.init_app(app)
+    teamscope.init_app(app)
 
     @app.context_processor
     def _navigation() -> dict:

@@ -21,6 +21,7 @@ from .charts import Series, StackedChart, stacked_columns
 from .filters import tool_label
 from .ranges import TimeRange, current_range
 from .tables import TableState
+from .teamscope import team_ids
 
 bp = Blueprint("commits", __name__)
 
@@ -56,7 +57,7 @@ def _table(rng: TimeRange, per_page: int | None = analytics.PER_PAGE
     state = TableArgs.parse(request.args, rng)
     table = analytics.repository_table(rng.start, rng.end, _tz(), sort=state.sort,
                                        descending=state.descending, page=state.page,
-                                       per_page=per_page)
+                                       per_page=per_page, team=team_ids())
     # What the query settled on: an unknown sort falls back, a page past the end moves back.
     return replace(state, sort=table.sort, descending=table.descending, page=table.page), table
 
@@ -67,14 +68,15 @@ def index() -> ResponseReturnValue:
     state, table = _table(rng)
     tz = _tz()
     prev_range = rng.previous()
-    current = analytics.commit_totals(rng.start, rng.end, tz)
+    team = team_ids()
+    current = analytics.commit_totals(rng.start, rng.end, tz, team=team)
     context = {
         "rng": rng, "state": state, "table": table, "shown": state.shown(), "totals": current,
         "table_columns": REPO_COLUMNS[1:],
-        "prev": analytics.commit_totals(prev_range.start, prev_range.end, tz),
+        "prev": analytics.commit_totals(prev_range.start, prev_range.end, tz, team=team),
         "prev_range": prev_range,
         "by_tool": analytics.tool_counts(rng.start, rng.end, tz,
-                                         ai_commits=current.ai_commits),
+                                         ai_commits=current.ai_commits, team=team),
         "any_commits": current.commits > 0 or analytics.has_commits(),
         "is_admin": is_admin(), "timezone": tz,
     }

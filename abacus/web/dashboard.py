@@ -12,6 +12,7 @@ from ..access.policy import Viewer
 from ..analytics import overview as analytics
 from ..analytics import usage as usage_analytics
 from ..analytics.commits import commit_summary
+from ..analytics.common import Team
 from ..seats.cost import cost_report
 from ..sync.engine import data_complete_through
 from . import htmx, params
@@ -21,6 +22,7 @@ from .charts import Series, stacked_columns
 from .filters import tool_label
 from .ranges import current_range, org_today
 from .seats import basis_links, cost_basis
+from .teamscope import team_ids
 
 bp = Blueprint("dashboard", __name__)
 
@@ -32,18 +34,19 @@ def index() -> ResponseReturnValue:
     rng = current_range()
     metric = params.choice("metric", METRICS)
     today = org_today()
-    ov = analytics.overview(rng.start, rng.end)
+    team = team_ids()
+    ov = analytics.overview(rng.start, rng.end, team=team)
     who = viewer()
     limit_to = who.visible_people(rng.start, rng.end)
     if limit_to is not None:  # ABACUS_MEMBER_VISIBILITY=self: team totals, but only own row
         ov = dataclasses.replace(ov, by_person=[p for p in ov.by_person
                                                 if p.person.lower() in limit_to])
     prev_range = rng.previous()
-    ov, hidden = _small_groups_hidden(who, ov)
-    prev = analytics.totals(prev_range.start, prev_range.end)
+    ov, hidden = _small_groups_hidden(who, ov, team)
+    prev = analytics.totals(prev_range.start, prev_range.end, team)
     if not who.groups(prev_range.start, prev_range.end).ok(prev.people):
         prev = analytics.Totals(prev_range.start, prev_range.end)  # no delta against it
-    daily = analytics.daily_by_tool(rng.start, rng.end)
+    daily = analytics.daily_by_tool(rng.start, rng.end, team)
     values = daily.tokens if metric == "tokens" else daily.cost
     chart = stacked_columns(
         "Daily tokens by tool" if metric == "tokens" else "Daily cost by tool", daily.days,
@@ -54,17 +57,18 @@ def index() -> ResponseReturnValue:
     return htmx.render(
         "dashboard/index.html", "dashboard/_chart.html",
         ov=ov, rng=rng, prev=prev, hidden=hidden, hidden_notice=who.hidden_notice(),
-        chart=chart, metric=metric, lifetime=analytics.lifetime(),
-        projection=analytics.month_projection(today), own_row_only=limit_to is not None,
+        chart=chart, metric=metric, lifetime=analytics.lifetime(team),
+        projection=analytics.month_projection(today, team=team),
+        own_row_only=limit_to is not None,
         commits=commit_summary(rng.start, rng.end, prev_range.start, prev_range.end,
-                               current_app.config["ABACUS"].timezone),
+                               current_app.config["ABACUS"].timezone, team),
         timezone=current_app.config["ABACUS"].timezone,
-        seat_cost=cost_report(rng.start, rng.end), cost_basis=cost_basis(),
+        seat_cost=cost_report(rng.start, rng.end, team=team), cost_basis=cost_basis(),
         basis_links=basis_links("dashboard.index"),
         attention=attention(own_scope()))
 
 
-def _small_groups_hidden(who: Viewer, ov: analytics.Overview
+def _small_groups_hidden(who: Viewer, ov: analytics.Overview, team: Team = None
                          ) -> tuple[analytics.Overview, dict]:
     """The overview without the aggregates this viewer may not see (ABACUS_MIN_GROUP_SIZE):
     everyone's figures when the range's active people are too few, else the tools and models
@@ -76,7 +80,7 @@ def _small_groups_hidden(who: Viewer, ov: analytics.Overview
     hidden["tools"] = {t.tool for t in ov.by_tool
                        if hidden["org"] or not gate.ok(t.people, "tools", t.tool)}
     model_people = {r.key: r.people
-                    for r in usage_analytics.breakdown("models", ov.start, ov.end).rows}
+                    for r in usage_analytics.breakdown("models", ov.start, ov.end, team).rows}
     hidden["models"] = {m.model for m in ov.by_model if hidden["org"] or not gate.ok(
         model_people.get(m.model, 0), "models", m.model)}
     return dataclasses.replace(

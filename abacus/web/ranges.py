@@ -1,18 +1,19 @@
 """The time range every page shows: `?days=7|30|90|365` or `?start=YYYY-MM-DD&end=YYYY-MM-DD`.
 
 Days are inclusive and in the org time zone. Links keep the range (`range_args()` in
-templates), and each range has a previous window of equal length for period-over-period
-deltas.
+templates) and, with it, the team scope (`?team=`, see `teamscope`); each range has a
+previous window of equal length for period-over-period deltas.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
 from flask import Flask, current_app, request
 
 from . import params
+from .teamscope import current_team
 
 PRESETS = (7, 30, 90, 365)
 DEFAULT_DAYS = 30
@@ -26,6 +27,7 @@ class TimeRange:
     preset: int | None = None  # the `days` preset, None for a custom start/end
     error: str | None = None  # what was wrong with the asked-for range (default shown)
     parameter: str | None = None  # the query parameter the error is about (the API's 400)
+    team: str | None = None  # the `?team=` scope (a team id), kept in links with the range
 
     presets = PRESETS
 
@@ -39,10 +41,11 @@ class TimeRange:
 
     @property
     def args(self) -> dict[str, str | int]:
-        """Query arguments that reproduce this range in a link."""
+        """Query arguments that reproduce this range (and the team scope) in a link."""
+        scope: dict[str, str | int] = {"team": self.team} if self.team else {}
         if self.preset:
-            return {"days": self.preset}
-        return {"start": self.start.isoformat(), "end": self.end.isoformat()}
+            return {"days": self.preset, **scope}
+        return {"start": self.start.isoformat(), "end": self.end.isoformat(), **scope}
 
     @property
     def label(self) -> str:
@@ -103,7 +106,10 @@ def _preset(days: int, today: date, error: str | None = None,
 
 
 def current_range() -> TimeRange:
-    return parse_range(request.args, org_today())
+    """The request's range, carrying its team scope (checked: an unknown team is a 400)."""
+    rng = parse_range(request.args, org_today())
+    scope = current_team()
+    return replace(rng, team=str(scope.id)) if scope else rng
 
 
 def init_app(app: Flask) -> None:

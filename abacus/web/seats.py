@@ -12,6 +12,7 @@ from ..seats.overview import seats_overview
 from . import exports, htmx, params
 from .access import admin_required, finance_required
 from .ranges import current_range, org_today
+from .teamscope import team_ids
 
 bp = Blueprint("seats", __name__)
 
@@ -42,7 +43,7 @@ def _idle_days() -> int:
 
 def _page(errors: list[str] | None = None, status: int = 200) -> ResponseReturnValue:
     rng = current_range()
-    data = seats_overview(rng.start, rng.end, org_today(), _idle_days())
+    data = seats_overview(rng.start, rng.end, org_today(), _idle_days(), team_ids())
     body = htmx.render("seats/index.html", "seats/index.html", rng=rng, data=data,
                        errors=errors or [], header=",".join(HEADER),
                        timezone=current_app.config["ABACUS"].timezone)
@@ -78,7 +79,7 @@ def upload() -> ResponseReturnValue:
 @bp.get("/seats/idle.csv")
 def idle_export() -> ResponseReturnValue:
     rng = current_range()
-    data = seats_overview(rng.start, rng.end, org_today(), _idle_days())
+    data = seats_overview(rng.start, rng.end, org_today(), _idle_days(), team_ids())
     fields = [exports.Field("person", lambda a: a.seat.holder),
               exports.Field("tool", lambda a: a.seat.tool),
               exports.Field("plan", lambda a: a.seat.plan),

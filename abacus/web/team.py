@@ -1,7 +1,8 @@
 """Team page `/team`: the per-person pivot, and `/team.csv` with exactly its rows and columns.
 
-Everything the table shows lives in the URL (`q`, `sort`, `dir`, `cols`, `page` and the
-range), so a view can be shared, bookmarked and exported as is.
+Everything the table shows lives in the URL (`q`, `sort`, `dir`, `cols`, `page`, the range
+and the team scope), so a view can be shared, bookmarked and exported as is. `?by=team`
+shows one row per team instead (the scope's subtree, or every team) with its subtotals.
 """
 
 from __future__ import annotations
@@ -11,17 +12,29 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import ClassVar
 
-from flask import Blueprint, Response, current_app, request, url_for
+from flask import Blueprint, Response, current_app, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
-from ..analytics.team import PER_PAGE, TOOL_PREFIX, Column, TeamPivot, TeamRow, team_pivot
+from ..analytics.overview import Totals, totals
+from ..analytics.team import (
+    PER_PAGE,
+    TOOL_PREFIX,
+    Column,
+    TeamPivot,
+    TeamRow,
+    TeamSums,
+    team_pivot,
+    team_sums,
+)
 from ..seats.cost import CostReport, PersonCost, cost_report
+from ..teams.tree import team_rows
 from . import exports, htmx, params
 from .access import groups, viewer, visible_people
 from .filters import tool_label
-from .ranges import TimeRange, current_range
+from .ranges import TimeRange, current_range, org_today
 from .seats import basis_links, cost_basis
 from .tables import TableState
+from .teamscope import current_team, team_ids
 
 bp = Blueprint("team", __name__)
 
@@ -61,7 +74,7 @@ def _state(rng: TimeRange, per_page: int | None = PER_PAGE
         state = replace(state, q="")
     pivot = team_pivot(rng.start, rng.end, q=state.q, sort=state.sort,
                        descending=state.descending, page=state.page, per_page=per_page,
-                       only_person=limit, tool_label=tool_label)
+                       only_person=limit, tool_label=tool_label, team=team_ids())
     shown = _shown_columns(pivot.columns, state.cols)
     cols = state.cols
     if cols is not None:
@@ -84,11 +97,62 @@ def _shown_columns(available: list[Column], cols: tuple[str, ...] | None) -> lis
     return [available[0], *(c for c in available[1:] if c.key in wanted)]
 
 
+BY = ("person", "team")
+
+
+def _by() -> str:
+    return params.choice("by", BY)
+
+
+@dataclass(frozen=True)
+class TeamLine:
+    id: int
+    name: str
+    depth: int  # below the scope's team (0: the top of what is shown)
+    cost_centre: str | None
+    sums: TeamSums
+
+
+@dataclass(frozen=True)
+class ByTeam:
+    rows: list[TeamLine]
+    total: Totals  # every person once, however many of the teams they are in
+    scope: str | None
+
+
+def _by_team(rng: TimeRange) -> ByTeam:
+    """Rows: the scope's team and its subtree (or every team), in tree order, each with its
+    subtree's members on their member days. The total counts each person-day once."""
+    scope = current_team()
+    teams = team_rows(org_today())
+    if scope is not None:
+        teams = [t for t in teams if t.id in scope.ids]
+    top = min((t.depth for t in teams), default=0)
+    ids = [t.id for t in teams]
+    sums = team_sums(rng.start, rng.end, ids)
+    rows = [TeamLine(t.id, t.name, t.depth - top, t.cost_centre, sums.get(t.id, TeamSums()))
+            for t in teams]
+    total = totals(rng.start, rng.end, team=ids) if ids else Totals(rng.start, rng.end)
+    return ByTeam(rows, total, scope.name if scope else None)
+
+
+BY_TEAM_FIELDS = [
+    exports.Field("team", lambda r: r.name), exports.Field("team_id", lambda r: r.id),
+    exports.Field("cost_centre", lambda r: r.cost_centre),
+    exports.Field("people", lambda r: r.sums.people),
+    exports.Field("tokens", lambda r: r.sums.tokens),
+    exports.Field("cost_usd", lambda r: r.sums.cost_usd),
+]
+
+
 @bp.get("/team")
 def index() -> ResponseReturnValue:
     rng = current_range()
+    if _by() == "team":
+        return render_template("team/by_team.html", rng=rng, data=_by_team(rng),
+                               timezone=current_app.config["ABACUS"].timezone)
     state, pivot, shown = _state(rng)
-    seat_cost = cost_report(rng.start, rng.end)
+    seat_cost = cost_report(rng.start, rng.end, team=team_ids())
     gate = groups(rng)
     # Totals over everyone: hidden from a restricted viewer when too few people are in them.
     totals_hidden = not gate.ok(pivot.totals.people)
@@ -111,8 +175,12 @@ def index() -> ResponseReturnValue:
 def export() -> ResponseReturnValue:
     """Every matching row (not only the page) with the columns shown, in the shared format."""
     rng = current_range()
+    if _by() == "team":
+        data = _by_team(rng)
+        return exports.csv_response("teams", rng, BY_TEAM_FIELDS, data.rows,
+                                    current_app.config["ABACUS"].timezone)
     state, pivot, shown = _state(rng, per_page=None)
-    report = cost_report(rng.start, rng.end)
+    report = cost_report(rng.start, rng.end, team=team_ids())
     rows = [*pivot.rows, *_seat_only_rows(report, pivot.rows, state.q, visible_people(rng))]
     return exports.csv_response("team", rng, export_fields(shown, report), rows,
                                 current_app.config["ABACUS"].timezone)

@@ -17,6 +17,7 @@ from .charts import Series, StackedChart, stacked_columns
 from .filters import model_label, tool_label
 from .people import incomplete_from
 from .ranges import current_range, org_today
+from .teamscope import team_ids
 
 bp = Blueprint("usage", __name__)
 
@@ -33,16 +34,17 @@ def index() -> ResponseReturnValue:
     view = _choice("view", usage.VIEWS)
     metric = _choice("metric", usage.METRICS)
     prev = rng.previous()
+    team = team_ids()
     gate = groups(rng)
-    data = usage.breakdown(view, rng.start, rng.end)
+    data = usage.breakdown(view, rng.start, rng.end, team)
     hidden = hidden_keys(gate, view, data)
     org_hidden = not gate.ok(data.total.people)
-    previous = usage.totals(prev.start, prev.end)
+    previous = usage.totals(prev.start, prev.end, team)
     if not groups(prev).ok(previous.people):
         previous = Totals(prev.start, prev.end)  # no delta rather than a small group's sum
-    trend = usage.trend(view, metric, rng.start, rng.end, top=PALETTE)
+    trend = usage.trend(view, metric, rng.start, rng.end, top=PALETTE, team=team)
     series_keys = _series_keys(trend)
-    active = usage.active_people(rng.start, rng.end)
+    active = usage.active_people(rng.start, rng.end, team=team)
     hidden_tools = {t.tool for t in active.by_tool if not gate.ok(t.people, "tools", t.tool)}
     chart = _chart(trend, series_keys, hidden)
     # The breakdown table's swatches: the colour each key has in the chart above it.
@@ -71,7 +73,7 @@ def export() -> Response:
     shared export format: the name as shown and its id, the table's figures in its order."""
     rng = current_range()
     view = _choice("view", usage.VIEWS)
-    data = usage.breakdown(view, rng.start, rng.end)
+    data = usage.breakdown(view, rng.start, rng.end, team_ids())
     hidden = hidden_keys(groups(rng), view, data)  # left out, as on the page
     rows = [row for row in data.rows if row.key not in hidden]
     return exports.csv_response(f"usage_{view}", rng, breakdown_fields(view, data), rows,

@@ -1,7 +1,8 @@
-"""A fake Cursor Admin API (shared/providers/cursor.md §1, §2, §4, §8).
+"""A fake Cursor Admin API (shared/providers/cursor.md §1, §2, §4, §5.1, §8).
 
 Data lives in plain lists the tests mutate between calls (revised values, late data):
-`events` in the API's own shape (built with `add_event`) and `members` (`add_member`).
+`events` in the API's own shape (built with `add_event`), `members` (`add_member`) and
+`groups` (billing groups as `GET /teams/groups` lists them).
 Knobs: `max_page_size` caps the page size a client asks for (forces several pages),
 `rate_limit_per_minute` turns on Cursor's per-team token bucket (429 without Retry-After).
 """
@@ -51,6 +52,7 @@ class FakeCursorAdmin(FakeServer):
         self.api_keys: set[str] = set(api_keys)
         self.events: list[dict[str, Any]] = []
         self.members: list[dict[str, Any]] = []
+        self.groups: list[dict[str, Any]] = []  # billing groups in the API's shape (§5.1)
         self.max_page_size: int | None = None
         self.rate_limit_per_minute: int | None = None
         self._bucket: float | None = None
@@ -61,6 +63,7 @@ class FakeCursorAdmin(FakeServer):
         self.route("GET", "/teams/filtered-usage-events", self._method_not_allowed)
         self.route("GET", "/teams/members", self._members)
         self.route("POST", "/teams/members", self._method_not_allowed)
+        self.route("GET", "/teams/groups", self._groups)
 
     # --- helpers for tests ----------------------------------------------------------------
 
@@ -160,6 +163,20 @@ class FakeCursorAdmin(FakeServer):
         if refused:
             return refused
         return Reply(200, {"teamMembers": list(self.members)})
+
+    def _groups(self, request: Request) -> Reply:
+        """`GET /teams/groups`: every group plus the "Unassigned" pseudo-group (§5.1)."""
+        refused = self._check_auth(request)
+        if refused:
+            return refused
+        unassigned = {"id": "group_unassigned", "name": "Unassigned", "type": "BILLING",
+                      "directoryGroupId": None, "memberCount": 0, "spendCents": 0,
+                      "currentMembers": [], "formerMembers": [], "dailySpend": []}
+        groups = [{"type": "BILLING", "directoryGroupId": None, "spendCents": 0,
+                   "dailySpend": [], "formerMembers": [], **g,
+                   "memberCount": len(g.get("currentMembers", []))} for g in self.groups]
+        return Reply(200, {"groups": groups, "unassignedGroup": unassigned,
+                           "billingCycle": {"cycleStart": "2026-11-01", "cycleEnd": "2026-11-30"}})
 
     def _method_not_allowed(self, request: Request) -> Reply:
         return Reply(405, {"error": "Method Not Allowed",
