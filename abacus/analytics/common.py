@@ -36,6 +36,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import BIT
 
+from ..models import Bot, Person
 from ..models import UsageDaily as D
 from ..models import UsageDayPeople as DP
 from ..models import UsagePersonBlock as B
@@ -151,15 +152,29 @@ def in_range(start: date, end: date) -> ColumnElement[bool]:
 def day_people(start: date, end: date) -> Subquery:
     """The range's usage_day_people rows (day, tool, model, people), every bitmap padded to
     the longest one (bitmaps written before new people were numbered are shorter), so any of
-    them can be OR-ed together."""
+    them can be OR-ed together. Bots and service accounts (`bots`) are masked out here, so
+    no count of people includes them."""
+    varbit = BIT(varying=True)
     width = func.max(func.length(DP.people)).over()
     rows = (select(DP.day, DP.tool, DP.model, DP.people, width.label("width"))
             .where(DP.day.between(start, end)).subquery("day_people_rows"))
-    padding = cast(func.repeat("0", rows.c.width - func.length(rows.c.people)),
-                   BIT(varying=True))
+    padding = cast(func.repeat("0", rows.c.width - func.length(rows.c.people)), varbit)
+    padded = rows.c.people.op("||", return_type=varbit)(padding)
+    # Everyone's bit set but the bots': as long as the people table (no bitmap is longer),
+    # cut to the rows' width. NULL when there are no bots: the bitmaps stay as they are.
+    ones = cast(func.repeat("1", select(func.max(Person.id) + 1).scalar_subquery()), varbit)
+    humans = (select(func.bit_and(func.set_bit(ones, Person.id, 0)))
+              .join(Bot, Bot.person == Person.person).scalar_subquery())
+    masked = padded.op("&", return_type=varbit)(
+        func.substring(humans, 1, rows.c.width, type_=varbit))
     return select(rows.c.day, rows.c.tool, rows.c.model,
-                  rows.c.people.op("||", return_type=BIT(varying=True))(padding)
-                  .label("people")).subquery("day_people")
+                  func.coalesce(masked, padded, type_=varbit).label("people")
+                  ).subquery("day_people")
+
+
+def not_bot(person: ColumnElement) -> ColumnElement[bool]:
+    """`person` (as the rollups name people) is not marked as a bot or service account."""
+    return person.not_in(select(Bot.person))
 
 
 def count_people(bitmaps: ColumnElement) -> ColumnElement[int]:

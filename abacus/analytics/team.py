@@ -25,7 +25,16 @@ from sqlalchemy import (
 )
 
 from ..extensions import db
-from .common import Costed, Paged, PersonSums, int_sum, money_sum, per_day, person_tool_rows
+from .common import (
+    Costed,
+    Paged,
+    PersonSums,
+    int_sum,
+    money_sum,
+    not_bot,
+    per_day,
+    person_tool_rows,
+)
 
 PER_PAGE = 50
 TOOL_PREFIX = "tool:"  # tool columns are keyed `tool:<tool id>`, e.g. `tool:cursor`
@@ -223,6 +232,7 @@ class _Query:
         r = rows.c
         query = select(r.person.label("person"), r.tool, func.bool_or(r.mapped).label("mapped"),
                        *_sums(r), func.bit_or(r.days).label("days_bits"))
+        query = query.where(not_bot(r.person))  # bots are listed apart (analytics.bots)
         if q:
             query = query.where(r.person.ilike(f"%{escape_like(q)}%", escape="\\"))
         return query.group_by(r.person, r.tool).cte("per_tool")

@@ -73,13 +73,29 @@ def record_sign_in(email: str, admins: Iterable[str], name: str | None = None) -
     if user is None:
         user = User(email=email, role="member")
         db.session.add(user)
-    if email in admins:
-        user.role = "admin"
+    grant_configured_roles(user, admins)
     if name and name.strip():
         user.name = name.strip()[:255]
     user.last_login_at = datetime.now(UTC)
     db.session.commit()
     return user
+
+
+def grant_configured_roles(user: User, admins: Iterable[str]) -> bool:
+    """Give `user` the role the configuration lists them for (ABACUS_ADMINS); True when it
+    changed. Run at sign-in and on every request, so adding an address to the setting takes
+    effect at the person's next page without signing out. Never demotes."""
+    if user.email in tuple(admins) and user.role != "admin":
+        user.role = "admin"
+        return True
+    return False
+
+
+def has_admin() -> bool:
+    """Whether any active person is an admin (the development sign-in offers to become one
+    while nobody is)."""
+    return db.session.execute(
+        select(User.id).where(User.role == "admin", User.active).limit(1)).first() is not None
 
 
 DEACTIVATED_MESSAGE = ("Your Abacus account has been deactivated. Ask an administrator if "
@@ -114,13 +130,15 @@ def end_session(token: str | None) -> None:
 
 
 def session_user(user_id: str, token: str | None, *, allowed_domains: Iterable[str],
-                 max_age: timedelta, idle: timedelta,
+                 max_age: timedelta, idle: timedelta, admins: Iterable[str] = (),
                  now: datetime | None = None) -> User | None:
     """The signed-in user when the session `token` still stands, else None.
 
     Checked on every request: the session row exists for this user and has not ended, is
     younger than `max_age` and was used within `idle`; the person is active and their
     e-mail domain is still in ALLOWED_DOMAINS (removing a domain signs its people out).
+    The role is read from the row each time (a promotion in Admin → People counts at the
+    next request) and `admins` (ABACUS_ADMINS) is applied here too, not only at sign-in.
     """
     if not token or not user_id.isdigit():
         return None
@@ -138,7 +156,8 @@ def session_user(user_id: str, token: str | None, *, allowed_domains: Iterable[s
             sess.ended_at = now
             db.session.commit()
         return None
-    if now - sess.last_seen_at >= SEEN_WRITE_INTERVAL:
+    promoted = grant_configured_roles(user, admins)
+    if promoted or now - sess.last_seen_at >= SEEN_WRITE_INTERVAL:
         sess.last_seen_at = now
         db.session.commit()
     return user

@@ -46,6 +46,7 @@ from ..people.users import (
     SignInRefused,
     admitted_email,
     end_session,
+    has_admin,
     record_sign_in,
     session_user,
     start_session,
@@ -138,7 +139,8 @@ def _load_user(user_id: str) -> User | None:
     user = session_user(user_id, session.get(SESSION_TOKEN_KEY),
                         allowed_domains=settings.allowed_domains,
                         max_age=timedelta(hours=settings.session_max_age_hours),
-                        idle=timedelta(hours=settings.session_idle_hours))
+                        idle=timedelta(hours=settings.session_idle_hours),
+                        admins=settings.admins)
     if user is None:
         for key in LOGIN_KEYS:
             session.pop(key, None)
@@ -319,22 +321,25 @@ def dev_login() -> ResponseReturnValue:
     if not _dev_login_enabled():
         abort(404)
     next_url = safe_next(request.values.get("next"))
+    # "Sign in as admin" is ticked while nobody is an admin yet: the first person in after
+    # `make run` can set everything up. Development only (this view is 404 elsewhere).
     if request.method == "GET":
         return render_template("auth/dev_login.html", next_url=next_url, email="", error=None,
-                               dev_banner=True)
+                               dev_banner=True, as_admin=not has_admin())
 
     email = request.form.get("email", "").strip().lower()
+    as_admin = request.form.get("as_admin") == "1"
     settings = current_app.config["ABACUS"]
     error, status = _check_email(email, settings.allowed_domains)
     if error:
         return render_template("auth/dev_login.html", next_url=next_url, email=email,
-                               error=error, dev_banner=True), status
+                               error=error, dev_banner=True, as_admin=as_admin), status
 
     try:
-        user = record_sign_in(email, settings.admins)
+        user = record_sign_in(email, (*settings.admins, *([email] if as_admin else [])))
     except SignInRefused as refused:
         return render_template("auth/dev_login.html", next_url=next_url, email=email,
-                               error=str(refused), dev_banner=True), 403
+                               error=str(refused), dev_banner=True, as_admin=as_admin), 403
     _sign_in_user(user)
     session[DEV_SESSION_FLAG] = True
     return redirect(next_url or url_for("dashboard.index"), code=303)

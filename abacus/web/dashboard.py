@@ -10,6 +10,7 @@ from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
 from ..analytics import overview as analytics
+from ..analytics.bots import bot_usage
 from ..analytics.commits import commit_summary
 from ..seats.cost import cost_report
 from ..sync.engine import data_complete_through
@@ -54,6 +55,7 @@ def index() -> ResponseReturnValue:
         timezone=current_app.config["ABACUS"].timezone,
         seat_cost=cost_report(rng.start, rng.end), cost_basis=cost_basis(),
         basis_links=basis_links("dashboard.index"),
+        bots=bot_usage(rng.start, rng.end) if limit_to is None else [],
         attention=attention(None if is_admin() else current_user.email.lower()))
 
 

@@ -14,6 +14,7 @@ from typing import ClassVar
 from flask import Blueprint, Response, current_app, request, url_for
 from flask.typing import ResponseReturnValue
 
+from ..analytics.bots import bot_usage
 from ..analytics.team import PER_PAGE, TOOL_PREFIX, Column, TeamPivot, TeamRow, team_pivot
 from ..seats.cost import CostReport, PersonCost, cost_report
 from . import exports, htmx, params
@@ -92,6 +93,7 @@ def index() -> ResponseReturnValue:
                        pivot=pivot, shown=shown, only_person=only_person(),
                        seat_cost=cost_report(rng.start, rng.end), cost_basis=cost_basis(),
                        basis_links=basis_links("team.index"),
+                       bots=bot_usage(rng.start, rng.end) if only_person() is None else [],
                        timezone=current_app.config["ABACUS"].timezone)
     response = Response(body, mimetype="text/html")
     if request.headers.get("HX-Request") == "true" and not request.headers.get(
