@@ -562,7 +562,7 @@ def reattribute(source: str, actors: Iterable[str] | None = None) -> int:
         accounts = [a for a, in cur.fetchall()]
         for acc in accounts:  # same lock as ingest, taken in id order (no deadlocks)
             cur.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_LOCK_NAMESPACE, acc))
-        cur.execute("""UPDATE usage_events e SET email = m.email, updated_at = now()
+        cur.execute(f"""UPDATE usage_events e SET email = m.email, updated_at = now()
                         FROM identity_mappings m
                         WHERE m.source = %(source)s AND m.external_id = e.actor
                           AND e.provider = ANY(%(providers)s) {only}
