@@ -83,8 +83,9 @@ def record_sign_in(email: str, admins: Iterable[str], name: str | None = None) -
 
 def grant_configured_roles(user: User, admins: Iterable[str]) -> bool:
     """Give `user` the role the configuration lists them for (ABACUS_ADMINS); True when it
-    changed. Run at sign-in and on every request, so adding an address to the setting takes
-    effect at the person's next page without signing out. Never demotes."""
+    changed (the caller commits). Run at sign-in, and when an address is added to the setting
+    while its person is signed in (web.auth), so that counts without signing out. Never
+    demotes."""
     if user.email in tuple(admins) and user.role != "admin":
         user.role = "admin"
         return True
@@ -130,15 +131,15 @@ def end_session(token: str | None) -> None:
 
 
 def session_user(user_id: str, token: str | None, *, allowed_domains: Iterable[str],
-                 max_age: timedelta, idle: timedelta, admins: Iterable[str] = (),
+                 max_age: timedelta, idle: timedelta,
                  now: datetime | None = None) -> User | None:
     """The signed-in user when the session `token` still stands, else None.
 
     Checked on every request: the session row exists for this user and has not ended, is
     younger than `max_age` and was used within `idle`; the person is active and their
     e-mail domain is still in ALLOWED_DOMAINS (removing a domain signs its people out).
-    The role is read from the row each time (a promotion in Admin → People counts at the
-    next request) and `admins` (ABACUS_ADMINS) is applied here too, not only at sign-in.
+    The role is read from the row each time: a promotion in Admin → People counts at the
+    person's next request.
     """
     if not token or not user_id.isdigit():
         return None
@@ -156,8 +157,7 @@ def session_user(user_id: str, token: str | None, *, allowed_domains: Iterable[s
             sess.ended_at = now
             db.session.commit()
         return None
-    promoted = grant_configured_roles(user, admins)
-    if promoted or now - sess.last_seen_at >= SEEN_WRITE_INTERVAL:
+    if now - sess.last_seen_at >= SEEN_WRITE_INTERVAL:
         sess.last_seen_at = now
         db.session.commit()
     return user

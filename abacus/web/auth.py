@@ -38,7 +38,7 @@ from flask_wtf.csrf import CSRFError
 from joserfc.errors import JoseError
 from werkzeug.exceptions import HTTPException
 
-from ..extensions import login_manager
+from ..extensions import db, login_manager
 from ..models import User
 from ..observability import DATABASE_ERRORS, database_error_page
 from ..people.users import (
@@ -46,6 +46,7 @@ from ..people.users import (
     SignInRefused,
     admitted_email,
     end_session,
+    grant_configured_roles,
     has_admin,
     record_sign_in,
     session_user,
@@ -65,7 +66,9 @@ PUBLIC_ENDPOINTS = frozenset({"health.healthz", "static", "auth.sign_in", "auth.
 DEV_SESSION_FLAG = "dev_login"
 SESSION_TOKEN_KEY = "sid"  # the server-side session's token (users.start_session)
 # What Flask-Login keeps in the cookie session; dropped when the server-side session is gone.
-LOGIN_KEYS = ("_user_id", "_fresh", "_id", SESSION_TOKEN_KEY, DEV_SESSION_FLAG)
+LISTED_ADMIN_KEY = "env_admin"  # whether ABACUS_ADMINS listed the user when last checked
+LOGIN_KEYS = ("_user_id", "_fresh", "_id", SESSION_TOKEN_KEY, DEV_SESSION_FLAG,
+              LISTED_ADMIN_KEY)
 NEXT_KEY = "sign_in_next"  # where to go after the provider round trip (a same-site path)
 
 GOOGLE_DISCOVERY_URL = "https://accounts.google.com/.well-known/openid-configuration"
@@ -139,11 +142,19 @@ def _load_user(user_id: str) -> User | None:
     user = session_user(user_id, session.get(SESSION_TOKEN_KEY),
                         allowed_domains=settings.allowed_domains,
                         max_age=timedelta(hours=settings.session_max_age_hours),
-                        idle=timedelta(hours=settings.session_idle_hours),
-                        admins=settings.admins)
+                        idle=timedelta(hours=settings.session_idle_hours))
     if user is None:
         for key in LOGIN_KEYS:
             session.pop(key, None)
+        return user
+    # ABACUS_ADMINS applies at sign-in; an address added since (a restart with the new
+    # setting) counts at the next request. One listed at sign-in and then made a member in
+    # Admin → People stays a member until they sign in again.
+    listed = user.email in settings.admins
+    if session.get(LISTED_ADMIN_KEY) != listed:
+        if listed and grant_configured_roles(user, settings.admins):
+            db.session.commit()
+        session[LISTED_ADMIN_KEY] = listed
     return user
 
 
@@ -151,6 +162,7 @@ def _sign_in_user(user: User) -> None:
     session.clear()  # a fresh session for the new identity (no session fixation)
     login_user(user)
     session[SESSION_TOKEN_KEY] = start_session(user)
+    session[LISTED_ADMIN_KEY] = user.email in current_app.config["ABACUS"].admins
 
 
 def providers() -> list[Provider]:
