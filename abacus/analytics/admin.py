@@ -31,7 +31,7 @@ NOISE_WORDS = frozenset({
     "test", "tests", "user", "team", "default", "personal", "work", "laptop", "desktop",
     "local", "github", "gitlab", "actions", "service", "svc", "account", "org", "main",
     "build", "deploy", "the", "and", "new", "old", "tmp", "temp", "example", "com", "net",
-    "io", "mail", "gmail", "outlook",
+    "io", "mail", "gmail", "outlook", "seat",  # "seat:<account>" names a seat export
 })
 _WORD_RE = re.compile(r"[a-z]+|[0-9]+")
 
