@@ -70,11 +70,11 @@ class Counts:
 
 def counts(accounts: Sequence[AccountHealth]) -> Counts:
     """The index's figures; `accounts` are Admin → Accounts' rows (from the sync domain)."""
-    # One pass over the rollup for both usage figures.
+    # One pass over the rollup for both usage figures (bots are not waiting for a person).
+    no_person = D.email.is_(None) & D.actor.not_in(select(Bot.person))
     unmapped = db.session.execute(
-        select(func.count(func.distinct(func.row(D.provider, D.actor)))
-               .filter(D.email.is_(None)),
-               cast(func.coalesce(func.sum(D.events).filter(D.email.is_(None)), 0), BigInteger),
+        select(func.count(func.distinct(func.row(D.provider, D.actor))).filter(no_person),
+               cast(func.coalesce(func.sum(D.events).filter(no_person), 0), BigInteger),
                func.count(func.distinct(D.model)).filter(D.unpriced_events > 0))).one()
     users = db.session.execute(
         select(func.count(), func.count().filter(User.role == "admin")).select_from(User)).one()

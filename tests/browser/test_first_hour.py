@@ -6,7 +6,7 @@ tests/artifacts/first-hour-*.png."""
 from __future__ import annotations
 
 from tests.browser import test_status as status_tests
-from tests.browser.conftest import shoot, settled
+from tests.browser.conftest import settled, shoot
 from tests.test_import_cursor_csv import VARIANTS, variant_rows, write_csv
 
 worker = status_tests.worker  # a real RQ worker runs the import job
