@@ -337,7 +337,7 @@ def dev_login() -> ResponseReturnValue:
     # `make run` can set everything up. Development only (this view is 404 elsewhere).
     if request.method == "GET":
         return render_template("auth/dev_login.html", next_url=next_url, email="", error=None,
-                               dev_banner=True, as_admin=not has_admin())
+                               dev_banner=True, as_admin=_nobody_is_admin())
 
     email = request.form.get("email", "").strip().lower()
     as_admin = request.form.get("as_admin") == "1"
@@ -355,6 +355,19 @@ def dev_login() -> ResponseReturnValue:
     _sign_in_user(user)
     session[DEV_SESSION_FLAG] = True
     return redirect(next_url or url_for("dashboard.index"), code=303)
+
+
+def _nobody_is_admin() -> bool:
+    """Whether to tick "Sign in as admin"; unticked when the database cannot say (the form
+    still shows, and signing in then says the database is down)."""
+    try:
+        return not has_admin()
+    except DATABASE_ERRORS:
+        try:
+            db.session.rollback()
+        except DATABASE_ERRORS:
+            db.session().invalidate()
+        return False
 
 
 def _check_email(email: str, allowed_domains: tuple[str, ...]) -> tuple[str | None, int]:
