@@ -21,6 +21,7 @@ def test_first_hour_admin_upload_map_and_undo(live_server, page, worker, tmp_pat
     page.goto(base + "/auth/dev-login")
     admin_box = page.get_by_label("Sign in as admin")
     assert admin_box.is_checked()
+    shoot(page, "first-hour-0-dev-sign-in")
     page.get_by_label("E-mail").fill("owner@example.com")
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(base + "/")
