@@ -15,12 +15,13 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .config import FORM_LIMIT, MIGRATIONS_DIR, Settings, sqlalchemy_url
 from .extensions import csrf, db, login_manager, migrate
-from .observability import configure_logging, init_sentry
+from .observability import configure_logging, init_sentry, quiet_known_warnings
 
 
 def create_app(overrides: Mapping[str, str] | None = None, *, dotenv: bool = True) -> Flask:
     """Build the app from the environment (and `.env` unless `dotenv` is False);
     `overrides` (env-style names) win, for tests."""
+    quiet_known_warnings()
     settings = Settings.load(overrides, read_dotenv=dotenv)
     app = Flask(__name__, instance_path=str(settings.instance_path))
     app.config.update(

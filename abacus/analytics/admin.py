@@ -18,7 +18,7 @@ from typing import Protocol
 from sqlalchemy import BigInteger, cast, func, or_, select, text
 
 from ..extensions import db
-from ..models import Commit, IdentityMapping, ModelPrice, User
+from ..models import Bot, Commit, IdentityMapping, ModelPrice, User
 from ..models import UsageDaily as D
 from ..usage.prices import org_today, price_history, resolve
 from ..usage.pricing import Price
@@ -31,7 +31,7 @@ NOISE_WORDS = frozenset({
     "test", "tests", "user", "team", "default", "personal", "work", "laptop", "desktop",
     "local", "github", "gitlab", "actions", "service", "svc", "account", "org", "main",
     "build", "deploy", "the", "and", "new", "old", "tmp", "temp", "example", "com", "net",
-    "io", "mail", "gmail", "outlook",
+    "io", "mail", "gmail", "outlook", "seat",  # "seat:<account>" names a seat export
 })
 _WORD_RE = re.compile(r"[a-z]+|[0-9]+")
 
@@ -70,11 +70,11 @@ class Counts:
 
 def counts(accounts: Sequence[AccountHealth]) -> Counts:
     """The index's figures; `accounts` are Admin → Accounts' rows (from the sync domain)."""
-    # One pass over the rollup for both usage figures.
+    # One pass over the rollup for both usage figures (bots are not waiting for a person).
+    no_person = D.email.is_(None) & D.actor.not_in(select(Bot.person))
     unmapped = db.session.execute(
-        select(func.count(func.distinct(func.row(D.provider, D.actor)))
-               .filter(D.email.is_(None)),
-               cast(func.coalesce(func.sum(D.events).filter(D.email.is_(None)), 0), BigInteger),
+        select(func.count(func.distinct(func.row(D.provider, D.actor))).filter(no_person),
+               cast(func.coalesce(func.sum(D.events).filter(no_person), 0), BigInteger),
                func.count(func.distinct(D.model)).filter(D.unpriced_events > 0))).one()
     users = db.session.execute(
         select(func.count(), func.count().filter(User.role == "admin")).select_from(User)).one()
@@ -100,7 +100,8 @@ class Suggestion:
     email: str
     reason: str
     kind: str  # "name": the key's name resembles the person; "days": same active days;
-    #            "mapped": the same identity is mapped to them for another provider
+    #            "mapped": the same identity is mapped to them for another provider;
+    #            "guess": an address made from the name (nobody known has it)
 
 
 @dataclass(frozen=True)
@@ -171,17 +172,45 @@ def name_suggestions(actor: str, people: Iterable[_Person], limit: int = 3) -> l
         if shared:
             scored.append((1, p.email, Suggestion(
                 p.email, f"the name mentions “{shared[0]}”, like this person", "name")))
+    words = _words(name)
+    if len(words) >= 2 and all(w.isalpha() for w in words[:2]):
+        # A display name or login like "Alice Smith" → asmith@ (first initial, last name).
+        initial = words[0][0] + words[-1]
+        for p in people:
+            if p.local == initial and p.email not in {s.email for _, _, s in scored}:
+                scored.append((0, p.email, Suggestion(
+                    p.email, f"“{name}” abbreviated is “{initial}”", "name")))
     scored.sort(key=lambda t: (t[0], t[1]))
     return [s for _, _, s in scored[:limit]]
 
 
-def unmapped_identities(limit: int = 100) -> list[UnmappedIdentity]:
-    """Identities whose usage has no person, most used first, with suggested people."""
+def guessed_addresses(actor: str, domains: Sequence[str]) -> list[Suggestion]:
+    """Addresses to offer when no known person resembles an identity's name: the name's only
+    personal word at the first allowed domain ("alice-laptop" → alice@…), or first.last for
+    a two-word name ("Alice Smith" → alice.smith@…). Offered, never applied."""
+    if not domains or "@" in actor:
+        return []
+    words = _name_words(actor)
+    if len(words) == 1:
+        local = words[0]
+    elif len(words) == 2 and len(_words(actor)) == 2:
+        local = ".".join(words)
+    else:
+        return []
+    return [Suggestion(f"{local}@{domains[0]}", "a guess from the name (nobody with this "
+                       "address has shown up yet)", "guess")]
+
+
+def unmapped_identities(limit: int = 100, domains: Sequence[str] = ()
+                        ) -> list[UnmappedIdentity]:
+    """Identities whose usage has no person, most used first, with suggested people (and,
+    when none resembles the name, an address guessed at the first of `domains`). Bots are
+    left out: they are listed apart."""
     sums = usage_sums(D)
     rows = db.session.execute(
         select(D.provider, D.actor, *sums, func.min(D.day).label("first"),
                func.max(D.day).label("last"), func.count(func.distinct(D.day)).label("days"))
-        .where(D.email.is_(None))
+        .where(D.email.is_(None), D.actor.not_in(select(Bot.person)))
         .group_by(D.provider, D.actor)
         .order_by(sums.events.desc(), D.provider, D.actor)
         .limit(limit)).all()
@@ -194,7 +223,8 @@ def unmapped_identities(limit: int = 100) -> list[UnmappedIdentity]:
     for r in rows:
         suggestions = [Suggestion(email, f"mapped to them for {src}", "mapped")
                        for src, email in elsewhere.get(r.actor, []) if src != r.provider]
-        suggestions += name_suggestions(r.actor, people)
+        by_name = name_suggestions(r.actor, people)
+        suggestions += by_name or guessed_addresses(r.actor, domains)
         suggestions += by_days.get((r.provider, r.actor), [])
         seen: set[str] = set()
         unique = [s for s in suggestions if not (s.email in seen or seen.add(s.email))]

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any
@@ -696,6 +696,7 @@ class RepoStatus:
     commits: int
     without_stats: int
     last_commit_at: datetime | None
+    note: str | None = None  # why the history cannot progress (nothing configured for it)
 
 
 def repository_status() -> list[RepoStatus]:
@@ -739,5 +740,14 @@ def github_status(settings: Settings, now: datetime | None = None) -> GitHubStat
     last, recent = db.session.execute(select(
         func.max(WebhookDelivery.received_at),
         func.count().filter(WebhookDelivery.received_at >= now - timedelta(hours=24)))).one()
+    repositories = repository_status()
+    if not settings.github_api_configured:
+        # Without the REST API a pending history never starts: say so instead of "pending".
+        repositories = [replace(r, backfill_status="webhook only", note=API_MISSING)
+                        if r.backfill_status == "pending" else r for r in repositories]
     return GitHubStatus(bool(settings.github_webhook_secret), settings.github_api_configured,
-                        settings.github_api_url, last, int(recent), repository_status())
+                        settings.github_api_url, last, int(recent), repositories)
+
+
+API_MISSING = ("GITHUB_TOKEN (or a GitHub App) is not set: the history backfill and line "
+               "stats cannot run; only pushes from the webhook arrive")

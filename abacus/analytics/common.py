@@ -46,7 +46,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import BIT
 
-from ..models import Person as People
+from ..models import Bot, Person
 from ..models import UsageDaily as D
 from ..models import UsageDayPeople as DP
 from ..models import UsageDayTotals as T
@@ -190,25 +190,39 @@ def day_people(start: date, end: date, team: Team = None) -> Subquery:
     """The range's usage_day_people rows (day, tool, model, people), every bitmap padded to
     the longest one (bitmaps written before new people were numbered are shorter), so any of
     them can be OR-ed together. In a team scope the bitmaps are built from the members'
-    usage_daily rows of their member days, the way ingest builds the stored ones."""
+    usage_daily rows of their member days, the way ingest builds the stored ones. Bots and
+    service accounts (`bots`) are left out either way, so no count of people includes them."""
+    varbit = BIT(varying=True)
     if team is not None:
-        zeros = select(cast(func.repeat("0", func.max(People.id) + 1), BIT(varying=True))
+        zeros = select(cast(func.repeat("0", func.max(Person.id) + 1), varbit)
                        .label("zeros")).scalar_subquery()
         m = members_table(team)
         return (select(D.day, D.tool, D.model,
-                       func.bit_or(func.set_bit(zeros, People.id, 1)).label("people"))
+                       func.bit_or(func.set_bit(zeros, Person.id, 1)).label("people"))
                 .join(m, and_(m.c.person == D.email, D.day.between(m.c.first, m.c.last)))
-                .join(People, People.person == func.coalesce(D.email, D.actor))
-                .where(D.day.between(start, end))
+                .join(Person, Person.person == func.coalesce(D.email, D.actor))
+                .where(D.day.between(start, end), not_bot(Person.person))
                 .group_by(D.day, D.tool, D.model).subquery("team_day_people"))
     width = func.max(func.length(DP.people)).over()
     rows = (select(DP.day, DP.tool, DP.model, DP.people, width.label("width"))
             .where(DP.day.between(start, end)).subquery("day_people_rows"))
-    padding = cast(func.repeat("0", rows.c.width - func.length(rows.c.people)),
-                   BIT(varying=True))
+    padding = cast(func.repeat("0", rows.c.width - func.length(rows.c.people)), varbit)
+    padded = rows.c.people.op("||", return_type=varbit)(padding)
+    # Everyone's bit set but the bots': as long as the people table (no bitmap is longer),
+    # cut to the rows' width. NULL when there are no bots: the bitmaps stay as they are.
+    ones = cast(func.repeat("1", select(func.max(Person.id) + 1).scalar_subquery()), varbit)
+    humans = (select(func.bit_and(func.set_bit(ones, Person.id, 0)))
+              .join(Bot, Bot.person == Person.person).scalar_subquery())
+    masked = padded.op("&", return_type=varbit)(
+        func.substring(humans, 1, rows.c.width, type_=varbit))
     return select(rows.c.day, rows.c.tool, rows.c.model,
-                  rows.c.people.op("||", return_type=BIT(varying=True))(padding)
-                  .label("people")).subquery("day_people")
+                  func.coalesce(masked, padded, type_=varbit).label("people")
+                  ).subquery("day_people")
+
+
+def not_bot(person: ColumnElement) -> ColumnElement[bool]:
+    """`person` (as the rollups name people) is not marked as a bot or service account."""
+    return person.not_in(select(Bot.person))
 
 
 def count_people(bitmaps: ColumnElement) -> ColumnElement[int]:

@@ -26,6 +26,7 @@ from .common import (
     in_team,
     int_sum,
     money_sum,
+    not_bot,
     person_tool_rows,
     tokens_of,
     usage_sums,
@@ -268,6 +269,7 @@ def _top_people(start: date, end: date, limit: int, team: Team = None
     per_tool = (
         select(rows.person, rows.tool, func.bool_or(rows.mapped).label("mapped"),
                *usage_sums(rows))
+        .where(not_bot(rows.person))  # bots are listed apart (analytics.bots)
         .group_by(rows.person, rows.tool).cte("per_tool"))
     c = per_tool.c
     # Byte order (COLLATE "C") ranks ties exactly as Python's sort of the names does.

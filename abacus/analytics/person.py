@@ -224,6 +224,17 @@ def resolve_local_part(name: str) -> str | None:
     return emails[0] if len(emails) == 1 else None
 
 
+def mapped_to(identity: str) -> str | None:
+    """The one person a mapped identity's usage now belongs to (old links to an identity's
+    page, from before it was mapped), if unique."""
+    if not identity:
+        return None
+    emails = db.session.execute(
+        select(D.email).where(D.actor == identity, D.email.is_not(None),
+                              D.email != identity).distinct().limit(2)).scalars().all()
+    return emails[0] if len(emails) == 1 else None
+
+
 def person_overview(person: str, start: date, end: date, prev_start: date,
                     prev_end: date) -> PersonOverview:
     """The Overview tab for the inclusive days start..end, with the previous window's totals

@@ -36,6 +36,7 @@ from .common import (
     Team,
     int_sum,
     money_sum,
+    not_bot,
     per_day,
     person_tool_rows,
     tokens_of,
@@ -241,6 +242,7 @@ class _Query:
         r = rows.c
         query = select(r.person.label("person"), r.tool, func.bool_or(r.mapped).label("mapped"),
                        *_sums(r), func.bit_or(r.days).label("days_bits"))
+        query = query.where(not_bot(r.person))  # bots are listed apart (analytics.bots)
         if q:
             query = query.where(r.person.ilike(f"%{escape_like(q)}%", escape="\\"))
         return query.group_by(r.person, r.tool).cte("per_tool")

@@ -294,6 +294,22 @@ def reattribute(external_ids: Iterable[str]) -> int:
     return changed
 
 
+def release(external_id: str, email: str) -> int:
+    """A removed mapping: commits of this identity that it gave to `email` go back to their
+    author's work address, or to nobody (unmapped again). Returns rows changed."""
+    key = external_id.strip().lower()
+    who = or_(func.lower(Commit.author_login) == key,
+              and_(Commit.author_login.is_(None), func.lower(Commit.author_email) == key))
+    domains = _allowed_domains()
+    changed = 0
+    for row in db.session.execute(select(Commit).where(who, Commit.person == email)).scalars():
+        row.person = (row.author_email.strip().lower()
+                      if is_work_email(row.author_email, domains) else None)
+        changed += row.person != email
+    db.session.flush()
+    return changed
+
+
 def move_person(old: str, new: str) -> int:
     """Merging two people: commits of `old` now belong to `new`."""
     return db.session.execute(

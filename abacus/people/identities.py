@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 
 from ..extensions import db
-from ..models import IdentityMapping, UsageDaily
+from ..models import Bot, IdentityMapping, UsageDaily
 from ..providers import identity_source
 from ..providers.base import Identity
-from ..usage.ingest import reattribute
+from ..usage.ingest import reattribute, release
 
 SYNC_ASSIGNER = "sync"
 GITHUB = "github"  # commit authors: login (or e-mail) → person; see github/store.py
@@ -76,6 +76,53 @@ def assign(provider: str, external_id: str, email: str, assigned_by: str) -> int
 
         return reattribute_commits([external_id]) + reattribute(GITHUB, [external_id])
     return reattribute(provider, [external_id])
+
+
+def unassign(provider: str, external_id: str) -> tuple[str, int] | None:
+    """Remove a mapping: its usage (and, for GitHub logins, commits) goes back to the
+    identity, shown as unmapped again. Returns (the e-mail it pointed at, events and commits
+    moved back), or None when there was no such mapping. A provider's mapping comes back at
+    its next mappings sync; to keep an identity apart, assign it instead."""
+    source = identity_source(provider)
+    if source == GITHUB:
+        external_id = external_id.strip().lower()
+    row = db.session.get(IdentityMapping, (source, external_id))
+    if row is None:
+        return None
+    email = row.email
+    db.session.delete(row)
+    db.session.flush()
+    moved = release(source, [external_id], email)
+    if source == GITHUB:
+        from ..github.store import release as release_commits
+
+        moved += release_commits(external_id, email)
+    return email, moved
+
+
+def mark_bot(person: str, marked_by: str) -> bool:
+    """Mark a person (an e-mail, or an unmapped identity as pages name it) as a bot or service
+    account: kept and shown apart, never counted as a person. False when it already is."""
+    person = person.strip()
+    if not person or len(person) > 255:
+        raise ValueError("name the identity or address to mark as a bot")
+    if "@" in person:
+        person = person.lower()
+    if db.session.get(Bot, person) is not None:
+        return False
+    db.session.add(Bot(person=person, marked_by=marked_by))
+    db.session.flush()
+    return True
+
+
+def unmark_bot(person: str) -> bool:
+    """Count a person as a person again; False when it was not marked."""
+    row = db.session.get(Bot, person.strip())
+    if row is None:
+        return False
+    db.session.delete(row)
+    db.session.flush()
+    return True
 
 
 def mappings(provider: str | None = None) -> list[IdentityMapping]:

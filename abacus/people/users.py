@@ -76,15 +76,34 @@ def record_sign_in(email: str, admins: Iterable[str], name: str | None = None,
     if user is None:
         user = User(email=email, role="member")
         db.session.add(user)
-    if email in admins:
-        user.role = "admin"
-    elif email in finance and user.role == "member":
-        user.role = "finance"
+    grant_configured_roles(user, admins, finance)
     if name and name.strip():
         user.name = name.strip()[:255]
     user.last_login_at = datetime.now(UTC)
     db.session.commit()
     return user
+
+
+def grant_configured_roles(user: User, admins: Iterable[str],
+                           finance: Iterable[str] = ()) -> bool:
+    """Give `user` the role the configuration lists them for (ABACUS_ADMINS, ABACUS_FINANCE:
+    finance only to a member, an admin listed there stays an admin); True when it changed
+    (the caller commits). Run at sign-in, and when an address is added to a setting while
+    its person is signed in (web.auth), so that counts without signing out. Never demotes."""
+    if user.email in tuple(admins) and user.role != "admin":
+        user.role = "admin"
+        return True
+    if user.email in tuple(finance) and user.role == "member":
+        user.role = "finance"
+        return True
+    return False
+
+
+def has_admin() -> bool:
+    """Whether any active person is an admin (the development sign-in offers to become one
+    while nobody is)."""
+    return db.session.execute(
+        select(User.id).where(User.role == "admin", User.active).limit(1)).first() is not None
 
 
 DEACTIVATED_MESSAGE = ("Your Abacus account has been deactivated. Ask an administrator if "
@@ -126,6 +145,8 @@ def session_user(user_id: str, token: str | None, *, allowed_domains: Iterable[s
     Checked on every request: the session row exists for this user and has not ended, is
     younger than `max_age` and was used within `idle`; the person is active and their
     e-mail domain is still in ALLOWED_DOMAINS (removing a domain signs its people out).
+    The role is read from the row each time: a promotion in Admin → People counts at the
+    person's next request.
     """
     if not token or not user_id.isdigit():
         return None

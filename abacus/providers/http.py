@@ -14,6 +14,7 @@ import threading
 import time
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -190,17 +191,31 @@ def json_body(response: requests.Response, what: str) -> Any:
 
 def send(session: requests.Session, method: str, url: str, what: str,
          **kwargs) -> requests.Response:
-    """Send; transport failures become typed errors naming `what`."""
+    """Send; transport failures become typed errors naming `what` and the host that could
+    not be reached (only its name and port: never the URL's path, query or credentials)."""
+    host = host_of(url)
     try:
         return session.request(method, url, **kwargs)
     except requests.exceptions.RetryError as exc:
         raise RateLimited(f"{what}: still failing after retries") from exc
     except requests.exceptions.ProxyError as exc:
-        raise ProviderError(f"{what}: proxy refused the connection") from exc
+        raise ProviderError(f"{what}: the proxy refused the connection to {host}") from exc
     except requests.exceptions.Timeout as exc:
-        raise ProviderError(f"{what}: timed out") from exc
+        raise ProviderError(f"{what}: {host} timed out") from exc
     except requests.exceptions.ConnectionError as exc:
-        raise ProviderError(f"{what}: could not connect") from exc
+        raise ProviderError(f"{what}: could not connect to {host}") from exc
+
+
+def host_of(url: str) -> str:
+    """`host` or `host:port` of a URL, for error messages; "the server" when it has none."""
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        return "the server"
+    if not host:
+        return "the server"
+    return f"{host}:{port}" if port else host
 
 
 def request(session: requests.Session, method: str, url: str, what: str, **kwargs) -> Any:

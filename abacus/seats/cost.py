@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from ..analytics.common import Team, person_tool_rows
 from ..analytics.scope import member_spans
 from ..extensions import db
+from ..models import Bot
 from .assignments import SeatSpan, all_seats
 from .plans import PlanPrices
 
@@ -134,7 +135,10 @@ def cost_report(start: date, end: date, seats: list[SeatSpan] | None = None,
             row.unpriced_seats += 1
         else:
             row.seats_usd += cost
-    return CostReport(start, end, dict(sorted(people.items())), len(usage))
+    # Bots' usage and seats stay in the totals, but a bot is not a person to divide by.
+    bots = set(db.session.execute(select(Bot.person)).scalars())
+    return CostReport(start, end, dict(sorted(people.items())),
+                      sum(1 for person in usage if person not in bots))
 
 
 def money(value: Decimal) -> str:

@@ -18,13 +18,14 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import BigInteger, Integer, cast, func, literal, select
+from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.orm import aliased
 
 from ..analytics.billing import BillComparison, bill_comparison, billed_accounts
 from ..analytics.commits import GitHubStatus, github_status
 from ..analytics.common import TOKENS, int_sum
 from ..extensions import db
-from ..models import Account, AccountSnapshot, SyncRun, SyncState
+from ..models import Account, AccountSnapshot, Bot, SyncRun, SyncState
 from ..models import UsageDaily as D
 from ..providers import UnknownProvider, get_provider
 from ..providers.base import Provider
@@ -119,6 +120,8 @@ class AccountRow:
     # (providers that report a bill apart from usage: OpenAI).
     bill: BillComparison | None = None
     notice: str | None = None  # what the account cannot do (Copilot: no billing access)
+    last_import_at: datetime | None = None  # the last CSV import stored (also a success)
+    last_import_file: str | None = None
 
     @property
     def can_sync(self) -> bool:
@@ -143,6 +146,7 @@ class Alert:
     message: str
     action: str
     command: str | None = None  # the CLI alternative, shown as code
+    member_action: str = ""  # what the action means for someone who is not an admin
 
 
 @dataclass(frozen=True)
@@ -293,18 +297,23 @@ def accounts(backfill_from: date) -> list[AccountRow]:
     snapshots: dict[int, list[AccountSnapshot]] = {}
     for s in db.session.execute(select(AccountSnapshot)).scalars():
         snapshots.setdefault(s.account_id, []).append(s)
+    imports = last_imports()
     out = []
     for account, state in rows:
         provider = _provider(account.provider)
         settings = account.settings or {}
         synced_through = state.synced_through if state else None
+        imported_at, imported_file = imports.get(account.id, (None, None))
+        # An import is a successful update of the account as much as a sync is.
+        last_success = max((t for t in (account.last_success_at, imported_at) if t),
+                           default=None)
         out.append(AccountRow(
             id=account.id, provider=account.provider,
             provider_label=provider.display_name if provider else account.provider,
             known_provider=provider is not None, name=account.name,
             tool=provider.tool if provider else "unknown", status=account.status,
             status_detail=account.status_detail, next_attempt_at=account.next_attempt_at,
-            last_success_at=account.last_success_at,
+            last_success_at=last_success,
             last_error=account.last_error if account.status != "active" else None,
             last_error_at=account.last_error_at,
             has_credentials=bool(account.credentials_encrypted),
@@ -321,8 +330,19 @@ def accounts(backfill_from: date) -> list[AccountRow]:
                                if s.kind != "billing"]),
             notice=next((s.data.get("warning") for s in snapshots.get(account.id, [])
                          if s.kind == "billing" and s.data.get("warning")), None),
+            last_import_at=imported_at, last_import_file=imported_file,
         ))
     return out
+
+
+def last_imports() -> dict[int, tuple[datetime, str | None]]:
+    """Per account: when its last stored CSV import finished, and the file's name."""
+    return {acc: (at, source) for acc, at, source in db.session.execute(
+        select(SyncRun.account_id, SyncRun.finished_at, SyncRun.source)
+        .where(SyncRun.kind == "import", SyncRun.status.in_(("success", "partial")),
+               SyncRun.account_id.is_not(None), SyncRun.finished_at.is_not(None))
+        .order_by(SyncRun.account_id, SyncRun.finished_at.desc())
+        .ext(distinct_on(SyncRun.account_id)))}
 
 
 ACTIONS = {
@@ -334,6 +354,13 @@ ACTIONS = {
               "scheduled run).", None),
     "cookie_expiring": ("Sign in to cursor.com again and paste the new session cookie under "
                         "Admin → Accounts.", None),
+}
+# The same for people who are not admins: what happens, never a button they do not have.
+MEMBER_ACTIONS = {
+    "auth_expired": "Syncing is paused until an admin replaces its credentials.",
+    "rate_limited": "Nothing to do: Abacus tries again after {next}.",
+    "error": "An admin has to fix the cause; Abacus tries again at the next scheduled run.",
+    "cookie_expiring": "The seat's owner or an admin has to paste a new session cookie.",
 }
 
 
@@ -348,7 +375,8 @@ def alerts(rows: list[AccountRow], now: datetime) -> list[Alert]:
             action, command = ACTIONS[a.status]
             out.append(Alert(a.id, a.name, a.provider_label, a.status, message.rstrip("."),
                              action.format(next=next_try),
-                             command.format(name=a.name) if command else None))
+                             command.format(name=a.name) if command else None,
+                             MEMBER_ACTIONS[a.status].format(next=next_try)))
         expires = a.seat.cookie_expires_at if a.seat else None
         if (expires is not None and a.status not in ("disabled", "auth_expired")
                 and expires - now <= timedelta(days=COOKIE_WARNING_DAYS)):
@@ -356,7 +384,7 @@ def alerts(rows: list[AccountRow], now: datetime) -> list[Alert]:
             action, _ = ACTIONS["cookie_expiring"]
             out.append(Alert(a.id, a.name, a.provider_label, "cookie_expiring",
                              f"the session cookie {verb} on {expires:%Y-%m-%d %H:%M} UTC",
-                             action))
+                             action, member_action=MEMBER_ACTIONS["cookie_expiring"]))
     return out
 
 
@@ -396,7 +424,7 @@ def unmapped(start: date, end: date, limit: int = UNMAPPED_LIMIT
                     cast(func.coalesce(func.sum(TOKENS).filter(in_window), 0), BigInteger),
                     range_cost, lifetime, func.max(D.day),
                     cast(func.count().over(), Integer))
-             .where(D.email.is_(None))
+             .where(D.email.is_(None), D.actor.not_in(select(Bot.person)))
              .group_by(D.provider, D.actor)
              .order_by(range_cost.desc(), lifetime.desc(), D.provider, D.actor)
              .limit(limit))

@@ -285,6 +285,7 @@ def import_cursor_csv(path: str | os.PathLike | SizedFile, *, account_name: str 
     r = report.result
     run.status = "partial" if report.rejected else "success"
     run.finished_at = func.now()
+    account.last_success_at = datetime.now(UTC)  # an import updates the account like a sync
     run.fetched, run.inserted, run.updated = report.rows, r.inserted, r.updated
     run.unchanged, run.rejected = r.unchanged, report.rejected
     run.details = {"problems": report.problem_lines(), "notes": report.notes,

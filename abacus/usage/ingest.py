@@ -568,13 +568,51 @@ def reattribute(source: str, actors: Iterable[str] | None = None) -> int:
                           AND e.provider = ANY(%(providers)s) {only}
                           AND e.email IS DISTINCT FROM m.email
                         RETURNING e.account_id, e.day""", params)
-        touched: dict[int, set[date]] = {}
         rows = cur.fetchall()
-        for acc, day in rows:
-            touched.setdefault(acc, set()).add(day)
-        for acc, days in touched.items():
-            refresh_daily(cur, acc, sorted(days))
+        _refresh_touched(cur, rows)
     return len(rows)
+
+
+def release(source: str, actors: Iterable[str], email: str) -> int:
+    """The reverse of `reattribute` after a mapping of `source` was removed: events of these
+    actors that carried the mapped `email` go back to the identity itself (its own address
+    when the identity is an e-mail, else none: unmapped again). Rollups are rebuilt for
+    exactly the days that changed; returns the number of events released."""
+    actor_list = sorted(set(actors))
+    if not actor_list:
+        return 0
+    raw = db.session.connection().connection.dbapi_connection
+    params = {"source": source, "providers": providers_of_source(source),
+              "actors": actor_list, "email": email}
+    with raw.cursor() as cur:
+        cur.execute("""SELECT DISTINCT account_id FROM usage_daily
+                       WHERE provider = ANY(%(providers)s) AND actor = ANY(%(actors)s)
+                         AND email = %(email)s""", params)
+        _lock_accounts(cur, [a for a, in cur.fetchall()])
+        # Only identities without a mapping now: one that still has one keeps following it.
+        cur.execute("""UPDATE usage_events e
+                        SET email = CASE WHEN e.actor LIKE '%%@%%' THEN lower(e.actor) END,
+                            updated_at = now()
+                        WHERE e.provider = ANY(%(providers)s) AND e.actor = ANY(%(actors)s)
+                          AND e.email = %(email)s
+                          AND e.email IS DISTINCT FROM
+                              (CASE WHEN e.actor LIKE '%%@%%' THEN lower(e.actor) END)
+                          AND NOT EXISTS (SELECT 1 FROM identity_mappings m
+                                          WHERE m.source = %(source)s
+                                            AND m.external_id = e.actor)
+                        RETURNING e.account_id, e.day""", params)
+        rows = cur.fetchall()
+        _refresh_touched(cur, rows)
+    return len(rows)
+
+
+def _refresh_touched(cur, rows: Iterable[tuple[int, date]]) -> None:
+    """Rebuild the rollups of the (account, day) pairs whose events changed."""
+    touched: dict[int, set[date]] = {}
+    for acc, day in rows:
+        touched.setdefault(acc, set()).add(day)
+    for acc, days in sorted(touched.items()):
+        refresh_daily(cur, acc, sorted(days))
 
 
 def _lock_accounts(cur, account_ids: Iterable[int]) -> list[int]:

@@ -30,6 +30,7 @@ from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
 from ..analytics import admin as data
+from ..analytics.bots import bot_rows
 from ..extensions import db
 from ..models import ROLES, Account, User
 from ..people import access_log as access_records
@@ -323,15 +324,16 @@ def account_enabled(account_id: int) -> ResponseReturnValue:
 def _identities_page(status: int = 200, section: str | None = None,
                      **extra: Any) -> ResponseReturnValue:
     q = params.text("q")
-    unmapped = data.unmapped_identities()
+    unmapped = data.unmapped_identities(domains=current_app.config["ABACUS"].allowed_domains)
     error = extra.get("assign_error")
-    if error:  # the identity's own item holds the error
+    if error:  # the identity's own item holds the error (a mapped one's: the mappings card)
         section = next((f"unmapped-{i}" for i, u in enumerate(unmapped, 1)
-                        if (u.provider, u.actor) == (error["provider"], error["actor"])), None)
+                        if (u.provider, u.actor) == (error["provider"], error["actor"])),
+                       "mappings")
     context = dict(section="identities", unmapped=unmapped, mappings=data.mapping_page(q),
                    commit_authors=data.unmapped_commit_authors(),
                    people=data.known_people(), q=q, assign_error=None, merge_error=None,
-                   merge_form={})
+                   merge_form={}, bots=bot_rows(), bot_error=None)
     context.update(extra)
     body = htmx.render("admin/identities.html", "admin/_mappings.html", **context)
     return _refused(body, status, section) if section else (body, status)
@@ -353,11 +355,72 @@ def assign_identity() -> ResponseReturnValue:
     if error:
         return _identities_page(400, assign_error={"provider": provider, "actor": external_id,
                                                    "email": email, "message": error})
+    outside = _outside_domains(email)
+    if outside and request.form.get("confirm_outside") != "1":
+        # A second step: an address nobody can sign in with is usually a typo or a personal
+        # address. Nothing is saved until the admin ticks the box and assigns again.
+        return _identities_page(400, assign_error={
+            "provider": provider, "actor": external_id, "email": email, "confirm": True,
+            "message": f"{outside} is not one of your domains (ALLOWED_DOMAINS), so this "
+                       "person cannot sign in to see their usage. Tick the box to assign "
+                       "anyway."})
     moved = identities.assign(provider, external_id, email, assigned_by=current_user.email)
     db.session.commit()
     what = "commit" if provider == identities.GITHUB else "event"
     flash(f"{external_id} is now {email}: {moved:,} {what}{'s' if moved != 1 else ''} "
-          "re-attributed.", "ok")
+          "re-attributed. Change or remove it under Mappings.", "ok")
+    return redirect(url_for(".identities_page"), code=303)
+
+
+def _outside_domains(email: str) -> str | None:
+    """The address's domain when it is outside ALLOWED_DOMAINS (None: inside, or no domain
+    is configured to compare with)."""
+    domains = current_app.config["ABACUS"].allowed_domains
+    domain = email.rpartition("@")[2]
+    return domain if domains and domain not in domains else None
+
+
+@bp.post("/identities/unassign")
+def unassign_identity() -> ResponseReturnValue:
+    """Remove a mapping: the usage goes back to the identity, shown as unmapped again."""
+    provider = request.form.get("provider", "")
+    external_id = request.form.get("external_id", "")
+    if not provider or not external_id or len(provider) > 64 or len(external_id) > 255:
+        abort(400)
+    removed = identities.unassign(provider, external_id)
+    if removed is None:
+        db.session.rollback()
+        flash(f"{external_id} has no mapping (already removed?).", "warn")
+        return redirect(url_for(".identities_page"), code=303)
+    db.session.commit()
+    email, moved = removed
+    flash(f"Removed the mapping of {external_id} to {email}: {moved:,} record"
+          f"{'s' if moved != 1 else ''} moved back to {external_id}, unmapped again.", "ok")
+    return redirect(url_for(".identities_page"), code=303)
+
+
+@bp.post("/identities/bots")
+def mark_bot() -> ResponseReturnValue:
+    """Mark an identity (or an address) as a bot or service account, or (remove=1) count it
+    as a person again."""
+    person = request.form.get("person", "").strip()
+    if request.form.get("remove") == "1":
+        if identities.unmark_bot(person):
+            db.session.commit()
+            flash(f"{person} counts as a person again.", "ok")
+        else:
+            flash(f"{person} is not marked as a bot.", "warn")
+        return redirect(url_for(".identities_page"), code=303)
+    try:
+        added = identities.mark_bot(person, current_user.email)
+    except ValueError:
+        return _identities_page(400, "bots", bot_error="Enter the identity or address of the "
+                                "bot, as the pages show it (say ci-deploy-key or "
+                                "ci@company.com).")
+    db.session.commit()
+    flash(f"{person} is marked as a bot: its usage is kept and shown apart, and it no longer "
+          "counts as a person." if added else f"{person} already is a bot.",
+          "ok" if added else "warn")
     return redirect(url_for(".identities_page"), code=303)
 
 

@@ -38,7 +38,7 @@ from flask_wtf.csrf import CSRFError
 from joserfc.errors import JoseError
 from werkzeug.exceptions import HTTPException
 
-from ..extensions import login_manager
+from ..extensions import db, login_manager
 from ..models import User
 from ..observability import DATABASE_ERRORS, database_error_page
 from ..people.users import (
@@ -46,6 +46,8 @@ from ..people.users import (
     SignInRefused,
     admitted_email,
     end_session,
+    grant_configured_roles,
+    has_admin,
     record_sign_in,
     session_user,
     start_session,
@@ -66,7 +68,9 @@ PUBLIC_ENDPOINTS = frozenset({"health.healthz", "static", "auth.sign_in", "auth.
 DEV_SESSION_FLAG = "dev_login"
 SESSION_TOKEN_KEY = "sid"  # the server-side session's token (users.start_session)
 # What Flask-Login keeps in the cookie session; dropped when the server-side session is gone.
-LOGIN_KEYS = ("_user_id", "_fresh", "_id", SESSION_TOKEN_KEY, DEV_SESSION_FLAG)
+LISTED_ADMIN_KEY = "env_admin"  # whether ABACUS_ADMINS listed the user when last checked
+LOGIN_KEYS = ("_user_id", "_fresh", "_id", SESSION_TOKEN_KEY, DEV_SESSION_FLAG,
+              LISTED_ADMIN_KEY)
 NEXT_KEY = "sign_in_next"  # where to go after the provider round trip (a same-site path)
 
 GOOGLE_DISCOVERY_URL = "https://accounts.google.com/.well-known/openid-configuration"
@@ -148,6 +152,15 @@ def _load_user(user_id: str) -> User | None:
     if user is None:
         for key in LOGIN_KEYS:
             session.pop(key, None)
+        return user
+    # ABACUS_ADMINS (and ABACUS_FINANCE) apply at sign-in; an address added since (a restart
+    # with the new setting) counts at the next request. One listed at sign-in and then made a
+    # member in Admin → People stays a member until they sign in again.
+    listed = user.email in settings.admins or user.email in settings.finance
+    if session.get(LISTED_ADMIN_KEY) != listed:
+        if listed and grant_configured_roles(user, settings.admins, settings.finance):
+            db.session.commit()
+        session[LISTED_ADMIN_KEY] = listed
     return user
 
 
@@ -155,6 +168,7 @@ def _sign_in_user(user: User) -> None:
     session.clear()  # a fresh session for the new identity (no session fixation)
     login_user(user)
     session[SESSION_TOKEN_KEY] = start_session(user)
+    session[LISTED_ADMIN_KEY] = user.email in current_app.config["ABACUS"].admins
 
 
 def providers() -> list[Provider]:
@@ -328,25 +342,42 @@ def dev_login() -> ResponseReturnValue:
     if not _dev_login_enabled():
         abort(404)
     next_url = safe_next(request.values.get("next"))
+    # "Sign in as admin" is ticked while nobody is an admin yet: the first person in after
+    # `make run` can set everything up. Development only (this view is 404 elsewhere).
     if request.method == "GET":
         return render_template("auth/dev_login.html", next_url=next_url, email="", error=None,
-                               dev_banner=True)
+                               dev_banner=True, as_admin=_nobody_is_admin())
 
     email = request.form.get("email", "").strip().lower()
+    as_admin = request.form.get("as_admin") == "1"
     settings = current_app.config["ABACUS"]
     error, status = _check_email(email, settings.allowed_domains)
     if error:
         return render_template("auth/dev_login.html", next_url=next_url, email=email,
-                               error=error, dev_banner=True), status
+                               error=error, dev_banner=True, as_admin=as_admin), status
 
     try:
-        user = record_sign_in(email, settings.admins, finance=settings.finance)
+        user = record_sign_in(email, (*settings.admins, *([email] if as_admin else [])),
+                              finance=settings.finance)
     except SignInRefused as refused:
         return render_template("auth/dev_login.html", next_url=next_url, email=email,
-                               error=str(refused), dev_banner=True), 403
+                               error=str(refused), dev_banner=True, as_admin=as_admin), 403
     _sign_in_user(user)
     session[DEV_SESSION_FLAG] = True
     return redirect(next_url or url_for("dashboard.index"), code=303)
+
+
+def _nobody_is_admin() -> bool:
+    """Whether to tick "Sign in as admin"; unticked when the database cannot say (the form
+    still shows, and signing in then says the database is down)."""
+    try:
+        return not has_admin()
+    except DATABASE_ERRORS:
+        try:
+            db.session.rollback()
+        except DATABASE_ERRORS:
+            db.session().invalidate()
+        return False
 
 
 def _check_email(email: str, allowed_domains: tuple[str, ...]) -> tuple[str | None, int]:

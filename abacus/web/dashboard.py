@@ -11,6 +11,7 @@ from flask.typing import ResponseReturnValue
 from ..access.policy import Viewer
 from ..analytics import overview as analytics
 from ..analytics import usage as usage_analytics
+from ..analytics.bots import bot_usage
 from ..analytics.commits import commit_summary
 from ..analytics.common import Team
 from ..seats.cost import cost_report
@@ -65,6 +66,7 @@ def index() -> ResponseReturnValue:
         timezone=current_app.config["ABACUS"].timezone,
         seat_cost=cost_report(rng.start, rng.end, team=team), cost_basis=cost_basis(),
         basis_links=basis_links("dashboard.index"),
+        bots=bot_usage(rng.start, rng.end) if limit_to is None else [],
         attention=attention(own_scope()))
 
 

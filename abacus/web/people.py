@@ -47,7 +47,8 @@ def person(email: str) -> ResponseReturnValue:
     has_commits = commit_analytics.has_commits(email)
     if not lifetime.exists and not has_commits:
         # /users/alice, the original's short links: the one e-mail with that local part.
-        resolved = analytics.resolve_local_part(email)
+        # A mapped identity's page (say a bookmarked API key): its person now.
+        resolved = analytics.resolve_local_part(email) or analytics.mapped_to(email)
         if resolved and can_view_person(resolved):
             args = {k: v for k, v in request.args.items() if k != "email"}
             return redirect(url_for("people.person", email=resolved, **args))

@@ -15,6 +15,7 @@ from typing import ClassVar
 from flask import Blueprint, Response, current_app, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
+from ..analytics.bots import bot_usage
 from ..analytics.overview import Totals, totals
 from ..analytics.team import (
     PER_PAGE,
@@ -162,6 +163,7 @@ def index() -> ResponseReturnValue:
                        seat_cost_hidden=totals_hidden or not gate.ok(len(seat_cost.people)),
                        seat_cost=seat_cost, cost_basis=cost_basis(),
                        basis_links=basis_links("team.index"),
+                       bots=bot_usage(rng.start, rng.end) if visible_people(rng) is None else [],
                        timezone=current_app.config["ABACUS"].timezone)
     response = Response(body, mimetype="text/html")
     if request.headers.get("HX-Request") == "true" and not request.headers.get(
