@@ -276,6 +276,42 @@ def after_push(repository: str, follow_up: tuple[str, ...], before: str | None,
     return True
 
 
+TELEMETRY_JOB_TIMEOUT = 10 * 60
+
+
+def ingest_telemetry(batch: dict[str, Any]) -> dict[str, Any]:
+    """Write one OTLP batch the receiver queued (see telemetry/process.py). Budgets are not
+    judged per batch (exporters post every few seconds): their hourly schedule covers it."""
+    from dataclasses import asdict
+
+    from .extensions import db
+    from .telemetry.process import process
+
+    with _app_context():
+        result = process(batch)
+        db.session.commit()
+        return asdict(result)
+
+
+def enqueue_telemetry(batch: dict[str, Any]) -> None:
+    """Queue a batch for `ingest_telemetry`; QueueFull when ABACUS_OTLP_MAX_QUEUED batches
+    already wait (the exporter gets 429 and retries), QueueDown when Redis is unreachable."""
+    from flask import current_app
+
+    from .extensions import queue
+    from .telemetry.intake import QueueDown, QueueFull
+
+    try:
+        q = queue()
+        if q.count >= current_app.config["ABACUS"].otlp_max_queued:
+            raise QueueFull()
+        q.enqueue(ingest_telemetry, batch, job_timeout=TELEMETRY_JOB_TIMEOUT,
+                  result_ttl=600, failure_ttl=7 * 86400)
+    except RedisError as exc:
+        log.warning("telemetry: queue unavailable (%s)", type(exc).__name__)
+        raise QueueDown() from None
+
+
 def update_prices(url: str | None = None) -> dict[str, Any]:
     """Scheduled (weekly, when ABACUS_PRICING_AUTO_UPDATE=1): `flask abacus pricing update`."""
     from flask import current_app

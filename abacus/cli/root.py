@@ -30,12 +30,14 @@ def init_app(app: Flask) -> None:
     from .github import github_cli
     from .pricing import pricing_cli
     from .seats import seats_cli
+    from .telemetry import ingest_tokens_cli
 
     for group in (budgets_cli, alerts_cli, incidents_cli):
         abacus_cli.add_command(group)
     abacus_cli.add_command(github_cli)
     abacus_cli.add_command(pricing_cli)
     abacus_cli.add_command(seats_cli)
+    abacus_cli.add_command(ingest_tokens_cli)
     app.cli.add_command(abacus_cli)
 
 
