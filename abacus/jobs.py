@@ -276,40 +276,38 @@ def after_push(repository: str, follow_up: tuple[str, ...], before: str | None,
     return True
 
 
-TELEMETRY_JOB_TIMEOUT = 10 * 60
+TELEMETRY_DRAIN_BUDGET = 10 * 60.0
 
 
-def ingest_telemetry(batch: dict[str, Any]) -> dict[str, Any]:
-    """Write one OTLP batch the receiver queued (see telemetry/process.py). Budgets are not
-    judged per batch (exporters post every few seconds): their hourly schedule covers it."""
+def drain_telemetry() -> dict[str, Any]:
+    """Write the telemetry batches the receiver queued (telemetry/queue.py). Budgets are not
+    judged per drain (exporters post every few seconds): their hourly schedule covers it."""
     from dataclasses import asdict
 
-    from .extensions import db
-    from .telemetry.process import process
+    from .telemetry.queue import drain
 
     with _app_context():
-        result = process(batch)
-        db.session.commit()
+        result = drain(TELEMETRY_DRAIN_BUDGET)
+        if result.more:
+            _enqueue_drain()
         return asdict(result)
 
 
+def _enqueue_drain() -> None:
+    from .extensions import queue
+
+    queue().enqueue(drain_telemetry, job_timeout=int(TELEMETRY_DRAIN_BUDGET * 2),
+                    result_ttl=600, failure_ttl=7 * 86400)
+
+
 def enqueue_telemetry(batch: dict[str, Any]) -> None:
-    """Queue a batch for `ingest_telemetry`; QueueFull when ABACUS_OTLP_MAX_QUEUED batches
-    already wait (the exporter gets 429 and retries), QueueDown when Redis is unreachable."""
+    """Queue a batch for `drain_telemetry`: QueueFull when ABACUS_OTLP_MAX_QUEUED batches
+    wait already (the exporter gets 429 and retries), QueueDown when Redis is unreachable."""
     from flask import current_app
 
-    from .extensions import queue
-    from .telemetry.intake import QueueDown, QueueFull
+    from .telemetry.queue import push
 
-    try:
-        q = queue()
-        if q.count >= current_app.config["ABACUS"].otlp_max_queued:
-            raise QueueFull()
-        q.enqueue(ingest_telemetry, batch, job_timeout=TELEMETRY_JOB_TIMEOUT,
-                  result_ttl=600, failure_ttl=7 * 86400)
-    except RedisError as exc:
-        log.warning("telemetry: queue unavailable (%s)", type(exc).__name__)
-        raise QueueDown() from None
+    push(batch, current_app.config["ABACUS"].otlp_max_queued, _enqueue_drain)
 
 
 def update_prices(url: str | None = None) -> dict[str, Any]:

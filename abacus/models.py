@@ -863,5 +863,4 @@ class TelemetryIntake(db.Model):
         ForeignKey("access_tokens.id", ondelete="CASCADE"), primary_key=True)
     last_received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     requests: Mapped[int] = mapped_column(BigInteger, server_default="0")
-    points: Mapped[int] = mapped_column(BigInteger, server_default="0")
-    records: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    points: Mapped[int] = mapped_column(BigInteger, server_default="0")  # points and events

@@ -45,6 +45,7 @@ from abacus.extensions import db, queue, redis_connection
 from abacus.people.tokens import create_token, revoke_token
 from abacus.providers.base import UsageRecord
 from abacus.usage.exclusions import counted_events
+from abacus.telemetry.queue import BATCHES, FAILED
 from abacus.usage.ingest import rebuild_rollups
 from tests.helpers import csrf_token, invoke, seed, sign_in
 from tests.test_web import text_of
@@ -79,13 +80,15 @@ def token(ctx) -> str:
 
 
 def work(app) -> int:
-    """Run the queued telemetry jobs in this process; how many ran."""
+    """Run the queued jobs (the telemetry drain) in this process; how many batches waited."""
     q = queue()
-    n = q.count
+    waiting = redis_connection().llen(BATCHES)
     SimpleWorker([q], connection=redis_connection()).work(burst=True)
     db.session.remove()
     assert q.failed_job_registry.count == 0, "a telemetry job failed"
-    return n
+    assert redis_connection().llen(FAILED) == 0, "a telemetry batch could not be written"
+    assert redis_connection().llen(BATCHES) == 0
+    return waiting
 
 
 # --- Claude Code shaped data through the SDK ----------------------------------------------
@@ -367,7 +370,7 @@ def test_tokens_are_required_and_checked(ctx, server, client, token):
     # A signed-in admin's session cookie is no credential here.
     sign_in(client, "admin@example.com")
     assert client.post("/otlp/v1/metrics", data=body, headers=proto).status_code == 401
-    assert queue().count == 0
+    assert redis_connection().llen(BATCHES) == 0
 
 
 def test_bad_bodies_get_the_otlp_status_codes(ctx, server, token, configure):
@@ -397,7 +400,7 @@ def test_bad_bodies_get_the_otlp_status_codes(ctx, server, token, configure):
     assert len(bomb) < 1024 * 1024
     assert post(bomb, **{"Content-Type": "application/json",
                          "Content-Encoding": "gzip"}).status_code == 413
-    assert queue().count == 0
+    assert redis_connection().llen(BATCHES) == 0
 
 
 def test_rejected_points_are_a_partial_success(ctx, server, token):

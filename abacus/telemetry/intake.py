@@ -20,16 +20,9 @@ from ..extensions import db
 from ..people.tokens import bearer, token_for, token_kind
 from . import otlp
 from .mapping import extract
+from .queue import QueueDown, QueueFull
 
 RETRY_AFTER = 30  # seconds an exporter is asked to wait when the queue is full
-
-
-class QueueFull(Exception):
-    """Too many batches wait already: the exporter should retry later (429)."""
-
-
-class QueueDown(Exception):
-    """The queue cannot be reached: the exporter should retry later (503)."""
 
 
 @dataclass

@@ -24,8 +24,7 @@ class TokenRow:
     last_used_at: datetime | None
     last_received_at: datetime | None
     requests: int
-    points: int
-    records: int
+    points: int  # data points and events delivered
 
 
 def token_rows() -> list[TokenRow]:
@@ -37,7 +36,7 @@ def token_rows() -> list[TokenRow]:
         .order_by(AccessToken.revoked_at.is_not(None), AccessToken.created_at.desc())).all()
     return [TokenRow(t.name, "revoked" if t.revoked_at else "live", t.email, t.created_at,
                      t.last_used_at, i.last_received_at if i else None,
-                     i.requests if i else 0, i.points if i else 0, i.records if i else 0)
+                     i.requests if i else 0, i.points if i else 0)
             for t, i in rows]
 
 

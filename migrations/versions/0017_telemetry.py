@@ -31,7 +31,6 @@ def upgrade():
         sa.Column("last_received_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("requests", sa.BigInteger(), server_default="0", nullable=False),
         sa.Column("points", sa.BigInteger(), server_default="0", nullable=False),
-        sa.Column("records", sa.BigInteger(), server_default="0", nullable=False),
     )
 
 
