@@ -44,8 +44,8 @@ from werkzeug.serving import make_server
 from abacus.extensions import db, queue, redis_connection
 from abacus.people.tokens import create_token, revoke_token
 from abacus.providers.base import UsageRecord
-from abacus.usage.exclusions import counted_events
 from abacus.telemetry.queue import BATCHES, FAILED
+from abacus.usage.exclusions import counted_events
 from abacus.usage.ingest import rebuild_rollups
 from tests.helpers import csrf_token, invoke, seed, sign_in
 from tests.test_web import text_of

@@ -10,5 +10,6 @@ and re-sent batches detected), records written through `usage.ingest`, one accou
 `status` compares telemetry with the billed sources per day and tells when each token last
 delivered.
 
-May import: usage (ingest, precedence), people (ingest tokens), models, extensions, config.
+May import: usage (ingest, precedence), people (ingest tokens), models, extensions, config,
+providers (the UsageRecord type).
 """

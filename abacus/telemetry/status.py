@@ -56,6 +56,10 @@ class Comparison:
     telemetry_only: int  # people only telemetry reports (telemetry counts for them)
 
 
+_REQUESTS_IN_RANGE = ("r.account_id IN (SELECT id FROM accounts WHERE provider = :tel) "
+                      "AND r.day BETWEEN :start AND :end")
+
+
 def comparison(start: date, end: date, limit: int = 31) -> list[Comparison]:
     """Per (day, tool) from `start` to `end`, newest first: telemetry (every record, metrics
     left out where per-request events cover them) beside the billed accounts' rollups."""
@@ -67,7 +71,7 @@ def comparison(start: date, end: date, limit: int = 31) -> list[Comparison]:
                    coalesce(sum(e.cost_usd), 0) AS cost
             FROM usage_events e JOIN accounts a ON a.id = e.account_id
             WHERE a.provider = :tel AND e.day BETWEEN :start AND :end
-              AND NOT {request_covered_sql("e")}
+              AND NOT {request_covered_sql("e", _REQUESTS_IN_RANGE)}
             GROUP BY 1, 2, 3),
         billed AS (
             SELECT d.day, d.tool, d.person,

@@ -30,7 +30,7 @@ from ..models import Account, UsagePersonBlock
 from ..providers import identity_source, providers, providers_of_source
 from ..providers.base import CACHE_WRITE_1H, SERVICE_TIER, SPEED, UsageRecord
 from .exclusions import EXCLUDED_SQL, excluded_identities
-from .precedence import TELEMETRY_PROVIDER, superseded_sql
+from .precedence import TELEMETRY_PROVIDER, counted_telemetry_sql
 from .prices import Segment, org_today, price_segments, prices_on
 from .pricing import PRICE_FACTORS, canonical_model
 
@@ -413,7 +413,7 @@ def _refresh_account(cur, account_id: int, days: list[date], settings: dict | No
     params = {"acc": account_id, "days": days, "excl": excluded_identities(settings)}
     excluded = f"AND NOT {EXCLUDED_SQL}" if params["excl"] else ""  # most accounts: none
     if telemetry:
-        excluded += f" AND NOT {superseded_sql('usage_events')}"
+        excluded += f" AND {counted_telemetry_sql('usage_events', '%(days)s')}"
     cur.execute("DELETE FROM usage_daily WHERE account_id = %(acc)s AND day = ANY(%(days)s)",
                 params)
     cur.execute(f"""
