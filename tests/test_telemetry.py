@@ -547,3 +547,33 @@ def test_admin_creates_and_revokes_ingest_tokens(app, client):
     member = app.test_client()
     sign_in(member, "mia@example.com")
     assert member.get("/admin/ingest-tokens").status_code == 403
+
+
+def test_redis_down_answers_503_with_retry_after(make_app):
+    down = make_app(REDIS_URL="redis://127.0.0.1:1/0")
+    with down.app_context():
+        token = new_token("outage")
+    proc = ClaudeProcess("kim@example.com", temporality=DELTA)
+    proc.request(inp=10, cost=0.01)
+    response = down.test_client().post(
+        "/otlp/v1/metrics", data=encode_metrics(proc.collect()).SerializeToString(),
+        headers={"Content-Type": "application/x-protobuf", "Authorization": f"Bearer {token}"})
+    assert response.status_code == 503 and response.headers["Retry-After"].isdigit()
+
+
+def test_a_batch_that_cannot_be_written_is_set_aside(ctx, server, token):
+    from abacus.telemetry.queue import push
+
+    good = ClaudeProcess("lea@example.com", temporality=DELTA)
+    good.request(inp=70, cost=0.07)
+    assert exporter(server, token).export(good.collect()) == MetricExportResult.SUCCESS
+    # A batch no receiver would produce (a point without its fields) waits in the queue too.
+    push({"token_id": None, "token_name": "x", "received_at": datetime.now(UTC).isoformat(),
+          "points": [{"tool": "claude_code"}], "events": []}, 100, lambda: None)
+    later = ClaudeProcess("lea@example.com", temporality=DELTA)
+    later.request(out=5, cost=0.01)
+    assert exporter(server, token).export(later.collect()) == MetricExportResult.SUCCESS
+    SimpleWorker([queue()], connection=redis_connection()).work(burst=True)
+    db.session.remove()
+    assert redis_connection().llen(FAILED) == 1 and redis_connection().llen(BATCHES) == 0
+    assert person_totals("lea@example.com") == (70, 5, 0, 0, Decimal("0.08"))

@@ -34,6 +34,16 @@ CHUNK = 500  # batches per transaction
 PENDING_TTL = 300  # seconds: a lost drain job is replaced by the next push after this
 
 
+# One round trip per request: refuse when full, else append, and say whether a drain job
+# must be started (-1 full, 1 start one, 0 one is pending).
+_PUSH = """
+if redis.call('LLEN', KEYS[1]) >= tonumber(ARGV[2]) then return -1 end
+redis.call('RPUSH', KEYS[1], ARGV[1])
+if redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[3]) then return 1 end
+return 0
+"""
+
+
 class QueueFull(Exception):
     """Too many batches wait already: the exporter should retry later (429)."""
 
@@ -46,11 +56,12 @@ def push(batch: dict[str, Any], max_waiting: int, enqueue_drain: Callable[[], No
     """Append `batch`; start a drain job unless one is pending. QueueFull when `max_waiting`
     batches wait already, QueueDown when Redis cannot be reached."""
     try:
-        redis = redis_connection()
-        if redis.llen(BATCHES) >= max_waiting:
+        outcome = redis_connection().eval(_PUSH, 2, BATCHES, PENDING,
+                                          json.dumps(batch, separators=(",", ":")),
+                                          max_waiting, PENDING_TTL)
+        if outcome == -1:
             raise QueueFull()
-        redis.rpush(BATCHES, json.dumps(batch, separators=(",", ":")))
-        if redis.set(PENDING, "1", nx=True, ex=PENDING_TTL):
+        if outcome == 1:
             enqueue_drain()
     except RedisError as exc:
         log.warning("telemetry: queue unavailable (%s)", type(exc).__name__)
