@@ -500,6 +500,10 @@ def test_a_person_only_in_telemetry_appears_on_every_page(ctx, server, token, cl
     assert hal in pages["/"] and hal in pages["/team"] and hal in pages[f"/users/{hal}"]
     assert "5,555" in pages["/usage"] and "Active people 1" in pages["/usage"]
     assert "5,555" in pages[f"/users/{hal}"]
+    # The telemetry account is listed like any other (no credentials, never synced).
+    accounts = client.get("/admin/accounts")
+    assert accounts.status_code == 200 and "otel-claude_code" in text_of(accounts)
+    assert "otel-claude_code" not in invoke(runner, "sync").output
     assert stats_tools(runner)["claude_code"]["input_tokens"] == 4321
 
 
