@@ -581,3 +581,22 @@ def test_a_batch_that_cannot_be_written_is_set_aside(ctx, server, token):
     db.session.remove()
     assert redis_connection().llen(FAILED) == 1 and redis_connection().llen(BATCHES) == 0
     assert person_totals("lea@example.com") == (70, 5, 0, 0, Decimal("0.08"))
+
+
+def test_json_logs_with_hex_trace_ids_are_read(ctx, server, token):
+    event = {"resourceLogs": [{"resource": {"attributes": [
+        {"key": "service.name", "value": {"stringValue": "claude-code"}}]},
+        "scopeLogs": [{"scope": {"name": "com.anthropic.claude_code"}, "logRecords": [{
+            "timeUnixNano": str(int(datetime.now(UTC).timestamp() * 1e9)),
+            "traceId": "5b8efff798038103d269b633813fc60c", "spanId": "eee19b7ec3c1b174",
+            "body": {"stringValue": "claude_code.api_request"},
+            "attributes": [{"key": k, "value": {"stringValue": v}} for k, v in (
+                ("event.name", "api_request"), ("user.email", "max@example.com"),
+                ("model", MODEL), ("request_id", "req_hex"), ("input_tokens", "11"),
+                ("output_tokens", "7"), ("cost_usd", "0.0012"))]}]}]}]}
+    response = requests.post(f"{server}/otlp/v1/logs", json=event, timeout=10,
+                             headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 200, response.text
+    assert response.json() == {}
+    work(ctx)
+    assert person_totals("max@example.com") == (11, 7, 0, 0, Decimal("0.0012"))

@@ -5,6 +5,9 @@ says (binary protobuf or the JSON mapping, optionally gzip-compressed; errors as
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import json
 import zlib
 from dataclasses import dataclass
 
@@ -66,13 +69,35 @@ def decode(signal: str, body: bytes, encoding: str) -> Message:
             message.ParseFromString(body)
         else:
             # Unknown fields must be ignored (OTLP JSON rules).
-            json_format.Parse(body.decode("utf-8"), message, ignore_unknown_fields=True)
-    except (DecodeError, json_format.ParseError, UnicodeDecodeError, RecursionError) as exc:
+            data = _hex_ids(json.loads(body.decode("utf-8")))
+            json_format.ParseDict(data, message, ignore_unknown_fields=True)
+    except (DecodeError, json_format.ParseError, UnicodeDecodeError, RecursionError,
+            ValueError) as exc:
         what = "protobuf" if encoding == PROTOBUF else "JSON"
         detail = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
         raise OtlpError(400, f"/otlp/v1/{signal}: the body is not a valid OTLP {what} "
                              f"Export{signal.title()}ServiceRequest: {detail}") from None
     return message
+
+
+_ID_KEYS = frozenset(("traceId", "spanId", "trace_id", "span_id", "parentSpanId"))
+
+
+def _hex_ids(value):
+    """OTLP JSON writes trace and span ids as hex, the protobuf JSON mapping reads bytes as
+    base64: convert them before parsing (anything else is left alone)."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key in _ID_KEYS and isinstance(item, str) and len(item) in (16, 32):
+                # Not hex: left for the mapping to read as base64.
+                with contextlib.suppress(ValueError):
+                    value[key] = base64.b64encode(bytes.fromhex(item)).decode()
+            else:
+                _hex_ids(item)
+    elif isinstance(value, list):
+        for item in value:
+            _hex_ids(item)
+    return value
 
 
 def _encode(message: Message, encoding: str) -> bytes:
