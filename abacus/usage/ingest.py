@@ -395,17 +395,18 @@ def refresh_daily(cur, account_id: int, days: list[date]) -> None:
     _refresh_account(cur, account_id, days, row[0] if row else None,
                      telemetry=bool(row) and row[1] == TELEMETRY_PROVIDER)
     if row and row[1] != TELEMETRY_PROVIDER and days:
-        cur.execute("""SELECT e.account_id, array_agg(DISTINCT e.day ORDER BY e.day)
-                       FROM usage_events e JOIN accounts a ON a.id = e.account_id
-                       WHERE a.provider = %(tel)s AND e.day = ANY(%(days)s)
-                       GROUP BY e.account_id ORDER BY e.account_id""",
-                    {"tel": TELEMETRY_PROVIDER, "days": days})
-        for tel_id, tel_days in cur.fetchall():
+        cur.execute("SELECT id, settings FROM accounts WHERE provider = %s ORDER BY id",
+                    (TELEMETRY_PROVIDER,))
+        for tel_id, tel_settings in cur.fetchall():  # none unless telemetry is in use
+            cur.execute("""SELECT array_agg(DISTINCT day ORDER BY day) FROM usage_events
+                           WHERE account_id = %s AND day = ANY(%s)""", (tel_id, days))
+            tel_days = cur.fetchone()[0]
+            if not tel_days:
+                continue
             # Ingest's lock: a telemetry batch rebuilding the same days waits (its ingest
             # never waits for an API account's lock, so no deadlock).
             cur.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_LOCK_NAMESPACE, tel_id))
-            cur.execute("SELECT settings FROM accounts WHERE id = %s", (tel_id,))
-            _refresh_account(cur, tel_id, tel_days, cur.fetchone()[0], telemetry=True)
+            _refresh_account(cur, tel_id, tel_days, tel_settings, telemetry=True)
 
 
 def _refresh_account(cur, account_id: int, days: list[date], settings: dict | None,
