@@ -102,6 +102,12 @@ FIELDS: tuple[Field, ...] = (
     Field("ABACUS_MAX_UPLOAD_MB", "1024",
           "Largest Cursor CSV upload (`/admin/upload`, admins only) in MB. Every other request "
           "body is limited to 2 MB, GitHub webhook deliveries to 25 MB."),
+    Field("ABACUS_OTLP_MAX_BODY_MB", "8",
+          "Largest OTLP/HTTP request body (`/otlp/v1/metrics`, `/otlp/v1/logs`) in MB, "
+          "after gzip is inflated."),
+    Field("ABACUS_OTLP_MAX_QUEUED", "5000",
+          "Telemetry batches that may wait for a worker; beyond it exporters get 429 with "
+          "`Retry-After` and retry later."),
     Field("ABACUS_LOG_FORMAT", "text", "`text`, or `json` for one JSON object per log line."),
     Field("SENTRY_DSN", "(none)",
           "Report errors to Sentry (needs the `sentry` extra, which the image has)."),
@@ -422,6 +428,8 @@ class Settings:
     session_idle_hours: int = 24
     proxy_count: int = 0
     max_upload_mb: int = 1024
+    otlp_max_body_mb: int = 8
+    otlp_max_queued: int = 5000
     log_format: str = "text"
     sentry_dsn: str | None = field(default=None, repr=False)
     metrics_token: str | None = field(default=None, repr=False)
@@ -616,6 +624,10 @@ class Settings:
             proxy_count=_parse_int("ABACUS_PROXY_COUNT", get("ABACUS_PROXY_COUNT") or "0", 0, 5),
             max_upload_mb=_parse_int("ABACUS_MAX_UPLOAD_MB",
                                      get("ABACUS_MAX_UPLOAD_MB") or "1024", 1, 100 * 1024),
+            otlp_max_body_mb=_parse_int("ABACUS_OTLP_MAX_BODY_MB",
+                                        get("ABACUS_OTLP_MAX_BODY_MB") or "8", 1, 1024),
+            otlp_max_queued=_parse_int("ABACUS_OTLP_MAX_QUEUED",
+                                       get("ABACUS_OTLP_MAX_QUEUED") or "5000", 1, 10_000_000),
             log_format=_choice("ABACUS_LOG_FORMAT", get("ABACUS_LOG_FORMAT") or "text",
                                ("text", "json")),
             sentry_dsn=get("SENTRY_DSN") or None,

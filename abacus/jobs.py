@@ -288,6 +288,40 @@ def after_push(repository: str, follow_up: tuple[str, ...], before: str | None,
     return True
 
 
+TELEMETRY_DRAIN_BUDGET = 10 * 60.0
+
+
+def drain_telemetry() -> dict[str, Any]:
+    """Write the telemetry batches the receiver queued (telemetry/queue.py). Budgets are not
+    judged per drain (exporters post every few seconds): their hourly schedule covers it."""
+    from dataclasses import asdict
+
+    from .telemetry.queue import drain
+
+    with _app_context():
+        result = drain(TELEMETRY_DRAIN_BUDGET)
+        if result.more:
+            _enqueue_drain()
+        return asdict(result)
+
+
+def _enqueue_drain() -> None:
+    from .extensions import queue
+
+    queue().enqueue(drain_telemetry, job_timeout=int(TELEMETRY_DRAIN_BUDGET * 2),
+                    result_ttl=600, failure_ttl=7 * 86400)
+
+
+def enqueue_telemetry(batch: dict[str, Any]) -> None:
+    """Queue a batch for `drain_telemetry`: QueueFull when ABACUS_OTLP_MAX_QUEUED batches
+    wait already (the exporter gets 429 and retries), QueueDown when Redis is unreachable."""
+    from flask import current_app
+
+    from .telemetry.queue import push
+
+    push(batch, current_app.config["ABACUS"].otlp_max_queued, _enqueue_drain)
+
+
 def update_prices(url: str | None = None) -> dict[str, Any]:
     """Scheduled (weekly, when ABACUS_PRICING_AUTO_UPDATE=1): `flask abacus pricing update`."""
     from flask import current_app

@@ -849,3 +849,30 @@ class AccessLogEntry(db.Model):
     viewer: Mapped[str] = mapped_column(String(255))
     action: Mapped[str] = mapped_column(String(32))  # person_page | export | api
     target: Mapped[str] = mapped_column(Text)  # the person's e-mail, or the export's path
+
+
+class TelemetrySeries(db.Model):
+    """The last point seen of one cumulative OTLP series (resource + scope + metric +
+    attributes, hashed): what turns a running total into deltas. A point whose start time
+    changed or whose value dropped is a restart (counted from zero); one no later than
+    `time_ns` was seen before (a re-sent batch) and adds nothing."""
+
+    __tablename__ = "telemetry_series"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 hex
+    start_ns: Mapped[int] = mapped_column(BigInteger)
+    time_ns: Mapped[int] = mapped_column(BigInteger)
+    value: Mapped[Decimal] = mapped_column(Numeric)
+    updated_at: Mapped[datetime] = _now_col(onupdate=func.now())
+
+
+class TelemetryIntake(db.Model):
+    """What each ingest token has delivered: the Status page's "last telemetry received"."""
+
+    __tablename__ = "telemetry_intake"
+
+    token_id: Mapped[int] = mapped_column(
+        ForeignKey("access_tokens.id", ondelete="CASCADE"), primary_key=True)
+    last_received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    requests: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    points: Mapped[int] = mapped_column(BigInteger, server_default="0")  # points and events

@@ -109,7 +109,8 @@ TABLES = ("change_log", "usage_daily", "usage_events", "sync_state", "sync_runs"
           "user_sessions", "upload_chunks", "uploads", "billed_costs", "seats",
           "seat_history", "team_members", "seat_assignments",
           "seat_plan_prices", "seat_leaves", "budget_notifications", "budgets",
-          "incidents", "team_memberships", "teams", "access_tokens", "access_log", "bots")
+          "incidents", "team_memberships", "teams", "access_tokens", "access_log", "bots",
+          "telemetry_series", "telemetry_intake")
 
 
 @pytest.fixture(autouse=True)

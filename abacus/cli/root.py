@@ -31,6 +31,7 @@ def init_app(app: Flask) -> None:
     from .pricing import pricing_cli
     from .seats import seats_cli
     from .teams import chargeback_command, teams_cli
+    from .telemetry import ingest_tokens_cli
     from .tokens import api_tokens_cli
 
     for group in (budgets_cli, alerts_cli, incidents_cli):
@@ -41,6 +42,7 @@ def init_app(app: Flask) -> None:
     abacus_cli.add_command(api_tokens_cli)
     abacus_cli.add_command(teams_cli)
     abacus_cli.add_command(chargeback_command)
+    abacus_cli.add_command(ingest_tokens_cli)
     app.cli.add_command(abacus_cli)
 
 

@@ -105,3 +105,12 @@ def list_tokens(kind: str) -> list[AccessToken]:
     return list(db.session.scalars(select(AccessToken).where(AccessToken.kind == kind)
                                    .order_by(AccessToken.revoked_at.is_not(None),
                                              AccessToken.created_at.desc())))
+
+
+def token_kind(presented: str | None) -> str | None:
+    """The kind of the token `presented` if it is one Abacus issued (live or revoked), else
+    None: lets a face tell "wrong kind of token" or "revoked" (403) from "no token" (401)."""
+    if not presented:
+        return None
+    return db.session.scalar(select(AccessToken.kind).where(
+        AccessToken.token_hash == _hash(presented.strip())))

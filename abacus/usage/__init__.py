@@ -5,7 +5,8 @@ imports and demo data all go through it. `imports` reads CSV exports; `pricing` 
 names and what tokens cost; `prices` decides which price is in force on a day (the shipped
 table, then `updated` and `override` rows in `model_prices`); `price_updates` reads LiteLLM's
 published table; `pricing_overrides` stores admins' prices; `exclusions` is the rule that
-keeps an account's excluded identities out of every rollup.
+keeps an account's excluded identities out of every rollup; `precedence` the rule that counts
+one source per person-day where telemetry and a billed source overlap.
 
 May import: providers (the normalized record types, the registry's capabilities, the
 LiteLLM download), models, extensions, config.

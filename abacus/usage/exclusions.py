@@ -8,7 +8,8 @@ are built (not when events are stored) means a changed list, a new identity mapp
 re-sync always agree, and re-running a sync changes nothing. Typical use: a tool routed
 through OpenRouter that is already counted from its own source (README, "Double counting").
 
-May import: models, extensions (no providers: the read side uses `counted_events`).
+May import: models, extensions, precedence (no providers: the read side uses
+`counted_events`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from sqlalchemy import TextClause, text
 
 from ..extensions import db
 from ..models import Account
+from .precedence import counted_sql
 
 # An event of an excluded identity (its actor, or the person it is mapped to), with the list
 # as the parameter `excl` (from `excluded_identities`).
@@ -36,13 +38,15 @@ def excluded_identities(settings: dict | None) -> list[str]:
 def counted_events() -> TextClause:
     """The same rule as a condition on `usage_events`, reading each row's own account, for
     queries that list stored events beside the rollups (the person page's raw listing): what
-    they list is what the rollups count."""
+    they list is what the rollups count (telemetry a billed source supersedes left out too:
+    see `precedence`)."""
     return text("""NOT EXISTS (
         SELECT 1 FROM accounts xa
         CROSS JOIN jsonb_array_elements_text(coalesce(xa.settings->'excluded', '[]'::jsonb))
             AS x(id)
         WHERE xa.id = usage_events.account_id
-          AND (x.id = lower(usage_events.actor) OR x.id = usage_events.email))""")
+          AND (x.id = lower(usage_events.actor) OR x.id = usage_events.email))
+        AND """ + counted_sql("usage_events"))
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ from ..models import Account, UsagePersonBlock
 from ..providers import identity_source, providers, providers_of_source
 from ..providers.base import CACHE_WRITE_1H, SERVICE_TIER, SPEED, UsageRecord
 from .exclusions import EXCLUDED_SQL, excluded_identities
+from .precedence import TELEMETRY_PROVIDER, counted_telemetry_sql
 from .prices import Segment, org_today, price_segments, prices_on
 from .pricing import PRICE_FACTORS, canonical_model
 
@@ -384,12 +385,36 @@ def refresh_daily(cur, account_id: int, days: list[date]) -> None:
     """Rebuild usage_daily and the rollups derived from it (usage_person_daily,
     usage_day_totals, usage_day_people, and the usage_person_blocks holding these days) for
     one account's given days, from usage_events, leaving out the account's excluded
-    identities (applied here, so a changed exclusion, mapping or re-sync always agrees)."""
-    cur.execute("SELECT settings FROM accounts WHERE id = %s", (account_id,))
+    identities (applied here, so a changed exclusion, mapping or re-sync always agrees).
+
+    Telemetry events a billed source supersedes are left out too (`precedence`): after an
+    API account's days are rebuilt, the telemetry accounts holding those days are rebuilt
+    as well, so the rule holds whichever side arrived first."""
+    cur.execute("SELECT settings, provider FROM accounts WHERE id = %s", (account_id,))
     row = cur.fetchone()
-    params = {"acc": account_id, "days": days,
-              "excl": excluded_identities(row[0] if row else None)}
+    _refresh_account(cur, account_id, days, row[0] if row else None,
+                     telemetry=bool(row) and row[1] == TELEMETRY_PROVIDER)
+    if row and row[1] != TELEMETRY_PROVIDER and days:
+        cur.execute("SELECT id, settings FROM accounts WHERE provider = %s ORDER BY id",
+                    (TELEMETRY_PROVIDER,))
+        for tel_id, tel_settings in cur.fetchall():  # none unless telemetry is in use
+            cur.execute("""SELECT array_agg(DISTINCT day ORDER BY day) FROM usage_events
+                           WHERE account_id = %s AND day = ANY(%s)""", (tel_id, days))
+            tel_days = cur.fetchone()[0]
+            if not tel_days:
+                continue
+            # Ingest's lock: a telemetry batch rebuilding the same days waits (its ingest
+            # never waits for an API account's lock, so no deadlock).
+            cur.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_LOCK_NAMESPACE, tel_id))
+            _refresh_account(cur, tel_id, tel_days, tel_settings, telemetry=True)
+
+
+def _refresh_account(cur, account_id: int, days: list[date], settings: dict | None,
+                     telemetry: bool) -> None:
+    params = {"acc": account_id, "days": days, "excl": excluded_identities(settings)}
     excluded = f"AND NOT {EXCLUDED_SQL}" if params["excl"] else ""  # most accounts: none
+    if telemetry:
+        excluded += f" AND {counted_telemetry_sql('usage_events', '%(days)s')}"
     cur.execute("DELETE FROM usage_daily WHERE account_id = %(acc)s AND day = ANY(%(days)s)",
                 params)
     cur.execute(f"""

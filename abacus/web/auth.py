@@ -60,10 +60,11 @@ log = logging.getLogger(__name__)
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 
 # Reachable without signing in. Everything else (including future blueprints) is guarded.
-# /metrics and /cron/* check their own bearer tokens (web/ops.py).
+# /metrics and /cron/* check their own bearer tokens (web/ops.py), /otlp/* ingest tokens.
 PUBLIC_ENDPOINTS = frozenset({"health.healthz", "static", "auth.sign_in", "auth.dev_login",
                               "auth.login", "auth.callback", "ops.readyz", "ops.metrics",
-                              "ops.cron_sync", "webhooks.github", "api.openapi"})
+                              "ops.cron_sync", "webhooks.github", "api.openapi",
+                              "otlp.metrics", "otlp.logs"})
 
 DEV_SESSION_FLAG = "dev_login"
 SESSION_TOKEN_KEY = "sid"  # the server-side session's token (users.start_session)

@@ -26,7 +26,8 @@ NAV = (
 # One module per area; a module missing from a checkout (a page not built yet) is skipped.
 BLUEPRINT_MODULES = ("health", "ops", "auth", "dashboard", "team", "people", "usage",
                      "status", "admin", "webhooks", "commits", "seats", "budgets",
-                     "incidents", "api", "api_tokens", "teams", "chargeback")
+                     "incidents", "api", "api_tokens", "teams", "chargeback", "otlp",
+                     "ingest_tokens")
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'self'; "

@@ -35,6 +35,7 @@ from ..providers import UnknownProvider
 from ..sync import status as data
 from ..sync.accounts import env_accounts_problem
 from ..sync.engine import selected_accounts
+from ..telemetry import status as telemetry_status
 from ..usage import uploads
 from . import params
 from .access import admin_required, is_admin, viewer
@@ -181,7 +182,10 @@ def index() -> ResponseReturnValue:
     if viewer().restricted:
         st = data.for_member(st, viewer().email or "")
     return render("status/index.html", "status/_body.html", st=st, rng=rng,
-                  jobs=_jobs_from_args(), timezone=settings.timezone, **_helpers())
+                  jobs=_jobs_from_args(), timezone=settings.timezone,
+                  telemetry=telemetry_status.comparison(rng.start, rng.end),
+                  ingest_tokens=telemetry_status.token_rows() if is_admin() else [],
+                  **_helpers())
 
 
 @bp.post("/admin/sync")

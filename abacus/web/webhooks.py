@@ -15,7 +15,7 @@ from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from ..extensions import csrf
-from .limits import MB, WEBHOOK_LIMIT
+from .limits import MB, WEBHOOK_LIMIT, read_body
 
 bp = Blueprint("webhooks", __name__)
 csrf.exempt(bp)  # GitHub authenticates with the body's HMAC signature, not a session
@@ -30,7 +30,7 @@ def github() -> ResponseReturnValue:
     secret = current_app.config["ABACUS"].github_webhook_secret
     if not secret:
         return jsonify(error="the GitHub webhook is off: GITHUB_WEBHOOK_SECRET is not set"), 503
-    body = _read_body()
+    body = read_body(WEBHOOK_LIMIT)
     if not signature_valid(secret, body, request.headers.get("X-Hub-Signature-256")):
         log.warning("GitHub webhook: refused a delivery with a missing or wrong signature "
                     "(delivery %s)", request.headers.get("X-GitHub-Delivery", "-"))
@@ -43,20 +43,6 @@ def github() -> ResponseReturnValue:
     if outcome.follow_up:
         _enqueue_follow_up(outcome)
     return jsonify(outcome.as_dict()), outcome.status
-
-
-def _read_body() -> bytes:
-    """The body, refusing (413) one that grows past the limit while it is read.
-
-    `request.get_data()` would silently cut a chunked body at the limit; reading in pieces
-    stops as soon as it is too large (request.stream raises once past the limit).
-    """
-    body = bytearray()
-    while chunk := request.stream.read(64 * 1024):
-        body += chunk
-        if len(body) > WEBHOOK_LIMIT:
-            raise RequestEntityTooLarge()
-    return bytes(body)
 
 
 @bp.errorhandler(RequestEntityTooLarge)
