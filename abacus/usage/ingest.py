@@ -23,6 +23,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from ..extensions import db
@@ -62,9 +63,9 @@ CREATE TEMP TABLE ingest_raw (
     not_charged boolean NOT NULL
 ) ON COMMIT DROP;
 """
-_STAGE_COLUMNS = ("seq, event_key, occurred_at, tool, actor, email, model, raw_model, kind, "
-                  "input_tokens, output_tokens, cache_write_tokens, cache_read_tokens, "
-                  "cost_usd, extras, day, not_charged")
+STAGE_COLUMNS = ("seq, event_key, occurred_at, tool, actor, email, model, raw_model, kind, "
+                 "input_tokens, output_tokens, cache_write_tokens, cache_read_tokens, "
+                 "cost_usd, extras, day, not_charged")
 
 # COPY text format: backslash, tab and line breaks must be escaped inside values.
 _ZERO = timedelta(0)
@@ -99,21 +100,40 @@ def ingest(account: Account, records: Iterable[UsageRecord], run_id: int | None 
 
     `progress(n)` is called with the number of records streamed so far (every 10,000).
     """
-    session = db.session
     tz = _timezone()
-    raw = session.connection().connection.dbapi_connection
+
+    def fill(cur, _tz: str) -> None:
+        cur.copy_expert(f"COPY ingest_raw ({STAGE_COLUMNS}) FROM STDIN",
+                        _LineReader(_copy_lines(records, progress, ZoneInfo(tz))))
+
+    return ingest_staged(account, fill, run_id)
+
+
+def ingest_staged(account: Account, fill: Callable[[Any, str], None],
+                  run_id: int | None = None) -> IngestResult:
+    """`ingest`, for a batch the caller writes into the temp table `ingest_raw` itself:
+    `fill(cursor, org_time_zone)` runs after the table is created (columns as
+    `STAGE_COLUMNS`, `day` in the org time zone, `model` canonical), in the same
+    transaction. Bulk imports use it to let PostgreSQL parse and transform a file in SQL
+    instead of building a Python object per row."""
+    raw = db.session.connection().connection.dbapi_connection
     with raw.cursor() as cur:
         # One writer per account at a time (until commit), so concurrent syncs and imports of
         # one account cannot both insert the same event.
         cur.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_LOCK_NAMESPACE, account.id))
+        # usage_events.account_id has no foreign key (its per-row check cost a bulk import
+        # a tenth of its time); this share lock keeps the account from being deleted until
+        # commit, which is what the key's check guaranteed.
+        cur.execute("SELECT 1 FROM accounts WHERE id = %s FOR KEY SHARE", (account.id,))
+        if cur.fetchone() is None:
+            raise ValueError(f"account {account.id} does not exist")
         # Room to hash-aggregate a large batch instead of sorting it on disk.
         cur.execute("SET LOCAL work_mem = '256MB'")
         # Plans here are simple scans and joins; compiling them (JIT) costs more than it saves.
         cur.execute("SET LOCAL jit = off")
         cur.execute(_STAGE_DDL)
         load_price_segments(cur, price_segments())
-        cur.copy_expert(f"COPY ingest_raw ({_STAGE_COLUMNS}) FROM STDIN",
-                        _LineReader(_copy_lines(records, progress, ZoneInfo(tz))))
+        fill(cur, _timezone())
         result = _merge(cur, account, run_id)
         # The view depends on the temp table, which is dropped on commit.
         cur.execute("DROP VIEW pg_temp.ingest_stage")
@@ -409,7 +429,7 @@ def refresh_daily(cur, account_id: int, days: list[date]) -> None:
         GROUP BY day, account_id, provider, tool, actor, email, model
         -- Written in day order: pages read day ranges, and rows of one day stored together
         -- make a 30-day read touch a few thousand pages instead of one page per row.
-        ORDER BY day, coalesce(email, actor)
+        ORDER BY day, coalesce(email, actor) COLLATE "C"
     """, params)
     cur.execute("DELETE FROM usage_person_daily WHERE account_id = %(acc)s "
                 "AND day = ANY(%(days)s)", params)
