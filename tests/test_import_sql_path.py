@@ -83,7 +83,7 @@ def varied_rows(n: int, seed: int = 3) -> list[list[str]]:
     costs = ["Included", "included", "-", "Free", "0.11", "$0.42", "1,234.5", "$2,000.123456",
              "0.0000005", "0", "", "12", "3.1234567"]
     out = []
-    for i in range(n):
+    for _ in range(n):
         at = start + timedelta(seconds=rng.randrange(86400 * 40),
                                microseconds=rng.randrange(1_000_000))
         date = rng.choice([

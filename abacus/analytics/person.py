@@ -33,6 +33,12 @@ def is_person(person: str, table=D) -> ColumnElement[bool]:
     return or_(table.email == person, and_(table.email.is_(None), table.actor == person))
 
 
+def is_person_event(person: str) -> ColumnElement[bool]:
+    """usage_events rows of `person`, in the form its (coalesce(email, actor), day) index
+    serves (the same rows as `is_person`)."""
+    return func.coalesce(E.email, E.actor) == person
+
+
 # --- dataclasses -------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -364,7 +370,7 @@ def raw_export(person: str, start: date, end: date, tz: tzinfo, *, tool: str | N
 def _events(person: str, days: list[date], accounts: set[int], tz: tzinfo, tool: str | None,
             model: str | None, *, limit: int | None = None, offset: int = 0) -> list[RawRecord]:
     """The person's events on these days of these accounts, newest first."""
-    where = [is_person(person, E), counted_events(), E.day.in_(days),
+    where = [is_person_event(person), counted_events(), E.day.in_(days),
              E.account_id.in_(sorted(accounts))]
     if tool:
         where.append(E.tool == tool)

@@ -156,6 +156,16 @@ def _timezone() -> str:  # the org time zone decides which day an event belongs 
     return current_app.config["ABACUS"].timezone
 
 
+# Included allowances (see seats.included): Copilot's pooled credits are an event's gross
+# cost minus `extras.billed_usd` (where billing was readable); Cursor's events of an
+# `…INCLUDED…` kind are not billed, so their whole cost is included. One home for the rule:
+# refresh_daily sums it into every rollup's `included_usd`.
+INCLUDED_USD = """COALESCE(sum(CASE
+    WHEN tool = 'copilot' AND extras ? 'billed_usd'
+        THEN COALESCE(cost_usd, 0) - (extras->>'billed_usd')::numeric
+    WHEN tool = 'cursor' AND kind ILIKE '%%included%%' THEN COALESCE(cost_usd, 0)
+    ELSE 0 END), 0)"""
+
 _OPEN_END = date(9999, 12, 31)
 _SEGMENT_COLUMNS = ("model", "valid_from", "valid_to", "source", "input", "output",
                     "cache_write", "cache_write_1h", "cache_read", "long_threshold", "l_input",
@@ -416,13 +426,14 @@ def refresh_daily(cur, account_id: int, days: list[date]) -> None:
         INSERT INTO usage_daily (day, account_id, provider, tool, actor, email, model, events,
                                  input_tokens, output_tokens, cache_write_tokens,
                                  cache_read_tokens, cost_usd, estimated_cost_usd,
-                                 unpriced_events, not_charged_events)
+                                 unpriced_events, not_charged_events, included_usd)
         SELECT day, account_id, provider, tool, actor, email, model, count(*),
                sum(input_tokens), sum(output_tokens), sum(cache_write_tokens),
                sum(cache_read_tokens), COALESCE(sum(cost_usd), 0),
                COALESCE(sum(cost_usd) FILTER (WHERE cost_source = 'estimated'), 0),
                count(*) FILTER (WHERE cost_source = 'unpriced'),
-               count(*) FILTER (WHERE cost_source = 'not_charged')
+               count(*) FILTER (WHERE cost_source = 'not_charged'),
+               {INCLUDED_USD}
         FROM usage_events
         WHERE account_id = %(acc)s AND day = ANY(%(days)s)
           {excluded}
@@ -437,11 +448,11 @@ def refresh_daily(cur, account_id: int, days: list[date]) -> None:
         INSERT INTO usage_person_daily (day, account_id, tool, person, mapped, events,
                                         input_tokens, output_tokens, cache_write_tokens,
                                         cache_read_tokens, cost_usd, estimated_cost_usd,
-                                        unpriced_events, not_charged_events)
+                                        unpriced_events, not_charged_events, included_usd)
         SELECT day, account_id, tool, coalesce(email, actor), bool_or(email IS NOT NULL),
                sum(events), sum(input_tokens), sum(output_tokens), sum(cache_write_tokens),
                sum(cache_read_tokens), sum(cost_usd), sum(estimated_cost_usd),
-               sum(unpriced_events), sum(not_charged_events)
+               sum(unpriced_events), sum(not_charged_events), sum(included_usd)
         FROM usage_daily
         WHERE account_id = %(acc)s AND day = ANY(%(days)s)
         GROUP BY day, account_id, tool, coalesce(email, actor)
@@ -453,11 +464,11 @@ def refresh_daily(cur, account_id: int, days: list[date]) -> None:
         INSERT INTO usage_day_totals (day, account_id, tool, model, events, input_tokens,
                                       output_tokens, cache_write_tokens, cache_read_tokens,
                                       cost_usd, estimated_cost_usd, unpriced_events,
-                                      not_charged_events)
+                                      not_charged_events, included_usd)
         SELECT day, account_id, tool, model, sum(events), sum(input_tokens),
                sum(output_tokens), sum(cache_write_tokens), sum(cache_read_tokens),
                sum(cost_usd), sum(estimated_cost_usd), sum(unpriced_events),
-               sum(not_charged_events)
+               sum(not_charged_events), sum(included_usd)
         FROM usage_daily
         WHERE account_id = %(acc)s AND day = ANY(%(days)s)
         GROUP BY day, account_id, tool, model
@@ -468,7 +479,7 @@ def refresh_daily(cur, account_id: int, days: list[date]) -> None:
 
 _BLOCK_SUMS = ("events", "input_tokens", "output_tokens", "cache_write_tokens",
                "cache_read_tokens", "cost_usd", "estimated_cost_usd", "unpriced_events",
-               "not_charged_events")
+               "not_charged_events", "included_usd")
 
 
 def _refresh_person_blocks(cur, account_id: int, days: list[date]) -> None:
