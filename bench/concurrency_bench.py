@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import secrets
 import signal
 import socket
 import statistics
@@ -41,7 +42,7 @@ from bench.import_bench import dsn, server_url  # noqa: E402
 from bench.pages_bench import pages, percentile  # noqa: E402
 
 ADMIN = "a@example.com"
-SECRET = "bench-concurrency-secret-key-0123456789"
+SECRET = secrets.token_hex(32)  # a fresh key per run: production refuses weak ones
 
 
 def bench_database(tmp: Path, args) -> str:
@@ -64,7 +65,11 @@ def server_env(db_url: str, redis_url: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ABACUS_", "DATABASE_"))}
     env.update({"ABACUS_ENV": "production", "DATABASE_URL": db_url, "REDIS_URL": redis_url,
                 "SECRET_KEY": SECRET, "ALLOWED_DOMAINS": "example.com",
-                "ABACUS_ADMINS": ADMIN})
+                "ABACUS_ADMINS": ADMIN,
+                # Production needs a sign-in provider configured; the bench never uses it
+                # (its admin's session is made directly).
+                "GOOGLE_CLIENT_ID": "bench.apps.googleusercontent.com",
+                "GOOGLE_CLIENT_SECRET": secrets.token_hex(16)})
     return env
 
 
@@ -116,18 +121,18 @@ def start_server(env: dict[str, str], port: int, workers: int, threads: int
            "--error-logfile", "-", "wsgi:app"]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, start_new_session=True)
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             sys.exit(f"gunicorn exited: {proc.stderr.read().decode()[-2000:]}")
         try:
-            if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
+            if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=10).status_code == 200:
                 return proc
-        except requests.ConnectionError:
+        except requests.RequestException:  # not listening yet, or busy booting workers
             pass
         time.sleep(0.3)
     stop_server(proc)
-    sys.exit("gunicorn did not answer /healthz within 60 s")
+    sys.exit("gunicorn did not answer /healthz within 120 s")
 
 
 def stop_server(proc: subprocess.Popen) -> None:
