@@ -1,13 +1,22 @@
-"""Page server time over a large history.
+"""Server time of every page and CSV export at every range, over a large history.
 
-    python bench/pages_bench.py [--events 10000000] [--people 2000] [--days 365] [--requests 20]
+    python bench/pages_bench.py [--events 10000000] [--people 2000] [--days 365]
+                                [--requests 20] [--keep] [--only LABEL]
 
-COPYs N synthetic events (people × days × 3 tools × 12 models) into a fresh, migrated
-database, builds the daily rollups, then requests `/`, `/team` (sorted by cost),
-`/users/<email>` and `/usage` through the Flask test client (default 30-day range), 20 times
-each after one warm-up request, and prints p50/p95 per page and a last line with the worst
-p95. Goal: every p95 < 150 ms. Uses DATABASE_URL's server, else TEST_DATABASE_URL's, else the
-embedded PostgreSQL.
+COPYs N synthetic events (people x days x 3 tools x 12 models, fixed seed) into a migrated
+database, builds the rollups (the real `ingest.rebuild_rollups`), then requests every page
+(`/`, `/team?sort=cost`, `/usage`, `/commits`, a person's page and Raw usage tab, `/status`,
+`/seats`, `/budgets`, `/incidents`) and CSV export (`/team.csv`, `/usage.csv`, the person's
+`raw.csv`, `/commits/export.csv`, `/seats/idle.csv`) at 7, 30, 90 and 365 days and a custom
+2-year range through the Flask test client as an admin, `--requests` times each after one
+warm-up, and prints p50/p95 per page x range, the load average, and last the worst p95
+(goals: pages < 150 ms, CSV exports < 300 ms).
+
+`--keep` keeps the seeded database, named after the sizes (`abacus_bench_pages_<events>_
+<people>_<days>`), and reuses it on the next run with the same sizes (a half-seeded one is
+seeded again); migrations added since are applied on reuse. Seeding 10M events takes several
+minutes: start it early, e.g. `nice -n 10 python bench/pages_bench.py --keep --seed-only &`.
+Uses DATABASE_URL's server, else TEST_DATABASE_URL's, else the embedded PostgreSQL.
 """
 
 from __future__ import annotations

@@ -308,10 +308,10 @@ def raw_records(person: str, start: date, end: date, tz: tzinfo, *, tool: str | 
                 model: str | None = None, page: int = 1, per_page: int = PER_PAGE) -> RawPage:
     """One page of the person's stored records, newest first, optionally of one tool/model.
 
-    `usage_events` has no index by person, so the rollup (whose `events` column counts
-    exactly these rows per day) says how many records there are and which few days (and
-    accounts) hold the requested page; only those days are read from `usage_events`, through
-    its (account, day) index. A page past the end shows the last page.
+    The rollup (whose `events` column counts exactly these rows per day) says how many
+    records there are and which few days (and accounts) hold the requested page; only the
+    person's rows of those days are read from `usage_events`, through its
+    (coalesce(email, actor), day) index. A page past the end shows the last page.
     """
     session = db.session
     scope = [is_person(person), in_range(start, end)]
@@ -352,8 +352,8 @@ def raw_records(person: str, start: date, end: date, tz: tzinfo, *, tool: str | 
 def raw_export(person: str, start: date, end: date, tz: tzinfo, *, tool: str | None = None,
                model: str | None = None) -> list[RawRecord]:
     """Every stored record the Raw usage tab lists for these filters (all its pages), newest
-    first. The rollup names the (day, account) pairs holding them, so only those are read
-    from `usage_events`, through its (account, day) index."""
+    first. The rollup names the (day, account) pairs holding them; the person's rows of those
+    are read from `usage_events` through its (coalesce(email, actor), day) index."""
     scope = [is_person(person), in_range(start, end)]
     if tool:
         scope.append(D.tool == tool)

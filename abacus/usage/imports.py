@@ -1,5 +1,7 @@
 """Streaming CSV importers (Cursor's dashboard usage export first).
 
+A well-formed file takes the SQL path (see "The SQL path" below: PostgreSQL parses it, no
+Python object per row); any other file, or one the SQL path hands back, takes this one.
 One pass over the file: each row is parsed and validated, good rows stream straight into
 `ingest` (COPY into a staging table), and the whole import runs in one transaction. If any row
 is bad and `skip_invalid` is off, the transaction is rolled back, so nothing is stored, and the
