@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test lint bench-import bench-sync bench-pages clean-venv image-test
+.PHONY: run test lint bench-import bench-sync bench-pages bench-concurrency clean-venv image-test
 
 run: $(VENV)/.installed-embedded
 	$(BIN)/python -m abacus.devserver
@@ -26,6 +26,10 @@ bench-sync: $(VENV)/.installed-embedded-dev
 
 bench-pages: $(VENV)/.installed-embedded-dev
 	$(BIN)/python bench/pages_bench.py $(BENCH_ARGS)
+
+# Needs the database `make bench-pages BENCH_ARGS=--keep` seeded, and gunicorn installed.
+bench-concurrency: $(VENV)/.installed-embedded-dev
+	$(BIN)/python bench/concurrency_bench.py $(BENCH_ARGS)
 
 # Build the container image and smoke-test it (migrate, web, /healthz, /readyz) against this
 # machine's PostgreSQL and Redis; needs root, no .venv. See docs/deployment.md.

@@ -134,22 +134,33 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the bench database")
     args = parser.parse_args()
 
+    print(f"load average at start: {os.getloadavg()}", flush=True)
     with tempfile.TemporaryDirectory(prefix="abacus-bench-") as tmpdir:
         tmp = Path(tmpdir)
-        csv_path = tmp / "cursor-export.csv"
-        t0 = time.perf_counter()
-        generate(csv_path, args.rows)
-        size_mb = csv_path.stat().st_size / 1e6
-        print(f"generated {args.rows} rows ({size_mb:.0f} MB) in {time.perf_counter() - t0:.1f}s",
-              flush=True)
+        # A quarter-size file first: peak RSS only grows, so if the full file's peak is no
+        # higher, memory does not grow with the file.
+        rss = []
+        for rows in (max(1, args.rows // 4), args.rows):
+            csv_path = tmp / f"cursor-export-{rows}.csv"
+            t0 = time.perf_counter()
+            generate(csv_path, rows)
+            size_mb = csv_path.stat().st_size / 1e6
+            print(f"generated {rows} rows ({size_mb:.0f} MB) in {time.perf_counter() - t0:.1f}s",
+                  flush=True)
+            with scratch_database(tmp, keep=args.keep and rows == args.rows) as db_url:
+                inserted, import_s = run_import(db_url, csv_path, tmp)
+                peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+                rss.append((rows, size_mb, peak_mb))
+                print(f"import: {inserted} events stored in {import_s:.1f}s, peak RSS so far "
+                      f"{peak_mb:.0f} MB", flush=True)
+                if rows == args.rows:
+                    copy_s = run_copy(db_url, csv_path)
+                    print(f"COPY into a bare table: {copy_s:.1f}s", flush=True)
+            csv_path.unlink()
 
-        with scratch_database(tmp, keep=args.keep) as db_url:
-            inserted, import_s = run_import(db_url, csv_path, tmp)
-            peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-            print(f"import: {inserted} events stored in {import_s:.1f}s", flush=True)
-            copy_s = run_copy(db_url, csv_path)
-            print(f"COPY into a bare table: {copy_s:.1f}s", flush=True)
-
+    print("peak RSS by file size: " + ", ".join(f"{r} rows ({mb:.0f} MB) {peak:.0f} MB"
+                                               for r, mb, peak in rss))
+    print(f"load average at end: {os.getloadavg()}")
     import_rate = args.rows / import_s
     copy_rate = args.rows / copy_s
     print(f"import: {args.rows} rows in {import_s:.1f}s ({import_rate:.0f} rows/s), "

@@ -1,19 +1,25 @@
-"""Cursor team sync throughput against the fake Admin API, pacing off.
+"""Sync throughput at org scale against the provider fakes, pacing off: is our side ever the
+bottleneck?
 
-    python bench/sync_bench.py [--events N] [--days D] [--page-size P]
+    python bench/sync_bench.py [--provider cursor,anthropic] [--people 2000] [--days 30]
+                               [--events-per-day 2]
 
-Serves N events spread over D days from the fake Cursor Admin API (tests/fakes, a real HTTP
-server on 127.0.0.1), syncs them through the real path (`sync.sync_account`: provider, HTTP
-session, ingest, commit per day) into a fresh migrated database, then syncs again (everything
-unchanged). Prints where the time went:
+For each provider, serves `--people` people over `--days` days from its fake (tests/fakes, a
+real HTTP server on 127.0.0.1): Cursor Admin API events (`--events-per-day` per person-day)
+and Anthropic Claude Code analytics (one record per person-day, two models each). Syncs them
+through the real path (`sync.sync_account`: provider, HTTP session, ingest, commit per day)
+into a fresh migrated database, then syncs again (everything unchanged), and prints where the
+time went and the time per account-day (one day of the whole org for one account):
 
-    first sync: 100000 events in 9.1s (11000 events/s) | fake server 3.0s, our HTTP+parse+
-    normalize 3.5s, ingest 2.6s | re-sync ...
+    cursor first sync: 120000 events in 41.0s | fake 9.1s, ours: HTTP+parse 18.2s,
+    ingest 13.7s | per account-day: ours 1.06s vs >= 12.0s the documented limit allows
 
-"Fake server" is time spent inside the fake producing pages (the stand-in for Cursor); the
-rest is ours. The goal is that our side is never the bottleneck: with the documented 20
-requests/min and 1000 events per page, Cursor can hand out at most ~333 events/s.
-Uses DATABASE_URL's server, else TEST_DATABASE_URL's, else the embedded PostgreSQL.
+"Fake" is time spent inside the fake producing pages (the stand-in for the provider); the rest
+is ours. The documented limits (shared/providers/*.md): Cursor Admin API 20 requests/min per
+team with up to 1000 events per page; Anthropic publishes no number for Claude Code
+analytics and supports "polling once per minute for sustained use" (a page of up to
+1000 records per request). Uses DATABASE_URL's server, else TEST_DATABASE_URL's, else the
+embedded PostgreSQL.
 """
 
 from __future__ import annotations
@@ -34,23 +40,45 @@ from bench.import_bench import scratch_database  # noqa: E402
 
 MODELS = ["claude-4.5-sonnet", "claude-4.5-sonnet-thinking", "default", "gpt-5", "gpt-5-codex",
           "claude-4.5-opus-high-thinking", "composer-1", "claude-4-sonnet"]
+CLAUDE_MODELS = ["claude-sonnet-4-5-20250929", "claude-opus-4-5", "claude-haiku-4-5"]
 KINDS = ["Included in Business", "Usage-based", "Errored, Not Charged"]
-API_DOCUMENTED_EVENTS_PER_S = 20 * 1000 / 60  # 20 requests/min x 1000 events per page
+# Seconds per request the documented limits impose at the least, and records per request.
+LIMITS = {"cursor": (60 / 20, 1000, "20 requests/min, 1000 events per page"),
+          "anthropic": (60 / 1, 1000, "polling once per minute sustained, 1000 records/page")}
 
 
-def seed(fake, events: int, days: int, start: datetime, rng: random.Random) -> None:
-    users = [f"dev{i:03d}@example.com" for i in range(50)]
-    span_ms = days * 86_400_000
+def seed_cursor(fake, people: int, days: int, per_day: int, start: datetime,
+                rng: random.Random) -> int:
+    users = [f"dev{i:04d}@example.com" for i in range(people)]
     base = int(start.timestamp() * 1000)
-    for _ in range(events):
-        token_based = rng.random() > 0.05
-        fake.add_event(base + rng.randrange(span_ms), rng.choice(users), rng.choice(MODELS),
-                       kind=rng.choice(KINDS), input=rng.randint(0, 50000),
-                       output=rng.randint(0, 20000), cache_write=rng.randint(0, 30000),
-                       cache_read=rng.randint(0, 900000),
-                       total_cents=Decimal(rng.randint(0, 50000)) / 1000,
-                       charged_cents=Decimal(rng.randint(0, 60000)) / 1000,
-                       token_based=token_based)
+    n = 0
+    for d in range(days):
+        for user in users:
+            for _ in range(per_day):
+                fake.add_event(base + d * 86_400_000 + rng.randrange(86_400_000), user,
+                               rng.choice(MODELS), kind=rng.choice(KINDS),
+                               input=rng.randint(0, 50000), output=rng.randint(0, 20000),
+                               cache_write=rng.randint(0, 30000),
+                               cache_read=rng.randint(0, 900000),
+                               total_cents=Decimal(rng.randint(0, 50000)) / 1000,
+                               charged_cents=Decimal(rng.randint(0, 60000)) / 1000,
+                               token_based=rng.random() > 0.05)
+                n += 1
+    return n
+
+
+def seed_anthropic(fake, people: int, days: int, start: datetime, rng: random.Random) -> int:
+    n = 0
+    for d in range(days):
+        day = (start + timedelta(days=d)).date()
+        for i in range(people):
+            models = [(m, rng.randint(0, 50000), rng.randint(0, 20000),
+                       rng.randint(0, 900000), rng.randint(0, 30000),
+                       Decimal(rng.randint(0, 50000)) / 100)
+                      for m in rng.sample(CLAUDE_MODELS, 2)]
+            fake.add_claude_code(day, actor_email=f"dev{i:04d}@example.com", models=models)
+            n += 1
+    return n
 
 
 class Timer:
@@ -67,32 +95,38 @@ class Timer:
         return timed
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--events", type=int, default=100_000)
-    parser.add_argument("--days", type=int, default=7)
-    parser.add_argument("--page-size", type=int, default=1000,
-                        help="events per page the fake serves (Cursor: up to 1000)")
-    args = parser.parse_args()
+def fake_for(provider: str):
+    if provider == "cursor":
+        from tests.fakes.cursor_admin import DEFAULT_KEY, FakeCursorAdmin
 
+        return FakeCursorAdmin(), {"api_key": DEFAULT_KEY}
+    from tests.fakes.anthropic import FakeAnthropic
+
+    key = "sk-ant-admin01-bench"
+    return FakeAnthropic(admin_keys=(key,)), {"admin_key": key}
+
+
+def bench(provider: str, args, start: datetime) -> list[str]:
     from flask_migrate import upgrade
 
     from abacus import create_app
     from abacus.extensions import db
     from abacus.sync import accounts
     from abacus.sync import engine as sync
-    from tests.fakes.cursor_admin import DEFAULT_KEY, FakeCursorAdmin
 
-    start = datetime(2026, 6, 1, tzinfo=UTC)
     first_day, last_day = start.date(), (start + timedelta(days=args.days - 1)).date()
-    with tempfile.TemporaryDirectory(prefix="abacus-bench-") as tmpdir, \
-            FakeCursorAdmin() as fake:
+    fake, credentials = fake_for(provider)
+    lines = []
+    with tempfile.TemporaryDirectory(prefix="abacus-bench-") as tmpdir, fake:
         tmp = Path(tmpdir)
         t0 = time.perf_counter()
-        seed(fake, args.events, args.days, start, random.Random(1))
-        fake.max_page_size = args.page_size
-        print(f"fake Cursor: {args.events} events over {args.days} days "
-              f"(seeded in {time.perf_counter() - t0:.1f}s)", flush=True)
+        rng = random.Random(1)
+        if provider == "cursor":
+            records = seed_cursor(fake, args.people, args.days, args.events_per_day, start, rng)
+        else:
+            records = seed_anthropic(fake, args.people, args.days, start, rng)
+        print(f"{provider}: fake serves {records} records ({args.people} people x "
+              f"{args.days} days), seeded in {time.perf_counter() - t0:.1f}s", flush=True)
         server_timer = Timer()
         fake._dispatch = server_timer.wrap(fake._dispatch)
 
@@ -103,33 +137,59 @@ def main() -> None:
                               "REDIS_URL": "redis://127.0.0.1:1/0"}, dotenv=False)
             with app.app_context():
                 upgrade()
-                account = accounts.add_account("cursor", "bench", {"api_key": DEFAULT_KEY},
+                account = accounts.add_account(provider, "bench", credentials,
                                                {"base_url": fake.url})
                 db.session.commit()
                 ingest_timer = Timer()
-                sync.ingest = ingest_timer.wrap(sync.ingest)
-                lines = []
-                for label in ("first sync", "re-sync"):
-                    server_timer.seconds = ingest_timer.seconds = 0.0
-                    requests_before = len(fake.requests)
-                    started = time.perf_counter()
-                    outcome = sync.sync_account(account.id, first=first_day, last=last_day)
-                    total = time.perf_counter() - started
-                    assert outcome.status == "success", outcome.message
-                    assert outcome.fetched == args.events, outcome
-                    ours = total - server_timer.seconds - ingest_timer.seconds
-                    lines.append(
-                        f"{label}: {outcome.fetched} events in {total:.1f}s "
-                        f"({outcome.fetched / total:.0f} events/s; {outcome.inserted} new, "
-                        f"{outcome.unchanged} unchanged; "
-                        f"{len(fake.requests) - requests_before} requests) | fake server "
-                        f"{server_timer.seconds:.1f}s, our HTTP+parse+normalize {ours:.1f}s, "
-                        f"ingest {ingest_timer.seconds:.1f}s")
-                    print(lines[-1], flush=True)
+                real_ingest = sync.ingest
+                sync.ingest = ingest_timer.wrap(real_ingest)
+                try:
+                    for label in ("first sync", "re-sync"):
+                        server_timer.seconds = ingest_timer.seconds = 0.0
+                        requests_before = len(fake.requests)
+                        started = time.perf_counter()
+                        outcome = sync.sync_account(account.id, first=first_day, last=last_day)
+                        total = time.perf_counter() - started
+                        assert outcome.status == "success", outcome.message
+                        requests = len(fake.requests) - requests_before
+                        ours = total - server_timer.seconds
+                        per_request, per_page, text = LIMITS[provider]
+                        floor = per_request * max(requests, -(-outcome.fetched // per_page))
+                        lines.append(
+                            f"{provider} {label}: {outcome.fetched} records in {total:.1f}s "
+                            f"({outcome.inserted} new, {outcome.unchanged} unchanged; "
+                            f"{requests} requests) | fake {server_timer.seconds:.1f}s, ours: "
+                            f"HTTP+parse {ours - ingest_timer.seconds:.1f}s, ingest "
+                            f"{ingest_timer.seconds:.1f}s | per account-day: ours "
+                            f"{ours / args.days:.2f}s vs >= {floor / args.days:.1f}s the "
+                            f"documented limit allows ({text}) -> "
+                            f"{'ours is not the bottleneck' if ours < floor else 'OURS IS'}")
+                        print(lines[-1], flush=True)
+                finally:
+                    sync.ingest = real_ingest
                 db.session.remove()
                 db.engine.dispose()
-    print(f"Cursor's documented limit allows ~{API_DOCUMENTED_EVENTS_PER_S:.0f} events/s "
-          "(20 requests/min x 1000 per page)")
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--provider", default="cursor,anthropic")
+    parser.add_argument("--people", type=int, default=2000)
+    parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--events-per-day", type=int, default=2,
+                        help="Cursor events per person-day")
+    args = parser.parse_args()
+    import os
+
+    print(f"load average at start: {os.getloadavg()}", flush=True)
+    start = datetime(2026, 6, 1, tzinfo=UTC)
+    lines = []
+    for provider in args.provider.split(","):
+        lines += bench(provider, args, start)
+    print(f"load average at end: {os.getloadavg()}")
+    for line in lines:
+        print(line)
 
 
 if __name__ == "__main__":

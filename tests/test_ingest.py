@@ -38,9 +38,13 @@ def rec(key: str, *, minutes: int = 0, actor: str = "ann@example.com", model: st
 # The figures of a group of usage_events, and the same figures as a rollup row stores them.
 EVENT_SUMS = """count(*) AS events, sum(input_tokens) i, sum(output_tokens) o,
     sum(cache_write_tokens) cw, sum(cache_read_tokens) cr, COALESCE(sum(cost_usd), 0) AS cost,
-    count(*) FILTER (WHERE cost_source = 'unpriced') AS unpriced"""
+    count(*) FILTER (WHERE cost_source = 'unpriced') AS unpriced,
+    COALESCE(sum(COALESCE(cost_usd, 0) - (extras->>'billed_usd')::numeric)
+                 FILTER (WHERE tool = 'copilot' AND extras ? 'billed_usd'), 0)
+      + COALESCE(sum(COALESCE(cost_usd, 0))
+                 FILTER (WHERE tool = 'cursor' AND kind ILIKE '%included%'), 0) AS included"""
 ROLLUP_SUMS = """events, input_tokens i, output_tokens o, cache_write_tokens cw,
-    cache_read_tokens cr, cost_usd cost, unpriced_events unpriced"""
+    cache_read_tokens cr, cost_usd cost, unpriced_events unpriced, included_usd included"""
 
 
 def differences(aggregate: str, rollup: str) -> list:
@@ -82,6 +86,25 @@ def test_new_events_are_inserted_and_rolled_up(ctx):
         "SELECT events, input_tokens, cost_usd FROM usage_daily WHERE day = :d"),
         {"d": T0.date()}).one()
     assert day == (2, 150, Decimal("1.000000"))
+
+
+def test_included_usage_is_rolled_up_with_the_rest(ctx):
+    """Seat-included usage (Cursor's included kinds, Copilot's gross minus billed) is kept in
+    every rollup, equal to the same sum over the events."""
+    cursor, copilot = make_account("cur"), make_account("gh", "copilot")
+    ingest(cursor, [rec("a", kind="Included in Business", cost=Decimal("0.40")),
+                    rec("b", minutes=1, kind="Usage-based", cost=Decimal("1.00")),
+                    rec("c", minutes=60 * 24, kind="Included", cost=Decimal("0.10"))])
+    billed = rec("d", tool="copilot", kind="", cost=Decimal("3.00"))
+    billed.extras["billed_usd"] = "1.25"
+    ingest(copilot, [billed])
+    db.session.commit()
+    assert rollup_mismatches() == []
+    assert db.session.execute(text("SELECT sum(included_usd) FROM usage_day_totals")
+                              ).scalar() == Decimal("2.250000")  # 0.40 + 0.10 + (3 - 1.25)
+    assert db.session.execute(text(
+        "SELECT sum(included_usd) FROM usage_person_blocks WHERE level = 1")
+    ).scalar() == Decimal("2.250000")
 
 
 def test_resending_the_same_batch_changes_nothing(ctx):

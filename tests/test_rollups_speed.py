@@ -42,9 +42,9 @@ def at(day: date, hour: int = 12) -> datetime:
 def rec(key: str, day: date, *, actor: str = "ann@example.com",
         email: str | None = "ann@example.com", tool: str = "cursor", model: str = "gpt-5",
         inp: int = 100, out: int = 10, cost: Decimal | None = Decimal("0.25"),
-        hour: int = 12, not_charged: bool = False) -> UsageRecord:
+        hour: int = 12, not_charged: bool = False, kind: str = "") -> UsageRecord:
     return UsageRecord(event_key=key, occurred_at=at(day, hour), tool=tool, actor=actor,
-                       email=email, raw_model=model, kind="", input_tokens=inp,
+                       email=email, raw_model=model, kind=kind, input_tokens=inp,
                        output_tokens=out, cache_write_tokens=0, cache_read_tokens=0,
                        cost_usd=Decimal(0) if not_charged else cost, not_charged=not_charged)
 
@@ -98,13 +98,16 @@ def block_mismatches() -> list:
                    COALESCE(sum(cost_usd) FILTER (WHERE cost_source = 'estimated'), 0) AS est,
                    count(*) FILTER (WHERE cost_source = 'unpriced') AS unpriced,
                    count(*) FILTER (WHERE cost_source = 'not_charged') AS not_charged,
+                   COALESCE(sum(COALESCE(cost_usd, 0))
+                            FILTER (WHERE tool = 'cursor' AND kind ILIKE '%included%'), 0)
+                       AS included,
                    min(day) AS first_day, max(day) AS last_day
             FROM ev GROUP BY 1, 2, 3, 4, 5),
         roll AS (
             SELECT level, start, account_id, tool, person, mapped, events, input_tokens,
                    output_tokens, cache_write_tokens, cache_read_tokens, cost_usd,
-                   estimated_cost_usd, unpriced_events, not_charged_events, first_day,
-                   last_day
+                   estimated_cost_usd, unpriced_events, not_charged_events, included_usd,
+                   first_day, last_day
             FROM usage_person_blocks)
         (SELECT * FROM agg EXCEPT ALL SELECT * FROM roll)
         UNION ALL
@@ -198,15 +201,16 @@ def test_resending_usage_numbers_nobody_again(ctx):
 
 
 record_strategy = st.builds(
-    lambda key, day, who, tool, inp, nc: rec(
+    lambda key, day, who, tool, inp, nc, kind: rec(
         key, DAY0 + timedelta(days=day), actor=who, email=None if who == "key-1" else who,
-        tool=tool, inp=inp, not_charged=nc),
+        tool=tool, inp=inp, not_charged=nc, kind=kind),
     key=st.sampled_from([f"e{i}" for i in range(12)]),
     day=st.integers(min_value=0, max_value=40),
     who=st.sampled_from(["ann@example.com", "bob@example.com", "key-1"]),
     tool=st.sampled_from(["cursor", "claude_code"]),
     inp=st.integers(min_value=0, max_value=1000),
     nc=st.booleans(),  # a not-charged event ($0, counted apart)
+    kind=st.sampled_from(["", "Included in Business"]),  # included in a seat (included_usd)
 )
 
 

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from ..extensions import db
 from ..models import BilledCostLine as B
-from ..models import UsageDaily as D
+from ..models import UsageDayTotals as D
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,8 @@ def cents(amount: Decimal) -> Decimal:
 def bill_comparison(account_id: int, start: date, end: date) -> BillComparison:
     """Days start..end with a bill or usage for the account. Bill days are the provider's
     UTC days; usage days are the org's (records of whole UTC days sit at noon UTC, so the
-    two agree in every time zone from UTC-11 to UTC+11)."""
+    two agree in every time zone from UTC-11 to UTC+11). Usage comes from the team-wide
+    daily rollup (days × models rows, not days × people)."""
     reported = dict(db.session.execute(
         select(B.day, func.sum(B.amount_usd))
         .where(B.account_id == account_id, B.day.between(start, end))

@@ -266,7 +266,8 @@ def person_tool_rows(start: date, end: date, *, with_days: bool = False,
         days, blocks = split_range(start, end)
     width = (end - start).days + 1
     sums = ("events", "input_tokens", "output_tokens", "cache_write_tokens",
-            "cache_read_tokens", "cost_usd", "estimated_cost_usd", "unpriced_events")
+            "cache_read_tokens", "cost_usd", "estimated_cost_usd", "unpriced_events",
+            "included_usd")
     varbit = BIT(varying=True)
     zeros = cast(func.repeat("0", width), varbit)
     single = [P.person, P.tool, P.mapped, *(getattr(P, name) for name in sums),

@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from ..extensions import db
 from ..models import UsageEvent as E
-from .person import is_person
+from .person import is_person_event
 
 TOOL = "copilot"
 ORG_SPEND = "org_spend"
@@ -119,7 +119,7 @@ def activity(start: date, end: date, person: str | None = None) -> Activity:
     query = (select(E.day, E.actor, E.email, E.kind, E.cost_usd, E.cost_source, E.extras)
              .where(E.tool == TOOL, E.day >= start, E.day <= end))
     if person is not None:
-        query = query.where(is_person(person, E))
+        query = query.where(is_person_event(person))
     out = Activity()
     features: dict[str, Named] = {}
     ides: dict[str, Named] = {}

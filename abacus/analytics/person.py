@@ -33,6 +33,12 @@ def is_person(person: str, table=D) -> ColumnElement[bool]:
     return or_(table.email == person, and_(table.email.is_(None), table.actor == person))
 
 
+def is_person_event(person: str) -> ColumnElement[bool]:
+    """usage_events rows of `person`, in the form its (coalesce(email, actor), day) index
+    serves (the same rows as `is_person`)."""
+    return func.coalesce(E.email, E.actor) == person
+
+
 # --- dataclasses -------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -313,10 +319,10 @@ def raw_records(person: str, start: date, end: date, tz: tzinfo, *, tool: str | 
                 model: str | None = None, page: int = 1, per_page: int = PER_PAGE) -> RawPage:
     """One page of the person's stored records, newest first, optionally of one tool/model.
 
-    `usage_events` has no index by person, so the rollup (whose `events` column counts
-    exactly these rows per day) says how many records there are and which few days (and
-    accounts) hold the requested page; only those days are read from `usage_events`, through
-    its (account, day) index. A page past the end shows the last page.
+    The rollup (whose `events` column counts exactly these rows per day) says how many
+    records there are and which few days (and accounts) hold the requested page; only the
+    person's rows of those days are read from `usage_events`, through its
+    (coalesce(email, actor), day) index. A page past the end shows the last page.
     """
     session = db.session
     scope = [is_person(person), in_range(start, end)]
@@ -357,8 +363,8 @@ def raw_records(person: str, start: date, end: date, tz: tzinfo, *, tool: str | 
 def raw_export(person: str, start: date, end: date, tz: tzinfo, *, tool: str | None = None,
                model: str | None = None) -> list[RawRecord]:
     """Every stored record the Raw usage tab lists for these filters (all its pages), newest
-    first. The rollup names the (day, account) pairs holding them, so only those are read
-    from `usage_events`, through its (account, day) index."""
+    first. The rollup names the (day, account) pairs holding them; the person's rows of those
+    are read from `usage_events` through its (coalesce(email, actor), day) index."""
     scope = [is_person(person), in_range(start, end)]
     if tool:
         scope.append(D.tool == tool)
@@ -375,7 +381,7 @@ def raw_export(person: str, start: date, end: date, tz: tzinfo, *, tool: str | N
 def _events(person: str, days: list[date], accounts: set[int], tz: tzinfo, tool: str | None,
             model: str | None, *, limit: int | None = None, offset: int = 0) -> list[RawRecord]:
     """The person's events on these days of these accounts, newest first."""
-    where = [is_person(person, E), counted_events(), E.day.in_(days),
+    where = [is_person_event(person), counted_events(), E.day.in_(days),
              E.account_id.in_(sorted(accounts))]
     if tool:
         where.append(E.tool == tool)

@@ -17,7 +17,6 @@ from sqlalchemy import (
     BigInteger,
     ColumnElement,
     Numeric,
-    Text,
     and_,
     cast,
     func,
@@ -260,8 +259,7 @@ class _Query:
                 func.jsonb_object_agg(c.tool, tool_tokens).label("by_tool"),
                 cast(func.coalesce(func.sum(tool_tokens).filter(c.tool == sort_tool), 0),
                      BigInteger).label("sort_tool"),
-                func.length(func.replace(cast(func.bit_or(c.days_bits), Text), "0", ""))
-                .label("days"),
+                cast(func.bit_count(func.bit_or(c.days_bits)), BigInteger).label("days"),
             )
             .group_by(c.person)
             .subquery("sums")

@@ -15,26 +15,26 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import Numeric, and_, case, func, or_, select
+from sqlalchemy import func, select
 
-from ..analytics.person import is_person
+from ..analytics.common import person_tool_rows
 from ..extensions import db
-from ..models import UsageEvent as E
+from ..models import UsageDayTotals as T
 from .cost import cents
 
 
 def included_by_tool(start: date, end: date, person: str | None = None
                      ) -> dict[str, Decimal]:
     """Included usage value per tool over start..end (everyone, or one person), in cents;
-    tools with none are left out."""
-    cost = func.coalesce(E.cost_usd, 0)
-    copilot = and_(E.tool == "copilot", E.extras.has_key("billed_usd"))
-    cursor = and_(E.tool == "cursor", E.kind.ilike("%included%"))
-    value = case((copilot, cost - E.extras["billed_usd"].astext.cast(Numeric)), else_=cost)
-    query = (select(E.tool, func.sum(value)).where(E.day >= start, E.day <= end,
-                                                  or_(copilot, cursor)).group_by(E.tool))
-    if person is not None:
-        query = query.where(is_person(person.lower(), E))
+    tools with none are left out. Reads the rollups' `included_usd` (the rule is
+    `usage.ingest.INCLUDED_USD`): the team-wide daily rollup, or the person's blocks."""
+    if person is None:
+        query = (select(T.tool, func.sum(T.included_usd)).where(T.day.between(start, end))
+                 .group_by(T.tool))
+    else:
+        rows = person_tool_rows(start, end).c
+        query = (select(rows.tool, func.sum(rows.included_usd))
+                 .where(rows.person == person.lower()).group_by(rows.tool))
     out = {}
     for tool, total in db.session.execute(query):
         # Billed above the gross value (a revised bill) leaves nothing included, not less.

@@ -23,6 +23,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from ..extensions import db
@@ -63,9 +64,9 @@ CREATE TEMP TABLE ingest_raw (
     not_charged boolean NOT NULL
 ) ON COMMIT DROP;
 """
-_STAGE_COLUMNS = ("seq, event_key, occurred_at, tool, actor, email, model, raw_model, kind, "
-                  "input_tokens, output_tokens, cache_write_tokens, cache_read_tokens, "
-                  "cost_usd, extras, day, not_charged")
+STAGE_COLUMNS = ("seq, event_key, occurred_at, tool, actor, email, model, raw_model, kind, "
+                 "input_tokens, output_tokens, cache_write_tokens, cache_read_tokens, "
+                 "cost_usd, extras, day, not_charged")
 
 # COPY text format: backslash, tab and line breaks must be escaped inside values.
 _ZERO = timedelta(0)
@@ -100,21 +101,40 @@ def ingest(account: Account, records: Iterable[UsageRecord], run_id: int | None 
 
     `progress(n)` is called with the number of records streamed so far (every 10,000).
     """
-    session = db.session
     tz = _timezone()
-    raw = session.connection().connection.dbapi_connection
+
+    def fill(cur, _tz: str) -> None:
+        cur.copy_expert(f"COPY ingest_raw ({STAGE_COLUMNS}) FROM STDIN",
+                        _LineReader(_copy_lines(records, progress, ZoneInfo(tz))))
+
+    return ingest_staged(account, fill, run_id)
+
+
+def ingest_staged(account: Account, fill: Callable[[Any, str], None],
+                  run_id: int | None = None) -> IngestResult:
+    """`ingest`, for a batch the caller writes into the temp table `ingest_raw` itself:
+    `fill(cursor, org_time_zone)` runs after the table is created (columns as
+    `STAGE_COLUMNS`, `day` in the org time zone, `model` canonical), in the same
+    transaction. Bulk imports use it to let PostgreSQL parse and transform a file in SQL
+    instead of building a Python object per row."""
+    raw = db.session.connection().connection.dbapi_connection
     with raw.cursor() as cur:
         # One writer per account at a time (until commit), so concurrent syncs and imports of
         # one account cannot both insert the same event.
         cur.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_LOCK_NAMESPACE, account.id))
+        # usage_events.account_id has no foreign key (its per-row check cost a bulk import
+        # a tenth of its time); this share lock keeps the account from being deleted until
+        # commit, which is what the key's check guaranteed.
+        cur.execute("SELECT 1 FROM accounts WHERE id = %s FOR KEY SHARE", (account.id,))
+        if cur.fetchone() is None:
+            raise ValueError(f"account {account.id} does not exist")
         # Room to hash-aggregate a large batch instead of sorting it on disk.
         cur.execute("SET LOCAL work_mem = '256MB'")
         # Plans here are simple scans and joins; compiling them (JIT) costs more than it saves.
         cur.execute("SET LOCAL jit = off")
         cur.execute(_STAGE_DDL)
         load_price_segments(cur, price_segments())
-        cur.copy_expert(f"COPY ingest_raw ({_STAGE_COLUMNS}) FROM STDIN",
-                        _LineReader(_copy_lines(records, progress, ZoneInfo(tz))))
+        fill(cur, _timezone())
         result = _merge(cur, account, run_id)
         # The view depends on the temp table, which is dropped on commit.
         cur.execute("DROP VIEW pg_temp.ingest_stage")
@@ -136,6 +156,16 @@ def _timezone() -> str:  # the org time zone decides which day an event belongs 
 
     return current_app.config["ABACUS"].timezone
 
+
+# Included allowances (see seats.included): Copilot's pooled credits are an event's gross
+# cost minus `extras.billed_usd` (where billing was readable); Cursor's events of an
+# `…INCLUDED…` kind are not billed, so their whole cost is included. One home for the rule:
+# refresh_daily sums it into every rollup's `included_usd`.
+INCLUDED_USD = """COALESCE(sum(CASE
+    WHEN tool = 'copilot' AND extras ? 'billed_usd'
+        THEN COALESCE(cost_usd, 0) - (extras->>'billed_usd')::numeric
+    WHEN tool = 'cursor' AND kind ILIKE '%%included%%' THEN COALESCE(cost_usd, 0)
+    ELSE 0 END), 0)"""
 
 _OPEN_END = date(9999, 12, 31)
 _SEGMENT_COLUMNS = ("model", "valid_from", "valid_to", "source", "input", "output",
@@ -421,20 +451,21 @@ def _refresh_account(cur, account_id: int, days: list[date], settings: dict | No
         INSERT INTO usage_daily (day, account_id, provider, tool, actor, email, model, events,
                                  input_tokens, output_tokens, cache_write_tokens,
                                  cache_read_tokens, cost_usd, estimated_cost_usd,
-                                 unpriced_events, not_charged_events)
+                                 unpriced_events, not_charged_events, included_usd)
         SELECT day, account_id, provider, tool, actor, email, model, count(*),
                sum(input_tokens), sum(output_tokens), sum(cache_write_tokens),
                sum(cache_read_tokens), COALESCE(sum(cost_usd), 0),
                COALESCE(sum(cost_usd) FILTER (WHERE cost_source = 'estimated'), 0),
                count(*) FILTER (WHERE cost_source = 'unpriced'),
-               count(*) FILTER (WHERE cost_source = 'not_charged')
+               count(*) FILTER (WHERE cost_source = 'not_charged'),
+               {INCLUDED_USD}
         FROM usage_events
         WHERE account_id = %(acc)s AND day = ANY(%(days)s)
           {excluded}
         GROUP BY day, account_id, provider, tool, actor, email, model
         -- Written in day order: pages read day ranges, and rows of one day stored together
         -- make a 30-day read touch a few thousand pages instead of one page per row.
-        ORDER BY day, coalesce(email, actor)
+        ORDER BY day, coalesce(email, actor) COLLATE "C"
     """, params)
     cur.execute("DELETE FROM usage_person_daily WHERE account_id = %(acc)s "
                 "AND day = ANY(%(days)s)", params)
@@ -442,11 +473,11 @@ def _refresh_account(cur, account_id: int, days: list[date], settings: dict | No
         INSERT INTO usage_person_daily (day, account_id, tool, person, mapped, events,
                                         input_tokens, output_tokens, cache_write_tokens,
                                         cache_read_tokens, cost_usd, estimated_cost_usd,
-                                        unpriced_events, not_charged_events)
+                                        unpriced_events, not_charged_events, included_usd)
         SELECT day, account_id, tool, coalesce(email, actor), bool_or(email IS NOT NULL),
                sum(events), sum(input_tokens), sum(output_tokens), sum(cache_write_tokens),
                sum(cache_read_tokens), sum(cost_usd), sum(estimated_cost_usd),
-               sum(unpriced_events), sum(not_charged_events)
+               sum(unpriced_events), sum(not_charged_events), sum(included_usd)
         FROM usage_daily
         WHERE account_id = %(acc)s AND day = ANY(%(days)s)
         GROUP BY day, account_id, tool, coalesce(email, actor)
@@ -458,14 +489,15 @@ def _refresh_account(cur, account_id: int, days: list[date], settings: dict | No
         INSERT INTO usage_day_totals (day, account_id, tool, model, events, input_tokens,
                                       output_tokens, cache_write_tokens, cache_read_tokens,
                                       cost_usd, estimated_cost_usd, unpriced_events,
-                                      not_charged_events)
+                                      not_charged_events, included_usd)
         SELECT day, account_id, tool, model, sum(events), sum(input_tokens),
                sum(output_tokens), sum(cache_write_tokens), sum(cache_read_tokens),
                sum(cost_usd), sum(estimated_cost_usd), sum(unpriced_events),
-               sum(not_charged_events)
+               sum(not_charged_events), sum(included_usd)
         FROM usage_daily
         WHERE account_id = %(acc)s AND day = ANY(%(days)s)
         GROUP BY day, account_id, tool, model
+        ORDER BY day
     """, params)
     _refresh_day_people(cur, params)
     _refresh_person_blocks(cur, account_id, days)
@@ -473,7 +505,7 @@ def _refresh_account(cur, account_id: int, days: list[date], settings: dict | No
 
 _BLOCK_SUMS = ("events", "input_tokens", "output_tokens", "cache_write_tokens",
                "cache_read_tokens", "cost_usd", "estimated_cost_usd", "unpriced_events",
-               "not_charged_events")
+               "not_charged_events", "included_usd")
 
 
 def _refresh_person_blocks(cur, account_id: int, days: list[date]) -> None:
@@ -510,6 +542,10 @@ def _refresh_person_blocks(cur, account_id: int, days: list[date]) -> None:
                    {", ".join(f"sum(c.{name})" for name in _BLOCK_SUMS)}
             FROM ({source}) c
             GROUP BY {block}, c.account_id, c.tool, c.person
+            -- Written block by block: a page reads every row of a few blocks, and rows of
+            -- one block stored together make that a few hundred heap pages, not one per row
+            -- (a hash aggregate's output order would scatter them).
+            ORDER BY 2
         """, params)
 
 

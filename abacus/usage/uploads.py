@@ -97,6 +97,11 @@ class UploadReader(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
+    def rewind(self) -> UploadReader:
+        """Back to the first byte (an import that reads the file a second time)."""
+        self._seq, self._done, self._chunk = 0, 0, memoryview(b"")
+        return self
+
     def readinto(self, buffer) -> int:
         if not self._chunk:
             if self._done >= self.size:
