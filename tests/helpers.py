@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
+from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 
 from abacus.extensions import db
-from abacus.models import Account
+from abacus.models import Account, Team, TeamMembership
 from abacus.providers.base import UsageRecord
 from abacus.usage.ingest import ingest
 
@@ -61,3 +63,22 @@ def add_key_account(ctx, runner, provider: str, name: str, key: str, base_url: s
                     key_file(ctx, key, f"{provider}-key"), "--base-url", base_url, *extra)
     assert result.exit_code == 0, result.output
     return db.session.execute(select(Account).where(Account.name == name)).scalar_one()
+
+
+def seed_teams(*members: tuple[str, str] | tuple[str, str, dict[str, Any]]) -> dict[str, Team]:
+    """Platform ⊃ Payments, and Sales elsewhere, with `members` as (team name, person) or
+    (team name, person, more TeamMembership fields), each a member since 400 days ago.
+    Runs in the caller's app context and commits."""
+    platform = Team(name="Platform")
+    db.session.add(platform)
+    db.session.flush()
+    teams = {"Platform": platform, "Payments": Team(name="Payments", parent_id=platform.id),
+             "Sales": Team(name="Sales")}
+    db.session.add_all([teams["Payments"], teams["Sales"]])
+    db.session.flush()
+    since = date.today() - timedelta(days=400)
+    db.session.add_all([TeamMembership(team_id=teams[m[0]].id, person=m[1], valid_from=since,
+                                       **(m[2] if len(m) > 2 else {}))
+                        for m in members])
+    db.session.commit()
+    return teams

@@ -15,8 +15,8 @@ import pytest
 from sqlalchemy import select
 
 from abacus.extensions import db
-from abacus.models import AccessLogEntry, Team, TeamMembership, User
-from tests.helpers import csrf_token, seed, sign_in
+from abacus.models import AccessLogEntry, User
+from tests.helpers import csrf_token, seed, seed_teams, sign_in
 from tests.test_web import record, text_of
 
 ADMIN, FINANCE = "admin@example.com", "fin@example.com"
@@ -36,24 +36,11 @@ def usage(app, people: dict[str, tuple[str, str]]) -> None:
 def teams(app) -> None:
     """Platform (led by LEAD; PAT) ⊃ Payments (QUINN); Sales (SAM) elsewhere."""
     with app.app_context():
-        platform = Team(name="Platform")
-        db.session.add(platform)
-        db.session.flush()
-        payments = Team(name="Payments", parent_id=platform.id)
-        sales = Team(name="Sales")
-        db.session.add_all([payments, sales])
-        db.session.flush()
-        since = date.today() - timedelta(days=400)
-        db.session.add_all([
-            TeamMembership(team_id=platform.id, person=LEAD, valid_from=since, lead=True),
-            TeamMembership(team_id=platform.id, person=PAT, valid_from=since),
-            TeamMembership(team_id=payments.id, person=QUINN, valid_from=since),
-            TeamMembership(team_id=sales.id, person=SAM, valid_from=since),
-            # Led Sales until last week: not a lead today.
-            TeamMembership(team_id=sales.id, person=CAROL, valid_from=since, lead=True,
-                           valid_to=date.today() - timedelta(days=7)),
-        ])
-        db.session.commit()
+        seed_teams(("Platform", LEAD, {"lead": True}), ("Platform", PAT), ("Payments", QUINN),
+                   ("Sales", SAM),
+                   # Led Sales until last week: not a lead today.
+                   ("Sales", CAROL, {"lead": True,
+                                     "valid_to": date.today() - timedelta(days=7)}))
 
 
 def client_as(make_app, email: str, **settings: str):

@@ -11,16 +11,14 @@ not a browser session). No route ever answers 500.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
 
 from abacus.demo.seed import seed_demo
-from abacus.extensions import db
-from abacus.models import Team, TeamMembership
 from abacus.web.auth import PUBLIC_ENDPOINTS as PUBLIC  # their own tokens guard them
-from tests.helpers import seed, sign_in
+from tests.helpers import seed, seed_teams, sign_in
 from tests.test_web import record
 
 ADMIN, MEMBER, LEAD, FINANCE = ("admin@example.com", "member@example.com",
@@ -123,20 +121,8 @@ def seeded(app):
                for n, person in enumerate((ADMIN, MEMBER, LEAD, FINANCE, TEAMMATE, OUTSIDER))])
     with app.app_context():
         seed_demo(people=3, days=10, today=datetime.now(UTC))
-        platform = Team(name="Platform")
-        db.session.add(platform)
-        db.session.flush()
-        payments = Team(name="Payments", parent_id=platform.id)
-        sales = Team(name="Sales")
-        db.session.add_all([payments, sales])
-        db.session.flush()
-        since = date.today() - timedelta(days=400)
-        db.session.add_all([
-            TeamMembership(team_id=platform.id, person=LEAD, valid_from=since, lead=True),
-            TeamMembership(team_id=payments.id, person=TEAMMATE, valid_from=since),
-            TeamMembership(team_id=sales.id, person=OUTSIDER, valid_from=since),
-        ])
-        db.session.commit()
+        seed_teams(("Platform", LEAD, {"lead": True}), ("Payments", TEAMMATE),
+                   ("Sales", OUTSIDER))
 
 
 def test_the_walk_covers_the_new_areas(app):

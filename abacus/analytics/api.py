@@ -19,37 +19,17 @@ from ..extensions import db
 from ..models import Team, TeamMembership
 from ..models import UsageDayTotals as T
 from ..models import UsagePersonDaily as P
-from .common import int_sum, money_sum
+from .common import TokenCost, int_sum, money_sum
 from .scope import on_days
 
 GRAINS = ("day", "month")
 
 
 @dataclass(frozen=True)
-class Figures:
-    """A usage row's figures. `cost_usd` is the whole cost; `estimated_cost_usd` the part
-    estimated from tokens × prices (the rest the provider reported); unpriced events have
-    no price (left out of the cost) and not-charged ones cost $0 by the provider's word."""
+class Figures(TokenCost):
+    """A usage row's figures; not-charged events cost $0 by the provider's word."""
 
-    input_tokens: int
-    output_tokens: int
-    cache_write_tokens: int
-    cache_read_tokens: int
-    cost_usd: Decimal
-    estimated_cost_usd: Decimal
-    events: int
-    unpriced_events: int
     not_charged_events: int
-
-    @property
-    def tokens(self) -> int:
-        return (self.input_tokens + self.output_tokens + self.cache_write_tokens
-                + self.cache_read_tokens)
-
-    @property
-    def reported_cost_usd(self) -> Decimal:
-        """The provider-reported (billed) part of the cost."""
-        return self.cost_usd - self.estimated_cost_usd
 
 
 @dataclass(frozen=True)

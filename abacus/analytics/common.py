@@ -70,6 +70,33 @@ class Costed:
 
 
 @dataclass(frozen=True)
+class TokenCost(Costed):
+    """The token and cost figures a usage row carries (the JSON API's per-period figures, the
+    Usage breakdown). `cost_usd` is the whole cost; `estimated_cost_usd` the part estimated
+    from tokens × prices (the rest the provider reported); unpriced events have no price
+    (left out of the cost)."""
+
+    input_tokens: int
+    output_tokens: int
+    cache_write_tokens: int
+    cache_read_tokens: int
+    cost_usd: Decimal
+    estimated_cost_usd: Decimal
+    events: int
+    unpriced_events: int
+
+    @property
+    def tokens(self) -> int:
+        return (self.input_tokens + self.output_tokens + self.cache_write_tokens
+                + self.cache_read_tokens)
+
+    @property
+    def reported_cost_usd(self) -> Decimal:
+        """The provider-reported (billed) part of the cost."""
+        return self.cost_usd - self.estimated_cost_usd
+
+
+@dataclass(frozen=True)
 class Span:
     """Figures over the inclusive days start..end: a range, or the window before it."""
 

@@ -16,8 +16,8 @@ from sqlalchemy import Date, case, cast, func, literal, select, tuple_
 from ..extensions import db
 from ..models import UsageDaily as D
 from .common import (
-    Costed,
     Team,
+    TokenCost,
     count_people,
     day_people,
     day_totals,
@@ -39,17 +39,8 @@ def _check_view(view: str) -> None:
 
 
 @dataclass(frozen=True)
-class BreakdownRow(Costed):
+class BreakdownRow(TokenCost):
     key: str  # the model or the tool
-    tokens: int
-    input_tokens: int
-    output_tokens: int
-    cache_write_tokens: int
-    cache_read_tokens: int
-    cost_usd: Decimal
-    estimated_cost_usd: Decimal
-    events: int
-    unpriced_events: int
     people: int
 
 
@@ -130,9 +121,9 @@ def breakdown(view: str, start: date, end: date, team: Team = None) -> Breakdown
         .group_by(func.grouping_sets(tuple_(people_key), tuple_())))}
 
     def row(r) -> BreakdownRow:
-        return BreakdownRow(r.key or "", int(r.tokens), int(r.inp), int(r.out), int(r.cw),
-                            int(r.cr), Decimal(r.cost), Decimal(r.est), int(r.events),
-                            int(r.unpriced), people.get((r.key, r.is_total), 0))
+        return BreakdownRow(int(r.inp), int(r.out), int(r.cw), int(r.cr), Decimal(r.cost),
+                            Decimal(r.est), int(r.events), int(r.unpriced),
+                            key=r.key or "", people=people.get((r.key, r.is_total), 0))
 
     total = row(sums[0])  # the () grouping set always yields a row, sorted first
     return Breakdown(view, [row(r) for r in sums[1:]], total)

@@ -22,6 +22,7 @@ from sqlalchemy import select
 
 from ..extensions import db
 from ..models import Account, AccountSnapshot, IdentityMapping, Seat, SeatAssignment
+from ..usage.csvrows import fixed_rows
 
 HEADER = ("email", "tool", "plan", "monthly_usd", "from", "to")
 
@@ -148,14 +149,8 @@ def parse_seat_csv(text: str, name: str = "file") -> list[dict]:
         raise SeatImportError([f"{name}: the header must be {','.join(HEADER)} "
                                f"(found {','.join(header) or 'nothing'})"])
     prices, problems, rows, seen = PlanPrices(), [], [], {}
-    for n, raw in enumerate(reader, start=2):
-        if not any(cell.strip() for cell in raw):
-            continue
-        where = f"{name} row {n}"
-        if len(raw) != len(HEADER):
-            problems.append(f"{where}: {len(raw)} fields, expected {len(HEADER)}")
-            continue
-        email, tool, plan, monthly, start, end = (c.strip() for c in raw)
+    for where, n, cells in fixed_rows(reader, len(HEADER), name, problems):
+        email, tool, plan, monthly, start, end = cells
         row_problems: list[str] = []
         if not email:
             row_problems.append(f"{where}, field email: empty")

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
@@ -34,6 +34,7 @@ from sqlalchemy import select
 from ..extensions import db
 from ..models import IdentityMapping, Team, TeamMember, TeamMembership
 from ..providers.cursor import BillingGroup
+from ..usage.csvrows import fixed_rows
 from .tree import (
     TeamError,
     by_name,
@@ -317,15 +318,9 @@ def parse_csv(text: str, name: str = "file") -> tuple[list[WantedTeam], list[Wan
     wanted: list[Wanted] = []
     seen: dict[tuple, int] = {}
     try:
-        for n, raw in enumerate(reader, start=2):
-            if not any(cell.strip() for cell in raw):
-                continue
-            where = f"{name} row {n}"
-            if len(raw) != len(HEADER):
-                problems.append(f"{where}: {len(raw)} fields, expected {len(HEADER)}")
-                continue
-            row = _parse_row(dict(zip(HEADER, (c.strip() for c in raw), strict=True)),
-                             where, n, teams, seen, problems)
+        for where, n, cells in fixed_rows(reader, len(HEADER), name, problems):
+            row = _parse_row(dict(zip(HEADER, cells, strict=True)), where, n, teams, seen,
+                             problems)
             if row is not None:
                 wanted.append(row)
     except csv.Error as exc:
@@ -345,28 +340,26 @@ def _parse_row(cells: dict[str, str], where: str, n: int, teams: dict[str, dict]
     def bad(fieldname: str, problem: str) -> None:
         mine.append(f"{where}, field {fieldname}: {problem}")
 
-    person = team = None
+    def cleaned(fieldname: str, clean: Callable[[str], str | None]) -> str | None:
+        """The field cleaned, or None with the cleaner's refusal noted."""
+        try:
+            return clean(cells[fieldname])
+        except TeamError as exc:
+            bad(fieldname, str(exc))
+            return None
+
+    person = None
     try:
         person = clean_person(cells["email"])
     except TeamError:
         bad("email", f"“{cells['email']}” is not an e-mail address")
-    try:
-        team = clean_name(cells["team"])
-    except TeamError as exc:
-        bad("team", str(exc))
+    team = cleaned("team", clean_name)
     parent = None
     if cells["parent"]:
-        try:
-            parent = clean_name(cells["parent"])
-        except TeamError as exc:
-            bad("parent", str(exc))
+        parent = cleaned("parent", clean_name)
         if team and parent and parent.lower() == team.lower():
             bad("parent", f"“{parent}” is the team itself")
-    try:
-        cost_centre = clean_cost_centre(cells["cost_centre"])
-    except TeamError as exc:
-        bad("cost_centre", str(exc))
-        cost_centre = None
+    cost_centre = cleaned("cost_centre", clean_cost_centre)
     lead = cells["lead"].lower()
     if lead not in ("", "yes"):
         bad("lead", f"“{cells['lead']}” must be yes or empty")

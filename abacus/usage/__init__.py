@@ -1,8 +1,9 @@
 """Usage: the numbers every tool reports, stored once and priced.
 
 `ingest` is the ONLY writer of the usage tables (events, change log, rollups): sync, CSV
-imports and demo data all go through it. `imports` reads CSV exports; `pricing` knows model
-names and what tokens cost; `prices` decides which price is in force on a day (the shipped
+imports and demo data all go through it. `imports` reads CSV exports (`csvrows` walks the
+rows of any fixed-header CSV upload, seats' and teams' too); `pricing` knows model names and
+what tokens cost; `prices` decides which price is in force on a day (the shipped
 table, then `updated` and `override` rows in `model_prices`); `price_updates` reads LiteLLM's
 published table; `pricing_overrides` stores admins' prices; `exclusions` is the rule that
 keeps an account's excluded identities out of every rollup; `precedence` the rule that counts

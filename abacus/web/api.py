@@ -20,6 +20,7 @@ from flask.typing import ResponseReturnValue
 
 from ..analytics import api as data
 from ..analytics import usage
+from ..analytics.common import TokenCost
 from ..analytics.team import FIXED_KEYS, TOOL_PREFIX, TeamRow, team_pivot
 from . import openapi, params
 from .access import can_view_person, groups, is_finance, visible_people
@@ -112,26 +113,22 @@ def _priced(amount: Decimal, events: int, unpriced: int) -> str | None:
     return None if events and unpriced == events else money(amount)
 
 
-def _figures(f: data.Figures) -> dict[str, Any]:
+def _token_cost(f: TokenCost) -> dict[str, Any]:
     return {"tokens": f.tokens, "input_tokens": f.input_tokens,
             "output_tokens": f.output_tokens, "cache_write_tokens": f.cache_write_tokens,
             "cache_read_tokens": f.cache_read_tokens,
             "cost_usd": _priced(f.cost_usd, f.events, f.unpriced_events),
             "reported_cost_usd": money(f.reported_cost_usd),
             "estimated_cost_usd": money(f.estimated_cost_usd),
-            "events": f.events, "unpriced_events": f.unpriced_events,
-            "not_charged_events": f.not_charged_events}
+            "events": f.events, "unpriced_events": f.unpriced_events}
+
+
+def _figures(f: data.Figures) -> dict[str, Any]:
+    return {**_token_cost(f), "not_charged_events": f.not_charged_events}
 
 
 def _breakdown_row(view: str, r: usage.BreakdownRow) -> dict[str, Any]:
-    return {"model" if view == "models" else "tool": r.key, "tokens": r.tokens,
-            "input_tokens": r.input_tokens, "output_tokens": r.output_tokens,
-            "cache_write_tokens": r.cache_write_tokens,
-            "cache_read_tokens": r.cache_read_tokens,
-            "cost_usd": _priced(r.cost_usd, r.events, r.unpriced_events),
-            "reported_cost_usd": money(r.cost_usd - r.estimated_cost_usd),
-            "estimated_cost_usd": money(r.estimated_cost_usd), "events": r.events,
-            "unpriced_events": r.unpriced_events, "people": r.people}
+    return {"model" if view == "models" else "tool": r.key, **_token_cost(r), "people": r.people}
 
 
 def _person_row(r: TeamRow) -> dict[str, Any]:
