@@ -42,13 +42,16 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
-# Reinstall when pyproject.toml changes; one stamp per set of extras.
+# Reinstall when pyproject.toml changes; one stamp per set of extras. The build backend's
+# "Editable installation" notice (setuptools warns about the flat layout on every editable
+# install) is silenced for that one module only; pip's own messages still show.
+QUIET_BUILD := PYTHONWARNINGS=ignore::UserWarning:setuptools.command.editable_wheel
 $(VENV)/.installed-embedded: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -q -e '.[embedded]'
+	$(QUIET_BUILD) $(BIN)/python -m pip install -q -e '.[embedded]'
 	@touch $@
 
 $(VENV)/.installed-embedded-dev: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -q -e '.[embedded,dev]'
+	$(QUIET_BUILD) $(BIN)/python -m pip install -q -e '.[embedded,dev]'
 	@touch $@
 
 clean-venv:
