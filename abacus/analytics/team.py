@@ -12,6 +12,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
+from operator import attrgetter
 
 from sqlalchemy import (
     BigInteger,
@@ -107,10 +108,19 @@ class TeamRow(PersonSums):
     last_active: date | None
 
     def value(self, key: str) -> object:
-        """The raw figure behind a column (what the CSV holds and what sorting compares)."""
+        """The raw figure behind a column (what the CSV holds and what sorting compares);
+        `value_getter` gives the same, resolved once per column."""
         if key.startswith(TOOL_PREFIX):
             return self.by_tool.get(key.removeprefix(TOOL_PREFIX), 0)
         return getattr(self, _FIELDS[key])
+
+
+def value_getter(key: str) -> Callable[[TeamRow], object]:
+    """`TeamRow.value` for one column, resolved once (an export reads it for every row)."""
+    if key.startswith(TOOL_PREFIX):
+        tool = key.removeprefix(TOOL_PREFIX)
+        return lambda row: row.by_tool.get(tool, 0)
+    return attrgetter(_FIELDS[key])
 
 
 _FIELDS = {"person": "person", "tokens": "tokens", "cost": "cost_usd",

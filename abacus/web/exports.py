@@ -108,10 +108,48 @@ def write_csv(fields: Sequence[Field], rows: Iterable[Any], timezone: str) -> st
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(ids + [TIMEZONE_COLUMN] if with_zone else ids)
-    for row in rows:
-        line = [cell(f.id, f.value(row)) for f in fields]
-        writer.writerow(line + [timezone] if with_zone else line)
+    # One converter per column, chosen once: the same strings as `cell`, without its chain
+    # of suffix and isinstance tests per value (a 2,000-row export has ~40,000 cells).
+    plan = [(f.value, money if f.id.endswith(MONEY_SUFFIX) else _by_type(f.id))
+            for f in fields]
+    tail = [timezone] if with_zone else []
+    writer.writerows([[convert(value(row)) for value, convert in plan] + tail
+                      for row in rows])
     return out.getvalue()
+
+
+def _str_int(value: int) -> str:
+    return str(value)
+
+
+def _str_decimal(value: Decimal) -> str:
+    return f"{value:f}"
+
+
+def _str_bool(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def _str_date(value: date) -> str:
+    return value.isoformat()
+
+
+def _str_none(value: None) -> str:
+    return ""
+
+
+# Exact types only (bool is an int, datetime a date): anything else goes through `cell`.
+_BY_TYPE: dict[type, Callable[[Any], str]] = {
+    str: text, int: _str_int, Decimal: _str_decimal, bool: _str_bool, date: _str_date,
+    type(None): _str_none}
+
+
+def _by_type(field_id: str) -> Callable[[object], str]:
+    """`cell` for a non-money column, dispatching on the value's exact type."""
+    def convert(value: object) -> str:
+        fast = _BY_TYPE.get(type(value))
+        return fast(value) if fast is not None else cell(field_id, value)
+    return convert
 
 
 def csv_response(name: str, rng: TimeRange, fields: Sequence[Field], rows: Iterable[Any],

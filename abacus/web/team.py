@@ -26,6 +26,7 @@ from ..analytics.team import (
     TeamSums,
     team_pivot,
     team_sums,
+    value_getter,
 )
 from ..seats.cost import CostReport, PersonCost, cost_report
 from ..teams.tree import team_rows
@@ -261,6 +262,7 @@ def _seat_fields(seats: CostReport) -> list[exports.Field]:
 
 
 def _getter(column: Column) -> Callable[[TeamRow], object]:
+    get = value_getter(column.key)
     if column.kind == "usd":
-        return lambda row: None if row.fully_unpriced else row.value(column.key)
-    return lambda row: row.value(column.key)
+        return lambda row: None if row.fully_unpriced else get(row)
+    return get
