@@ -286,6 +286,8 @@ def test_chargeback_page_and_csv_for_finance(app, client, org):
     assert page.status_code == 200
     text = page.get_data(as_text=True)
     assert "Provisional: the month is not over yet" in text
+    # Every figure says what it is: billed or estimated usage, not charged, unpriced, seats.
+    assert "an estimate (tokens × list prices)" in text and "did not charge counts $0" in text
     assert 'href="/chargeback' in client.get("/").get_data(as_text=True)
     response = client.get(f"/chargeback.csv?month={month}")
     body = response.get_data(as_text=True)

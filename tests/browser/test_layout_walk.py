@@ -24,7 +24,13 @@ PAGES = [
     ("/admin/identities", "Identity mapping"), ("/admin/pricing", "Pricing"),
     ("/admin/people", "People and roles"), ("/admin/upload", "Admin"),
     ("/users/ada.lovelace@example.com?days=30", "ada.lovelace"),
+    # Teams, roles, tokens and telemetry (issues 17, 19, 21).
+    ("/team?days=30&by=team", "Team"), ("/chargeback", "Chargeback"),
+    ("/admin/teams", "Teams"), ("/admin/api-tokens", "API tokens"),
+    ("/admin/ingest-tokens", "Ingest tokens"), ("/admin/access-log", "Access log"),
 ]
+# The pages those issues added, walked again in the dark theme.
+NEW_PAGES = PAGES[-6:]
 
 # For every <text> in a chart: its horizontal and vertical scale on screen (getScreenCTM).
 # Text drawn at its own proportions has equal scales; a stretched viewBox makes them differ.
@@ -68,10 +74,26 @@ def _check_page(page, base: str, path: str, heading: str, size: dict, label: str
     return wrong
 
 
+def _seed_teams(app) -> None:
+    """Two teams (one inside the other) over the demo people, so team views have rows."""
+    from datetime import date
+
+    from abacus.extensions import db
+    from abacus.teams import tree
+
+    with app.app_context():
+        platform = tree.create_team("Platform", cost_centre="CC-100")
+        payments = tree.create_team("Payments", parent=platform, cost_centre="CC-200")
+        tree.add_membership(platform, "ada.lovelace@example.com", date(2020, 1, 1), lead=True)
+        tree.add_membership(payments, "ben.kim@example.com", date(2020, 1, 1))
+        db.session.commit()
+
+
 def test_every_page_fits_desktop_and_phone(app, live_server, page):
     with app.app_context():
         seed_demo(people=14, days=60, seed=5)
         seed_demo_commits(people=14, days=60, seed=5)
+    _seed_teams(app)
     dev_sign_in(page, live_server)
     charts, wrong = 0, []
     for path, heading in PAGES:
@@ -81,6 +103,20 @@ def test_every_page_fits_desktop_and_phone(app, live_server, page):
     assert not wrong, "\n".join(wrong)
     assert charts >= 4  # overview, usage ×2, commits, person: the aspect check saw charts
     print(f"screenshots: {SHOTS}")
+    assert page.problems == []
+
+
+def test_new_pages_fit_in_the_dark_theme_too(app, live_server, page):
+    with app.app_context():
+        seed_demo(people=8, days=40, seed=5)
+    _seed_teams(app)
+    page.emulate_media(color_scheme="dark")
+    dev_sign_in(page, live_server)
+    wrong = []
+    for path, heading in NEW_PAGES:
+        for size, label in ((WIDE, "dark-desktop"), (PHONE, "dark-phone")):
+            wrong += _check_page(page, live_server, path, heading, size, label)
+    assert not wrong, "\n".join(wrong)
     assert page.problems == []
 
 
