@@ -23,6 +23,7 @@ Uses DATABASE_URL's server, else TEST_DATABASE_URL's, else the embedded PostgreS
 from __future__ import annotations
 
 import argparse
+import gc
 import io
 import math
 import os
@@ -298,6 +299,7 @@ def main() -> None:
         if end != today:
             print("  (the data ends before today: ranges reach past it, as on a quiet day)")
 
+        gc.freeze()  # as wsgi.py does once the app is built
         client = app.test_client()
         client.post("/auth/dev-login", data={"email": "a@example.com"})
         results: list[tuple[str, str, float, float, bool]] = []

@@ -7,6 +7,7 @@ import itertools
 import math
 import re
 from datetime import date, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -135,3 +136,26 @@ def test_chart_text_is_outside_the_stretched_plot(app, client):
         svg = re.search(rf'<svg class="{axis}".*?</svg>', html, re.S).group(0)
         assert "viewBox" not in svg and "<text" in svg
     assert 'class="series-c1"' in html and 'class="swatch series-c0"' in html
+
+
+def test_a_year_is_drawn_week_by_week_with_the_same_totals(app):
+    # 2026-01-01 is a Thursday: the first week is Thu-Sun, then Monday-to-Sunday weeks.
+    days = [date(2026, 1, 1) + timedelta(days=i) for i in range(365)]
+    cost = [Decimal(i % 7) + Decimal("0.01") for i in range(365)]
+    chart = stacked_columns("Daily cost by tool", days, [Series("cursor", "Cursor", cost)],
+                            unit="usd", incomplete_from=date(2026, 12, 30))
+    assert chart.weekly and chart.title == "Weekly cost by tool"
+    assert chart.days[:3] == [date(2026, 1, 1), date(2026, 1, 5), date(2026, 1, 12)]
+    assert all(d.weekday() == 0 for d in chart.days[1:]) and len(chart.columns) == 53
+    assert chart.columns[0].total == sum(cost[:4])  # Thursday to Sunday
+    assert sum(c.total for c in chart.columns) == sum(cost)  # exact, to the cent
+    # The week holding the first incomplete day is marked, and only the weeks from it.
+    assert [c.day for c in chart.columns if c.incomplete] == [date(2026, 12, 28)]
+    with app.test_request_context():
+        html = app.jinja_env.from_string(
+            '{% from "macros/charts.html" import stacked_chart %}{{ stacked_chart(c, "x") }}'
+        ).render(c=chart)
+    assert "<th scope=\"col\">Week of</th>" in html and "Week of" in html.split("<title>")[1]
+    # Up to MAX_DAILY_COLUMNS days stay one column per day.
+    short = stacked_columns("Daily cost by tool", days[:92], [Series("cursor", "C", cost[:92])])
+    assert not short.weekly and len(short.columns) == 92 and short.title.startswith("Daily")

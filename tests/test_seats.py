@@ -10,9 +10,10 @@ import pytest
 from sqlalchemy import func, select
 
 from abacus.extensions import db
-from abacus.models import Account, IdentityMapping, Seat, SeatAssignment
+from abacus.models import Account, Bot, IdentityMapping, Seat, SeatAssignment
 from abacus.providers.base import UsageRecord
 from abacus.seats.assignments import SeatImportError, import_seat_csv
+from abacus.seats.cost import cost_report, cost_totals
 from abacus.seats.plans import set_plan_price
 from tests.helpers import seed
 
@@ -164,6 +165,18 @@ def test_seat_cost_lands_on_person_or_unmapped_identity_beside_usage(ctx, app, r
         "seats_usd": "39.00", "usage_usd": "2.50", "total_usd": "41.50"}
     assert data["total"]["total_usd"] == "61.73"
     assert data["total"]["per_active_person_usd"] == "30.87"
+    # The Overview's card sums in SQL: the same cents, person by person (1.234 -> 1.23).
+    totals = cost_totals(date(2026, 5, 1), date(2026, 5, 31))
+    assert (totals.total.usage_usd, totals.total.seats_usd) == (Decimal("3.73"),
+                                                                 Decimal("58.00"))
+    assert totals.active_people == 2 and totals.per_active_person == Decimal("30.87")
+    # A bot's usage stays in the total, but it is no one to divide by.
+    db.session.add(Bot(person="octo-cat"))
+    db.session.commit()
+    totals = cost_totals(date(2026, 5, 1), date(2026, 5, 31))
+    report = cost_report(date(2026, 5, 1), date(2026, 5, 31))
+    assert totals.total == report.total and totals.active_people == report.active_people == 1
+    assert totals.any and not cost_totals(date(2020, 1, 1), date(2020, 1, 31)).any
 
 
 # --- idle ----------------------------------------------------------------------------------

@@ -95,13 +95,54 @@ class CostReport:
         return cents(self.total.total_usd / self.active_people)
 
 
-def usage_by_person(start: date, end: date, team: Team = None) -> dict[str, Decimal]:
+def usage_by_person(start: date, end: date, team: Team = None, person: str | None = None
+                    ) -> dict[str, Decimal]:
     """Usage cost (reported or estimated) per person over start..end, in cents (in a team
-    scope: its members' usage on their member days)."""
+    scope: its members' usage on their member days); only `person`'s when given."""
     rows = person_tool_rows(start, end, team=team)
-    return {person: cents(cost or Decimal(0)) for person, cost in db.session.execute(
-        select(rows.c.person, func.sum(rows.c.cost_usd)).group_by(rows.c.person)
-        .having(func.sum(rows.c.events) > 0))}
+    query = (select(rows.c.person, func.sum(rows.c.cost_usd)).group_by(rows.c.person)
+             .having(func.sum(rows.c.events) > 0))
+    if person is not None:
+        query = query.where(rows.c.person == person)
+    return {who: cents(cost or Decimal(0)) for who, cost in db.session.execute(query)}
+
+
+@dataclass
+class CostTotals:
+    """`CostReport`'s totals alone (the Overview's cost card), without a row per person."""
+
+    total: PersonCost
+    active_people: int
+    any: bool  # someone had usage or a seat that cost something
+
+    @property
+    def per_active_person(self) -> Decimal | None:
+        return cents(self.total.total_usd / self.active_people) if self.active_people else None
+
+
+def cost_totals(start: date, end: date, team: Team = None) -> CostTotals:
+    """The same totals as `cost_report(start, end, team=team).total` (each person's usage
+    rounded to the cent, then summed), with the per-person sums left in PostgreSQL."""
+    rows = person_tool_rows(start, end, team=team).c
+    per = (select(rows.person, func.round(func.sum(rows.cost_usd), 2).label("usd"))
+           .group_by(rows.person).having(func.sum(rows.events) > 0).subquery())
+    usage, active, people = db.session.execute(
+        select(func.coalesce(func.sum(per.c.usd), 0),
+               func.count().filter(per.c.person.not_in(select(Bot.person))),
+               func.count())).one()
+    total = PersonCost(usage_usd=Decimal(usage).quantize(CENT))
+    prices = PlanPrices()
+    seats_cost = False
+    for span in in_team(all_seats(), team, start, end):
+        cost = seat_cost(span, start, end, prices)
+        if cost == 0:
+            continue
+        seats_cost = True
+        if cost is None:
+            total.unpriced_seats += 1
+        else:
+            total.seats_usd += cost
+    return CostTotals(total, int(active), bool(people) or seats_cost)
 
 
 def in_team(spans: list[SeatSpan], team: Team, start: date, end: date) -> list[SeatSpan]:
@@ -119,11 +160,12 @@ def in_team(spans: list[SeatSpan], team: Team, start: date, end: date) -> list[S
 
 
 def cost_report(start: date, end: date, seats: list[SeatSpan] | None = None,
-                team: Team = None) -> CostReport:
+                team: Team = None, person: str | None = None) -> CostReport:
     """Seats, usage and total per person (e-mail or unmapped identity) over start..end; in
-    a team scope, its members' usage and seats on their member days."""
+    a team scope, its members' usage and seats on their member days. With `person`, only
+    their usage is read (pass their seats as `seats`)."""
     prices = PlanPrices()
-    usage = usage_by_person(start, end, team)
+    usage = usage_by_person(start, end, team, person)
     people: dict[str, PersonCost] = {p: PersonCost(usage_usd=c) for p, c in usage.items()}
     for span in in_team(all_seats() if seats is None else seats, team, start, end):
         cost = seat_cost(span, start, end, prices)

@@ -57,6 +57,6 @@ def person_seats(person: str, start: date, end: date) -> PersonSeats:
              and (s.valid_to is None or s.valid_to >= start)]
     prices = PlanPrices()
     rows = [PersonSeat(s, seat_cost(s, start, end, prices)) for s in spans]
-    report = cost_report(start, end, seats=spans)
+    report = cost_report(start, end, seats=spans, person=person.lower())
     return PersonSeats(rows, report.people.get(person.lower(), PersonCost()),
                        included_by_tool(start, end, person))

@@ -20,11 +20,15 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 WIDTH, HEIGHT = 720, 200  # the plot's viewBox units; it is stretched to its box
 PAD_TOP = 8  # room above the top grid line
+
+# Past this many days a chart draws one column per week (Monday to Sunday): a year of daily
+# columns is 365 bars of two pixels, unreadable on a laptop and a page of ~1,500 SVG nodes.
+MAX_DAILY_COLUMNS = 92
 
 PALETTE_SIZE = 8
 MIN_DELTA_E = 15.0  # CIEDE2000 between any two chart colours of one theme
@@ -99,7 +103,8 @@ class StackedChart:
     title: str
     unit: str  # "tokens" | "usd" | "people"…, for labels
     series: list[Series]
-    days: list[date]
+    days: list[date]  # each column's first day
+    weekly: bool = False  # a column per week (its first day in range), else per day
     columns: list[Column] = field(default_factory=list)
     ticks: list[Tick] = field(default_factory=list)  # bottom to top
     x_labels: list[XLabel] = field(default_factory=list)
@@ -134,10 +139,19 @@ def _nice_max(value: float) -> float:
 
 def stacked_columns(title: str, days: Sequence[date], series: Sequence[Series], *,
                     unit: str = "tokens", incomplete_from: date | None = None) -> StackedChart:
-    """One column per day, one stacked segment per series (bottom to top in order)."""
+    """One column per day, one stacked segment per series (bottom to top in order); past
+    MAX_DAILY_COLUMNS days, one column per week holding its days' sums (the title's "Daily"
+    becomes "Weekly"), a week being incomplete when any of its days is."""
     colours = colour_slots([s.key for s in series])
     series = [dataclasses.replace(s, colour=colours[s.key]) for s in series]
-    chart = StackedChart(title, unit, series, list(days))
+    weekly = len(days) > MAX_DAILY_COLUMNS
+    if weekly:
+        days, series = _by_week(days, series)
+        title = title.replace("Daily", "Weekly", 1)
+        if incomplete_from:  # the week holding it is the first incomplete column
+            incomplete_from = max((d for d in days if d <= incomplete_from),
+                                  default=incomplete_from)
+    chart = StackedChart(title, unit, series, list(days), weekly)
     n = len(days)
     if n == 0:
         return chart
@@ -173,6 +187,25 @@ def stacked_columns(title: str, days: Sequence[date], series: Sequence[Series], 
         edge = {"start": i / n * 100, "end": (i + 1) / n * 100}.get(anchor, pct)
         chart.x_labels.append(XLabel(round(edge, 2), anchor, d))
     return chart
+
+
+def _by_week(days: Sequence[date], series: Sequence[Series]
+             ) -> tuple[list[date], list[Series]]:
+    """Consecutive days folded into Monday-to-Sunday weeks (the first and last may be
+    partial), each week named by its first day in the range."""
+    starts: list[date] = []
+    index: list[int] = []  # day i -> its week
+    for d in days:
+        if not starts or d - timedelta(days=d.weekday()) > starts[-1]:
+            starts.append(d)
+        index.append(len(starts) - 1)
+    folded = []
+    for s in series:
+        sums: list = [0] * len(starts)
+        for i, v in enumerate(s.values):
+            sums[index[i]] += v
+        folded.append(dataclasses.replace(s, values=sums))
+    return starts, folded
 
 
 def _tick_value(value: float, unit: str) -> int | Decimal:

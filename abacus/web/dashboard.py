@@ -14,7 +14,7 @@ from ..analytics import usage as usage_analytics
 from ..analytics.bots import bot_usage
 from ..analytics.commits import commit_summary
 from ..analytics.common import Team
-from ..seats.cost import cost_report
+from ..seats.cost import cost_totals
 from ..sync.engine import data_complete_through
 from . import htmx, params
 from .access import own_scope, viewer
@@ -64,7 +64,7 @@ def index() -> ResponseReturnValue:
         commits=commit_summary(rng.start, rng.end, prev_range.start, prev_range.end,
                                current_app.config["ABACUS"].timezone, team),
         timezone=current_app.config["ABACUS"].timezone,
-        seat_cost=cost_report(rng.start, rng.end, team=team), cost_basis=cost_basis(),
+        seat_cost=cost_totals(rng.start, rng.end, team=team), cost_basis=cost_basis(),
         basis_links=basis_links("dashboard.index"),
         bots=bot_usage(rng.start, rng.end) if limit_to is None else [],
         attention=attention(own_scope()))
