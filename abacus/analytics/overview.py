@@ -194,12 +194,6 @@ def lifetime(team: Team = None) -> Lifetime:
     return Lifetime(int(r.tokens), Decimal(r.cost), r.first)
 
 
-def _cost(start: date, end: date, team: Team = None) -> Decimal:
-    src = day_totals(team)
-    return Decimal(db.session.execute(
-        select(money_sum(src.cost_usd)).where(src.day.between(start, end))).scalar())
-
-
 def month_projection(today: date, basis_days: int = 14, team: Team = None) -> Projection:
     """Month-end spend = spend so far this month + the average daily spend of the last
     `basis_days` complete days (today excluded: it is not over) × the days left, today
@@ -207,13 +201,17 @@ def month_projection(today: date, basis_days: int = 14, team: Team = None) -> Pr
     month_start = today.replace(day=1)
     next_month = (month_start + timedelta(days=32)).replace(day=1)
     month_end = next_month - timedelta(days=1)
-    mtd = _cost(month_start, today, team)
-    rate = _cost(today - timedelta(days=basis_days), today - timedelta(days=1),
-                 team) / basis_days
+    basis_start = today - timedelta(days=basis_days)
+    src = day_totals(team)
+    mtd, basis, today_cost = (Decimal(v) for v in db.session.execute(select(*(
+        func.coalesce(func.sum(src.cost_usd).filter(src.day.between(first, last)), 0)
+        for first, last in ((month_start, today), (basis_start, today - timedelta(days=1)),
+                            (today, today))))
+        .where(src.day.between(min(month_start, basis_start), today))).one())
+    rate = basis / basis_days
     days_left = (month_end - today).days + 1
     # Today's spend so far is already in month-to-date; count the rest of today at the rate,
     # but never below what today already cost.
-    today_cost = _cost(today, today, team)
     projected = mtd - today_cost + max(today_cost, rate) + rate * (days_left - 1)
     return Projection(month_start, month_end, mtd, rate, basis_days, days_left,
                       projected.quantize(Decimal("0.01")))
