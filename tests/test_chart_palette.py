@@ -156,6 +156,7 @@ def test_a_year_is_drawn_week_by_week_with_the_same_totals(app):
             '{% from "macros/charts.html" import stacked_chart %}{{ stacked_chart(c, "x") }}'
         ).render(c=chart)
     assert "<th scope=\"col\">Week of</th>" in html and "Week of" in html.split("<title>")[1]
+    assert "first and last weeks may be partial" in html
     # Up to MAX_DAILY_COLUMNS days stay one column per day.
     short = stacked_columns("Daily cost by tool", days[:92], [Series("cursor", "C", cost[:92])])
     assert not short.weekly and len(short.columns) == 92 and short.title.startswith("Daily")

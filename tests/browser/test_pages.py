@@ -32,6 +32,18 @@ def test_every_page_with_demo_data(app, live_server, page):
     page.get_by_text("Data table").click()  # the chart's exact numbers are one click away
     assert page.locator("#daily-chart table tbody tr").count() == 90
 
+    # A year draws a column per week (Monday to Sunday), the data table too, on a phone as well.
+    page.get_by_role("link", name="1y").click()
+    page.wait_for_url(live_server + "/?days=365")
+    page.get_by_text("Weekly tokens by tool").wait_for()
+    assert 52 <= page.locator("#daily-chart svg.chart-svg g.col").count() <= 54
+    page.get_by_text("Data table").click()
+    assert page.locator("#daily-chart table thead th").first.text_content() == "Week of"
+    page.set_viewport_size({"width": 390, "height": 844})
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    shoot(page, "overview-year-phone")
+    page.set_viewport_size({"width": 1440, "height": 900})
+
     for endpoint, path, name, must_show in PAGES:
         if endpoint not in app.view_functions:
             continue  # a page another step adds
