@@ -15,14 +15,15 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Protocol
 
-from sqlalchemy import BigInteger, cast, func, or_, select, text
+from sqlalchemy import BigInteger, Text, cast, func, or_, select, text, union
 
 from ..extensions import db
 from ..models import Bot, Commit, IdentityMapping, ModelPrice, User
 from ..models import UsageDaily as D
+from ..models import UsageDayTotals as T
 from ..usage.prices import org_today, price_history, resolve
 from ..usage.pricing import Price
-from .common import TOKENS, Costed, int_sum, money_sum, usage_sums
+from .common import TOKENS, Costed, int_sum, money_sum, person_tool_rows, usage_sums
 
 # Words in API key names that say nothing about whose key it is.
 NOISE_WORDS = frozenset({
@@ -70,12 +71,15 @@ class Counts:
 
 def counts(accounts: Sequence[AccountHealth]) -> Counts:
     """The index's figures; `accounts` are Admin → Accounts' rows (from the sync domain)."""
-    # One pass over the rollup for both usage figures (bots are not waiting for a person).
-    no_person = D.email.is_(None) & D.actor.not_in(select(Bot.person))
+    # Only the unmapped rows of the rollup (its partial index; bots are not waiting for a
+    # person), and the unpriced models from the small per-day totals: a pass over every row
+    # of usage_daily took ~0.9 s at 10M events.
     unmapped = db.session.execute(
-        select(func.count(func.distinct(func.row(D.provider, D.actor))).filter(no_person),
-               cast(func.coalesce(func.sum(D.events).filter(no_person), 0), BigInteger),
-               func.count(func.distinct(D.model)).filter(D.unpriced_events > 0))).one()
+        select(func.count(func.distinct(func.row(D.provider, D.actor))),
+               cast(func.coalesce(func.sum(D.events), 0), BigInteger))
+        .where(D.email.is_(None), D.actor.not_in(select(Bot.person)))).one()
+    unpriced_models = db.session.execute(
+        select(func.count(func.distinct(T.model))).where(T.unpriced_events > 0)).scalar_one()
     users = db.session.execute(
         select(func.count(), func.count().filter(User.role == "admin")).select_from(User)).one()
     return Counts(
@@ -84,7 +88,7 @@ def counts(accounts: Sequence[AccountHealth]) -> Counts:
         accounts_disabled=sum(a.status == "disabled" for a in accounts),
         unmapped=int(unmapped[0]),
         unmapped_events=int(unmapped[1] or 0),
-        unpriced_models=int(unmapped[2]),
+        unpriced_models=int(unpriced_models),
         mappings=db.session.execute(select(func.count()).select_from(IdentityMapping)).scalar(),
         overrides=db.session.execute(select(func.count()).select_from(ModelPrice)
                                      .where(ModelPrice.source == "override")).scalar(),
@@ -337,8 +341,18 @@ def _mapped_elsewhere(actors: list[str]) -> dict[str, list[tuple[str, str]]]:
 
 def known_people_names() -> dict[str, str | None]:
     """Every person Abacus knows (usage, mappings, sign-ins) → the name they signed in with."""
-    emails = select(D.email.label("email")).where(D.email.is_not(None)).distinct().union(
-        select(IdentityMapping.email), select(User.email)).subquery()
+    # The usage e-mails by a skip scan of the rollup's (email, day) index: one probe per
+    # person instead of a DISTINCT over every row (~0.5 s at 10M events).
+    skip = text("""WITH RECURSIVE e(email) AS (
+                       (SELECT email FROM usage_daily WHERE email IS NOT NULL
+                        ORDER BY email LIMIT 1)
+                       UNION ALL
+                       SELECT (SELECT u.email FROM usage_daily u WHERE u.email > e.email
+                               ORDER BY u.email LIMIT 1)
+                       FROM e WHERE e.email IS NOT NULL)
+                   SELECT email FROM e WHERE email IS NOT NULL""").columns(email=Text)
+    emails = union(select(skip.subquery().c.email), select(IdentityMapping.email),
+                   select(User.email)).subquery()
     rows = db.session.execute(
         select(emails.c.email, User.name).outerjoin(User, User.email == emails.c.email)
         .order_by(emails.c.email)).all()
@@ -447,10 +461,12 @@ class OverrideRow:
     events: int  # events of the model in usage
 
 
+# Per-model figures come from the small per-day totals (day x account x model), which hold
+# the same sums as usage_daily without its row per person.
 def _events_by_model(models: Iterable[str] | None = None) -> dict[str, int]:
-    query = select(D.model, int_sum(D.events)).group_by(D.model)
+    query = select(T.model, int_sum(T.events)).group_by(T.model)
     if models is not None:
-        query = query.where(D.model.in_(list(models)))
+        query = query.where(T.model.in_(list(models)))
     return {m: int(n) for m, n in db.session.execute(query).all()}
 
 
@@ -460,10 +476,10 @@ def model_prices() -> list[ModelPriceRow]:
     history = price_history()
     today = org_today()
     rows = []
-    sums = usage_sums(D)
+    sums = usage_sums(T)
     for r in db.session.execute(
-            select(D.model, *sums, money_sum(D.estimated_cost_usd).label("estimated"))
-            .group_by(D.model).order_by(sums.events.desc(), D.model)):
+            select(T.model, *sums, money_sum(T.estimated_cost_usd).label("estimated"))
+            .group_by(T.model).order_by(sums.events.desc(), T.model)):
         price = resolve(history.get(r.model, []), today)
         rows.append(ModelPriceRow(r.model, int(r.events), int(r.unpriced), int(r.tokens),
                                   Decimal(r.cost), Decimal(r.estimated),
@@ -526,8 +542,15 @@ class UserRow:
 
 def user_rows() -> list[UserRow]:
     """Users who signed in: admins first, then by e-mail."""
-    usage = (select(D.email.label("email"), int_sum(D.events).label("events"))
-             .where(D.email.is_not(None)).group_by(D.email).subquery())
+    # All time, from the per-person blocks covering it (a few rows per person), as a person's
+    # page counts them; the per-day rollup has a row per person, day and model.
+    first, last = db.session.execute(select(func.min(T.day), func.max(T.day))).one()
+    if first is None:
+        first = last = org_today()
+    blocks = person_tool_rows(first, last).c
+    usage = (select(blocks.person.label("email"), int_sum(blocks.events).label("events"))
+             .where(blocks.person.in_(select(User.email)))
+             .group_by(blocks.person).subquery())
     rows = db.session.execute(
         select(User, func.coalesce(usage.c.events, 0))
         .outerjoin(usage, usage.c.email == User.email)
