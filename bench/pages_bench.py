@@ -6,7 +6,8 @@
 COPYs N synthetic events (people x days x 3 tools x 12 models, fixed seed) into a migrated
 database, builds the rollups (the real `ingest.rebuild_rollups`), then requests every page
 (`/`, `/team?sort=cost`, `/usage`, `/commits`, a person's page and Raw usage tab, `/status`,
-`/seats`, `/budgets`, `/incidents`) and CSV export (`/team.csv`, `/usage.csv`, the person's
+`/seats`, `/budgets`, `/incidents`; once each, the pages without a range: Admin's,
+`/chargeback`) and CSV export (`/team.csv`, `/usage.csv`, the person's
 `raw.csv`, `/commits/export.csv`, `/seats/idle.csv`) at 7, 30, 90 and 365 days and a custom
 2-year range through the Flask test client as an admin, `--requests` times each after one
 warm-up, and prints p50/p95 per page x range, the load average, and last the worst p95
@@ -234,6 +235,13 @@ def pages(person: str, team: int | None = None) -> list[tuple[str, str, bool]]:
             ("/seats/idle.csv", "/seats/idle.csv", True)]
 
 
+# Pages that take no range (Admin, chargeback's month): measured once each, as "-".
+UNRANGED = [("/admin", "/admin"), ("/admin/people", "/admin/people"),
+            ("/admin/identities", "/admin/identities"), ("/admin/pricing", "/admin/pricing"),
+            ("/admin/accounts", "/admin/accounts"), ("/admin/teams", "/admin/teams"),
+            ("/admin/access-log", "/admin/access-log"), ("/chargeback", "/chargeback")]
+
+
 def ranges(end: date) -> list[tuple[str, str]]:
     two_years = f"start={(end - timedelta(days=729)).isoformat()}&end={end.isoformat()}"
     return [("7d", "days=7"), ("30d", "days=30"), ("90d", "days=90"), ("1y", "days=365"),
@@ -316,6 +324,16 @@ def main() -> None:
                 p50, p95 = statistics.median(times), percentile(times, 0.95)
                 results.append((label, name, p50, p95, export))
                 print(f"{label:<22}{name:<11}{p50:8.1f}{p95:8.1f}", flush=True)
+        for label, path in UNRANGED:
+            if args.only and args.only not in label:
+                continue
+            if client.get(path).status_code == 404:
+                print(f"{label:<22}(not built)")
+                continue
+            times = sorted(measure(client, path, args.requests))
+            p50, p95 = statistics.median(times), percentile(times, 0.95)
+            results.append((label, "-", p50, p95, False))
+            print(f"{label:<22}{'-':<11}{p50:8.1f}{p95:8.1f}", flush=True)
         with app.app_context():
             db.session.remove()
             db.engine.dispose()
