@@ -176,6 +176,13 @@ def test_seat_cost_lands_on_person_or_unmapped_identity_beside_usage(ctx, app, r
     totals = cost_totals(date(2026, 5, 1), date(2026, 5, 31))
     report = cost_report(date(2026, 5, 1), date(2026, 5, 31))
     assert totals.total == report.total and totals.active_people == report.active_people == 1
+    assert totals.people == len(report.people) == 2
+    # A seat nobody used counts its holder among the report's people too.
+    db.session.add(Seat(account_id=account.id, login="idle-gh", plan="business",
+                        seat_created_at=created))
+    db.session.commit()
+    report = cost_report(date(2026, 5, 1), date(2026, 5, 31))
+    assert cost_totals(date(2026, 5, 1), date(2026, 5, 31)).people == len(report.people) == 3
     assert totals.any and not cost_totals(date(2020, 1, 1), date(2020, 1, 31)).any
 
 

@@ -113,7 +113,11 @@ class CostTotals:
 
     total: PersonCost
     active_people: int
-    any: bool  # someone had usage or a seat that cost something
+    people: int  # as many as CostReport.people: with usage, or a seat costing something
+
+    @property
+    def any(self) -> bool:
+        return self.people > 0
 
     @property
     def per_active_person(self) -> Decimal | None:
@@ -123,26 +127,28 @@ class CostTotals:
 def cost_totals(start: date, end: date, team: Team = None) -> CostTotals:
     """The same totals as `cost_report(start, end, team=team).total` (each person's usage
     rounded to the cent, then summed), with the per-person sums left in PostgreSQL."""
-    rows = person_tool_rows(start, end, team=team).c
-    per = (select(rows.person, func.round(func.sum(rows.cost_usd), 2).label("usd"))
-           .group_by(rows.person).having(func.sum(rows.events) > 0).subquery())
-    usage, active, people = db.session.execute(
-        select(func.coalesce(func.sum(per.c.usd), 0),
-               func.count().filter(per.c.person.not_in(select(Bot.person))),
-               func.count())).one()
-    total = PersonCost(usage_usd=Decimal(usage).quantize(CENT))
+    total = PersonCost()
     prices = PlanPrices()
-    seats_cost = False
+    holders: set[str] = set()
     for span in in_team(all_seats(), team, start, end):
         cost = seat_cost(span, start, end, prices)
         if cost == 0:
             continue
-        seats_cost = True
+        holders.add(span.holder)
         if cost is None:
             total.unpriced_seats += 1
         else:
             total.seats_usd += cost
-    return CostTotals(total, int(active), bool(people) or seats_cost)
+    rows = person_tool_rows(start, end, team=team).c
+    per = (select(rows.person, func.round(func.sum(rows.cost_usd), 2).label("usd"))
+           .group_by(rows.person).having(func.sum(rows.events) > 0).subquery())
+    usage, active, users, holding = db.session.execute(
+        select(func.coalesce(func.sum(per.c.usd), 0),
+               func.count().filter(per.c.person.not_in(select(Bot.person))),
+               func.count(),
+               func.count().filter(per.c.person.in_(sorted(holders) or [""])))).one()
+    total.usage_usd = Decimal(usage).quantize(CENT)
+    return CostTotals(total, int(active), int(users) + len(holders) - int(holding))
 
 
 def in_team(spans: list[SeatSpan], team: Team, start: date, end: date) -> list[SeatSpan]:

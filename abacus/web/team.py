@@ -28,7 +28,7 @@ from ..analytics.team import (
     team_sums,
     value_getter,
 )
-from ..seats.cost import CostReport, PersonCost, cost_report
+from ..seats.cost import CostReport, PersonCost, cost_report, cost_totals
 from ..teams.tree import team_rows
 from . import exports, htmx, params
 from .access import groups, viewer, visible_people
@@ -154,14 +154,14 @@ def index() -> ResponseReturnValue:
         return render_template("team/by_team.html", rng=rng, data=_by_team(rng),
                                timezone=current_app.config["ABACUS"].timezone)
     state, pivot, shown = _state(rng)
-    seat_cost = cost_report(rng.start, rng.end, team=team_ids())
+    seat_cost = cost_totals(rng.start, rng.end, team=team_ids())
     gate = groups(rng)
     # Totals over everyone: hidden from a restricted viewer when too few people are in them.
     totals_hidden = not gate.ok(pivot.totals.people)
     body = htmx.render("team/index.html", "team/fragment.html", rng=rng, state=state,
                        pivot=pivot, shown=shown, only_person=visible_people(rng),
                        totals_hidden=totals_hidden, hidden_notice=viewer().hidden_notice(),
-                       seat_cost_hidden=totals_hidden or not gate.ok(len(seat_cost.people)),
+                       seat_cost_hidden=totals_hidden or not gate.ok(seat_cost.people),
                        seat_cost=seat_cost, cost_basis=cost_basis(),
                        basis_links=basis_links("team.index"),
                        bots=bot_usage(rng.start, rng.end) if visible_people(rng) is None else [],
