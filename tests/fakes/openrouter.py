@@ -155,11 +155,17 @@ class FakeOpenRouter(FakeServer):
         user_id, key = request.arg("user_id"), request.arg("api_key_hash")
         if user_id is not None and self.personal:
             return Reply(400, error_body(400, "user_id requires an organization account"))
-        rows = [r for r in self.activity if r["date"] in days
-                and (user_id is None or r["_user_id"] == user_id)
-                and (key is None or r["_key_hash"] == key)]
+        rows = self.matching(days, user_id, key)
         return Reply(200, {"data": [{k: v for k, v in r.items() if not k.startswith("_")}
                                     for r in rows]})
+
+    def matching(self, days: list[str], user_id: str | None,
+                 key: str | None) -> list[dict[str, Any]]:
+        """The `activity` rows of these days (and member, and key), in seeding order. A scan:
+        the sync bench overrides it with an index (thousands of members × 30 days)."""
+        return [r for r in self.activity if r["date"] in days
+                and (user_id is None or r["_user_id"] == user_id)
+                and (key is None or r["_key_hash"] == key)]
 
     def _members(self, request: Request) -> Reply:
         members = [] if self.personal else self.members
