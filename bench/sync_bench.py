@@ -339,9 +339,6 @@ def bench(provider: str, args, start: datetime) -> list[str]:
         server_timer = Timer()
         for server in servers:
             server._dispatch = server_timer.wrap(server._dispatch)
-            # The fake writes headers and body apart: with Nagle on, each answer waits for
-            # the client's delayed ACK (~40 ms), which would be counted as ours.
-            server._server.RequestHandlerClass.disable_nagle_algorithm = True
 
         with scratch_database(tmp) as db_url:
             app = create_app({"ABACUS_ENV": "test", "DATABASE_URL": db_url,

@@ -132,6 +132,9 @@ class FakeServer:
 
         class _Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body go out in two writes: with Nagle's algorithm on, every reply
+            # on a kept-alive connection waited ~40 ms for the client's delayed ACK.
+            disable_nagle_algorithm = True
 
             def _handle(self) -> None:
                 parts = urlsplit(self.path)
