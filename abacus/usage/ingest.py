@@ -359,8 +359,8 @@ def _merge(cur, account: Account, run_id: int | None) -> IngestResult:
     #    and no anti-join against the account's stored keys (they grow with its history).
     #    A revised event can move days, so the unique key decides: if one is stored already,
     #    the INSERT fails and the batch takes the general path below.
-    cur.execute("SELECT array_agg(DISTINCT day) FROM ingest_raw")
-    batch_days = cur.fetchone()[0] or []
+    cur.execute("SELECT day FROM ingest_raw GROUP BY day")  # a hash of a few days, no sort
+    batch_days = [d for d, in cur.fetchall()]
     cur.execute("""SELECT EXISTS (SELECT 1 FROM usage_events
                                   WHERE account_id = %(acc)s AND day = ANY(%(days)s))""",
                 {**params, "days": batch_days})
