@@ -9,7 +9,8 @@ table, then merged with a handful of set-based statements:
    (`estimated`), or flagged `unpriced` when the model has no price (never a silent $0);
    records the provider says were not charged cost $0 (`not_charged`), never estimated;
 3. stored events whose fields differ are updated and one change_log row is written per
-   changed field; identical ones are left untouched; new ones are inserted;
+   changed field; identical ones are left untouched; new ones are inserted (a batch on days
+   the account has no events on yet is inserted as it is, without comparing);
 4. usage_daily is rebuilt for exactly the (account, day) pairs whose events changed.
 
 Everything happens in the caller's transaction (ingest never commits), so a sync can advance
