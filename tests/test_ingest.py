@@ -136,6 +136,24 @@ def test_a_revision_updates_the_event_and_logs_each_changed_field(ctx):
     assert rollup_mismatches() == []
 
 
+def test_a_revision_that_moves_an_event_to_a_new_day_is_an_update(ctx):
+    # The batch's day holds no events of the account, but its key is stored on another
+    # day: still one event, revised, with both days' rollups rebuilt.
+    acc = make_account()
+    ingest(acc, [rec("a"), rec("b", minutes=1)])
+    db.session.commit()
+    res = ingest(acc, [rec("a", minutes=60 * 24 * 3)])
+    db.session.commit()
+    assert (res.inserted, res.updated, res.unchanged) == (0, 1, 0)
+    assert res.days_refreshed == [T0.date(), T0.date() + timedelta(days=3)]
+    days = db.session.execute(text(
+        "SELECT event_key, day FROM usage_events ORDER BY event_key")).all()
+    assert days == [("a", T0.date() + timedelta(days=3)), ("b", T0.date())]
+    log = {c.field for c in db.session.execute(select(ChangeLog)).scalars()}
+    assert log == {"occurred_at", "day"}
+    assert rollup_mismatches() == []
+
+
 def test_same_key_twice_in_a_batch_keeps_both_events(ctx):
     acc = make_account()
     batch = [rec("dup", inp=1), rec("dup", inp=2), rec("dup", inp=3)]

@@ -800,17 +800,14 @@ def _sql_import(cur, reader: _GrammarReader, header: list[str], columns: dict[st
     # charged), one row per distinct (model, kind).
     kind = f"btrim({c('kind')})" if "kind" in columns else "''"
     cur.execute(f"SELECT DISTINCT btrim({c('model')}), {kind} FROM import_csv")
-    pairs = cur.fetchall()
-    models = [(m, canonical_model(m), cursor_model_key(m)) for m in {m for m, _ in pairs}]
-    kinds = [(k, is_not_charged(k)) for k in {k for _, k in pairs}]
-    cur.execute("""CREATE TEMP TABLE import_names (model text PRIMARY KEY, canonical text,
-                                                   key text) ON COMMIT DROP;
-                   CREATE TEMP TABLE import_kinds (kind text PRIMARY KEY, not_charged boolean)
-                   ON COMMIT DROP""")
+    # One table keyed by the pair: one lookup per row instead of one per name.
+    rows_of_pairs = [(m, k, canonical_model(m), cursor_model_key(m), is_not_charged(k))
+                     for m, k in cur.fetchall()]
+    cur.execute("""CREATE TEMP TABLE import_names (model text, kind text, canonical text,
+                                                   key text, not_charged boolean,
+                                                   PRIMARY KEY (model, kind)) ON COMMIT DROP""")
     cur.execute("INSERT INTO import_names VALUES " + ",".join(
-        cur.mogrify("(%s,%s,%s)", m).decode() for m in models))
-    cur.execute("INSERT INTO import_kinds VALUES " + ",".join(
-        cur.mogrify("(%s,%s)", k).decode() for k in kinds))
+        cur.mogrify("(%s,%s,%s,%s,%s)", r).decode() for r in rows_of_pairs))
 
     def tokens(key: str) -> str:
         return f"(CASE WHEN {c(key)} IN ('', '-') THEN 0 ELSE {c(key)}::bigint END)"
@@ -824,21 +821,33 @@ def _sql_import(cur, reader: _GrammarReader, header: list[str], columns: dict[st
                 f" WHEN {low(cell)} IN ('-', 'free') THEN 0"
                 f" ELSE round(replace(ltrim({cell}, '$'), ',', '')::numeric, 6) END)")
         label = f"(CASE WHEN {low(cell)} IN ('included', '-', 'free') THEN {cell} END)"
-    total_sum = " + ".join(tokens(k) for k in TOKEN_FIELDS)
-    mismatch = f"({tokens('total')} <> {total_sum})" if "total" in columns else "false"
-    extras = {"tokens_unknown": "CASE WHEN " + " OR ".join(
-        f"{c(k)} = ''" for k in TOKEN_FIELDS) + " THEN true END",
-        "cost_label": label,
-        "total_tokens": f"CASE WHEN {mismatch} THEN {tokens('total')} END"
-        if "total" in columns else "NULL::bigint"}
+    total = tokens("total") if "total" in columns else "NULL::bigint"
+    # extras is written as JSON text and cast once: building jsonb objects per row (and
+    # stripping their nulls) cost more than the rest of the transform. Each member is
+    # `,"key":value` or nothing. Labels and numbers need no escaping (the row grammar allows
+    # only `Included`/`-`/`Free` as labels); free text goes through to_json.
+    def member(name: str, when: str, value: str) -> str:
+        return f"CASE WHEN {when} THEN ',\"{name}\":' || {value} ELSE '' END"
+
+    # Members from the file's cells alone are built in the inner query, the rest outside.
+    inner = [member("tokens_unknown", " OR ".join(f"{c(k)} = ''" for k in TOKEN_FIELDS),
+                    "'true'")]
     if "max_mode" in columns:
-        extras["max_mode"] = low(f"btrim({c('max_mode')})") + " IN ('yes', 'true', '1')"
-    for key in ("cloud_agent_id", "automation_id", "team", "requests"):
-        if key in columns:
-            extras[key] = f"CASE WHEN {c(key)} <> '' THEN btrim({c(key)}) END"
+        inner.append("',\"max_mode\":' || CASE WHEN "
+                     + low(f"btrim({c('max_mode')})") + " IN ('yes', 'true', '1')"
+                     " THEN 'true' ELSE 'false' END")
+    texts = [(k, k) for k in ("cloud_agent_id", "automation_id", "team", "requests")
+             if k in columns]
     if cost_key == "cost_to_you" and "cost" in columns:
-        extras["model_cost"] = f"CASE WHEN {c('cost')} <> '' THEN btrim({c('cost')}) END"
-    extras_sql = ", ".join(f"'{k}', {v}" for k, v in extras.items())
+        texts.append(("model_cost", "cost"))
+    inner += [member(name, f"{c(k)} <> ''", f"to_json(btrim({c(k)}))::text")
+              for name, k in texts]
+    outer = [member("cost_label", "x.label IS NOT NULL", "'\"' || x.label || '\"'"),
+             member("total_tokens", "x.total <> x.inp + x.cw + x.cr + x.outp",
+                    "x.total::text"),
+             member("would_have_cost_usd", "n.not_charged AND x.cost <> 0",
+                    "'\"' || x.cost::text || '\"'")]
+    inner_members, outer_members = " || ".join(inner), " || ".join(outer)
     earliest, latest = window
 
     def fill(cur, tz: str) -> None:
@@ -846,42 +855,43 @@ def _sql_import(cur, reader: _GrammarReader, header: list[str], columns: dict[st
         cur.execute("SELECT current_setting('TimeZone')")
         zone = cur.fetchone()[0]
         cur.execute("SET LOCAL TimeZone = 'UTC'")
+        # date_part's float8 epoch is the same correctly rounded value as Python's
+        # timestamp(), without extract()'s numeric arithmetic.
         cur.execute(f"""
             INSERT INTO ingest_raw ({STAGE_COLUMNS})
-            SELECT x.line, trunc(extract(epoch FROM x.at)::float8 * 1000)::bigint || '|'
+            SELECT x.line, trunc(date_part('epoch', x.at) * 1000)::bigint || '|'
                        || x.usr || '|' || n.key,
                    x.at, 'cursor', coalesce(nullif(x.usr, ''), %(seat)s),
                    coalesce(nullif(x.usr, ''), %(owner)s), n.canonical, x.model, x.kind,
                    x.inp, x.outp, x.cw, x.cr,
-                   CASE WHEN k.not_charged THEN 0 ELSE x.cost END,
-                   jsonb_strip_nulls(x.extras || CASE WHEN k.not_charged AND x.cost <> 0
-                       THEN jsonb_build_object('would_have_cost_usd', x.cost::text)
-                       ELSE '{{}}' END),
-                   (x.at AT TIME ZONE %(tz)s)::date, k.not_charged
+                   CASE WHEN n.not_charged THEN 0 ELSE x.cost END,
+                   ('{{' || ltrim(x.members || {outer_members}, ',') || '}}')::jsonb,
+                   (x.at AT TIME ZONE %(tz)s)::date, n.not_charged
             FROM (SELECT line, {c('date')}::timestamptz AS at, {user} AS usr,
                          btrim({c('model')}) AS model, {kind} AS kind,
                          {tokens('input')} AS inp, {tokens('output')} AS outp,
                          {tokens('cache_write')} AS cw, {tokens('cache_read')} AS cr,
-                         {cost} AS cost, jsonb_build_object({extras_sql}) AS extras
+                         {total} AS total, {cost} AS cost, {label} AS label,
+                         {inner_members} AS members
                   FROM import_csv
                   OFFSET 0) x  -- computed once per row, not once per use
-            JOIN import_names n ON n.model = x.model
-            JOIN import_kinds k ON k.kind = x.kind
+            JOIN import_names n ON n.model = x.model AND n.kind = x.kind
             WHERE x.at >= %(earliest)s::timestamptz AND x.at < %(after)s::timestamptz
               AND x.model <> '' AND ({"x.usr <> ''" if "user" in columns else "true"})
         """, {"seat": f"seat:{account.name}", "owner": owner, "tz": tz,
               "earliest": earliest, "after": latest + timedelta(days=1)})
         if cur.rowcount != rows:
             raise _NotForSql  # some row needs the Python path's verdict
+        if "total" in columns:
+            # Rows whose total disagrees keep it in extras. Line numbers as the Python path
+            # counts them: the header is line 1.
+            cur.execute("""SELECT count(*), (array_agg(seq + 1 ORDER BY seq))[1:%s]
+                           FROM ingest_raw WHERE extras ? 'total_tokens'""", (MAX_REPORTED,))
+            n, first = cur.fetchone()
+            found[:] = [n, list(first or [])]
         cur.execute("SELECT set_config('TimeZone', %s, true)", (zone,))
 
+    found: list = [0, []]
     result = ingest_staged(account, fill, run_id)
-    found: tuple[int, list[int]] = (0, [])
-    if "total" in columns:
-        # Line numbers as the Python path counts them: the header is line 1.
-        cur.execute(f"""SELECT count(*), (array_agg(line + 1 ORDER BY line))[1:%s]
-                        FROM import_csv WHERE {mismatch}""", (MAX_REPORTED,))
-        n, first = cur.fetchone()
-        found = (n, list(first or []))
-    cur.execute("DROP TABLE import_csv, import_names, import_kinds")
-    return result, found
+    cur.execute("DROP TABLE import_csv, import_names")
+    return result, (found[0], found[1])

@@ -9,7 +9,8 @@ table, then merged with a handful of set-based statements:
    (`estimated`), or flagged `unpriced` when the model has no price (never a silent $0);
    records the provider says were not charged cost $0 (`not_charged`), never estimated;
 3. stored events whose fields differ are updated and one change_log row is written per
-   changed field; identical ones are left untouched; new ones are inserted;
+   changed field; identical ones are left untouched; new ones are inserted (a batch on days
+   the account has no events on yet is inserted as it is, without comparing);
 4. usage_daily is rebuilt for exactly the (account, day) pairs whose events changed.
 
 Everything happens in the caller's transaction (ingest never commits), so a sync can advance
@@ -25,6 +26,8 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
+
+import psycopg2.errors
 
 from ..extensions import db
 from ..models import Account, UsagePersonBlock
@@ -344,13 +347,39 @@ def _merge(cur, account: Account, run_id: int | None) -> IngestResult:
     """.format(source=cur.mogrify("%s", (identity_source(account.provider),)).decode(),
                cost=cost_sql("r", per_request), price_join=_price_join("r")))
     # (DDL takes no parameters.) Copilot's actors are GitHub logins, mapped under "github".
-    cur.execute("ANALYZE ingest_raw (event_key, model, actor, day)")
     cur.execute(f"""SELECT r.model, count(*) FROM ingest_raw r
                    {_price_join("r")}
                    WHERE r.cost_usd IS NULL AND NOT r.not_charged AND p.model IS NULL
                    GROUP BY r.model ORDER BY count(*) DESC""")
     result.unpriced_models = {m: n for m, n in cur.fetchall()}
 
+    columns = f"account_id, provider, event_key, {_CHANGED_COLUMNS}, last_run_id"
+    values = f"%(acc)s, %(provider)s, s.event_key, {', '.join('s.' + f for f in FIELDS)}, %(run)s"
+    # 3. A batch of days the account has no events on yet (a first import, the next day of
+    #    a sync) is all new: one indexed probe, then a plain INSERT, with no change detection
+    #    and no anti-join against the account's stored keys (they grow with its history).
+    #    A revised event can move days, so the unique key decides: if one is stored already,
+    #    the INSERT fails and the batch takes the general path below.
+    cur.execute("SELECT day FROM ingest_raw GROUP BY day")  # a hash of a few days, no sort
+    batch_days = [d for d, in cur.fetchall()]
+    cur.execute("""SELECT EXISTS (SELECT 1 FROM usage_events
+                                  WHERE account_id = %(acc)s AND day = ANY(%(days)s))""",
+                {**params, "days": batch_days})
+    if batch_days and not cur.fetchone()[0]:
+        cur.execute("SAVEPOINT ingest_new_days")
+        try:
+            cur.execute(f"INSERT INTO usage_events ({columns}) SELECT {values} "
+                        "FROM ingest_stage s", params)
+        except psycopg2.errors.UniqueViolation:
+            cur.execute("ROLLBACK TO SAVEPOINT ingest_new_days")
+        else:
+            result.inserted = cur.rowcount
+            cur.execute("RELEASE SAVEPOINT ingest_new_days")
+            result.days_refreshed = sorted(batch_days)
+            _refresh_inserted(cur, account.id, result)
+            return result
+
+    cur.execute("ANALYZE ingest_raw (event_key, model, actor, day)")
     # 3a. Revisions: stored events whose fields differ from the batch.
     cur.execute(f"""
         DROP TABLE IF EXISTS pg_temp.ingest_changed;
@@ -383,10 +412,8 @@ def _merge(cur, account: Account, run_id: int | None) -> IngestResult:
     # 3b. New events. A plain INSERT is safe: ingest holds the account's lock (see ingest()).
     cur.execute(f"""
         WITH ins AS (
-            INSERT INTO usage_events (account_id, provider, event_key, {_CHANGED_COLUMNS},
-                                      last_run_id)
-            SELECT %(acc)s, %(provider)s, s.event_key, {', '.join('s.' + f for f in FIELDS)},
-                   %(run)s
+            INSERT INTO usage_events ({columns})
+            SELECT {values}
             FROM ingest_stage s
             WHERE NOT EXISTS (SELECT 1 FROM usage_events e
                               WHERE e.account_id = %(acc)s AND e.event_key = s.event_key)
@@ -403,12 +430,17 @@ def _merge(cur, account: Account, run_id: int | None) -> IngestResult:
                    UNION SELECT r.day FROM ingest_changed ch JOIN ingest_raw r USING (seq)""")
     days = {d for d, in cur.fetchall()} | {d for d, _ in inserted_days}
     result.days_refreshed = sorted(days)
+    _refresh_inserted(cur, account.id, result)
+    return result
+
+
+def _refresh_inserted(cur, account_id: int, result: IngestResult) -> None:
+    """Rebuild the rollups of `result.days_refreshed` after a merge."""
     if result.inserted > 10_000:
         # Fresh statistics let the rollup hash-aggregate instead of sorting every row.
         cur.execute("ANALYZE usage_events (account_id, day, actor, model)")
-    if days:
-        refresh_daily(cur, account.id, result.days_refreshed)
-    return result
+    if result.days_refreshed:
+        refresh_daily(cur, account_id, result.days_refreshed)
 
 
 def refresh_daily(cur, account_id: int, days: list[date]) -> None:
