@@ -227,7 +227,8 @@ def day_people(start: date, end: date, team: Team = None) -> Subquery:
         return (select(D.day, D.tool, D.model,
                        func.bit_or(func.set_bit(zeros, Person.id, 1)).label("people"))
                 .join(m, and_(m.c.person == D.email, D.day.between(m.c.first, m.c.last)))
-                .join(Person, Person.person == func.coalesce(D.email, D.actor))
+                # coalesce(email, actor) is the e-mail here: the covering index has no actor.
+                .join(Person, Person.person == D.email)
                 .where(D.day.between(start, end), not_bot(Person.person))
                 .group_by(D.day, D.tool, D.model).subquery("team_day_people"))
     width = func.max(func.length(DP.people)).over()

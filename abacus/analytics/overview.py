@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
@@ -134,7 +135,11 @@ class Overview(Span):
 
 def totals(start: date, end: date, team: Team = None) -> Totals:
     """The headline numbers of one window: sums from the small team-wide rollup, the people
-    count from the people bitmaps."""
+    count from the people bitmaps (in a team scope both from one pass over its members'
+    blocks and days, `_scoped`)."""
+    if team is not None:
+        r = _scoped(start, end, team)[None]
+        return Totals(start, end, r.tokens, r.cost, r.people, r.events)
     src = day_totals(team)
     r = db.session.execute(
         select(int_sum(tokens_of(src)).label("tokens"), money_sum(src.cost_usd).label("cost"),
@@ -145,18 +150,63 @@ def totals(start: date, end: date, team: Team = None) -> Totals:
 
 def people_count(start: date, end: date, team: Team = None) -> int:
     """Distinct people (mapped e-mails and unmapped identities) active in the window."""
+    if team is not None:
+        return _scoped(start, end, team)[None].people
     dp = day_people(start, end, team)
     return int(db.session.execute(select(count_people(dp.c.people))).scalar_one())
 
 
 def people_by_tool(start: date, end: date, team: Team = None) -> tuple[int, dict[str, int]]:
     """Distinct people active in the window, and per tool (one pass over the bitmaps)."""
+    if team is not None:
+        scoped = _scoped(start, end, team)
+        return scoped[None].people, {t: r.people for t, r in scoped.items() if t is not None}
     dp = day_people(start, end, team)
     rows = db.session.execute(
         select(dp.c.tool, count_people(dp.c.people).label("people"))
         .group_by(func.grouping_sets(tuple_(dp.c.tool), tuple_()))).all()
     by_tool = {r.tool: int(r.people) for r in rows if r.tool is not None}
     return next((int(r.people) for r in rows if r.tool is None), 0), by_tool
+
+
+@dataclass(frozen=True)
+class _ScopedSums:
+    tokens: int
+    cost: Decimal
+    estimated: Decimal
+    events: int
+    unpriced: int
+    people: int  # the humans among them (bots are listed apart, as on the bitmaps)
+    first: date | None
+
+
+def _scoped(start: date, end: date, team: Sequence[int]) -> dict[str | None, _ScopedSums]:
+    """A team scope's sums per tool and over all tools (key None) for start..end, and its
+    people: its members' usage on their member days read from the per-person blocks for
+    whole spans and the per-day rollup for the rest (`person_tool_rows`), so a year costs
+    about what a week does."""
+    rows = person_tool_rows(start, end, team=team).c
+    per = (select(rows.person, rows.tool, *usage_sums(rows),
+                  money_sum(rows.estimated_cost_usd).label("estimated"),
+                  func.min(rows.first_day).label("first"))
+           .group_by(rows.person, rows.tool).subquery("per_person_tool"))
+    c = per.c
+    out = {r.tool: _ScopedSums(int(r.tokens), Decimal(r.cost), Decimal(r.estimated),
+                               int(r.events), int(r.unpriced), int(r.people), r.first)
+           for r in db.session.execute(
+               select(c.tool, *usage_sums_of_sums(c),
+                      money_sum(c.estimated).label("estimated"),
+                      func.count(c.person.distinct()).filter(not_bot(c.person))
+                      .label("people"), func.min(c.first).label("first"))
+               .group_by(func.grouping_sets(tuple_(c.tool), tuple_())))}
+    out.setdefault(None, _ScopedSums(0, Decimal(0), Decimal(0), 0, 0, 0, None))
+    return out
+
+
+def usage_sums_of_sums(c) -> list:
+    """usage_sums over rows that hold sums already (tokens, cost, events, unpriced)."""
+    return [int_sum(c.tokens).label("tokens"), money_sum(c.cost).label("cost"),
+            int_sum(c.events).label("events"), int_sum(c.unpriced).label("unpriced")]
 
 
 def daily_by_tool(start: date, end: date, team: Team = None) -> Daily:
@@ -186,7 +236,13 @@ def fold_daily(rows, start: date, end: date) -> Daily:
 
 def lifetime(team: Team = None) -> Lifetime:
     """Everything stored, from the small rollup (no scan of the per-person table); in a team
-    scope, its members' usage of their member days."""
+    scope, its members' usage of their member days (from the first to the last day stored)."""
+    if team is not None:
+        first, last = db.session.execute(select(func.min(T.day), func.max(T.day))).one()
+        if first is None:
+            return Lifetime(0, Decimal(0), None)
+        r = _scoped(first, last, team)[None]
+        return Lifetime(r.tokens, r.cost, r.first)
     src = day_totals(team)
     r = db.session.execute(
         select(int_sum(tokens_of(src)).label("tokens"), money_sum(src.cost_usd).label("cost"),
@@ -195,6 +251,8 @@ def lifetime(team: Team = None) -> Lifetime:
 
 
 def _cost(start: date, end: date, team: Team = None) -> Decimal:
+    if team is not None:
+        return _scoped(start, end, team)[None].cost
     src = day_totals(team)
     return Decimal(db.session.execute(
         select(money_sum(src.cost_usd)).where(src.day.between(start, end))).scalar())
@@ -230,18 +288,30 @@ def overview(start: date, end: date, limit: int = 50, team: Team = None) -> Over
     src = day_totals(team)
     in_days = src.day.between(start, end)
     sums = usage_sums(src)
-    t = session.execute(
-        select(*sums, money_sum(src.estimated_cost_usd).label("estimated")).where(in_days)).one()
-    tool_rows = session.execute(
-        select(src.tool, *sums).where(in_days).group_by(src.tool)
-        .order_by(sums.tokens.desc(), src.tool)).all()
+    if team is not None:  # the sums per tool of the people counts' pass
+        scoped = _scoped(start, end, team)
+        t = scoped[None]
+        tool_rows = sorted(((tool, r) for tool, r in scoped.items() if tool is not None),
+                           key=lambda tr: (-tr[1].tokens, tr[0]))
+        tool_rows = [_ToolSums(tool, r.tokens, r.cost, r.events, r.unpriced)
+                     for tool, r in tool_rows]
+    else:
+        t = session.execute(select(*sums, money_sum(src.estimated_cost_usd).label("estimated"))
+                            .where(in_days)).one()
+        tool_rows = session.execute(
+            select(src.tool, *sums).where(in_days).group_by(src.tool)
+            .order_by(sums.tokens.desc(), src.tool)).all()
     by_model = [
         ModelRow(r.model, int(r.tokens), Decimal(r.cost), int(r.events), int(r.unpriced))
         for r in session.execute(
             select(src.model, *sums).where(in_days).group_by(src.model)
             .order_by(sums.tokens.desc(), src.model))
     ]
-    active, tool_people = people_by_tool(start, end, team)
+    if team is not None:
+        active = scoped[None].people
+        tool_people = {tool: r.people for tool, r in scoped.items() if tool is not None}
+    else:
+        active, tool_people = people_by_tool(start, end, team)
     by_tool = [ToolRow(r.tool, int(r.tokens), Decimal(r.cost), tool_people.get(r.tool, 0),
                        int(r.events), int(r.unpriced)) for r in tool_rows]
     ranked = _top_people(start, end, limit, team)
@@ -258,6 +328,15 @@ def overview(start: date, end: date, limit: int = 50, team: Team = None) -> Over
                     estimated_cost_usd=Decimal(t.estimated), unpriced_events=int(t.unpriced),
                     events=int(t.events), active_people=active, by_tool=by_tool,
                     by_model=by_model, by_person=by_person)
+
+
+@dataclass(frozen=True)
+class _ToolSums:
+    tool: str
+    tokens: int
+    cost: Decimal
+    events: int
+    unpriced: int
 
 
 def _top_people(start: date, end: date, limit: int, team: Team = None
