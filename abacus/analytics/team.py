@@ -18,7 +18,6 @@ from sqlalchemy import (
     BigInteger,
     ColumnElement,
     Numeric,
-    case,
     cast,
     func,
     select,
@@ -452,17 +451,33 @@ def team_sums(start: date, end: date, team_ids: list[int]) -> dict[int, TeamSums
         for root in [*roots, TOTAL] if roots else []:
             raw.setdefault(root, {}).setdefault(person.lower(), []).append(
                 (max(first, start), min(last or end, end)))
-    rows = keyed_person_rows({root: {p: merge_spans(s) for p, s in people.items()}
-                              for root, people in raw.items()}, start, end).c
+    # Teams with the very same people on the same days (a root and TOTAL, a team and its
+    # only child) are summed once and share the figures.
+    same_as: dict[int, int] = {}
+    spans: dict[int, dict[str, list[tuple[date, date]]]] = {}
+    seen: dict[tuple, int] = {}
+    for root, people in raw.items():
+        merged = {p: merge_spans(s) for p, s in people.items()}
+        first = seen.setdefault(tuple(sorted((p, tuple(s)) for p, s in merged.items())), root)
+        same_as[root] = first
+        if first == root:
+            spans[root] = merged
+    rows = keyed_person_rows(spans, start, end).c
     per_person = (
         select(rows.key, rows.person, int_sum(tokens_of(rows)).label("tokens"),
                money_sum(rows.cost_usd).label("cost"), int_sum(rows.events).label("events"))
         .group_by(rows.key, rows.person).subquery("per_person"))
     c = per_person.c
-    people = case((c.key == TOTAL, func.count().filter(not_bot(c.person))), else_=func.count())
-    result = db.session.execute(
-        select(c.key, people.label("people"), int_sum(c.tokens).label("tokens"),
-               money_sum(c.cost).label("cost"), int_sum(c.events).label("events"))
-        .group_by(c.key))
-    return {r.key: TeamSums(int(r.people), int(r.tokens), Decimal(r.cost), int(r.events))
-            for r in result}
+    result = {r.key: r for r in db.session.execute(
+        select(c.key, func.count().label("people"),
+               func.count().filter(not_bot(c.person)).label("humans"),
+               int_sum(c.tokens).label("tokens"), money_sum(c.cost).label("cost"),
+               int_sum(c.events).label("events"))
+        .group_by(c.key))}
+    out = {}
+    for root, first in same_as.items():
+        r = result.get(first)
+        if r is not None:
+            out[root] = TeamSums(int(r.humans if root == TOTAL else r.people), int(r.tokens),
+                                 Decimal(r.cost), int(r.events))
+    return out

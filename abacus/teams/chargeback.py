@@ -170,13 +170,14 @@ def chargeback(first: date, today: date | None = None) -> Chargeback:
 
 
 def _memberships(first: date, last: date) -> dict[str, list[_Member]]:
-    teams = {t.id: t for t in db.session.scalars(select(Team))}
+    buckets = {t.id: t.cost_centre or f"({t.name})" for t in db.session.execute(
+        select(Team.id, Team.name, Team.cost_centre))}
     out: dict[str, list[_Member]] = defaultdict(list)
-    for m in db.session.scalars(select(TeamMembership).where(on_days(first, last))
-                                .order_by(TeamMembership.id)):
-        team = teams[m.team_id]
-        bucket = team.cost_centre or f"({team.name})"
-        out[m.person.lower()].append(_Member(m.id, bucket, m.valid_from, m.valid_to, m.share))
+    m = TeamMembership
+    for r in db.session.execute(select(m.id, m.team_id, m.person, m.valid_from, m.valid_to,
+                                       m.share).where(on_days(first, last)).order_by(m.id)):
+        out[r.person.lower()].append(_Member(r.id, buckets[r.team_id], r.valid_from,
+                                             r.valid_to, r.share))
     return out
 
 
@@ -211,12 +212,16 @@ def _split(amount: Decimal, per_day: dict[date, Decimal], members: list[_Member]
     if base == 0:  # refunds cancelling charges: fall back to counting days
         per_day = {d: Decimal(1) for d in per_day}
         base = Decimal(len(per_day))
+    weights_of: dict[tuple[int, ...], dict[int, Decimal]] = {}  # the same teams, many days
     for d, value in per_day.items():
         on = [m for m in members if m.on(d)]
         if not on:
             raw[(UNASSIGNED, 0)] += value
             continue
-        weights = day_weights(on)
+        key = tuple(m.id for m in on)
+        weights = weights_of.get(key)
+        if weights is None:
+            weights = weights_of[key] = day_weights(on)
         for m in on:
             raw[(m.bucket, m.id)] += value * weights[m.id]
     parts = {key: (amount * v / base).quantize(CENT, rounding=ROUND_DOWN)
