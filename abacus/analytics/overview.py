@@ -24,7 +24,6 @@ from .common import (
     day_people,
     day_totals,
     in_range,
-    in_team,
     int_sum,
     money_sum,
     not_bot,
@@ -32,6 +31,7 @@ from .common import (
     tokens_of,
     usage_sums,
 )
+from .scope import member_spans, spans_table
 
 T_TOKENS = tokens_of(T)
 
@@ -381,12 +381,21 @@ def _models_of(people: list[str], start: date, end: date, team: Team = None
     out: dict[str, dict[str, int]] = {}
     if not people:
         return out
+    queries = []
     for who, match in ((D.email, D.email.in_(people)),
                        (D.actor, and_(D.email.is_(None), D.actor.in_(people)))):
-        for r in db.session.execute(
-                select(who.label("person"), D.model, int_sum(TOKENS).label("tokens"))
-                .where(in_range(start, end), match, in_team(team, D.email, D.day))
-                .group_by(who, D.model)):
+        queries.append(select(who.label("person"), D.model, int_sum(TOKENS).label("tokens"))
+                       .where(in_range(start, end), match).group_by(who, D.model))
+    if team is not None:
+        # In a scope only mapped rows are a member's, on their member days: a join to these
+        # people's spans (index-only scans of each), not a membership lookup per row.
+        wanted = set(people)
+        m = spans_table({0: {p: s for p, s in member_spans(team, start, end).items()
+                             if p in wanted}}, "top_members_days")
+        queries = [queries[0].join(m, and_(m.c.person == D.email,
+                                           D.day.between(m.c.first, m.c.last)))]
+    for query in queries:
+        for r in db.session.execute(query):
             models = out.setdefault(r.person, {})
             models[r.model] = models.get(r.model, 0) + int(r.tokens)
     return out
