@@ -52,7 +52,7 @@ from ..models import UsageDayPeople as DP
 from ..models import UsageDayTotals as T
 from ..models import UsagePersonBlock as B
 from ..models import UsagePersonDaily as P
-from .scope import member_on_day, member_spans, members_table, span_pieces
+from .scope import member_on_day, member_spans, members_table, span_pieces, spans_table
 
 Team = Sequence[int] | None  # a scope's team ids (subtree included); None: everyone
 
@@ -221,15 +221,17 @@ def day_people(start: date, end: date, team: Team = None) -> Subquery:
     service accounts (`bots`) are left out either way, so no count of people includes them."""
     varbit = BIT(varying=True)
     if team is not None:
-        zeros = select(cast(func.repeat("0", func.max(Person.id) + 1), varbit)
-                       .label("zeros")).scalar_subquery()
-        m = members_table(team)
+        # One bit per member (numbered here, not by people.id): a few hundred bits however
+        # many people the org has, and no join to `people`. The rows' person is the e-mail
+        # (coalesce(email, actor) on a mapped row; the covering index has no actor).
+        spans = member_spans(team)
+        m = spans_table({n: {person: spans[person]} for n, person in enumerate(sorted(spans))},
+                        "team_members_days")
+        zeros = cast(func.repeat("0", len(spans)), varbit)
         return (select(D.day, D.tool, D.model,
-                       func.bit_or(func.set_bit(zeros, Person.id, 1)).label("people"))
+                       func.bit_or(func.set_bit(zeros, m.c.key, 1)).label("people"))
                 .join(m, and_(m.c.person == D.email, D.day.between(m.c.first, m.c.last)))
-                # coalesce(email, actor) is the e-mail here: the covering index has no actor.
-                .join(Person, Person.person == D.email)
-                .where(D.day.between(start, end), not_bot(Person.person))
+                .where(D.day.between(start, end), not_bot(D.email))
                 .group_by(D.day, D.tool, D.model).subquery("team_day_people"))
     width = func.max(func.length(DP.people)).over()
     rows = (select(DP.day, DP.tool, DP.model, DP.people, width.label("width"))

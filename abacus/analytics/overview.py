@@ -136,9 +136,9 @@ class Overview(Span):
 def totals(start: date, end: date, team: Team = None) -> Totals:
     """The headline numbers of one window: sums from the small team-wide rollup, the people
     count from the people bitmaps (in a team scope both from one pass over its members'
-    blocks and days, `_scoped`)."""
+    blocks and days, `scope_sums`)."""
     if team is not None:
-        r = _scoped(start, end, team)[None]
+        r = scope_sums(start, end, team)[None]
         return Totals(start, end, r.tokens, r.cost, r.people, r.events)
     src = day_totals(team)
     r = db.session.execute(
@@ -151,7 +151,7 @@ def totals(start: date, end: date, team: Team = None) -> Totals:
 def people_count(start: date, end: date, team: Team = None) -> int:
     """Distinct people (mapped e-mails and unmapped identities) active in the window."""
     if team is not None:
-        return _scoped(start, end, team)[None].people
+        return scope_sums(start, end, team)[None].people
     dp = day_people(start, end, team)
     return int(db.session.execute(select(count_people(dp.c.people))).scalar_one())
 
@@ -159,7 +159,7 @@ def people_count(start: date, end: date, team: Team = None) -> int:
 def people_by_tool(start: date, end: date, team: Team = None) -> tuple[int, dict[str, int]]:
     """Distinct people active in the window, and per tool (one pass over the bitmaps)."""
     if team is not None:
-        scoped = _scoped(start, end, team)
+        scoped = scope_sums(start, end, team)
         return scoped[None].people, {t: r.people for t, r in scoped.items() if t is not None}
     dp = day_people(start, end, team)
     rows = db.session.execute(
@@ -180,7 +180,7 @@ class _ScopedSums:
     first: date | None
 
 
-def _scoped(start: date, end: date, team: Sequence[int]) -> dict[str | None, _ScopedSums]:
+def scope_sums(start: date, end: date, team: Sequence[int]) -> dict[str | None, _ScopedSums]:
     """A team scope's sums per tool and over all tools (key None) for start..end, and its
     people: its members' usage on their member days read from the per-person blocks for
     whole spans and the per-day rollup for the rest (`person_tool_rows`), so a year costs
@@ -241,7 +241,7 @@ def lifetime(team: Team = None) -> Lifetime:
         first, last = db.session.execute(select(func.min(T.day), func.max(T.day))).one()
         if first is None:
             return Lifetime(0, Decimal(0), None)
-        r = _scoped(first, last, team)[None]
+        r = scope_sums(first, last, team)[None]
         return Lifetime(r.tokens, r.cost, r.first)
     src = day_totals(team)
     r = db.session.execute(
@@ -252,7 +252,7 @@ def lifetime(team: Team = None) -> Lifetime:
 
 def _cost(start: date, end: date, team: Team = None) -> Decimal:
     if team is not None:
-        return _scoped(start, end, team)[None].cost
+        return scope_sums(start, end, team)[None].cost
     src = day_totals(team)
     return Decimal(db.session.execute(
         select(money_sum(src.cost_usd)).where(src.day.between(start, end))).scalar())
@@ -289,7 +289,7 @@ def overview(start: date, end: date, limit: int = 50, team: Team = None) -> Over
     in_days = src.day.between(start, end)
     sums = usage_sums(src)
     if team is not None:  # the sums per tool of the people counts' pass
-        scoped = _scoped(start, end, team)
+        scoped = scope_sums(start, end, team)
         t = scoped[None]
         tool_rows = sorted(((tool, r) for tool, r in scoped.items() if tool is not None),
                            key=lambda tr: (-tr[1].tokens, tr[0]))
