@@ -131,12 +131,28 @@ def chargeback(first: date, today: date | None = None) -> Chargeback:
     amounts: dict[tuple[str, str], list[Decimal]] = defaultdict(
         lambda: [Decimal("0.00"), Decimal("0.00")])
 
-    # Usage: per person and tool, the month's cost in cents, split by each day's teams.
+    # Usage: per person and tool, the month's cost in cents, split by each day's teams. Most
+    # people are in one team (or none) all month: their month is one sum, charged whole (the
+    # same cents as day by day, each day's weight being 1); only the others' days are read.
+    def whole_month(ms: list[_Member]) -> bool:
+        return not ms or (len(ms) == 1 and ms[0].valid_from <= first
+                          and (ms[0].valid_to is None or ms[0].valid_to >= last))
+
     days: dict[tuple[str, str], dict[date, Decimal]] = defaultdict(dict)
+    split = []
     for r in db.session.execute(
-            select(P.person, P.tool, P.day, func.sum(P.cost_usd).label("cost"))
-            .where(P.day.between(first, last)).group_by(P.person, P.tool, P.day)):
-        days[(r.person, r.tool)][r.day] = Decimal(r.cost or 0)
+            select(P.person, P.tool, func.sum(P.cost_usd).label("cost"))
+            .where(P.day.between(first, last)).group_by(P.person, P.tool)):
+        if whole_month(members.get(r.person.lower(), [])):
+            days[(r.person, r.tool)][first] = Decimal(r.cost or 0)
+        else:
+            split.append(r.person)
+    if split:
+        for r in db.session.execute(
+                select(P.person, P.tool, P.day, func.sum(P.cost_usd).label("cost"))
+                .where(P.day.between(first, last), P.person.in_(sorted(set(split))))
+                .group_by(P.person, P.tool, P.day)):
+            days[(r.person, r.tool)][r.day] = Decimal(r.cost or 0)
     for (person, tool), per_day in days.items():
         total = cents(sum(per_day.values(), Decimal(0)))
         for bucket, part in _split(total, per_day, members.get(person.lower(), [])):
