@@ -14,12 +14,14 @@ most of the range and `usage_person_daily` only for the few days no block fits:
 `person_tool_rows` is that union.
 
 Team scope (`team` = the team ids of a scope, its subtree included; None: everyone): a
-team's figures are its people's usage on the days they were members, so the person-day
-rollups (`usage_daily`, `usage_person_daily`) are joined to the members' merged member-day
-spans (`scope.members_table`: a re-org splits a person's days exactly; a hash join, not a
-lookup per row) and blocks, which span many days, are not used. `day_totals`, `day_people`
-and `person_tool_rows` return the same columns either way, so a page's queries do not change
-with the scope.
+team's figures are its people's usage on the days they were members. Per-person sums
+(`person_tool_rows`, `keyed_person_rows`) split each member's merged member-day span (a
+re-org splits a person's days exactly) into aligned blocks and single days like a range, so
+a member for a year reads a dozen block rows per tool. Per-day rows by model (`day_totals`,
+`day_people`) join `usage_daily` to the members' spans: index-only scans of each member's
+rows (ix_usage_daily_email_day covers the summed columns), not the whole range's rows.
+`day_totals`, `day_people` and `person_tool_rows` return the same columns either way, so a
+page's queries do not change with the scope.
 """
 
 from __future__ import annotations
