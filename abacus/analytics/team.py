@@ -8,6 +8,7 @@ page shown) and come from the same query as the page, through window aggregates.
 from __future__ import annotations
 
 import math
+from collections import defaultdict
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import date
@@ -25,6 +26,7 @@ from sqlalchemy import (
 )
 
 from ..extensions import db
+from ..models import Bot
 from ..models import Team as TeamModel
 from ..models import TeamMembership as M
 from .common import (
@@ -451,34 +453,33 @@ def team_sums(start: date, end: date, team_ids: list[int]) -> dict[int, TeamSums
         for root in [*roots, TOTAL] if roots else []:
             raw.setdefault(root, {}).setdefault(person.lower(), []).append(
                 (max(first, start), min(last or end, end)))
-    # Teams with the very same people on the same days (a root and TOTAL, a team and its
-    # only child) are summed once and share the figures.
-    same_as: dict[int, int] = {}
-    spans: dict[int, dict[str, list[tuple[date, date]]]] = {}
-    seen: dict[tuple, int] = {}
+    # Each distinct (person, member span) is summed once in SQL, by its number, and shared
+    # by every team it belongs to (a team, its parents and TOTAL): the rollup rows are read
+    # once, not once per team, and grouped by an integer.
+    pairs: dict[tuple[str, date, date], int] = {}
+    teams_of: dict[int, list[int]] = defaultdict(list)
     for root, people in raw.items():
-        merged = {p: merge_spans(s) for p, s in people.items()}
-        first = seen.setdefault(tuple(sorted((p, tuple(s)) for p, s in merged.items())), root)
-        same_as[root] = first
-        if first == root:
-            spans[root] = merged
-    rows = keyed_person_rows(spans, start, end).c
-    person = rows.person.collate("C")  # byte order: the sort of ~100,000 rows is the cost
-    per_person = (
-        select(rows.key, person.label("person"), int_sum(tokens_of(rows)).label("tokens"),
-               money_sum(rows.cost_usd).label("cost"), int_sum(rows.events).label("events"))
-        .group_by(rows.key, person).subquery("per_person"))
-    c = per_person.c
-    result = {r.key: r for r in db.session.execute(
-        select(c.key, func.count().label("people"),
-               func.count().filter(not_bot(c.person)).label("humans"),
-               int_sum(c.tokens).label("tokens"), money_sum(c.cost).label("cost"),
-               int_sum(c.events).label("events"))
-        .group_by(c.key))}
-    out = {}
-    for root, first in same_as.items():
-        r = result.get(first)
-        if r is not None:
-            out[root] = TeamSums(int(r.humans if root == TOTAL else r.people), int(r.tokens),
-                                 Decimal(r.cost), int(r.events))
-    return out
+        for person, runs in people.items():
+            for first, last in merge_spans(runs):
+                n = pairs.setdefault((person, first, last), len(pairs))
+                teams_of[n].append(root)
+    rows = keyed_person_rows({n: {person: [(first, last)]}
+                              for (person, first, last), n in pairs.items()}, start, end).c
+    person_of = {n: person for (person, _, _), n in pairs.items()}
+    bots = set(db.session.scalars(select(Bot.person)))
+    people: dict[int, set[str]] = defaultdict(set)
+    sums: dict[int, list] = defaultdict(lambda: [0, Decimal(0), 0])
+    for r in db.session.execute(
+            select(rows.key, int_sum(tokens_of(rows)).label("tokens"),
+                   money_sum(rows.cost_usd).label("cost"), int_sum(rows.events).label("events"))
+            .group_by(rows.key)):
+        person = person_of[r.key]
+        for root in teams_of[r.key]:
+            if root != TOTAL or person not in bots:
+                people[root].add(person)
+            total = sums[root]
+            total[0] += int(r.tokens)
+            total[1] += Decimal(r.cost)
+            total[2] += int(r.events)
+    return {root: TeamSums(len(people[root]), tokens, cost, events)
+            for root, (tokens, cost, events) in sums.items()}
