@@ -108,6 +108,8 @@ def test_scoped_figures_equal_the_events_of_members_on_their_member_days(app):
                 models = usage.breakdown("models", start, end, team=ids)
                 assert models.total.people == len(want["people"]), what
                 assert {r.key: r.tokens for r in models.rows} == dict(want["model"]), what
+                active = usage.active_people(start, end, team=ids)
+                assert active.people == len(want["people"]), what
                 pivot = team_pivot(start, end, team=ids, per_page=None)
                 assert {r.person: (r.tokens, r.cost_usd, r.days_active) for r in pivot.rows} == {
                     p: (r[0], r[1], len(r[2])) for p, r in want["person"].items()}, what
@@ -124,6 +126,16 @@ def test_scoped_figures_equal_the_events_of_members_on_their_member_days(app):
             got = sums[TOTAL]
             assert (got.tokens, got.cost_usd, got.events, got.people) == (
                 want["tokens"], want["cost"], want["events"], len(want["people"]))
+
+        # A team nobody was in has nothing (and no query trips over its empty spans).
+        empty = [tree.create_team("Empty").id]
+        assert overview.totals(FIRST, TODAY, team=empty).tokens == 0
+        assert overview.overview(FIRST, TODAY, team=empty).is_empty
+        assert team_pivot(FIRST, TODAY, team=empty).rows == []
+        assert usage.breakdown("models", FIRST, TODAY, team=empty).total.people == 0
+        assert usage.active_people(FIRST, TODAY, team=empty).people == 0
+        assert overview.lifetime(empty).first_day is None
+        assert team_sums(FIRST, TODAY, empty) == {}
 
         life = overview.lifetime(subtree_ids([design.id]))
         want = expected({design.id}, FIRST, TODAY)
