@@ -166,11 +166,14 @@ class UsageDaily(RollupSums, db.Model):
     __table_args__ = (
         Index("ix_usage_daily_day", "day"),
         Index("ix_usage_daily_account_day", "account_id", "day"),
-        # Covering the token columns and model: the Overview's favourite model of each top
-        # person over a year is an index-only scan, not one heap page per row.
+        # Covering every column a team scope sums: the Overview's favourite model of each
+        # top person and a team's rows over a year (its members' spans) are index-only
+        # scans, not one heap page per row.
         Index("ix_usage_daily_email_day", "email", "day",
-              postgresql_include=["model", "input_tokens", "output_tokens",
-                                  "cache_write_tokens", "cache_read_tokens"]),
+              postgresql_include=["account_id", "tool", "model", "events", "input_tokens",
+                                  "output_tokens", "cache_write_tokens", "cache_read_tokens",
+                                  "cost_usd", "estimated_cost_usd", "unpriced_events",
+                                  "not_charged_events"]),
         # With the e-mail index, `email = X OR (email IS NULL AND actor = X)` is two index
         # scans (unmapped rows are few).
         Index("ix_usage_daily_unmapped_actor_day", "actor", "day",

@@ -14,12 +14,14 @@ most of the range and `usage_person_daily` only for the few days no block fits:
 `person_tool_rows` is that union.
 
 Team scope (`team` = the team ids of a scope, its subtree included; None: everyone): a
-team's figures are its people's usage on the days they were members, so the person-day
-rollups (`usage_daily`, `usage_person_daily`) are joined to the members' merged member-day
-spans (`scope.members_table`: a re-org splits a person's days exactly; a hash join, not a
-lookup per row) and blocks, which span many days, are not used. `day_totals`, `day_people`
-and `person_tool_rows` return the same columns either way, so a page's queries do not change
-with the scope.
+team's figures are its people's usage on the days they were members. Per-person sums
+(`person_tool_rows`, `keyed_person_rows`) split each member's merged member-day span (a
+re-org splits a person's days exactly) into aligned blocks and single days like a range, so
+a member for a year reads a dozen block rows per tool. Per-day rows by model (`day_totals`,
+`day_people`) join `usage_daily` to the members' spans: index-only scans of each member's
+rows (ix_usage_daily_email_day covers the summed columns), not the whole range's rows.
+`day_totals`, `day_people` and `person_tool_rows` return the same columns either way, so a
+page's queries do not change with the scope.
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ from ..models import UsageDayPeople as DP
 from ..models import UsageDayTotals as T
 from ..models import UsagePersonBlock as B
 from ..models import UsagePersonDaily as P
-from .scope import member_on_day, members_table
+from .scope import member_on_day, member_spans, members_table, span_pieces, spans_table
 
 Team = Sequence[int] | None  # a scope's team ids (subtree included); None: everyone
 
@@ -221,14 +223,17 @@ def day_people(start: date, end: date, team: Team = None) -> Subquery:
     service accounts (`bots`) are left out either way, so no count of people includes them."""
     varbit = BIT(varying=True)
     if team is not None:
-        zeros = select(cast(func.repeat("0", func.max(Person.id) + 1), varbit)
-                       .label("zeros")).scalar_subquery()
-        m = members_table(team)
+        # One bit per member (numbered here, not by people.id): a few hundred bits however
+        # many people the org has, and no join to `people`. The rows' person is the e-mail
+        # (coalesce(email, actor) on a mapped row; the covering index has no actor).
+        spans = member_spans(team)
+        m = spans_table({n: {person: spans[person]} for n, person in enumerate(sorted(spans))},
+                        "team_members_days")
+        zeros = cast(func.repeat("0", len(spans)), varbit)
         return (select(D.day, D.tool, D.model,
-                       func.bit_or(func.set_bit(zeros, Person.id, 1)).label("people"))
+                       func.bit_or(func.set_bit(zeros, m.c.key, 1)).label("people"))
                 .join(m, and_(m.c.person == D.email, D.day.between(m.c.first, m.c.last)))
-                .join(Person, Person.person == func.coalesce(D.email, D.actor))
-                .where(D.day.between(start, end), not_bot(Person.person))
+                .where(D.day.between(start, end), not_bot(D.email))
                 .group_by(D.day, D.tool, D.model).subquery("team_day_people"))
     width = func.max(func.length(DP.people)).over()
     rows = (select(DP.day, DP.tool, DP.model, DP.people, width.label("width"))
@@ -289,21 +294,62 @@ def person_tool_rows(start: date, end: date, *, with_days: bool = False,
     Columns: person, tool, mapped, the RollupSums figures, first_day, last_day and, with
     `with_days`, `days`: a bitmap of the range (bit i = start + i) marking active days, so
     bit_or() over a person's rows gives their days active across tools and accounts.
-    With a team scope: the members' usage_person_daily rows of their member days only.
+    With a team scope: the members' rows of their member days only (`keyed_person_rows`).
     """
     if team is not None:
-        days, blocks = [], []
-    else:
-        days, blocks = split_range(start, end)
+        return keyed_person_rows({0: member_spans(team, start, end)}, start, end,
+                                 with_days=with_days, name="person_tool_rows")
+    days, blocks = split_range(start, end)
+    single, spans = _person_columns(start, end, with_days)
+    return union_all(
+        select(*single).where(P.day.in_(days)),
+        select(*spans).where(tuple_(B.level, B.start).in_(blocks)),
+    ).subquery("person_tool_rows")
+
+
+def keyed_person_rows(spans: dict[int, dict[str, list[tuple[date, date]]]], start: date,
+                      end: date, *, with_days: bool = False, name: str = "keyed_rows"
+                      ) -> Subquery:
+    """`person_tool_rows` for people on some days only, per key: `spans` is {key: {person:
+    merged inclusive day spans}} (a key's spans of one person never overlap, so each row is
+    read once per key). Columns: key, then those of person_tool_rows.
+
+    Each span cut to the range is split into aligned blocks like the range itself: a member
+    for the whole range reads a dozen block rows per tool instead of a row per day, and a
+    re-org date only adds the few single days around it."""
+    who, span_blocks, span_days, blocks, days = span_pieces(spans, start, end, split_range)
+    single, whole = _person_columns(start, end, with_days)
+    # The rollup rows of the pieces' days and blocks are read first (OFFSET 0 keeps them a
+    # subquery), then hash-joined to the pieces: the planner cannot count the pieces' rows and
+    # would otherwise probe the rollups' primary keys, which end with the person, once each.
+    on_days = select(*single).where(P.day.in_(days)).offset(0).subquery("on_days")
+    in_blocks = (select(*whole, B.level, B.start).where(tuple_(B.level, B.start).in_(blocks))
+                 .offset(0).subquery("in_blocks"))
+    names = [c.name for c in on_days.c]
+    return union_all(
+        select(who.c.key, *(on_days.c[n] for n in names))
+        .join(span_days, span_days.c.day == on_days.c.first_day)
+        .join(who, and_(who.c.span == span_days.c.span, who.c.person == on_days.c.person)),
+        select(who.c.key, *(in_blocks.c[n] for n in names))
+        .join(span_blocks, and_(span_blocks.c.level == in_blocks.c.level,
+                                span_blocks.c.start == in_blocks.c.start))
+        .join(who, and_(who.c.span == span_blocks.c.span, who.c.person == in_blocks.c.person)),
+    ).subquery(name)
+
+
+_PERSON_SUMS = ("events", "input_tokens", "output_tokens", "cache_write_tokens",
+                "cache_read_tokens", "cost_usd", "estimated_cost_usd", "unpriced_events",
+                "included_usd")
+
+
+def _person_columns(start: date, end: date, with_days: bool) -> tuple[list, list]:
+    """The columns of person_tool_rows over usage_person_daily and usage_person_blocks."""
     width = (end - start).days + 1
-    sums = ("events", "input_tokens", "output_tokens", "cache_write_tokens",
-            "cache_read_tokens", "cost_usd", "estimated_cost_usd", "unpriced_events",
-            "included_usd")
     varbit = BIT(varying=True)
     zeros = cast(func.repeat("0", width), varbit)
-    single = [P.person, P.tool, P.mapped, *(getattr(P, name) for name in sums),
+    single = [P.person, P.tool, P.mapped, *(getattr(P, name) for name in _PERSON_SUMS),
               P.day.label("first_day"), P.day.label("last_day")]
-    spans = [B.person, B.tool, B.mapped, *(getattr(B, name) for name in sums),
+    spans = [B.person, B.tool, B.mapped, *(getattr(B, name) for name in _PERSON_SUMS),
              B.first_day, B.last_day]
     if with_days:
         single.append(func.set_bit(zeros, P.day - start, 1).label("days"))
@@ -313,15 +359,7 @@ def person_tool_rows(start: date, end: date, *, with_days: bool = False,
         padded = func.substring(B.days.op("||", return_type=varbit)(zeros), 1, width,
                                 type_=varbit)
         spans.append(padded.op(">>", return_type=varbit)(B.start - start).label("days"))
-    if team is not None:
-        m = members_table(team)
-        return (select(*single)
-                .join(m, and_(m.c.person == P.person, P.day.between(m.c.first, m.c.last)))
-                .where(P.day.between(start, end)).subquery("person_tool_rows"))
-    return union_all(
-        select(*single).where(P.day.in_(days)),
-        select(*spans).where(tuple_(B.level, B.start).in_(blocks)),
-    ).subquery("person_tool_rows")
+    return single, spans
 
 
 def default_range(today: date, days: int = 30) -> tuple[date, date]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
@@ -23,7 +24,6 @@ from .common import (
     day_people,
     day_totals,
     in_range,
-    in_team,
     int_sum,
     money_sum,
     not_bot,
@@ -31,6 +31,7 @@ from .common import (
     tokens_of,
     usage_sums,
 )
+from .scope import member_spans, spans_table
 
 T_TOKENS = tokens_of(T)
 
@@ -134,7 +135,11 @@ class Overview(Span):
 
 def totals(start: date, end: date, team: Team = None) -> Totals:
     """The headline numbers of one window: sums from the small team-wide rollup, the people
-    count from the people bitmaps."""
+    count from the people bitmaps (in a team scope both from one pass over its members'
+    blocks and days, `scope_sums`)."""
+    if team is not None:
+        r = scope_sums(start, end, team)[None]
+        return Totals(start, end, r.tokens, r.cost, r.people, r.events)
     src = day_totals(team)
     r = db.session.execute(
         select(int_sum(tokens_of(src)).label("tokens"), money_sum(src.cost_usd).label("cost"),
@@ -145,18 +150,63 @@ def totals(start: date, end: date, team: Team = None) -> Totals:
 
 def people_count(start: date, end: date, team: Team = None) -> int:
     """Distinct people (mapped e-mails and unmapped identities) active in the window."""
+    if team is not None:
+        return scope_sums(start, end, team)[None].people
     dp = day_people(start, end, team)
     return int(db.session.execute(select(count_people(dp.c.people))).scalar_one())
 
 
 def people_by_tool(start: date, end: date, team: Team = None) -> tuple[int, dict[str, int]]:
     """Distinct people active in the window, and per tool (one pass over the bitmaps)."""
+    if team is not None:
+        scoped = scope_sums(start, end, team)
+        return scoped[None].people, {t: r.people for t, r in scoped.items() if t is not None}
     dp = day_people(start, end, team)
     rows = db.session.execute(
         select(dp.c.tool, count_people(dp.c.people).label("people"))
         .group_by(func.grouping_sets(tuple_(dp.c.tool), tuple_()))).all()
     by_tool = {r.tool: int(r.people) for r in rows if r.tool is not None}
     return next((int(r.people) for r in rows if r.tool is None), 0), by_tool
+
+
+@dataclass(frozen=True)
+class _ScopedSums:
+    tokens: int
+    cost: Decimal
+    estimated: Decimal
+    events: int
+    unpriced: int
+    people: int  # the humans among them (bots are listed apart, as on the bitmaps)
+    first: date | None
+
+
+def scope_sums(start: date, end: date, team: Sequence[int]) -> dict[str | None, _ScopedSums]:
+    """A team scope's sums per tool and over all tools (key None) for start..end, and its
+    people: its members' usage on their member days read from the per-person blocks for
+    whole spans and the per-day rollup for the rest (`person_tool_rows`), so a year costs
+    about what a week does."""
+    rows = person_tool_rows(start, end, team=team).c
+    per = (select(rows.person, rows.tool, *usage_sums(rows),
+                  money_sum(rows.estimated_cost_usd).label("estimated"),
+                  func.min(rows.first_day).label("first"))
+           .group_by(rows.person, rows.tool).subquery("per_person_tool"))
+    c = per.c
+    out = {r.tool: _ScopedSums(int(r.tokens), Decimal(r.cost), Decimal(r.estimated),
+                               int(r.events), int(r.unpriced), int(r.people), r.first)
+           for r in db.session.execute(
+               select(c.tool, *usage_sums_of_sums(c),
+                      money_sum(c.estimated).label("estimated"),
+                      func.count(c.person.distinct()).filter(not_bot(c.person))
+                      .label("people"), func.min(c.first).label("first"))
+               .group_by(func.grouping_sets(tuple_(c.tool), tuple_())))}
+    out.setdefault(None, _ScopedSums(0, Decimal(0), Decimal(0), 0, 0, 0, None))
+    return out
+
+
+def usage_sums_of_sums(c) -> list:
+    """usage_sums over rows that hold sums already (tokens, cost, events, unpriced)."""
+    return [int_sum(c.tokens).label("tokens"), money_sum(c.cost).label("cost"),
+            int_sum(c.events).label("events"), int_sum(c.unpriced).label("unpriced")]
 
 
 def daily_by_tool(start: date, end: date, team: Team = None) -> Daily:
@@ -186,12 +236,29 @@ def fold_daily(rows, start: date, end: date) -> Daily:
 
 def lifetime(team: Team = None) -> Lifetime:
     """Everything stored, from the small rollup (no scan of the per-person table); in a team
-    scope, its members' usage of their member days."""
+    scope, its members' usage of their member days (from the first to the last day stored)."""
+    if team is not None:
+        first, last = db.session.execute(select(func.min(T.day), func.max(T.day))).one()
+        if first is None:
+            return Lifetime(0, Decimal(0), None)
+        r = scope_sums(first, last, team)[None]
+        return Lifetime(r.tokens, r.cost, r.first)
     src = day_totals(team)
     r = db.session.execute(
         select(int_sum(tokens_of(src)).label("tokens"), money_sum(src.cost_usd).label("cost"),
                func.min(src.day).label("first"))).one()
     return Lifetime(int(r.tokens), Decimal(r.cost), r.first)
+
+
+def _costs(ranges: list[tuple[date, date]], team: Team = None) -> list[Decimal]:
+    """Spend over each inclusive range: one statement over the small rollup, or in a team
+    scope one pass over its members' blocks per range."""
+    if team is not None:
+        return [scope_sums(first, last, team)[None].cost for first, last in ranges]
+    return [Decimal(v) for v in db.session.execute(select(*(
+        func.coalesce(func.sum(T.cost_usd).filter(T.day.between(first, last)), 0)
+        for first, last in ranges)).where(T.day.between(min(r[0] for r in ranges),
+                                                         max(r[1] for r in ranges)))).one()]
 
 
 def month_projection(today: date, basis_days: int = 14, team: Team = None) -> Projection:
@@ -202,12 +269,9 @@ def month_projection(today: date, basis_days: int = 14, team: Team = None) -> Pr
     next_month = (month_start + timedelta(days=32)).replace(day=1)
     month_end = next_month - timedelta(days=1)
     basis_start = today - timedelta(days=basis_days)
-    src = day_totals(team)
-    mtd, basis, today_cost = (Decimal(v) for v in db.session.execute(select(*(
-        func.coalesce(func.sum(src.cost_usd).filter(src.day.between(first, last)), 0)
-        for first, last in ((month_start, today), (basis_start, today - timedelta(days=1)),
-                            (today, today))))
-        .where(src.day.between(min(month_start, basis_start), today))).one())
+    mtd, basis, today_cost = _costs([(month_start, today),
+                                     (basis_start, today - timedelta(days=1)), (today, today)],
+                                    team)
     rate = basis / basis_days
     days_left = (month_end - today).days + 1
     # Today's spend so far is already in month-to-date; count the rest of today at the rate,
@@ -228,18 +292,30 @@ def overview(start: date, end: date, limit: int = 50, team: Team = None) -> Over
     src = day_totals(team)
     in_days = src.day.between(start, end)
     sums = usage_sums(src)
-    t = session.execute(
-        select(*sums, money_sum(src.estimated_cost_usd).label("estimated")).where(in_days)).one()
-    tool_rows = session.execute(
-        select(src.tool, *sums).where(in_days).group_by(src.tool)
-        .order_by(sums.tokens.desc(), src.tool)).all()
+    if team is not None:  # the sums per tool of the people counts' pass
+        scoped = scope_sums(start, end, team)
+        t = scoped[None]
+        tool_rows = sorted(((tool, r) for tool, r in scoped.items() if tool is not None),
+                           key=lambda tr: (-tr[1].tokens, tr[0]))
+        tool_rows = [_ToolSums(tool, r.tokens, r.cost, r.events, r.unpriced)
+                     for tool, r in tool_rows]
+    else:
+        t = session.execute(select(*sums, money_sum(src.estimated_cost_usd).label("estimated"))
+                            .where(in_days)).one()
+        tool_rows = session.execute(
+            select(src.tool, *sums).where(in_days).group_by(src.tool)
+            .order_by(sums.tokens.desc(), src.tool)).all()
     by_model = [
         ModelRow(r.model, int(r.tokens), Decimal(r.cost), int(r.events), int(r.unpriced))
         for r in session.execute(
             select(src.model, *sums).where(in_days).group_by(src.model)
             .order_by(sums.tokens.desc(), src.model))
     ]
-    active, tool_people = people_by_tool(start, end, team)
+    if team is not None:
+        active = scoped[None].people
+        tool_people = {tool: r.people for tool, r in scoped.items() if tool is not None}
+    else:
+        active, tool_people = people_by_tool(start, end, team)
     by_tool = [ToolRow(r.tool, int(r.tokens), Decimal(r.cost), tool_people.get(r.tool, 0),
                        int(r.events), int(r.unpriced)) for r in tool_rows]
     ranked = _top_people(start, end, limit, team)
@@ -256,6 +332,15 @@ def overview(start: date, end: date, limit: int = 50, team: Team = None) -> Over
                     estimated_cost_usd=Decimal(t.estimated), unpriced_events=int(t.unpriced),
                     events=int(t.events), active_people=active, by_tool=by_tool,
                     by_model=by_model, by_person=by_person)
+
+
+@dataclass(frozen=True)
+class _ToolSums:
+    tool: str
+    tokens: int
+    cost: Decimal
+    events: int
+    unpriced: int
 
 
 def _top_people(start: date, end: date, limit: int, team: Team = None
@@ -300,12 +385,21 @@ def _models_of(people: list[str], start: date, end: date, team: Team = None
     out: dict[str, dict[str, int]] = {}
     if not people:
         return out
+    queries = []
     for who, match in ((D.email, D.email.in_(people)),
                        (D.actor, and_(D.email.is_(None), D.actor.in_(people)))):
-        for r in db.session.execute(
-                select(who.label("person"), D.model, int_sum(TOKENS).label("tokens"))
-                .where(in_range(start, end), match, in_team(team, D.email, D.day))
-                .group_by(who, D.model)):
+        queries.append(select(who.label("person"), D.model, int_sum(TOKENS).label("tokens"))
+                       .where(in_range(start, end), match).group_by(who, D.model))
+    if team is not None:
+        # In a scope only mapped rows are a member's, on their member days: a join to these
+        # people's spans (index-only scans of each), not a membership lookup per row.
+        wanted = set(people)
+        m = spans_table({0: {p: s for p, s in member_spans(team, start, end).items()
+                             if p in wanted}}, "top_members_days")
+        queries = [queries[0].join(m, and_(m.c.person == D.email,
+                                           D.day.between(m.c.first, m.c.last)))]
+    for query in queries:
+        for r in db.session.execute(query):
             models = out.setdefault(r.person, {})
             models[r.model] = models.get(r.model, 0) + int(r.tokens)
     return out

@@ -8,7 +8,7 @@ valid_from <= day <= coalesce(valid_to, day).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import date, timedelta
 
 from sqlalchemy import (
@@ -125,3 +125,51 @@ def spans_table(spans: dict[object, dict[str, list[tuple[date, date]]]], name: s
 def members_table(team_ids: Iterable[int]) -> Subquery:
     """The scope's people and the days they were members (person, first, last; key 0)."""
     return spans_table({0: member_spans(team_ids)}, "team_members_days")
+
+
+Blocks = list[tuple[int, date]]  # (level, start) of aligned usage_person_blocks
+
+
+def span_pieces(spans: dict[object, dict[str, list[tuple[date, date]]]], start: date,
+                end: date, split: Callable[[date, date], tuple[list[date], Blocks]]
+                ) -> tuple[Subquery, Subquery, Subquery, Blocks, list[date]]:
+    """The per-key member spans cut to start..end and split into aligned blocks and single
+    days (`split`: common.split_range), so a scope reads a member's whole weeks and months
+    from the per-person blocks and only the odd days from the per-day rollup.
+
+    People sharing a span (most of a team: the same join or re-org date) share its pieces:
+    returns (key, person, span) rows, (span, level, start) block rows, (span, day) day rows,
+    and the distinct blocks and days (for an index condition on the rollups)."""
+    ids: dict[tuple[date, date], int] = {}
+    keys, people, span_of = [], [], []
+    for key, per_person in spans.items():
+        for person, runs in per_person.items():
+            for first, last in runs:
+                first, last = max(first, start), min(last, end)
+                if first <= last:
+                    keys.append(key)
+                    people.append(person)
+                    span_of.append(ids.setdefault((first, last), len(ids)))
+    b_span, b_level, b_start, d_span, d_day = [], [], [], [], []
+    all_blocks: set[tuple[int, date]] = set()
+    all_days: set[date] = set()
+    for (first, last), n in ids.items():
+        days, blocks = split(first, last)
+        for level, block in blocks:
+            b_span.append(n)
+            b_level.append(level)
+            b_start.append(block)
+        d_span.extend([n] * len(days))
+        d_day.extend(days)
+        all_blocks.update(blocks)
+        all_days.update(days)
+    who = select(func.unnest(literal(keys, ARRAY(Integer))).label("key"),
+                 func.unnest(literal(people, ARRAY(Text))).label("person"),
+                 func.unnest(literal(span_of, ARRAY(Integer))).label("span")).subquery("who")
+    blocks_q = select(func.unnest(literal(b_span, ARRAY(Integer))).label("span"),
+                      func.unnest(literal(b_level, ARRAY(Integer))).label("level"),
+                      func.unnest(literal(b_start, ARRAY(Date))).label("start")
+                      ).subquery("span_blocks")
+    days_q = select(func.unnest(literal(d_span, ARRAY(Integer))).label("span"),
+                    func.unnest(literal(d_day, ARRAY(Date))).label("day")).subquery("span_days")
+    return who, blocks_q, days_q, sorted(all_blocks), sorted(all_days)

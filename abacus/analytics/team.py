@@ -8,6 +8,7 @@ page shown) and come from the same query as the page, through window aggregates.
 from __future__ import annotations
 
 import math
+from collections import defaultdict
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import date
@@ -18,7 +19,6 @@ from sqlalchemy import (
     BigInteger,
     ColumnElement,
     Numeric,
-    and_,
     cast,
     func,
     select,
@@ -26,22 +26,23 @@ from sqlalchemy import (
 )
 
 from ..extensions import db
+from ..models import Bot
 from ..models import Team as TeamModel
 from ..models import TeamMembership as M
-from ..models import UsagePersonDaily as P
 from .common import (
     Costed,
     Paged,
     PersonSums,
     Team,
     int_sum,
+    keyed_person_rows,
     money_sum,
     not_bot,
     per_day,
     person_tool_rows,
     tokens_of,
 )
-from .scope import merge_spans, on_days, spans_table
+from .scope import merge_spans, on_days
 
 PER_PAGE = 50
 TOOL_PREFIX = "tool:"  # tool columns are keyed `tool:<tool id>`, e.g. `tool:cursor`
@@ -420,11 +421,16 @@ class TeamSums:
     events: int = 0
 
 
+TOTAL = -1  # team_sums' key for every listed team at once
+
+
 def team_sums(start: date, end: date, team_ids: list[int]) -> dict[int, TeamSums]:
-    """Per team of `team_ids`, the sums over its subtree's members on their member days.
+    """Per team of `team_ids`, the sums over its subtree's members on their member days,
+    and under TOTAL the sums over all of them with each person-day once (people: the
+    humans among them, as the page's other people counts).
 
     The memberships of the range are read once; each listed team gets its subtree's merged
-    member-day spans, and one join of the per-person daily rollup with all of them sums
+    member-day spans, and one pass over the per-person blocks and days they cover sums
     every team at once (a person in two teams of one subtree still counts once there)."""
     if not team_ids:
         return {}
@@ -443,22 +449,37 @@ def team_sums(start: date, end: date, team_ids: list[int]) -> dict[int, TeamSums
     raw: dict[int, dict[str, list]] = {}
     for team, person, first, last in db.session.execute(
             select(M.team_id, M.person, M.valid_from, M.valid_to).where(on_days(start, end))):
-        for root in roots_of(team):
+        roots = roots_of(team)
+        for root in [*roots, TOTAL] if roots else []:
             raw.setdefault(root, {}).setdefault(person.lower(), []).append(
                 (max(first, start), min(last or end, end)))
-    spans = spans_table({root: {p: merge_spans(s) for p, s in people.items()}
-                         for root, people in raw.items()}, "team_spans")
-    per_person = (
-        select(spans.c.key, P.person, int_sum(tokens_of(P)).label("tokens"),
-               money_sum(P.cost_usd).label("cost"), int_sum(P.events).label("events"))
-        .join(spans, and_(spans.c.person == P.person, P.day.between(spans.c.first,
-                                                                     spans.c.last)))
-        .where(P.day.between(start, end)).group_by(spans.c.key, P.person)
-        .subquery("per_person"))
-    c = per_person.c
-    rows = db.session.execute(
-        select(c.key, func.count().label("people"), int_sum(c.tokens).label("tokens"),
-               money_sum(c.cost).label("cost"), int_sum(c.events).label("events"))
-        .group_by(c.key))
-    return {r.key: TeamSums(int(r.people), int(r.tokens), Decimal(r.cost), int(r.events))
-            for r in rows}
+    # Each distinct (person, member span) is summed once in SQL, by its number, and shared
+    # by every team it belongs to (a team, its parents and TOTAL): the rollup rows are read
+    # once, not once per team, and grouped by an integer.
+    pairs: dict[tuple[str, date, date], int] = {}
+    teams_of: dict[int, list[int]] = defaultdict(list)
+    for root, people in raw.items():
+        for person, runs in people.items():
+            for first, last in merge_spans(runs):
+                n = pairs.setdefault((person, first, last), len(pairs))
+                teams_of[n].append(root)
+    rows = keyed_person_rows({n: {person: [(first, last)]}
+                              for (person, first, last), n in pairs.items()}, start, end).c
+    person_of = {n: person for (person, _, _), n in pairs.items()}
+    bots = set(db.session.scalars(select(Bot.person)))
+    people: dict[int, set[str]] = defaultdict(set)
+    sums: dict[int, list] = defaultdict(lambda: [0, Decimal(0), 0])
+    for r in db.session.execute(
+            select(rows.key, int_sum(tokens_of(rows)).label("tokens"),
+                   money_sum(rows.cost_usd).label("cost"), int_sum(rows.events).label("events"))
+            .group_by(rows.key)):
+        person = person_of[r.key]
+        for root in teams_of[r.key]:
+            if root != TOTAL or person not in bots:
+                people[root].add(person)
+            total = sums[root]
+            total[0] += int(r.tokens)
+            total[1] += Decimal(r.cost)
+            total[2] += int(r.events)
+    return {root: TeamSums(len(people[root]), tokens, cost, events)
+            for root, (tokens, cost, events) in sums.items()}

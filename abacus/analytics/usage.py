@@ -26,7 +26,7 @@ from .common import (
     tokens_of,
     usage_sums,
 )
-from .overview import Totals, totals  # noqa: F401 - the cards of this page too
+from .overview import Totals, scope_sums, totals  # noqa: F401 - the cards of this page too
 
 VIEWS = ("models", "tools")
 METRICS = ("tokens", "cost")
@@ -184,7 +184,6 @@ def active_people(start: date, end: date, grain: str | None = None,
     ties between tools) come from the team-wide rollup.
     """
     grain = grain or ("day" if (end - start).days < 31 else "week")
-    T = day_totals(team)
     dp = day_people(start, end, team)
     period = (dp.c.day if grain == "day" else cast(func.date_trunc("week", dp.c.day), Date)
               ).label("period")
@@ -194,9 +193,14 @@ def active_people(start: date, end: date, grain: str | None = None,
                count_people(dp.c.people).label("people"))
         .group_by(func.grouping_sets(tuple_(period, dp.c.tool), tuple_(period),
                                      tuple_(dp.c.tool), tuple_()))).all()
-    tokens = dict(db.session.execute(
-        select(T.tool, int_sum(tokens_of(T))).where(T.day.between(start, end))
-        .group_by(T.tool)).all())
+    if team is not None:  # a team's sums per tool come from its members' blocks and days
+        tokens = {tool: r.tokens for tool, r in scope_sums(start, end, team).items()
+                  if tool is not None}
+    else:
+        T = day_totals(team)
+        tokens = dict(db.session.execute(
+            select(T.tool, int_sum(tokens_of(T))).where(T.day.between(start, end))
+            .group_by(T.tool)).all())
     tool_rows = sorted((ToolPeople(r.tool, int(r.people), int(tokens.get(r.tool, 0)))
                         for r in rows if r.all_periods and not r.all_tools),
                        key=lambda tp: (-tp.people, -tp.tokens, tp.tool))

@@ -131,12 +131,28 @@ def chargeback(first: date, today: date | None = None) -> Chargeback:
     amounts: dict[tuple[str, str], list[Decimal]] = defaultdict(
         lambda: [Decimal("0.00"), Decimal("0.00")])
 
-    # Usage: per person and tool, the month's cost in cents, split by each day's teams.
+    # Usage: per person and tool, the month's cost in cents, split by each day's teams. Most
+    # people are in one team (or none) all month: their month is one sum, charged whole (the
+    # same cents as day by day, each day's weight being 1); only the others' days are read.
+    def whole_month(ms: list[_Member]) -> bool:
+        return not ms or (len(ms) == 1 and ms[0].valid_from <= first
+                          and (ms[0].valid_to is None or ms[0].valid_to >= last))
+
     days: dict[tuple[str, str], dict[date, Decimal]] = defaultdict(dict)
+    split = []
     for r in db.session.execute(
-            select(P.person, P.tool, P.day, func.sum(P.cost_usd).label("cost"))
-            .where(P.day.between(first, last)).group_by(P.person, P.tool, P.day)):
-        days[(r.person, r.tool)][r.day] = Decimal(r.cost or 0)
+            select(P.person, P.tool, func.sum(P.cost_usd).label("cost"))
+            .where(P.day.between(first, last)).group_by(P.person, P.tool)):
+        if whole_month(members.get(r.person.lower(), [])):
+            days[(r.person, r.tool)][first] = Decimal(r.cost or 0)
+        else:
+            split.append(r.person)
+    if split:
+        for r in db.session.execute(
+                select(P.person, P.tool, P.day, func.sum(P.cost_usd).label("cost"))
+                .where(P.day.between(first, last), P.person.in_(sorted(set(split))))
+                .group_by(P.person, P.tool, P.day)):
+            days[(r.person, r.tool)][r.day] = Decimal(r.cost or 0)
     for (person, tool), per_day in days.items():
         total = cents(sum(per_day.values(), Decimal(0)))
         for bucket, part in _split(total, per_day, members.get(person.lower(), [])):
@@ -170,13 +186,14 @@ def chargeback(first: date, today: date | None = None) -> Chargeback:
 
 
 def _memberships(first: date, last: date) -> dict[str, list[_Member]]:
-    teams = {t.id: t for t in db.session.scalars(select(Team))}
+    buckets = {t.id: t.cost_centre or f"({t.name})" for t in db.session.execute(
+        select(Team.id, Team.name, Team.cost_centre))}
     out: dict[str, list[_Member]] = defaultdict(list)
-    for m in db.session.scalars(select(TeamMembership).where(on_days(first, last))
-                                .order_by(TeamMembership.id)):
-        team = teams[m.team_id]
-        bucket = team.cost_centre or f"({team.name})"
-        out[m.person.lower()].append(_Member(m.id, bucket, m.valid_from, m.valid_to, m.share))
+    m = TeamMembership
+    for r in db.session.execute(select(m.id, m.team_id, m.person, m.valid_from, m.valid_to,
+                                       m.share).where(on_days(first, last)).order_by(m.id)):
+        out[r.person.lower()].append(_Member(r.id, buckets[r.team_id], r.valid_from,
+                                             r.valid_to, r.share))
     return out
 
 
@@ -211,12 +228,16 @@ def _split(amount: Decimal, per_day: dict[date, Decimal], members: list[_Member]
     if base == 0:  # refunds cancelling charges: fall back to counting days
         per_day = {d: Decimal(1) for d in per_day}
         base = Decimal(len(per_day))
+    weights_of: dict[tuple[int, ...], dict[int, Decimal]] = {}  # the same teams, many days
     for d, value in per_day.items():
         on = [m for m in members if m.on(d)]
         if not on:
             raw[(UNASSIGNED, 0)] += value
             continue
-        weights = day_weights(on)
+        key = tuple(m.id for m in on)
+        weights = weights_of.get(key)
+        if weights is None:
+            weights = weights_of[key] = day_weights(on)
         for m in on:
             raw[(m.bucket, m.id)] += value * weights[m.id]
     parts = {key: (amount * v / base).quantize(CENT, rounding=ROUND_DOWN)

@@ -226,26 +226,29 @@ def team_rows(day: date) -> list[TeamRow]:
     ids = {t.id for t in teams}
     for t in teams:
         by_parent.setdefault(t.parent_id if t.parent_id in ids else None, []).append(t)
-    current: dict[int, list[TeamMembership]] = {}
-    future: set[int] = set()
-    ever = set(db.session.scalars(select(TeamMembership.team_id).distinct()))
-    for m in db.session.scalars(select(TeamMembership).where(
-            or_(TeamMembership.valid_to.is_(None), TeamMembership.valid_to >= day))):
-        future.add(m.team_id)
-        if m.valid_from <= day:
-            current.setdefault(m.team_id, []).append(m)
+    # One aggregate row per team that ever had a member (not every membership as an object:
+    # the page header's selector asks on every scoped page).
+    current = TeamMembership.valid_from <= day
+    future = or_(TeamMembership.valid_to.is_(None), TeamMembership.valid_to >= day)
+    stats = {r.team_id: r for r in db.session.execute(
+        select(TeamMembership.team_id,
+               func.count(TeamMembership.person.distinct()).filter(current, future)
+               .label("members"),
+               func.array_agg(TeamMembership.person.distinct()).filter(
+                   current, future, TeamMembership.lead.is_(True)).label("leads"),
+               func.bool_or(future).label("future"))
+        .group_by(TeamMembership.team_id))}
     out: list[TeamRow] = []
 
     def walk(parent: int | None, path: list[str], seen: set[int]) -> None:
         for t in by_parent.get(parent, []):
             if t.id in seen:  # a cycle written behind our back: show it once
                 continue
-            ms = current.get(t.id, [])
+            r = stats.get(t.id)
             out.append(TeamRow(t.id, t.name, " › ".join([*path, t.name]), len(path),
                                t.parent_id, t.cost_centre, t.source,
-                               len({m.person for m in ms}),
-                               sorted({m.person for m in ms if m.lead}),
-                               t.id in ever and t.id not in future))
+                               r.members if r else 0, sorted(r.leads or []) if r else [],
+                               r is not None and not r.future))
             walk(t.id, [*path, t.name], seen | {t.id})
 
     walk(None, [], set())

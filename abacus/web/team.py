@@ -16,10 +16,11 @@ from flask import Blueprint, Response, current_app, render_template, request, ur
 from flask.typing import ResponseReturnValue
 
 from ..analytics.bots import bot_usage
-from ..analytics.overview import Totals, totals
+from ..analytics.overview import Totals
 from ..analytics.team import (
     PER_PAGE,
     TOOL_PREFIX,
+    TOTAL,
     Column,
     TeamPivot,
     TeamRow,
@@ -29,14 +30,13 @@ from ..analytics.team import (
     value_getter,
 )
 from ..seats.cost import CostReport, PersonCost, cost_report, cost_totals
-from ..teams.tree import team_rows
 from . import exports, htmx, params
 from .access import groups, viewer, visible_people
 from .filters import tool_label
-from .ranges import TimeRange, current_range, org_today
+from .ranges import TimeRange, current_range
 from .seats import basis_links, cost_basis
 from .tables import TableState
-from .teamscope import current_team, team_ids
+from .teamscope import current_team, team_ids, tree_rows
 
 bp = Blueprint("team", __name__)
 
@@ -126,7 +126,7 @@ def _by_team(rng: TimeRange) -> ByTeam:
     """Rows: the scope's team and its subtree (or every team), in tree order, each with its
     subtree's members on their member days. The total counts each person-day once."""
     scope = current_team()
-    teams = team_rows(org_today())
+    teams = tree_rows()
     if scope is not None:
         teams = [t for t in teams if t.id in scope.ids]
     top = min((t.depth for t in teams), default=0)
@@ -134,7 +134,9 @@ def _by_team(rng: TimeRange) -> ByTeam:
     sums = team_sums(rng.start, rng.end, ids)
     rows = [TeamLine(t.id, t.name, t.depth - top, t.cost_centre, sums.get(t.id, TeamSums()))
             for t in teams]
-    total = totals(rng.start, rng.end, team=ids) if ids else Totals(rng.start, rng.end)
+    all_of = sums.get(TOTAL, TeamSums())
+    total = Totals(rng.start, rng.end, all_of.tokens, all_of.cost_usd, all_of.people,
+                   all_of.events)
     return ByTeam(rows, total, scope.name if scope else None)
 
 

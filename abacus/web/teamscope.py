@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from flask import Flask, g, request
 
 from ..analytics.scope import subtree_ids
-from ..teams.tree import find_team, team_rows
+from ..teams.tree import TeamRow, find_team, team_rows
 from ..usage.prices import org_today
 from . import params
 
@@ -43,6 +43,14 @@ def current_team() -> TeamScope | None:
     return scope
 
 
+def tree_rows() -> list[TeamRow]:
+    """Every team in tree order with today's members, read once per request (the header's
+    selector and the by-team page both list them)."""
+    if "team_tree_rows" not in g:
+        g.team_tree_rows = team_rows(org_today())
+    return g.team_tree_rows
+
+
 def team_ids() -> list[int] | None:
     scope = current_team()
     return scope.ids if scope else None
@@ -56,7 +64,7 @@ def init_app(app: Flask) -> None:
             the pages that take a scope and once teams exist."""
             if request.endpoint not in SCOPED:
                 return None
-            teams = team_rows(org_today())
+            teams = tree_rows()
             if not teams:
                 return None
             try:
