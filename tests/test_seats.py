@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -436,3 +437,21 @@ def test_included_allowances_shown_per_tool_and_person_never_subtracted(app, cli
     assert lines(f"/users/ann@example.com?{rng}") == {"copilot": "$13.00", "cursor": "$0.60"}
     assert lines(f"/users/bob@example.com?{rng}") == {}  # all of bob's usage was billed
     assert lines("/seats?start=2026-06-01&end=2026-06-30") == {}
+
+
+def test_seats_page_lists_the_costliest_fifty_and_exports_everyone(app, client):
+    day = today() - timedelta(days=1)
+    with app.app_context():
+        seed(app, [usage(f"k{i}", day, f"p{i:02d}@example.com", f"{i}.00",
+                         email=f"p{i:02d}@example.com") for i in range(1, 56)])
+    _sign_in(client, "admin@example.com")
+    page = client.get("/seats?days=7").get_data(as_text=True)
+    table = page.split('seat-cost')[1].split("</table>")[0]
+    people = re.findall(r">(p\d\d@example\.com)</a>", table)
+    assert people == [f"p{i:02d}@example.com" for i in range(55, 5, -1)]  # costliest first
+    assert "the 50 costliest of 55" in page
+    assert "$1,540.00" in table  # the total row is everyone's: 1 + 2 + … + 55
+    link = re.search(r'href="(/team\.csv\?[^"]+)"', table).group(1).replace("&amp;", "&")
+    rows = client.get(link).get_data(as_text=True).splitlines()
+    assert rows[0].startswith("person,unmapped,cost_usd,unpriced_events,seats_usd")
+    assert len(rows) == 56

@@ -25,6 +25,11 @@ class SeatsOverview:
     cost: CostReport
     included: dict[str, Decimal]  # per tool: usage the seats already pay for (a part of it)
 
+    def costliest(self, limit: int = 50) -> list[tuple[str, PersonCost]]:
+        """The `limit` people who cost the most (seats + usage), then by name: the page lists
+        these; the Team export has everyone with the same figures."""
+        return sorted(self.cost.people.items(), key=lambda kv: (-kv[1].total_usd, kv[0]))[:limit]
+
 
 def seats_overview(start: date, end: date, today: date, idle_days: int,
                    team: Team = None) -> SeatsOverview:
