@@ -10,6 +10,7 @@ from decimal import ROUND_HALF_UP, Decimal
 import pytest
 from sqlalchemy import func, select
 
+from abacus.analytics.overview import UsageCents, overview
 from abacus.extensions import db
 from abacus.models import Account, Bot, IdentityMapping, Seat, SeatAssignment
 from abacus.providers.base import UsageRecord
@@ -185,6 +186,11 @@ def test_seat_cost_lands_on_person_or_unmapped_identity_beside_usage(ctx, app, r
     report = cost_report(date(2026, 5, 1), date(2026, 5, 31))
     assert cost_totals(date(2026, 5, 1), date(2026, 5, 31)).people == len(report.people) == 3
     assert totals.any and not cost_totals(date(2020, 1, 1), date(2020, 1, 31)).any
+    # The Overview passes its own per-person sums (one pass for its top people and these).
+    ov = overview(date(2026, 5, 1), date(2026, 5, 31))
+    assert ov.usage == UsageCents(Decimal("3.73"), 1, 2)
+    given = cost_totals(date(2026, 5, 1), date(2026, 5, 31), usage=ov.usage)
+    assert (given.total, given.active_people, given.any) == (report.total, 1, True)
 
 
 # --- idle ----------------------------------------------------------------------------------

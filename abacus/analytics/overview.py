@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 
-from sqlalchemy import Numeric, and_, func, select, tuple_
+from sqlalchemy import Numeric, and_, func, select, true, tuple_
 
 from ..extensions import db
 from ..models import UsageDaily as D
@@ -112,6 +112,16 @@ class Projection:
 
 
 @dataclass(frozen=True)
+class UsageCents:
+    """Usage cost added up person by person, each person's rounded to the cent (as the seat
+    cost reports add up: `seats.cost`), and who had usage."""
+
+    usd: Decimal = Decimal("0.00")
+    active: int = 0  # people with usage, bots left out (they are no one to divide by)
+    people: int = 0  # with usage, bots included
+
+
+@dataclass(frozen=True)
 class Overview(Span):
     total_tokens: int = 0
     cost_usd: Decimal = Decimal(0)
@@ -122,6 +132,7 @@ class Overview(Span):
     by_tool: list[ToolRow] = field(default_factory=list)
     by_model: list[ModelRow] = field(default_factory=list)
     by_person: list[PersonRow] = field(default_factory=list)
+    usage: UsageCents = UsageCents()  # everyone's, for the cost card beside seats
 
     @property
     def is_empty(self) -> bool:
@@ -318,7 +329,7 @@ def overview(start: date, end: date, limit: int = 50, team: Team = None) -> Over
         active, tool_people = people_by_tool(start, end, team)
     by_tool = [ToolRow(r.tool, int(r.tokens), Decimal(r.cost), tool_people.get(r.tool, 0),
                        int(r.events), int(r.unpriced)) for r in tool_rows]
-    ranked = _top_people(start, end, limit, team)
+    ranked, usage = _top_people(start, end, limit, team)
     models = _models_of([person for person, _ in ranked], start, end, team)
     by_person = [
         PersonRow(person, p["mapped"], p["tokens"], p["cost"], p["events"],
@@ -331,7 +342,7 @@ def overview(start: date, end: date, limit: int = 50, team: Team = None) -> Over
     return Overview(start=start, end=end, total_tokens=int(t.tokens), cost_usd=Decimal(t.cost),
                     estimated_cost_usd=Decimal(t.estimated), unpriced_events=int(t.unpriced),
                     events=int(t.events), active_people=active, by_tool=by_tool,
-                    by_model=by_model, by_person=by_person)
+                    by_model=by_model, by_person=by_person, usage=usage)
 
 
 @dataclass(frozen=True)
@@ -344,23 +355,38 @@ class _ToolSums:
 
 
 def _top_people(start: date, end: date, limit: int, team: Team = None
-                ) -> list[tuple[str, dict]]:
+                ) -> tuple[list[tuple[str, dict]], UsageCents]:
     """The `limit` people with the most tokens (ties: person A→Z): totals, tokens per tool,
-    mapped or not. One pass per (person, tool) over the per-person blocks and days covering
-    the range; the ranking happens in SQL, so only the top people's rows come back."""
+    mapped or not; and everyone's `UsageCents`. One pass per (person, tool) over the
+    per-person blocks and days covering the range feeds both; the ranking happens in SQL, so
+    only the top people's rows come back."""
     rows = person_tool_rows(start, end, team=team).c
     per_tool = (
         select(rows.person, rows.tool, func.bool_or(rows.mapped).label("mapped"),
                *usage_sums(rows))
-        .where(not_bot(rows.person))  # bots are listed apart (analytics.bots)
         .group_by(rows.person, rows.tool).cte("per_tool"))
     c = per_tool.c
     # Byte order (COLLATE "C") ranks ties exactly as Python's sort of the names does.
     by_name = c.person.collate("C")
-    top = (select(c.person).group_by(c.person)
+    top = (select(c.person).where(not_bot(c.person))  # bots are listed apart (analytics.bots)
+           .group_by(c.person)
            .order_by(func.sum(c.tokens).desc(), by_name).limit(limit).subquery("top"))
+    per_person = (select(c.person, func.round(func.sum(c.cost), 2).label("usd"))
+                  .group_by(c.person).having(func.sum(c.events) > 0).subquery("per_person"))
+    cents = select(func.coalesce(func.sum(per_person.c.usd), 0).label("cents_usd"),
+                   func.count().filter(not_bot(per_person.c.person)).label("cents_active"),
+                   func.count().label("cents_people")).subquery("cents")
+    result = db.session.execute(
+        select(per_tool, cents).select_from(per_tool.join(top, top.c.person == c.person))
+        .join(cents, true())).all()
+    if result:
+        r = result[0]
+        usage = UsageCents(Decimal(r.cents_usd), int(r.cents_active), int(r.cents_people))
+    else:  # nobody to list (no usage, or only bots'): the sums alone
+        r = db.session.execute(select(cents)).one()
+        usage = UsageCents(Decimal(r.cents_usd), int(r.cents_active), int(r.cents_people))
     out: dict[str, dict] = {}
-    for r in db.session.execute(select(per_tool).join(top, top.c.person == c.person)):
+    for r in result:
         p = out.get(r.person)
         if p is None:
             p = out[r.person] = {"mapped": False, "tokens": 0, "cost": Decimal(0),
@@ -372,7 +398,7 @@ def _top_people(start: date, end: date, limit: int, team: Team = None
         p["events"] += int(r.events)
         p["unpriced"] += int(r.unpriced)
         p["tools"][r.tool] = p["tools"].get(r.tool, 0) + n
-    return sorted(out.items(), key=lambda kv: (-kv[1]["tokens"], kv[0]))
+    return sorted(out.items(), key=lambda kv: (-kv[1]["tokens"], kv[0])), usage
 
 
 def _models_of(people: list[str], start: date, end: date, team: Team = None

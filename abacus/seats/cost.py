@@ -16,6 +16,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from sqlalchemy import func, select
 
 from ..analytics.common import Team, person_tool_rows
+from ..analytics.overview import UsageCents
 from ..analytics.scope import member_spans
 from ..extensions import db
 from ..models import Bot
@@ -113,20 +114,21 @@ class CostTotals:
 
     total: PersonCost
     active_people: int
-    people: int  # as many as CostReport.people: with usage, or a seat costing something
-
-    @property
-    def any(self) -> bool:
-        return self.people > 0
+    any: bool  # someone had usage or a seat costing something
+    # As many as CostReport.people (with usage, or a seat costing something); None when
+    # built from a caller's usage sums, which cannot tell who of them holds a seat.
+    people: int | None
 
     @property
     def per_active_person(self) -> Decimal | None:
         return cents(self.total.total_usd / self.active_people) if self.active_people else None
 
 
-def cost_totals(start: date, end: date, team: Team = None) -> CostTotals:
+def cost_totals(start: date, end: date, team: Team = None, usage: UsageCents | None = None
+                ) -> CostTotals:
     """The same totals as `cost_report(start, end, team=team).total` (each person's usage
-    rounded to the cent, then summed), with the per-person sums left in PostgreSQL."""
+    rounded to the cent, then summed), with the per-person sums left in PostgreSQL; `usage`,
+    when the caller has it already (`overview().usage`), saves that pass."""
     total = PersonCost()
     prices = PlanPrices()
     holders: set[str] = set()
@@ -139,16 +141,20 @@ def cost_totals(start: date, end: date, team: Team = None) -> CostTotals:
             total.unpriced_seats += 1
         else:
             total.seats_usd += cost
+    if usage is not None:
+        total.usage_usd = usage.usd.quantize(CENT)
+        return CostTotals(total, usage.active, bool(usage.people or holders), None)
     rows = person_tool_rows(start, end, team=team).c
     per = (select(rows.person, func.round(func.sum(rows.cost_usd), 2).label("usd"))
            .group_by(rows.person).having(func.sum(rows.events) > 0).subquery())
-    usage, active, users, holding = db.session.execute(
+    usd, active, users, holding = db.session.execute(
         select(func.coalesce(func.sum(per.c.usd), 0),
                func.count().filter(per.c.person.not_in(select(Bot.person))),
                func.count(),
                func.count().filter(per.c.person.in_(sorted(holders) or [""])))).one()
-    total.usage_usd = Decimal(usage).quantize(CENT)
-    return CostTotals(total, int(active), int(users) + len(holders) - int(holding))
+    total.usage_usd = Decimal(usd).quantize(CENT)
+    people = int(users) + len(holders) - int(holding)
+    return CostTotals(total, int(active), people > 0, people)
 
 
 def in_team(spans: list[SeatSpan], team: Team, start: date, end: date) -> list[SeatSpan]:

@@ -64,7 +64,8 @@ def index() -> ResponseReturnValue:
         commits=commit_summary(rng.start, rng.end, prev_range.start, prev_range.end,
                                current_app.config["ABACUS"].timezone, team),
         timezone=current_app.config["ABACUS"].timezone,
-        seat_cost=cost_totals(rng.start, rng.end, team=team), cost_basis=cost_basis(),
+        seat_cost=cost_totals(rng.start, rng.end, team=team, usage=ov.usage),
+        cost_basis=cost_basis(),
         basis_links=basis_links("dashboard.index"),
         bots=bot_usage(rng.start, rng.end) if limit_to is None else [],
         attention=attention(own_scope()))

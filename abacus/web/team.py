@@ -163,7 +163,7 @@ def index() -> ResponseReturnValue:
     body = htmx.render("team/index.html", "team/fragment.html", rng=rng, state=state,
                        pivot=pivot, shown=shown, only_person=visible_people(rng),
                        totals_hidden=totals_hidden, hidden_notice=viewer().hidden_notice(),
-                       seat_cost_hidden=totals_hidden or not gate.ok(seat_cost.people),
+                       seat_cost_hidden=totals_hidden or not gate.ok(seat_cost.people or 0),
                        seat_cost=seat_cost, cost_basis=cost_basis(),
                        basis_links=basis_links("team.index"),
                        bots=bot_usage(rng.start, rng.end) if visible_people(rng) is None else [],
