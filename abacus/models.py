@@ -258,6 +258,9 @@ class SyncState(db.Model):
     account_id: Mapped[int] = mapped_column(
         ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
     synced_through: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Set while an incremental run re-reads the overlap before synced_through: the end of the
+    # last overlap window stored, where a run that stopped there goes on (engine.sync_account).
+    overlap_through: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # First day the incremental sync covered; backfill walks back from the day before it.
     synced_from: Mapped[date | None] = mapped_column(Date)
     cursor: Mapped[dict | None] = mapped_column(JSONB)

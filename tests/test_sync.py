@@ -27,7 +27,7 @@ from abacus.models import Account, ChangeLog, SyncRun, SyncState, UsageDaily, Us
 from abacus.providers.testing import FakeServer, Reply
 from abacus.sync import accounts as accounts_service
 from abacus.sync.engine import account_lock, backfill_account, sync_account
-from tests.fakes.anthropic import FakeAnthropic
+from tests.fakes.anthropic import CLAUDE_CODE_PATH, FakeAnthropic, error_body
 from tests.fakes.cursor_admin import DEFAULT_KEY, FakeCursorAdmin
 from tests.fakes.cursor_dashboard import FakeCursorDashboard
 from tests.helpers import invoke
@@ -363,6 +363,47 @@ def test_rate_limit_storm_backs_off_then_marks_rate_limited(ctx, runner, configu
                   D1.isoformat()).exit_code == 0
     db.session.refresh(account)
     assert account.status == "active" and account.next_attempt_at is None
+
+
+def test_a_run_stopped_inside_the_overlap_goes_on_from_there(ctx, configure, anthropic):
+    # At org scale one overlap can cost more requests than an hour's quota: a run cut off
+    # by the limit must not start the overlap again next time, or it never gets past it.
+    today = datetime.now(UTC).date()
+    for back in (3, 2, 1):
+        anthropic.add_claude_code(today - timedelta(days=back), actor_email="a@example.com",
+                                  models=[("claude-sonnet-4-5-20250929", 10, 10, 0, 0, back)])
+    account = make_account("anthropic", "acme", {"admin_key": ADMIN_KEY}, anthropic.url)
+    assert sync_account(account.id).status == "success"
+    state = db.session.get(SyncState, account.id)
+    assert state.overlap_through is None
+    synced = state.synced_through
+
+    cut = (today - timedelta(days=1)).isoformat()
+    real = anthropic._dispatch
+
+    def quota_gone(request):  # the quota runs out at yesterday's report, for an hour
+        if request.path == CLAUDE_CODE_PATH and request.arg("starting_at", "") >= cut:
+            return Reply(429, error_body("rate_limit_error", "Rate limit exceeded"),
+                         {"retry-after": "3600"})
+        return real(request)
+
+    anthropic._dispatch = quota_gone
+    outcome = sync_account(account.id)
+    assert outcome.status == "partial"  # the days before the cut are stored
+    db.session.refresh(state)
+    # The overlap's first days are stored, and so is where the run stopped.
+    assert state.overlap_through == datetime(today.year, today.month, today.day, tzinfo=UTC
+                                             ) - timedelta(days=1)
+    assert state.synced_through == synced
+
+    anthropic._dispatch = real
+    anthropic.requests.clear()
+    assert sync_account(account.id).status == "success"
+    asked = sorted({r.arg("starting_at") for r in anthropic.report_requests()})
+    assert asked[0] == cut  # went on from yesterday, did not re-read the days before
+    db.session.refresh(state)
+    assert state.overlap_through is None and state.synced_through > synced
+    assert total_cost(account.id) == Decimal("0.06")  # 3 + 2 + 1 cents: each day once
 
 
 def test_long_retry_after_parks_until_then_without_waiting(ctx, configure, anthropic):

@@ -402,6 +402,12 @@ def sync_account(account_id: int, *, first: date | None = None, last: date | Non
             if incremental:
                 start = (state.synced_through - r.provider.overlap if state.synced_through
                          else _midnight((now - FIRST_SYNC).date()))
+                # A run stopped inside the overlap (a rate limit, an outage) goes on from the
+                # last window it stored: at org scale re-reading the whole overlap can cost
+                # more requests than a quota allows in one go, and would never get past it.
+                resume = state.overlap_through
+                if resume and state.synced_through and start < resume <= state.synced_through:
+                    start = resume
                 if floor and start < _midnight(floor):
                     start = _midnight(floor)
                 windows = split_windows(start, now, r.provider.window)
@@ -416,6 +422,8 @@ def sync_account(account_id: int, *, first: date | None = None, last: date | Non
             for i, window in enumerate(windows):
                 r.fetch_window(window, i, len(windows))
                 if incremental:
+                    inside = state.synced_through and window.end < state.synced_through
+                    state.overlap_through = window.end if inside else None
                     state.synced_through = max(filter(None, (state.synced_through,
                                                              window.end)))
                     if state.synced_from is None or window.start.date() < state.synced_from:
