@@ -1,9 +1,8 @@
 """WSGI entry point: `gunicorn wsgi:app`; also what `flask` finds in this folder."""
 
-import gc
 import sys
 
-from abacus import create_app
+from abacus import create_app, settle_heap
 from abacus.config import ConfigError
 from abacus.observability import database_problem
 
@@ -12,10 +11,7 @@ try:
 except ConfigError as exc:
     sys.exit(f"abacus: configuration error: {exc}")
 
-# Everything built at start-up (modules, the app, its caches) lives as long as the process:
-# moved out of the collector's reach, a full collection walks only what requests left behind
-# (~30 ms instead of ~120 ms at every few requests of a large page).
-gc.freeze()
+settle_heap()  # the garbage collector tuned for a long-lived web process
 
 
 def _one_line(kind, exc, tb):

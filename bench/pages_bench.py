@@ -24,7 +24,6 @@ Uses DATABASE_URL's server, else TEST_DATABASE_URL's, else the embedded PostgreS
 from __future__ import annotations
 
 import argparse
-import gc
 import io
 import math
 import os
@@ -268,7 +267,7 @@ def main() -> None:
     from flask_migrate import upgrade
     from sqlalchemy import func, select, text
 
-    from abacus import create_app
+    from abacus import create_app, settle_heap
     from abacus.extensions import db
     from abacus.models import UsagePersonDaily
 
@@ -307,7 +306,7 @@ def main() -> None:
         if end != today:
             print("  (the data ends before today: ranges reach past it, as on a quiet day)")
 
-        gc.freeze()  # as wsgi.py does once the app is built
+        settle_heap()  # as wsgi.py does once the app is built
         client = app.test_client()
         client.post("/auth/dev-login", data={"email": "a@example.com"})
         results: list[tuple[str, str, float, float, bool]] = []

@@ -19,6 +19,7 @@ from sqlalchemy import (
     BigInteger,
     ColumnElement,
     Numeric,
+    case,
     cast,
     func,
     select,
@@ -322,11 +323,17 @@ class _Query:
         """A page of rows, with the totals as window aggregates over every matching person
         (computed before the outer filter and LIMIT): one round trip."""
         per = self.per
+        totals = [(f"t_{name}", agg.over()) for name, agg in self._total_columns()]
+        totals.append(("t_by_tool", self.tool_totals))
+        if per_page is None:
+            # Every row comes back (an export of ~2,000): the totals ride on one row only,
+            # not decoded again on each (they were ~15 columns and a JSON object per row).
+            carrier = func.row_number().over() == 1
+            totals = [(label, case((carrier, expr))) for label, expr in totals]
         ranked = select(
             per,
             self._visible().label("is_visible"),
-            *(agg.over().label(f"t_{name}") for name, agg in self._total_columns()),
-            self.tool_totals.label("t_by_tool"),
+            *(expr.label(label) for label, expr in totals),
         ).subquery("ranked")
         name = "sort_tool" if self.sort.startswith(TOOL_PREFIX) else self.sort
         key = ranked.c[name]
@@ -337,7 +344,10 @@ class _Query:
         result = db.session.execute(stmt).all()
         if not result:
             return [], TeamTotals(), 0
-        first = result[0]
+        first = next((r for r in result if r.t_people is not None), None)
+        if first is None:  # the carrier row was filtered out (not visible): ask for them
+            totals_only, visible = self.totals()
+            return [_row(r) for r in result], totals_only, visible
         return ([_row(r) for r in result], _totals_from(first, prefix="t_"),
                 int(first.t_visible))
 
