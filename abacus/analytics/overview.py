@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import Numeric, and_, func, select, true, tuple_
+from sqlalchemy import Numeric, Subquery, and_, func, select, true, tuple_
 
 from ..extensions import db
 from ..models import UsageDaily as D
@@ -119,6 +120,33 @@ class UsageCents:
     usd: Decimal = Decimal("0.00")
     active: int = 0  # people with usage, bots left out (they are no one to divide by)
     people: int = 0  # with usage, bots included
+    holding: int = 0  # of the seat holders asked about (`usage_cents`), those with usage
+
+
+def _cents(person: Any, cost: Any, events: Any, holders: Collection[str] = ()) -> Subquery:
+    """One row of `UsageCents` figures over rows of (person, cost, events)."""
+    per_person = (select(person.label("person"), func.round(func.sum(cost), 2).label("usd"))
+                  .group_by(person).having(func.sum(events) > 0).subquery("per_person"))
+    p = per_person.c
+    return select(func.coalesce(func.sum(p.usd), 0).label("cents_usd"),
+                  func.count().filter(not_bot(p.person)).label("cents_active"),
+                  func.count().label("cents_people"),
+                  func.count().filter(p.person.in_(sorted(holders) or [""]))
+                  .label("cents_holding")).subquery("cents")
+
+
+def _usage_cents(r: Any) -> UsageCents:
+    return UsageCents(Decimal(r.cents_usd), int(r.cents_active), int(r.cents_people),
+                      int(r.cents_holding))
+
+
+def usage_cents(start: date, end: date, team: Team = None, holders: Collection[str] = ()
+                ) -> UsageCents:
+    """Everyone's `UsageCents` over start..end, and how many of `holders` had usage (the
+    Overview gets the same figures from its top-people pass: `Overview.usage`)."""
+    rows = person_tool_rows(start, end, team=team).c
+    return _usage_cents(db.session.execute(
+        select(_cents(rows.person, rows.cost_usd, rows.events, holders))).one())
 
 
 @dataclass(frozen=True)
@@ -371,20 +399,12 @@ def _top_people(start: date, end: date, limit: int, team: Team = None
     top = (select(c.person).where(not_bot(c.person))  # bots are listed apart (analytics.bots)
            .group_by(c.person)
            .order_by(func.sum(c.tokens).desc(), by_name).limit(limit).subquery("top"))
-    per_person = (select(c.person, func.round(func.sum(c.cost), 2).label("usd"))
-                  .group_by(c.person).having(func.sum(c.events) > 0).subquery("per_person"))
-    cents = select(func.coalesce(func.sum(per_person.c.usd), 0).label("cents_usd"),
-                   func.count().filter(not_bot(per_person.c.person)).label("cents_active"),
-                   func.count().label("cents_people")).subquery("cents")
+    cents = _cents(c.person, c.cost, c.events)
     result = db.session.execute(
         select(per_tool, cents).select_from(per_tool.join(top, top.c.person == c.person))
         .join(cents, true())).all()
-    if result:
-        r = result[0]
-        usage = UsageCents(Decimal(r.cents_usd), int(r.cents_active), int(r.cents_people))
-    else:  # nobody to list (no usage, or only bots'): the sums alone
-        r = db.session.execute(select(cents)).one()
-        usage = UsageCents(Decimal(r.cents_usd), int(r.cents_active), int(r.cents_people))
+    # Nobody to list (no usage, or only bots'): the sums alone.
+    usage = _usage_cents(result[0] if result else db.session.execute(select(cents)).one())
     out: dict[str, dict] = {}
     for r in result:
         p = out.get(r.person)

@@ -16,7 +16,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from sqlalchemy import func, select
 
 from ..analytics.common import Team, person_tool_rows
-from ..analytics.overview import UsageCents
+from ..analytics.overview import UsageCents, usage_cents
 from ..analytics.scope import member_spans
 from ..extensions import db
 from ..models import Bot
@@ -141,20 +141,13 @@ def cost_totals(start: date, end: date, team: Team = None, usage: UsageCents | N
             total.unpriced_seats += 1
         else:
             total.seats_usd += cost
-    if usage is not None:
-        total.usage_usd = usage.usd.quantize(CENT)
-        return CostTotals(total, usage.active, bool(usage.people or holders), None)
-    rows = person_tool_rows(start, end, team=team).c
-    per = (select(rows.person, func.round(func.sum(rows.cost_usd), 2).label("usd"))
-           .group_by(rows.person).having(func.sum(rows.events) > 0).subquery())
-    usd, active, users, holding = db.session.execute(
-        select(func.coalesce(func.sum(per.c.usd), 0),
-               func.count().filter(per.c.person.not_in(select(Bot.person))),
-               func.count(),
-               func.count().filter(per.c.person.in_(sorted(holders) or [""])))).one()
-    total.usage_usd = Decimal(usd).quantize(CENT)
-    people = int(users) + len(holders) - int(holding)
-    return CostTotals(total, int(active), people > 0, people)
+    # The caller's sums cannot tell which seat holders had usage: no people count then.
+    people = None
+    if usage is None:
+        usage = usage_cents(start, end, team, holders)
+        people = usage.people + len(holders) - usage.holding
+    total.usage_usd = usage.usd.quantize(CENT)
+    return CostTotals(total, usage.active, bool(usage.people or holders), people)
 
 
 def in_team(spans: list[SeatSpan], team: Team, start: date, end: date) -> list[SeatSpan]:
