@@ -311,28 +311,23 @@ def main() -> None:
         client.post("/auth/dev-login", data={"email": "a@example.com"})
         results: list[tuple[str, str, float, float, bool]] = []
         print(f"{'page':<22}{'range':<11}{'p50 ms':>8}{'p95 ms':>8}", flush=True)
-        for label, path, export in pages(top, team):
+        # Each page with its addresses: one per range, or itself once (no range).
+        plan = [(label, path, export,
+                 [(name, path + ("&" if "?" in path else "?") + query)
+                  for name, query in ranges(today)])
+                for label, path, export in pages(top, team)]
+        plan += [(label, path, False, [("-", path)]) for label, path in UNRANGED]
+        for label, path, export, urls in plan:
             if args.only and args.only not in label:
                 continue
             if client.get(path).status_code == 404:
                 print(f"{label:<22}(not built)")
                 continue
-            for name, query in ranges(today):
-                url = path + ("&" if "?" in path else "?") + query
+            for name, url in urls:
                 times = sorted(measure(client, url, args.requests))
                 p50, p95 = statistics.median(times), percentile(times, 0.95)
                 results.append((label, name, p50, p95, export))
                 print(f"{label:<22}{name:<11}{p50:8.1f}{p95:8.1f}", flush=True)
-        for label, path in UNRANGED:
-            if args.only and args.only not in label:
-                continue
-            if client.get(path).status_code == 404:
-                print(f"{label:<22}(not built)")
-                continue
-            times = sorted(measure(client, path, args.requests))
-            p50, p95 = statistics.median(times), percentile(times, 0.95)
-            results.append((label, "-", p50, p95, False))
-            print(f"{label:<22}{'-':<11}{p50:8.1f}{p95:8.1f}", flush=True)
         with app.app_context():
             db.session.remove()
             db.engine.dispose()

@@ -138,23 +138,22 @@ def _str_none(value: None) -> str:
     return ""
 
 
-def _str_datetime(value: datetime) -> str:  # aware ones only: `cell` refuses naive ones
-    return value.isoformat(timespec="seconds")
-
-
 # Exact types only (bool is an int, datetime a date): anything else goes through `cell`.
 _BY_TYPE: dict[type, Callable[[Any], str]] = {
     str: text, int: _str_int, Decimal: _str_decimal, bool: _str_bool, date: _str_date,
-    datetime: _str_datetime, type(None): _str_none}
+    type(None): _str_none}
 
 
 def _by_type(field_id: str) -> Callable[[object], str]:
     """`cell` for a non-money column, dispatching on the value's exact type."""
+    def timestamp(value: datetime) -> str:  # `cell` refuses a naive one, naming the column
+        return value.isoformat(timespec="seconds") if value.tzinfo else cell(field_id, value)
+
+    table = {**_BY_TYPE, datetime: timestamp}
+
     def convert(value: object) -> str:
-        fast = _BY_TYPE.get(type(value))
-        if fast is None or fast is _str_datetime and value.tzinfo is None:  # type: ignore
-            return cell(field_id, value)
-        return fast(value)
+        fast = table.get(type(value))
+        return fast(value) if fast is not None else cell(field_id, value)
     return convert
 
 
