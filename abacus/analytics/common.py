@@ -327,9 +327,9 @@ def keyed_person_rows(spans: dict[int, dict[str, list[tuple[date, date]]]], star
                  .offset(0).subquery("in_blocks"))
     names = [c.name for c in on_days.c]
     return union_all(
-        select(who.c.key, *(on_days.c[n] for n in names))
-        .join(span_days, span_days.c.day == on_days.c.first_day)
-        .join(who, and_(who.c.span == span_days.c.span, who.c.person == on_days.c.person)),
+        select(span_days.c.key, *(on_days.c[n] for n in names))
+        .join(span_days, and_(span_days.c.person == on_days.c.person,
+                              span_days.c.day == on_days.c.first_day)),
         select(who.c.key, *(in_blocks.c[n] for n in names))
         .join(span_blocks, and_(span_blocks.c.level == in_blocks.c.level,
                                 span_blocks.c.start == in_blocks.c.start))

@@ -137,9 +137,12 @@ def span_pieces(spans: dict[object, dict[str, list[tuple[date, date]]]], start: 
     days (`split`: common.split_range), so a scope reads a member's whole weeks and months
     from the per-person blocks and only the odd days from the per-day rollup.
 
-    People sharing a span (most of a team: the same join or re-org date) share its pieces:
-    returns (key, person, span) rows, (span, level, start) block rows, (span, day) day rows,
-    and the distinct blocks and days (for an index condition on the rollups)."""
+    People sharing a span (most of a team: the same join or re-org date) share its blocks:
+    returns (key, person, span) rows, (span, level, start) block rows, (key, person, day)
+    rows of the single days, and the distinct blocks and days (for an index condition on the
+    rollups). The single days are listed per person: a day row joins the per-day rollup on
+    (person, day) in one hash join, where going through a shared span made the planner
+    misjudge the join's size and loop over every member for every row (~60 ms at a year)."""
     ids: dict[tuple[date, date], int] = {}
     keys, people, span_of = [], [], []
     for key, per_person in spans.items():
@@ -150,19 +153,24 @@ def span_pieces(spans: dict[object, dict[str, list[tuple[date, date]]]], start: 
                     keys.append(key)
                     people.append(person)
                     span_of.append(ids.setdefault((first, last), len(ids)))
-    b_span, b_level, b_start, d_span, d_day = [], [], [], [], []
+    b_span, b_level, b_start, d_key, d_person, d_day = [], [], [], [], [], []
     all_blocks: set[tuple[int, date]] = set()
     all_days: set[date] = set()
+    span_days: list[list[date]] = [[] for _ in ids]
     for (first, last), n in ids.items():
         days, blocks = split(first, last)
         for level, block in blocks:
             b_span.append(n)
             b_level.append(level)
             b_start.append(block)
-        d_span.extend([n] * len(days))
-        d_day.extend(days)
+        span_days[n] = days
         all_blocks.update(blocks)
         all_days.update(days)
+    for key, person, n in zip(keys, people, span_of, strict=True):
+        days = span_days[n]
+        d_key.extend([key] * len(days))
+        d_person.extend([person] * len(days))
+        d_day.extend(days)
     who = select(func.unnest(literal(keys, ARRAY(Integer))).label("key"),
                  func.unnest(literal(people, ARRAY(Text))).label("person"),
                  func.unnest(literal(span_of, ARRAY(Integer))).label("span")).subquery("who")
@@ -170,6 +178,7 @@ def span_pieces(spans: dict[object, dict[str, list[tuple[date, date]]]], start: 
                       func.unnest(literal(b_level, ARRAY(Integer))).label("level"),
                       func.unnest(literal(b_start, ARRAY(Date))).label("start")
                       ).subquery("span_blocks")
-    days_q = select(func.unnest(literal(d_span, ARRAY(Integer))).label("span"),
+    days_q = select(func.unnest(literal(d_key, ARRAY(Integer))).label("key"),
+                    func.unnest(literal(d_person, ARRAY(Text))).label("person"),
                     func.unnest(literal(d_day, ARRAY(Date))).label("day")).subquery("span_days")
     return who, blocks_q, days_q, sorted(all_blocks), sorted(all_days)
