@@ -113,6 +113,7 @@ def test_admin_adds_account_assigns_identity_and_sets_a_price(app, live_server, 
     other.get_by_role("button", name="Assign").click()
     page.get_by_text("key-7f3a is now carol@example.com").wait_for()
     page.get_by_text("Every identity has a person.").wait_for()
+    settled(page)  # typing before the swapped content is live would be lost
 
     # Active search over the mappings swaps only the table and keeps the URL shareable.
     page.get_by_label("Filter mappings").fill("7f3a")

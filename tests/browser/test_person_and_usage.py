@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from abacus.analytics import overview as analytics
 from abacus.demo.seed import seed_demo
-from tests.browser.conftest import DESKTOP, PHONE, dev_sign_in, shoot
+from tests.browser.conftest import DESKTOP, PHONE, dev_sign_in, settled, shoot
 
 
 def seed(app) -> str:
@@ -52,11 +52,13 @@ def test_person_page_tabs_and_raw_paging(app, live_server, page):
 
     page.get_by_role("link", name="Next ›").click()
     page.get_by_text(re.compile(r"Page 2 of \d+")).wait_for()
+    settled(page)  # the swapped panel's links and filters are live
     assert query(page)["page"] == ["2"]
     assert counter.inner_text().startswith("51–")
     assert page.locator("table.person-raw-table tbody tr").first.inner_text() != first_row
     page.get_by_role("link", name="‹ Previous").click()
     page.get_by_text(re.compile(r"Page 1 of \d+")).wait_for()
+    settled(page)  # the swapped panel's links and filters are live
 
     page.get_by_label("Tool").select_option("claude_code")
     page.wait_for_url(re.compile(r"tool=claude_code"))

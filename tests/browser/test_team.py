@@ -17,7 +17,7 @@ from abacus.extensions import db
 from abacus.models import Account
 from abacus.providers.base import UsageRecord
 from abacus.usage.ingest import ingest
-from tests.browser.conftest import shoot_views, sign_in_from
+from tests.browser.conftest import settled, shoot_views, sign_in_from
 
 # Header shown -> the export's column ids (a tool's column is `<tool>_tokens`).
 EXPORT_IDS = {"PERSON": ["person", "unmapped"], "TOTAL TOKENS": ["tokens"],
@@ -79,6 +79,7 @@ def test_team_pivot_in_the_browser(app, live_server, page):
     page.wait_for_url(re.compile(r"sort=tokens&dir=asc"))
     page.locator('table.pivot th[aria-sort="ascending"]').wait_for()
     assert column_figures(page, 1) == sorted(figures)
+    settled(page)  # typing before the swap has settled would be lost
 
     # Active search: typing filters the table and updates the URL; the sort stays.
     first_name = page.locator("table.pivot tbody .person-name").first.inner_text()[:3]
