@@ -517,6 +517,36 @@ class Person(db.Model):
     person: Mapped[str] = mapped_column(Text, unique=True)
 
 
+class UsageTeamDay(RollupSums, db.Model):
+    """A team's usage per (day, account, tool, model): its subtree's members' usage_daily rows
+    of their member days, summed, and who they were (a bitmap over `people.id`, like
+    `usage_day_people`), so a team-scoped page reads a few thousand rows a year instead of
+    every member's rows. A person in two teams of one subtree counts once for the parent.
+
+    Kept by `ingest`: rebuilt for an account's days with the other rollups, and for whole
+    teams (and their ancestors) when memberships or the tree change (on commit)."""
+
+    __tablename__ = "usage_team_days"
+
+    team_id: Mapped[int] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"),
+                                         primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
+    tool: Mapped[str] = mapped_column(String(64), primary_key=True)
+    model: Mapped[str] = mapped_column(Text, primary_key=True)
+    people: Mapped[str] = mapped_column(BIT(varying=True))
+
+    # session.info key: teams whose rows the session's uncommitted changes made stale
+    CHANGED_TEAMS = "abacus.changed_teams"
+
+    @classmethod
+    def stale_teams(cls) -> set[int]:
+        """Teams whose rows this session's uncommitted membership or tree changes made stale
+        (read them another way until commit, when `ingest` rebuilds them)."""
+        return db.session.info.get(cls.CHANGED_TEAMS, set())
+
+
 class UsageDayPeople(db.Model):
     """Who was active per (day, account, tool, model): a bitmap over `people.id`.
 

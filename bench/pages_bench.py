@@ -12,7 +12,8 @@ database, builds the rollups (the real `ingest.rebuild_rollups`), then requests 
 2-year range through the Flask test client as an admin, `--requests` times each after one
 warm-up, and prints p50/p95 per page x range, the load average, and last the worst p95
 (goals: pages < 150 ms, CSV exports < 300 ms). With `--teams N`, N teams with a re-org are
-built and the team-scoped pages (`?team=`, `?by=team`, chargeback) are measured too.
+built and the team-scoped pages are measured too (`?team=` for the first team, ~100 people,
+and for the root team, everyone; `?by=team`; chargeback).
 
 `--keep` keeps the seeded database, named after the sizes (`abacus_bench_pages_<events>_
 <people>_<days>`), and reuses it on the next run with the same sizes (a half-seeded one is
@@ -181,10 +182,10 @@ def percentile(times: list[float], q: float) -> float:
     return times[max(0, min(len(times) - 1, math.ceil(q * len(times)) - 1))]
 
 
-def seed_teams(args, end: date) -> int:
+def seed_teams(args, end: date) -> tuple[int, int]:
     """N teams under one root (every person in one, a tenth in a second, a fifth moved to the
-    next team halfway through: a re-org); returns the first team's id. Reuses them when a
-    kept database already has them."""
+    next team halfway through: a re-org); returns the ids of the first team and of the root
+    (everyone). Reuses them when a kept database already has them."""
     from sqlalchemy import select, text
 
     from abacus.extensions import db
@@ -193,7 +194,7 @@ def seed_teams(args, end: date) -> int:
 
     existing = db.session.execute(select(Team.id).where(Team.name == "Team 00")).scalar()
     if existing:
-        return existing
+        return existing, db.session.execute(select(Team.id).where(Team.name == "Org")).scalar()
     start = end - timedelta(days=args.days - 1)
     half = start + timedelta(days=args.days // 2)
     root = tree.create_team("Org")
@@ -211,16 +212,21 @@ def seed_teams(args, end: date) -> int:
             tree.add_membership(teams[(i + 2) % len(teams)], email, start)
     db.session.commit()
     db.session.execute(text("ANALYZE team_memberships"))
-    return teams[0].id
+    return teams[0].id, root.id
 
 
-def pages(person: str, team: int | None = None) -> list[tuple[str, str, bool]]:
-    """(label, path, is a CSV export): every page that takes a range (and, with a team, the
-    team-scoped ones)."""
+def pages(person: str, team: int | None = None, root: int | None = None
+          ) -> list[tuple[str, str, bool]]:
+    """(label, path, is a CSV export): every page that takes a range (and, with teams, the
+    pages scoped to one team of ~100 people and to the root team of everyone)."""
     scoped = [] if team is None else [
         ("/?team=", f"/?team={team}", False),
         ("/team?team=", f"/team?sort=cost&dir=desc&team={team}", False),
-        ("/usage?team=", f"/usage?team={team}", False), ("/team?by=team", "/team?by=team", False),
+        ("/usage?team=", f"/usage?team={team}", False),
+        ("/?team=root", f"/?team={root}", False),
+        ("/team?team=root", f"/team?sort=cost&dir=desc&team={root}", False),
+        ("/usage?team=root", f"/usage?team={root}", False),
+        ("/team?by=team", "/team?by=team", False),
         ("/chargeback.csv", "/chargeback.csv", True)]
     return scoped + [("/", "/", False), ("/team?sort=cost", "/team?sort=cost&dir=desc", False),
             ("/usage", "/usage", False), ("/commits", "/commits", False),
@@ -298,7 +304,7 @@ def main() -> None:
             top = db.session.execute(
                 select(P.person).where(P.day >= end - timedelta(days=29))
                 .group_by(P.person).order_by(func.sum(P.cost_usd).desc()).limit(1)).scalar()
-            team = seed_teams(args, end) if args.teams else None
+            team, root = seed_teams(args, end) if args.teams else (None, None)
             db.session.remove()
         today = datetime.now(UTC).date()
         print(f"{events:,} events up to {end}; pages measured as of today ({today}); "
@@ -315,7 +321,7 @@ def main() -> None:
         plan = [(label, path, export,
                  [(name, path + ("&" if "?" in path else "?") + query)
                   for name, query in ranges(today)])
-                for label, path, export in pages(top, team)]
+                for label, path, export in pages(top, team, root)]
         plan += [(label, path, False, [("-", path)]) for label, path in UNRANGED]
         for label, path, export, urls in plan:
             if args.only and args.only not in label:

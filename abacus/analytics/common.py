@@ -48,12 +48,15 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import BIT
 
+from ..extensions import db
 from ..models import Bot, Person
+from ..models import Team as TeamRow
 from ..models import UsageDaily as D
 from ..models import UsageDayPeople as DP
 from ..models import UsageDayTotals as T
 from ..models import UsagePersonBlock as B
 from ..models import UsagePersonDaily as P
+from ..models import UsageTeamDay as TD
 from .scope import member_on_day, member_spans, members_table, span_pieces, spans_table
 
 Team = Sequence[int] | None  # a scope's team ids (subtree included); None: everyone
@@ -208,6 +211,11 @@ def day_totals(team: Team = None) -> Any:
     the table: `src.day`, `src.tool`, `usage_sums(src)`."""
     if team is None:
         return T
+    root = team_rollup(team)
+    if root is not None:
+        return (select(TD.day, TD.account_id, TD.tool, TD.model,
+                       *(getattr(TD, n) for n in SUM_COLUMNS), TD.included_usd)
+                .where(TD.team_id == root).subquery("team_day_totals").c)
     m = members_table(team)
     return select(D.day, D.account_id, D.tool, D.model,
                   *(getattr(D, n) for n in SUM_COLUMNS)).join(
@@ -222,7 +230,8 @@ def day_people(start: date, end: date, team: Team = None) -> Subquery:
     usage_daily rows of their member days, the way ingest builds the stored ones. Bots and
     service accounts (`bots`) are left out either way, so no count of people includes them."""
     varbit = BIT(varying=True)
-    if team is not None:
+    root = team_rollup(team)
+    if team is not None and root is None:
         # One bit per member (numbered here, not by people.id): a few hundred bits however
         # many people the org has, and no join to `people`. The rows' person is the e-mail
         # (coalesce(email, actor) on a mapped row; the covering index has no actor).
@@ -235,9 +244,12 @@ def day_people(start: date, end: date, team: Team = None) -> Subquery:
                 .join(m, and_(m.c.person == D.email, D.day.between(m.c.first, m.c.last)))
                 .where(D.day.between(start, end), not_bot(D.email))
                 .group_by(D.day, D.tool, D.model).subquery("team_day_people"))
-    width = func.max(func.length(DP.people)).over()
-    rows = (select(DP.day, DP.tool, DP.model, DP.people, width.label("width"))
-            .where(DP.day.between(start, end)).subquery("day_people_rows"))
+    # Everyone's bitmaps, or the team's (the same bits: people.id).
+    src, where = (DP, DP.day.between(start, end)) if root is None else (
+        TD, and_(TD.team_id == root, TD.day.between(start, end)))
+    width = func.max(func.length(src.people)).over()
+    rows = (select(src.day, src.tool, src.model, src.people, width.label("width"))
+            .where(where).subquery("day_people_rows"))
     # Everyone's bit set but the bots': as long as the people table (no bitmap is longer),
     # cut to the rows' width. NULL when there are no bots: the bitmaps stay as they are.
     # The padding is cut from one string of zeros as long as the people table too (parsed
@@ -254,6 +266,33 @@ def day_people(start: date, end: date, team: Team = None) -> Subquery:
     return select(rows.c.day, rows.c.tool, rows.c.model,
                   func.coalesce(masked, padded, type_=varbit).label("people")
                   ).subquery("day_people")
+
+
+def team_rollup(team: Team) -> int | None:
+    """The team whose usage_team_days rows are exactly the scope `team` (one team and its
+    whole subtree), or None: no scope, several subtrees (a lead of two teams), or teams this
+    session changed and has not committed (their rows are rebuilt on commit), which are read
+    from usage_daily instead."""
+    if not team or TD.stale_teams():
+        return None
+    ids = set(team)
+    parent_of = dict(db.session.execute(select(TeamRow.id, TeamRow.parent_id)).all())
+    roots = [i for i in ids if parent_of.get(i, i) not in ids]
+    if len(roots) != 1 or roots[0] not in parent_of:
+        return None
+    below, todo = {roots[0]}, [roots[0]]
+    while todo:
+        parent = todo.pop()
+        for child in (c for c, p in parent_of.items() if p == parent and c not in below):
+            below.add(child)
+            todo.append(child)
+    return roots[0] if below == ids else None
+
+
+def per_person_scope(team: Team) -> bool:
+    """Whether the scope's sums must be read person by person (`scope_sums`): a team scope
+    without a team rollup (`team_rollup`). Otherwise the day rollups answer, scoped or not."""
+    return team is not None and team_rollup(team) is None
 
 
 def not_bot(person: ColumnElement) -> ColumnElement[bool]:
@@ -326,14 +365,21 @@ def keyed_person_rows(spans: dict[int, dict[str, list[tuple[date, date]]]], star
     in_blocks = (select(*whole, B.level, B.start).where(tuple_(B.level, B.start).in_(blocks))
                  .offset(0).subquery("in_blocks"))
     names = [c.name for c in on_days.c]
+    # Blocks are matched to members by person first (a hash join), then to their spans' blocks
+    # (OFFSET 0 fixes that order): joined the other way round, the planner took the rows of a
+    # block to match its span once, not once per member, and looped over every member for
+    # each row (7M comparisons for 2,000 people).
+    members_blocks = (select(who.c.key, who.c.span, *in_blocks.c)
+                      .join(who, who.c.person == in_blocks.c.person)
+                      .offset(0).subquery("members_blocks"))
     return union_all(
         select(span_days.c.key, *(on_days.c[n] for n in names))
         .join(span_days, and_(span_days.c.person == on_days.c.person,
                               span_days.c.day == on_days.c.first_day)),
-        select(who.c.key, *(in_blocks.c[n] for n in names))
-        .join(span_blocks, and_(span_blocks.c.level == in_blocks.c.level,
-                                span_blocks.c.start == in_blocks.c.start))
-        .join(who, and_(who.c.span == span_blocks.c.span, who.c.person == in_blocks.c.person)),
+        select(members_blocks.c.key, *(members_blocks.c[n] for n in names))
+        .join(span_blocks, and_(span_blocks.c.span == members_blocks.c.span,
+                                span_blocks.c.level == members_blocks.c.level,
+                                span_blocks.c.start == members_blocks.c.start)),
     ).subquery(name)
 
 

@@ -28,6 +28,7 @@ from .common import (
     int_sum,
     money_sum,
     not_bot,
+    per_person_scope,
     person_tool_rows,
     tokens_of,
     usage_sums,
@@ -176,7 +177,7 @@ def totals(start: date, end: date, team: Team = None) -> Totals:
     """The headline numbers of one window: sums from the small team-wide rollup, the people
     count from the people bitmaps (in a team scope both from one pass over its members'
     blocks and days, `scope_sums`)."""
-    if team is not None:
+    if per_person_scope(team):
         r = scope_sums(start, end, team)[None]
         return Totals(start, end, r.tokens, r.cost, r.people, r.events)
     src = day_totals(team)
@@ -189,7 +190,7 @@ def totals(start: date, end: date, team: Team = None) -> Totals:
 
 def people_count(start: date, end: date, team: Team = None) -> int:
     """Distinct people (mapped e-mails and unmapped identities) active in the window."""
-    if team is not None:
+    if per_person_scope(team):
         return scope_sums(start, end, team)[None].people
     dp = day_people(start, end, team)
     return int(db.session.execute(select(count_people(dp.c.people))).scalar_one())
@@ -197,7 +198,7 @@ def people_count(start: date, end: date, team: Team = None) -> int:
 
 def people_by_tool(start: date, end: date, team: Team = None) -> tuple[int, dict[str, int]]:
     """Distinct people active in the window, and per tool (one pass over the bitmaps)."""
-    if team is not None:
+    if per_person_scope(team):
         scoped = scope_sums(start, end, team)
         return scoped[None].people, {t: r.people for t, r in scoped.items() if t is not None}
     dp = day_people(start, end, team)
@@ -276,7 +277,7 @@ def fold_daily(rows, start: date, end: date) -> Daily:
 def lifetime(team: Team = None) -> Lifetime:
     """Everything stored, from the small rollup (no scan of the per-person table); in a team
     scope, its members' usage of their member days (from the first to the last day stored)."""
-    if team is not None:
+    if per_person_scope(team):
         first, last = db.session.execute(select(func.min(T.day), func.max(T.day))).one()
         if first is None:
             return Lifetime(0, Decimal(0), None)
@@ -292,12 +293,13 @@ def lifetime(team: Team = None) -> Lifetime:
 def _costs(ranges: list[tuple[date, date]], team: Team = None) -> list[Decimal]:
     """Spend over each inclusive range: one statement over the small rollup, or in a team
     scope one pass over its members' blocks per range."""
-    if team is not None:
+    if per_person_scope(team):
         return [scope_sums(first, last, team)[None].cost for first, last in ranges]
+    src = day_totals(team)
     return [Decimal(v) for v in db.session.execute(select(*(
-        func.coalesce(func.sum(T.cost_usd).filter(T.day.between(first, last)), 0)
-        for first, last in ranges)).where(T.day.between(min(r[0] for r in ranges),
-                                                         max(r[1] for r in ranges)))).one()]
+        func.coalesce(func.sum(src.cost_usd).filter(src.day.between(first, last)), 0)
+        for first, last in ranges)).where(src.day.between(min(r[0] for r in ranges),
+                                                           max(r[1] for r in ranges)))).one()]
 
 
 def month_projection(today: date, basis_days: int = 14, team: Team = None) -> Projection:
@@ -331,7 +333,8 @@ def overview(start: date, end: date, limit: int = 50, team: Team = None) -> Over
     src = day_totals(team)
     in_days = src.day.between(start, end)
     sums = usage_sums(src)
-    if team is not None:  # the sums per tool of the people counts' pass
+    per_scope = per_person_scope(team)
+    if per_scope:  # the sums per tool of the people counts' pass
         scoped = scope_sums(start, end, team)
         t = scoped[None]
         tool_rows = sorted(((tool, r) for tool, r in scoped.items() if tool is not None),
@@ -350,7 +353,7 @@ def overview(start: date, end: date, limit: int = 50, team: Team = None) -> Over
             select(src.model, *sums).where(in_days).group_by(src.model)
             .order_by(sums.tokens.desc(), src.model))
     ]
-    if team is not None:
+    if per_scope:
         active = scoped[None].people
         tool_people = {tool: r.people for tool, r in scoped.items() if tool is not None}
     else:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from datetime import date, timedelta
+from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
@@ -101,6 +102,15 @@ def merge_spans(spans: list[tuple[date, date]]) -> list[tuple[date, date]]:
     return out
 
 
+def rows_table(name: str, **columns: tuple[list, Any]) -> Any:
+    """Rows from Python lists, one list per column (name=(values, SQL type)), as
+    `unnest(a, b, …) AS name(…)` in FROM: the planner knows how many rows that is (a
+    select-list unnest() is always guessed at 100), and a wrong guess made it loop over
+    thousands of rows per row on the other side of a join instead of hashing them."""
+    arrays = [literal(values, ARRAY(sql_type)) for values, sql_type in columns.values()]
+    return func.unnest(*arrays).table_valued(*columns).render_derived(name=name)
+
+
 def spans_table(spans: dict[object, dict[str, list[tuple[date, date]]]], name: str
                 ) -> Subquery:
     """(key, person, first, last) rows from per-key merged spans, as an unnest() of four
@@ -115,11 +125,8 @@ def spans_table(spans: dict[object, dict[str, list[tuple[date, date]]]], name: s
                 people.append(person)
                 firsts.append(first)
                 lasts.append(last)
-    return select(
-        func.unnest(literal(keys, ARRAY(Integer))).label("key"),
-        func.unnest(literal(people, ARRAY(Text))).label("person"),
-        func.unnest(literal(firsts, ARRAY(Date))).label("first"),
-        func.unnest(literal(lasts, ARRAY(Date))).label("last")).subquery(name)
+    return rows_table(name, key=(keys, Integer), person=(people, Text),
+                      first=(firsts, Date), last=(lasts, Date))
 
 
 def members_table(team_ids: Iterable[int]) -> Subquery:
@@ -171,14 +178,9 @@ def span_pieces(spans: dict[object, dict[str, list[tuple[date, date]]]], start: 
         d_key.extend([key] * len(days))
         d_person.extend([person] * len(days))
         d_day.extend(days)
-    who = select(func.unnest(literal(keys, ARRAY(Integer))).label("key"),
-                 func.unnest(literal(people, ARRAY(Text))).label("person"),
-                 func.unnest(literal(span_of, ARRAY(Integer))).label("span")).subquery("who")
-    blocks_q = select(func.unnest(literal(b_span, ARRAY(Integer))).label("span"),
-                      func.unnest(literal(b_level, ARRAY(Integer))).label("level"),
-                      func.unnest(literal(b_start, ARRAY(Date))).label("start")
-                      ).subquery("span_blocks")
-    days_q = select(func.unnest(literal(d_key, ARRAY(Integer))).label("key"),
-                    func.unnest(literal(d_person, ARRAY(Text))).label("person"),
-                    func.unnest(literal(d_day, ARRAY(Date))).label("day")).subquery("span_days")
+    who = rows_table("who", key=(keys, Integer), person=(people, Text), span=(span_of, Integer))
+    blocks_q = rows_table("span_blocks", span=(b_span, Integer), level=(b_level, Integer),
+                          start=(b_start, Date))
+    days_q = rows_table("span_days", key=(d_key, Integer), person=(d_person, Text),
+                        day=(d_day, Date))
     return who, blocks_q, days_q, sorted(all_blocks), sorted(all_days)

@@ -23,6 +23,7 @@ from .common import (
     day_totals,
     int_sum,
     money_sum,
+    per_person_scope,
     tokens_of,
     usage_sums,
 )
@@ -193,7 +194,7 @@ def active_people(start: date, end: date, grain: str | None = None,
                count_people(dp.c.people).label("people"))
         .group_by(func.grouping_sets(tuple_(period, dp.c.tool), tuple_(period),
                                      tuple_(dp.c.tool), tuple_()))).all()
-    if team is not None:  # a team's sums per tool come from its members' blocks and days
+    if per_person_scope(team):  # a team's sums per tool from its members' blocks and days
         tokens = {tool: r.tokens for tool, r in scope_sums(start, end, team).items()
                   if tool is not None}
     else:

@@ -28,9 +28,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import psycopg2.errors
+from sqlalchemy import event as sa_event
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.orm import Session
 
 from ..extensions import db
-from ..models import Account, UsagePersonBlock
+from ..models import Account, Team, TeamMembership, UsagePersonBlock, UsageTeamDay
 from ..providers import identity_source, providers, providers_of_source
 from ..providers.base import CACHE_WRITE_1H, SERVICE_TIER, SPEED, UsageRecord
 from .exclusions import EXCLUDED_SQL, excluded_identities
@@ -533,6 +536,8 @@ def _refresh_account(cur, account_id: int, days: list[date], settings: dict | No
     """, params)
     _refresh_day_people(cur, params)
     _refresh_person_blocks(cur, account_id, days)
+    _refresh_team_days(cur, "d.account_id = %(acc)s AND d.day = ANY(%(days)s)",
+                       "account_id = %(acc)s AND day = ANY(%(days)s)", params)
 
 
 _BLOCK_SUMS = ("events", "input_tokens", "output_tokens", "cache_write_tokens",
@@ -604,9 +609,124 @@ def _refresh_day_people(cur, params: dict) -> None:
         FROM usage_daily d
         JOIN people p ON p.person = coalesce(d.email, d.actor)
         CROSS JOIN (SELECT repeat('0', max(id) + 1)::varbit AS zeros FROM people) z
+        JOIN accounts a ON a.id = d.account_id  -- rows outlive no account (its key)
         WHERE d.account_id = %(acc)s AND d.day = ANY(%(days)s)
         GROUP BY d.day, d.account_id, d.tool, d.model
     """, params)
+
+
+# Every team's members with their membership days, subtree included: (team_id, person,
+# first, last), one row per membership of the team or any team below it. Overlapping rows of
+# one person are not merged: the rebuild keeps a usage row once per team if any row holds
+# its day (EXISTS), so a person in two sub-teams counts once for the parent, as in
+# `analytics.scope.member_spans`.
+_TEAM_SPANS = """
+    WITH RECURSIVE subtree(team_id, id) AS (
+        SELECT id, id FROM teams WHERE {teams}
+        UNION ALL
+        SELECT s.team_id, t.id FROM teams t JOIN subtree s ON t.parent_id = s.id),
+    spans AS (
+        SELECT s.team_id, lower(m.person) AS person, m.valid_from AS first,
+               coalesce(m.valid_to, 'infinity'::date) AS last
+        FROM subtree s JOIN team_memberships m ON m.team_id = s.id)
+"""
+
+
+def _refresh_team_days(cur, rows: str, stored: str, params: dict,
+                       teams: str = "true") -> None:
+    """Rebuild usage_team_days: the stored rows matching `stored` (SQL over the table), from
+    the usage_daily rows `d` matching `rows`, for the teams matching `teams` (SQL over
+    `teams`). Bitmaps are over people.id, as in usage_day_people (readers mask bots out)."""
+    cur.execute(f"DELETE FROM usage_team_days WHERE {stored}", params)
+    cur.execute(_TEAM_SPANS.format(teams=teams) + f"""
+        INSERT INTO usage_team_days (team_id, day, account_id, tool, model, events,
+                                     input_tokens, output_tokens, cache_write_tokens,
+                                     cache_read_tokens, cost_usd, estimated_cost_usd,
+                                     unpriced_events, not_charged_events, included_usd,
+                                     people)
+        SELECT tp.team_id, d.day, d.account_id, d.tool, d.model, sum(d.events),
+               sum(d.input_tokens), sum(d.output_tokens), sum(d.cache_write_tokens),
+               sum(d.cache_read_tokens), sum(d.cost_usd), sum(d.estimated_cost_usd),
+               sum(d.unpriced_events), sum(d.not_charged_events), sum(d.included_usd),
+               bit_or(set_bit(z.zeros, p.id, 1))
+        FROM (SELECT DISTINCT team_id, person FROM spans) tp
+        JOIN usage_daily d ON d.email = tp.person
+        JOIN people p ON p.person = d.email
+        CROSS JOIN (SELECT repeat('0', max(id) + 1)::varbit AS zeros FROM people) z
+        JOIN accounts a ON a.id = d.account_id  -- rows outlive no account (its key)
+        WHERE {rows}
+          AND EXISTS (SELECT 1 FROM spans s WHERE s.team_id = tp.team_id
+                      AND s.person = tp.person AND d.day BETWEEN s.first AND s.last)
+        GROUP BY tp.team_id, d.day, d.account_id, d.tool, d.model
+        ORDER BY 1, 2
+    """, params)
+
+
+def rebuild_team_days(team_ids: Iterable[int], session: Session | None = None) -> list[int]:
+    """Rebuild usage_team_days of `team_ids` and every team above them, over every account
+    and day, in the current transaction (after memberships or the tree changed; runs on
+    commit by itself, see `_rebuild_changed_teams`). Returns the teams rebuilt."""
+    ids = sorted(set(team_ids))
+    if not ids:
+        return []
+    raw = (session or db.session).connection().connection.dbapi_connection
+    with raw.cursor() as cur:
+        cur.execute("""
+            WITH RECURSIVE up(id, parent_id) AS (
+                SELECT id, parent_id FROM teams WHERE id = ANY(%(ids)s)
+                UNION SELECT t.id, t.parent_id FROM teams t JOIN up ON t.id = up.parent_id)
+            SELECT array_agg(id ORDER BY id) FROM up""", {"ids": ids})
+        affected = cur.fetchone()[0] or []
+        if not affected:
+            return []
+        # Ingest's locks on every account: a sync refreshing the same teams' rows for its
+        # days waits, instead of both writing them.
+        cur.execute("SELECT id FROM accounts")
+        _lock_accounts(cur, [a for a, in cur.fetchall()])
+        cur.execute("SET LOCAL work_mem = '256MB'")
+        params = {"teams": affected}
+        _refresh_team_days(cur, "true", "team_id = ANY(%(teams)s)", params,
+                           teams="id = ANY(%(teams)s)")
+    return affected
+
+
+_MEMBER_DAYS = ("team_id", "person", "valid_from", "valid_to")  # what the rows depend on
+
+
+@sa_event.listens_for(Session, "after_flush")
+def _note_changed_teams(session: Session, _context: Any) -> None:
+    """Note the teams a flush changed the members of, or moved (their old and new parents:
+    a team's own rows hold its subtree, which a move does not change)."""
+    changed: set[int] = set()
+    for obj in (*session.new, *session.dirty, *session.deleted):
+        state = sa_inspect(obj)
+        if isinstance(obj, TeamMembership):
+            if obj in session.dirty and not any(
+                    state.attrs[a].history.has_changes() for a in _MEMBER_DAYS):
+                continue  # a lead flag or a share: no figure changes
+            changed.add(obj.team_id)
+            changed.update(state.attrs.team_id.history.deleted or ())
+        elif isinstance(obj, Team) and obj not in session.new:
+            parent = state.attrs.parent_id.history
+            if obj in session.deleted or parent.has_changes():
+                changed.update(p for p in (obj.parent_id, *(parent.deleted or ())) if p)
+    if changed:
+        session.info.setdefault(UsageTeamDay.CHANGED_TEAMS, set()).update(changed)
+
+
+@sa_event.listens_for(Session, "before_commit")
+def _rebuild_changed_teams(session: Session) -> None:
+    """On commit, rebuild the rows of the teams changed since the last commit (and of every
+    team above them), so usage_team_days always agrees with the memberships it commits."""
+    session.flush()  # the commit's own flush comes after this hook
+    changed = session.info.pop(UsageTeamDay.CHANGED_TEAMS, None)
+    if changed:
+        rebuild_team_days(changed, session)
+
+
+@sa_event.listens_for(Session, "after_rollback")
+def _forget_changed_teams(session: Session) -> None:
+    session.info.pop(UsageTeamDay.CHANGED_TEAMS, None)
 
 
 def rebuild_rollups(account_id: int | None = None) -> int:
