@@ -537,8 +537,10 @@ class UsageTeamDay(RollupSums, db.Model):
     model: Mapped[str] = mapped_column(Text, primary_key=True)
     people: Mapped[str] = mapped_column(BIT(varying=True))
 
-    # session.info key: teams whose rows the session's uncommitted changes made stale
+    # session.info keys: teams whose rows the session's uncommitted changes made stale, and
+    # how many flushes changed memberships or the tree (readers' memos start over)
     CHANGED_TEAMS = "abacus.changed_teams"
+    TEAM_CHANGES = "abacus.team_changes"
 
     @classmethod
     def stale_teams(cls) -> set[int]:

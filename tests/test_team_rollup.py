@@ -123,16 +123,24 @@ def test_the_team_rollup_follows_usage_memberships_and_the_tree(app):
         db.session.commit()
 
 
-def test_a_rolled_back_change_leaves_the_rollup_as_it_was(app):
-    seed(app, records(("ann",), range(0, 5)))
+def test_a_change_in_the_session_shows_at_once_and_a_rollback_undoes_it(app):
+    seed(app, records(("ann", "bob"), range(0, 5)))
     with app.app_context():
         team = tree.create_team("Solo")
         tree.add_membership(team, "ann@example.com", FIRST)
         team_id = team.id
         db.session.commit()
         before = stored()
+        alone = overview.totals(FIRST, TODAY, team=[team_id])
+        assert alone.people == 1
+        # Same transaction: the scope's members are read again, not from the earlier pass.
+        overview.usage_cents(FIRST, TODAY, [team_id])
         tree.add_membership(db.session.get(Team, team_id), "bob@example.com", FIRST)
         assert UsageTeamDay.stale_teams()
+        both = overview.totals(FIRST, TODAY, team=[team_id])
+        assert both.people == 2 and both.tokens == 2 * alone.tokens
+        assert overview.usage_cents(FIRST, TODAY, [team_id]).people == 2
         db.session.rollback()
         assert not UsageTeamDay.stale_teams()
         assert stored() == before == rebuilt()
+        assert overview.totals(FIRST, TODAY, team=[team_id]) == alone

@@ -712,6 +712,8 @@ def _note_changed_teams(session: Session, _context: Any) -> None:
                 changed.update(p for p in (obj.parent_id, *(parent.deleted or ())) if p)
     if changed:
         session.info.setdefault(UsageTeamDay.CHANGED_TEAMS, set()).update(changed)
+        session.info[UsageTeamDay.TEAM_CHANGES] = session.info.get(
+            UsageTeamDay.TEAM_CHANGES, 0) + 1
 
 
 @sa_event.listens_for(Session, "before_commit")
