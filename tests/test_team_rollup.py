@@ -37,10 +37,13 @@ def records(people: tuple[str, ...], days: range, tokens: int = 100, tag: str = 
 
 
 def stored() -> set[tuple]:
-    """usage_team_days as it is, every column (the bitmap as text)."""
+    """usage_team_days as it is, every column (the bitmap as its bits up to the last one set:
+    bitmaps written at different times differ in length, which readers pad)."""
     return {tuple(r) for r in db.session.execute(text(
         "SELECT team_id, day, account_id, tool, model, events, input_tokens, output_tokens, "
-        "cost_usd, unpriced_events, people::text FROM usage_team_days"))}
+        "cache_write_tokens, cache_read_tokens, cost_usd, estimated_cost_usd, "
+        "unpriced_events, not_charged_events, included_usd, rtrim(people::text, '0') "
+        "FROM usage_team_days"))}
 
 
 def rebuilt() -> set[tuple]:
@@ -110,6 +113,18 @@ def test_the_team_rollup_follows_usage_memberships_and_the_tree(app):
         # Moved back out, and a membership removed outright: Engineering shrinks again.
         tree.set_parent(db.session.get(Team, ops_id), None)
         db.session.delete(next(m for m in tree.memberships_of(db.session.get(Team, eng_id))))
+        db.session.commit()
+        assert stored() == rebuilt()
+        ids = subtree_ids([eng_id])
+        assert overview.totals(FIRST, TODAY, team=ids) == by_person_path(FIRST, TODAY, ids)
+
+        # A membership ended and another added, no team moved: the people's usage is
+        # shifted out of and into the teams' rows, to what a rebuild gives.
+        ann = next(m for m in tree.memberships_of(db.session.get(Team, web_id))
+                   if m.person == "ann@example.com")
+        tree.end_membership(ann, FIRST + timedelta(days=15))
+        tree.add_membership(db.session.get(Team, web_id), "cat@example.com",
+                            FIRST + timedelta(days=12), FIRST + timedelta(days=25))
         db.session.commit()
         assert stored() == rebuilt()
         ids = subtree_ids([eng_id])

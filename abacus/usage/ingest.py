@@ -662,6 +662,102 @@ def _refresh_team_days(cur, rows: str, stored: str, params: dict,
     """, params)
 
 
+def _with_ancestors(cur, team_ids: Iterable[int]) -> list[int]:
+    cur.execute("""
+        WITH RECURSIVE up(id, parent_id) AS (
+            SELECT id, parent_id FROM teams WHERE id = ANY(%(ids)s)
+            UNION SELECT t.id, t.parent_id FROM teams t JOIN up ON t.id = up.parent_id)
+        SELECT coalesce(array_agg(id ORDER BY id), '{}') FROM up""", {"ids": sorted(team_ids)})
+    return cur.fetchone()[0]
+
+
+_SHIFT_SUMS = ("events", "input_tokens", "output_tokens", "cache_write_tokens",
+               "cache_read_tokens", "cost_usd", "estimated_cost_usd", "unpriced_events",
+               "not_charged_events", "included_usd")
+
+
+def _shift_member(cur, person: str, team_ids: list[int]) -> None:
+    """Move one person's usage in or out of the rows of `team_ids` (teams whose subtree
+    holds a membership of theirs that changed) day by day, to match their memberships now:
+    a day they count on now but not in the row's bitmap is added, one the bitmap has but
+    they no longer count on is taken out. Sums are additive and the bitmap says what the
+    rows hold, so the result is what a rebuild gives, without re-reading every member."""
+    cur.execute("SELECT id FROM people WHERE person = %s", (person,))
+    row = cur.fetchone()
+    if row is None:
+        return  # no usage under this address: nothing to move
+    params = {"person": person, "pid": row[0], "teams": team_ids}
+    sums = ", ".join(f"sum(d.{c}) AS {c}" for c in _SHIFT_SUMS)
+    cur.execute("CREATE TEMP TABLE team_shift ON COMMIT DROP AS "
+                + _TEAM_SPANS.format(teams="id = ANY(%(teams)s)") + f""",
+        mine AS (
+            SELECT a.team_id, d.day, d.account_id, d.tool, d.model, {sums}
+            FROM unnest(%(teams)s::int[]) AS a(team_id)
+            JOIN usage_daily d ON d.email = %(person)s
+            JOIN accounts ON accounts.id = d.account_id
+            GROUP BY a.team_id, d.day, d.account_id, d.tool, d.model)
+        SELECT m.*,
+               EXISTS (SELECT 1 FROM spans s WHERE s.team_id = m.team_id
+                       AND s.person = %(person)s AND m.day BETWEEN s.first AND s.last) AS now_in,
+               coalesce((SELECT length(t.people) > %(pid)s AND get_bit(t.people, %(pid)s) = 1
+                         FROM usage_team_days t
+                         WHERE (t.team_id, t.day, t.account_id, t.tool, t.model)
+                             = (m.team_id, m.day, m.account_id, m.tool, m.model)), false)
+                   AS then_in
+        FROM mine m
+    """, params)
+    names = ", ".join(_SHIFT_SUMS)
+    widened = ("CASE WHEN length(t.people) > %(pid)s THEN t.people "
+               "ELSE t.people || repeat('0', %(pid)s + 1 - length(t.people))::varbit END")
+    cur.execute(f"""
+        INSERT INTO usage_team_days AS t (team_id, day, account_id, tool, model, {names},
+                                          people)
+        SELECT team_id, day, account_id, tool, model, {names},
+               set_bit(repeat('0', %(pid)s + 1)::varbit, %(pid)s, 1)
+        FROM team_shift WHERE now_in AND NOT then_in
+        ON CONFLICT (team_id, day, account_id, tool, model) DO UPDATE SET
+            {", ".join(f"{c} = t.{c} + EXCLUDED.{c}" for c in _SHIFT_SUMS)},
+            people = set_bit({widened}, %(pid)s, 1)
+    """, params)
+    cur.execute(f"""
+        UPDATE usage_team_days t SET
+            {", ".join(f"{c} = t.{c} - s.{c}" for c in _SHIFT_SUMS)},
+            people = set_bit(t.people, %(pid)s, 0)
+        FROM team_shift s
+        WHERE s.then_in AND NOT s.now_in
+          AND (t.team_id, t.day, t.account_id, t.tool, t.model)
+              = (s.team_id, s.day, s.account_id, s.tool, s.model)
+    """, params)
+    # A row nobody counts in any more goes (a rebuild would not write it).
+    cur.execute("""
+        DELETE FROM usage_team_days t USING team_shift s
+        WHERE s.then_in AND NOT s.now_in AND bit_count(t.people) = 0
+          AND (t.team_id, t.day, t.account_id, t.tool, t.model)
+              = (s.team_id, s.day, s.account_id, s.tool, s.model)
+    """)
+    cur.execute("DROP TABLE team_shift")
+
+
+def _lock_all_accounts(cur) -> None:
+    """Ingest's locks on every account: a sync refreshing the same teams' rows for its days
+    waits, instead of both writing them."""
+    cur.execute("SELECT id FROM accounts")
+    _lock_accounts(cur, [a for a, in cur.fetchall()])
+
+
+def shift_members(pairs: Iterable[tuple[int, str]], session: Session | None = None) -> None:
+    """Bring usage_team_days up to date after the memberships of these (team, person) pairs
+    changed (added, ended, moved, removed), person by person (`_shift_member`)."""
+    teams_of: dict[str, set[int]] = {}
+    for team_id, person in pairs:
+        teams_of.setdefault(person.lower(), set()).add(team_id)
+    raw = (session or db.session).connection().connection.dbapi_connection
+    with raw.cursor() as cur:
+        _lock_all_accounts(cur)
+        for person in sorted(teams_of):
+            _shift_member(cur, person, _with_ancestors(cur, teams_of[person]))
+
+
 def rebuild_team_days(team_ids: Iterable[int], session: Session | None = None) -> list[int]:
     """Rebuild usage_team_days of `team_ids` and every team above them, over every account
     and day, in the current transaction (after memberships or the tree changed; runs on
@@ -671,18 +767,10 @@ def rebuild_team_days(team_ids: Iterable[int], session: Session | None = None) -
         return []
     raw = (session or db.session).connection().connection.dbapi_connection
     with raw.cursor() as cur:
-        cur.execute("""
-            WITH RECURSIVE up(id, parent_id) AS (
-                SELECT id, parent_id FROM teams WHERE id = ANY(%(ids)s)
-                UNION SELECT t.id, t.parent_id FROM teams t JOIN up ON t.id = up.parent_id)
-            SELECT array_agg(id ORDER BY id) FROM up""", {"ids": ids})
-        affected = cur.fetchone()[0] or []
+        affected = _with_ancestors(cur, ids)
         if not affected:
             return []
-        # Ingest's locks on every account: a sync refreshing the same teams' rows for its
-        # days waits, instead of both writing them.
-        cur.execute("SELECT id FROM accounts")
-        _lock_accounts(cur, [a for a, in cur.fetchall()])
+        _lock_all_accounts(cur)
         cur.execute("SET LOCAL work_mem = '256MB'")
         params = {"teams": affected}
         _refresh_team_days(cur, "true", "team_id = ANY(%(teams)s)", params,
@@ -693,42 +781,63 @@ def rebuild_team_days(team_ids: Iterable[int], session: Session | None = None) -
 _MEMBER_DAYS = ("team_id", "person", "valid_from", "valid_to")  # what the rows depend on
 
 
+_CHANGED_MEMBERS = "abacus.changed_members"  # session.info: (team, person) pairs to shift
+_MOVED_TEAMS = "abacus.moved_teams"  # session.info: teams to rebuild (a team moved from/to)
+_SHIFT_AT_MOST = 200  # people per commit shifted one by one; more rebuild their teams
+
+
 @sa_event.listens_for(Session, "after_flush")
 def _note_changed_teams(session: Session, _context: Any) -> None:
-    """Note the teams a flush changed the members of, or moved (their old and new parents:
-    a team's own rows hold its subtree, which a move does not change)."""
-    changed: set[int] = set()
+    """Note the (team, person) pairs a flush changed memberships of, and the teams it moved
+    (their old and new parents: a team's own rows hold its subtree, which a move does not
+    change)."""
+    members: set[tuple[int, str]] = set()
+    moved: set[int] = set()
     for obj in (*session.new, *session.dirty, *session.deleted):
         state = sa_inspect(obj)
         if isinstance(obj, TeamMembership):
             if obj in session.dirty and not any(
                     state.attrs[a].history.has_changes() for a in _MEMBER_DAYS):
                 continue  # a lead flag or a share: no figure changes
-            changed.add(obj.team_id)
-            changed.update(state.attrs.team_id.history.deleted or ())
+            teams = {obj.team_id, *(state.attrs.team_id.history.deleted or ())}
+            people = {obj.person, *(state.attrs.person.history.deleted or ())}
+            members.update((t, p) for t in teams for p in people if t and p)
         elif isinstance(obj, Team) and obj not in session.new:
             parent = state.attrs.parent_id.history
             if obj in session.deleted or parent.has_changes():
-                changed.update(p for p in (obj.parent_id, *(parent.deleted or ())) if p)
-    if changed:
-        session.info.setdefault(UsageTeamDay.CHANGED_TEAMS, set()).update(changed)
-        session.info[UsageTeamDay.TEAM_CHANGES] = session.info.get(
-            UsageTeamDay.TEAM_CHANGES, 0) + 1
+                moved.update(p for p in (obj.parent_id, *(parent.deleted or ())) if p)
+    if members or moved:
+        info = session.info
+        info.setdefault(UsageTeamDay.CHANGED_TEAMS, set()).update(
+            {t for t, _ in members} | moved)
+        info.setdefault(_CHANGED_MEMBERS, set()).update(members)
+        info.setdefault(_MOVED_TEAMS, set()).update(moved)
+        info[UsageTeamDay.TEAM_CHANGES] = info.get(UsageTeamDay.TEAM_CHANGES, 0) + 1
 
 
 @sa_event.listens_for(Session, "before_commit")
 def _rebuild_changed_teams(session: Session) -> None:
-    """On commit, rebuild the rows of the teams changed since the last commit (and of every
-    team above them), so usage_team_days always agrees with the memberships it commits."""
+    """On commit, bring usage_team_days in line with the memberships and tree it commits:
+    a few people's changed memberships shift just their usage in or out of their teams and
+    the teams above (`shift_members`); a moved team, or a re-org of many people, rebuilds
+    the teams concerned and every team above them (`rebuild_team_days`)."""
     session.flush()  # the commit's own flush comes after this hook
-    changed = session.info.pop(UsageTeamDay.CHANGED_TEAMS, None)
-    if changed:
-        rebuild_team_days(changed, session)
+    session.info.pop(UsageTeamDay.CHANGED_TEAMS, None)
+    members = session.info.pop(_CHANGED_MEMBERS, set())
+    moved = session.info.pop(_MOVED_TEAMS, set())
+    if len({p for _, p in members}) > _SHIFT_AT_MOST:
+        moved |= {t for t, _ in members}
+        members = set()
+    if moved:
+        rebuild_team_days(moved, session)
+    if members:
+        shift_members(members, session)
 
 
 @sa_event.listens_for(Session, "after_rollback")
 def _forget_changed_teams(session: Session) -> None:
-    session.info.pop(UsageTeamDay.CHANGED_TEAMS, None)
+    for key in (UsageTeamDay.CHANGED_TEAMS, _CHANGED_MEMBERS, _MOVED_TEAMS):
+        session.info.pop(key, None)
 
 
 def rebuild_rollups(account_id: int | None = None) -> int:
