@@ -740,9 +740,12 @@ def _shift_member(cur, person: str, team_ids: list[int]) -> None:
 
 def _lock_all_accounts(cur) -> None:
     """Ingest's locks on every account: a sync refreshing the same teams' rows for its days
-    waits, instead of both writing them."""
-    cur.execute("SELECT id FROM accounts")
-    _lock_accounts(cur, [a for a, in cur.fetchall()])
+    waits, instead of both writing them. Telemetry accounts last, as ingest takes them
+    (an API account's batch takes its own lock, then its telemetry accounts'), so the two
+    never wait for each other in a circle."""
+    cur.execute("SELECT id, provider = %s FROM accounts ORDER BY 2, 1", (TELEMETRY_PROVIDER,))
+    for acc, _telemetry in cur.fetchall():
+        cur.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_LOCK_NAMESPACE, acc))
 
 
 def shift_members(pairs: Iterable[tuple[int, str]], session: Session | None = None) -> None:
