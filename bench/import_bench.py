@@ -1,6 +1,6 @@
 """Cursor CSV import throughput against a plain PostgreSQL COPY of the same file.
 
-    python bench/import_bench.py [--rows N] [--keep]
+    python bench/import_bench.py [--rows N] [--keep] [--teams N]
 
 Generates a team export (v3-team header) with N rows, imports it into a fresh, migrated
 database through the real import path (`imports.import_cursor_csv`), then COPYs the same file
@@ -8,8 +8,9 @@ into a bare table with the same unique key, and prints a last line like
 
     import: 1000000 rows in 14.2s (70400 rows/s), peak RSS 180 MB; COPY 175000 rows/s; ratio 0.40
 
-Goal: ratio >= 0.33 and peak RSS under 250 MB for any N. Uses DATABASE_URL's server, else
-TEST_DATABASE_URL's, else the embedded PostgreSQL.
+Goal: ratio >= 0.33 and peak RSS under 250 MB for any N. `--teams N` first puts the file's
+2,000 people into N teams under one root, so the import also keeps the per-team rollup. Uses
+DATABASE_URL's server, else TEST_DATABASE_URL's, else the embedded PostgreSQL.
 """
 
 from __future__ import annotations
@@ -92,7 +93,20 @@ def scratch_database(tmp: Path, keep: bool = False) -> Iterator[str]:
         admin.close()
 
 
-def run_import(db_url: str, csv_path: Path, tmp: Path) -> tuple[int, float]:
+def seed_teams(teams: int) -> None:
+    """`teams` teams under one root, the file's people spread over them (committed)."""
+    from abacus.extensions import db
+    from abacus.teams import tree
+
+    root = tree.create_team("Org")
+    made = [tree.create_team(f"Team {i:02d}", parent=root) for i in range(teams)]
+    since = datetime(2026, 1, 1, tzinfo=UTC).date()
+    for i in range(2000):
+        tree.add_membership(made[i % teams], f"user{i:04d}@example.com", since)
+    db.session.commit()
+
+
+def run_import(db_url: str, csv_path: Path, tmp: Path, teams: int = 0) -> tuple[int, float]:
     from flask_migrate import upgrade
 
     from abacus import create_app
@@ -103,6 +117,8 @@ def run_import(db_url: str, csv_path: Path, tmp: Path) -> tuple[int, float]:
                       "REDIS_URL": "redis://127.0.0.1:1/0"}, dotenv=False)
     with app.app_context():
         upgrade()
+        if teams:
+            seed_teams(teams)
         started = time.perf_counter()
         report = import_cursor_csv(csv_path, account_name="bench")
         elapsed = time.perf_counter() - started
@@ -145,6 +161,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--keep", action="store_true", help="keep the bench database")
+    parser.add_argument("--teams", type=int, default=0,
+                        help="put the file's people into N teams first (the import keeps the "
+                             "per-team rollup too)")
     args = parser.parse_args()
 
     print(f"load average at start: {os.getloadavg()}", flush=True)
@@ -161,7 +180,7 @@ def main() -> None:
             print(f"generated {rows} rows ({size_mb:.0f} MB) in {time.perf_counter() - t0:.1f}s",
                   flush=True)
             with scratch_database(tmp, keep=args.keep and rows == args.rows) as db_url:
-                inserted, import_s = run_import(db_url, csv_path, tmp)
+                inserted, import_s = run_import(db_url, csv_path, tmp, args.teams)
                 peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
                 rss.append((rows, size_mb, peak_mb))
                 print(f"import: {inserted} events stored in {import_s:.1f}s, peak RSS so far "

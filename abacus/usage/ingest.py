@@ -586,6 +586,11 @@ def _refresh_person_blocks(cur, account_id: int, days: list[date]) -> None:
         """, params)
 
 
+# A bitmap of zeros as long as the people table, for set_bit(): a scalar subquery, which
+# PostgreSQL computes once per statement (joined as a row, it was built again for every row).
+ZEROS = "(SELECT repeat('0', max(id) + 1)::varbit FROM people)"
+
+
 def _refresh_day_people(cur, params: dict) -> None:
     """usage_day_people for the account's days: one bitmap of people ids per (day, tool,
     model), from the usage_daily rows just rebuilt."""
@@ -603,13 +608,11 @@ def _refresh_day_people(cur, params: dict) -> None:
     """, params)
     cur.execute("DELETE FROM usage_day_people WHERE account_id = %(acc)s "
                 "AND day = ANY(%(days)s)", params)
-    cur.execute("""
+    cur.execute(f"""
         INSERT INTO usage_day_people (day, account_id, tool, model, people)
-        SELECT d.day, d.account_id, d.tool, d.model, bit_or(set_bit(z.zeros, p.id, 1))
+        SELECT d.day, d.account_id, d.tool, d.model, bit_or(set_bit({ZEROS}, p.id, 1))
         FROM usage_daily d
         JOIN people p ON p.person = coalesce(d.email, d.actor)
-        CROSS JOIN (SELECT repeat('0', max(id) + 1)::varbit AS zeros FROM people) z
-        JOIN accounts a ON a.id = d.account_id  -- rows outlive no account (its key)
         WHERE d.account_id = %(acc)s AND d.day = ANY(%(days)s)
         GROUP BY d.day, d.account_id, d.tool, d.model
     """, params)
@@ -648,13 +651,14 @@ def _refresh_team_days(cur, rows: str, stored: str, params: dict,
                sum(d.input_tokens), sum(d.output_tokens), sum(d.cache_write_tokens),
                sum(d.cache_read_tokens), sum(d.cost_usd), sum(d.estimated_cost_usd),
                sum(d.unpriced_events), sum(d.not_charged_events), sum(d.included_usd),
-               bit_or(set_bit(z.zeros, p.id, 1))
-        FROM (SELECT DISTINCT team_id, person FROM spans) tp
+               bit_or(set_bit({ZEROS}, tp.pid, 1))
+        -- Members with their people.id first (a few thousand rows), then their usage rows:
+        -- looked up per usage row, the id cost more than the rest of the statement.
+        FROM (SELECT DISTINCT s.team_id, s.person, p.id AS pid
+              FROM spans s JOIN people p ON p.person = s.person) tp
         JOIN usage_daily d ON d.email = tp.person
-        JOIN people p ON p.person = d.email
-        CROSS JOIN (SELECT repeat('0', max(id) + 1)::varbit AS zeros FROM people) z
-        JOIN accounts a ON a.id = d.account_id  -- rows outlive no account (its key)
         WHERE {rows}
+          AND d.account_id IN (SELECT id FROM accounts)  -- rows outlive no account (its key)
           AND EXISTS (SELECT 1 FROM spans s WHERE s.team_id = tp.team_id
                       AND s.person = tp.person AND d.day BETWEEN s.first AND s.last)
         GROUP BY tp.team_id, d.day, d.account_id, d.tool, d.model
