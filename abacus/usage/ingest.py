@@ -11,7 +11,11 @@ table, then merged with a handful of set-based statements:
 3. stored events whose fields differ are updated and one change_log row is written per
    changed field; identical ones are left untouched; new ones are inserted (a batch on days
    the account has no events on yet is inserted as it is, without comparing);
-4. usage_daily is rebuilt for exactly the (account, day) pairs whose events changed.
+4. usage_daily and the rollups derived from it (usage_team_days among them) are rebuilt
+   for exactly the (account, day) pairs whose events changed.
+
+usage_team_days also depends on team memberships and the tree: a session hook here brings it
+in line on every commit that changed them (`_rebuild_changed_teams`).
 
 Everything happens in the caller's transaction (ingest never commits), so a sync can advance
 its cursor in the same transaction as the data, and a failed import stores nothing.
