@@ -226,6 +226,10 @@ def pages(person: str, team: int | None = None, root: int | None = None
         ("/?team=root", f"/?team={root}", False),
         ("/team?team=root", f"/team?sort=cost&dir=desc&team={root}", False),
         ("/usage?team=root", f"/usage?team={root}", False),
+        ("/seats?team=root", f"/seats?team={root}", False),
+        ("/commits?team=root", f"/commits?team={root}", False),
+        ("/team.csv?team=root", f"/team.csv?team={root}", True),
+        ("/usage.csv?team=root", f"/usage.csv?team={root}", True),
         ("/team?by=team", "/team?by=team", False),
         ("/chargeback.csv", "/chargeback.csv", True)]
     return scoped + [("/", "/", False), ("/team?sort=cost", "/team?sort=cost&dir=desc", False),
