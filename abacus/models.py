@@ -523,8 +523,9 @@ class UsageTeamDay(RollupSums, db.Model):
     `usage_day_people`), so a team-scoped page reads a few thousand rows a year instead of
     every member's rows. A person in two teams of one subtree counts once for the parent.
 
-    Kept by `ingest`: rebuilt for an account's days with the other rollups, and for whole
-    teams (and their ancestors) when memberships or the tree change (on commit)."""
+    Kept by `ingest`: rebuilt for an account's days with the other rollups; on commit, a
+    few people's changed memberships shift just their usage in or out, and a moved team (or
+    a large re-org) rebuilds the teams concerned and their ancestors."""
 
     __tablename__ = "usage_team_days"
 

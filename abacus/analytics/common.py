@@ -42,6 +42,7 @@ from sqlalchemy import (
     cast,
     func,
     literal,
+    or_,
     select,
     tuple_,
     union_all,
@@ -57,7 +58,15 @@ from ..models import UsageDayTotals as T
 from ..models import UsagePersonBlock as B
 from ..models import UsagePersonDaily as P
 from ..models import UsageTeamDay as TD
-from .scope import member_on_day, member_spans, members_table, span_pieces, spans_table
+from .scope import (
+    member_on_day,
+    member_spans,
+    members_table,
+    span_pieces,
+    spans_table,
+    subtree_ids,
+    team_memo,
+)
 
 Team = Sequence[int] | None  # a scope's team ids (subtree included); None: everyone
 
@@ -275,18 +284,14 @@ def team_rollup(team: Team) -> int | None:
     from usage_daily instead."""
     if not team or TD.stale_teams():
         return None
-    ids = set(team)
-    parent_of = dict(db.session.execute(select(TeamRow.id, TeamRow.parent_id)).all())
-    roots = [i for i in ids if parent_of.get(i, i) not in ids]
-    if len(roots) != 1 or roots[0] not in parent_of:
-        return None
-    below, todo = {roots[0]}, [roots[0]]
-    while todo:
-        parent = todo.pop()
-        for child in (c for c, p in parent_of.items() if p == parent and c not in below):
-            below.add(child)
-            todo.append(child)
-    return roots[0] if below == ids else None
+    memo, key = team_memo(), ("team_rollup", tuple(sorted(set(team))))
+    if key not in memo:
+        ids = set(team)
+        roots = db.session.scalars(select(TeamRow.id).where(
+            TeamRow.id.in_(ids), or_(TeamRow.parent_id.is_(None),
+                                     TeamRow.parent_id.not_in(ids)))).all()
+        memo[key] = roots[0] if len(roots) == 1 and set(subtree_ids(roots)) == ids else None
+    return memo[key]
 
 
 def per_person_scope(team: Team) -> bool:

@@ -84,26 +84,27 @@ def member_spans(team_ids: Iterable[int], start: date = ALL_DAYS[0], end: date =
     transaction and scope (a team page asks three times; 2,000 members take ~8 ms each), and
     again after a flush changed memberships. Callers must not change what it returns."""
     ids = sorted(set(team_ids))
-    memo = _spans_memo()
-    key = (tuple(ids), start, end)
+    memo = team_memo()
+    key = ("member_spans", tuple(ids), start, end)
     if key not in memo:
         memo[key] = _member_spans(ids, start, end)
     return memo[key]
 
 
-def _spans_memo() -> dict:
-    """This transaction's member_spans, until a flush changes memberships (`ingest` counts
-    those flushes in session.info)."""
+_TEAM_MEMO = "abacus.team_memo"
+
+
+def team_memo() -> dict:
+    """A dict for what this transaction read of memberships and the tree, emptied when the
+    transaction ends or a flush changes them (`ingest` counts those flushes in
+    session.info): a team page asks the same questions several times."""
     session = db.session()  # the request's Session (the scoped proxy has no transaction)
     txn, changes = session.get_transaction(), session.info.get(UsageTeamDay.TEAM_CHANGES, 0)
-    held = session.info.get(_SPANS_MEMO)
+    held = session.info.get(_TEAM_MEMO)
     if held is None or held[0] is not txn or held[1] != changes:
         held = (txn, changes, {})
-        session.info[_SPANS_MEMO] = held
+        session.info[_TEAM_MEMO] = held
     return held[2]
-
-
-_SPANS_MEMO = "abacus.member_spans"
 
 
 def _member_spans(ids: list[int], start: date, end: date) -> dict[str, list[tuple[date, date]]]:

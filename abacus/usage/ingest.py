@@ -544,15 +544,16 @@ def _refresh_account(cur, account_id: int, days: list[date], settings: dict | No
                        "account_id = %(acc)s AND day = ANY(%(days)s)", params)
 
 
-_BLOCK_SUMS = ("events", "input_tokens", "output_tokens", "cache_write_tokens",
-               "cache_read_tokens", "cost_usd", "estimated_cost_usd", "unpriced_events",
-               "not_charged_events", "included_usd")
+# The figures every rollup keeps (models.RollupSums).
+_ROLLUP_SUMS = ("events", "input_tokens", "output_tokens", "cache_write_tokens",
+                "cache_read_tokens", "cost_usd", "estimated_cost_usd", "unpriced_events",
+                "not_charged_events", "included_usd")
 
 
 def _refresh_person_blocks(cur, account_id: int, days: list[date]) -> None:
     """Rebuild the account's usage_person_blocks that hold `days`, level by level: level 1
     from usage_person_daily, each further level from its two halves one level down."""
-    sums = ", ".join(_BLOCK_SUMS)
+    sums = ", ".join(_ROLLUP_SUMS)
     for level in range(1, UsagePersonBlock.LEVELS + 1):
         size, half = 1 << level, 1 << (level - 1)
         starts = sorted({UsagePersonBlock.block_start(d, level) for d in days})
@@ -580,7 +581,7 @@ def _refresh_person_blocks(cur, account_id: int, days: list[date]) -> None:
                    min(c.first_day), max(c.last_day),
                    bit_or((c.days || repeat('0', %(size)s - length(c.days))::varbit)
                           >> (c.start - ({block}))),
-                   {", ".join(f"sum(c.{name})" for name in _BLOCK_SUMS)}
+                   {", ".join(f"sum(c.{name})" for name in _ROLLUP_SUMS)}
             FROM ({source}) c
             GROUP BY {block}, c.account_id, c.tool, c.person
             -- Written block by block: a page reads every row of a few blocks, and rows of
@@ -646,15 +647,10 @@ def _refresh_team_days(cur, rows: str, stored: str, params: dict,
     `teams`). Bitmaps are over people.id, as in usage_day_people (readers mask bots out)."""
     cur.execute(f"DELETE FROM usage_team_days WHERE {stored}", params)
     cur.execute(_TEAM_SPANS.format(teams=teams) + f"""
-        INSERT INTO usage_team_days (team_id, day, account_id, tool, model, events,
-                                     input_tokens, output_tokens, cache_write_tokens,
-                                     cache_read_tokens, cost_usd, estimated_cost_usd,
-                                     unpriced_events, not_charged_events, included_usd,
-                                     people)
-        SELECT tp.team_id, d.day, d.account_id, d.tool, d.model, sum(d.events),
-               sum(d.input_tokens), sum(d.output_tokens), sum(d.cache_write_tokens),
-               sum(d.cache_read_tokens), sum(d.cost_usd), sum(d.estimated_cost_usd),
-               sum(d.unpriced_events), sum(d.not_charged_events), sum(d.included_usd),
+        INSERT INTO usage_team_days (team_id, day, account_id, tool, model,
+                                     {", ".join(_ROLLUP_SUMS)}, people)
+        SELECT tp.team_id, d.day, d.account_id, d.tool, d.model,
+               {", ".join(f"sum(d.{c})" for c in _ROLLUP_SUMS)},
                bit_or(set_bit({ZEROS}, tp.pid, 1))
         -- Members with their people.id first (a few thousand rows), then their usage rows:
         -- looked up per usage row, the id cost more than the rest of the statement.
@@ -679,11 +675,6 @@ def _with_ancestors(cur, team_ids: Iterable[int]) -> list[int]:
     return cur.fetchone()[0]
 
 
-_SHIFT_SUMS = ("events", "input_tokens", "output_tokens", "cache_write_tokens",
-               "cache_read_tokens", "cost_usd", "estimated_cost_usd", "unpriced_events",
-               "not_charged_events", "included_usd")
-
-
 def _shift_member(cur, person: str, team_ids: list[int]) -> None:
     """Move one person's usage in or out of the rows of `team_ids` (teams whose subtree
     holds a membership of theirs that changed) day by day, to match their memberships now:
@@ -695,14 +686,14 @@ def _shift_member(cur, person: str, team_ids: list[int]) -> None:
     if row is None:
         return  # no usage under this address: nothing to move
     params = {"person": person, "pid": row[0], "teams": team_ids}
-    sums = ", ".join(f"sum(d.{c}) AS {c}" for c in _SHIFT_SUMS)
+    sums = ", ".join(f"sum(d.{c}) AS {c}" for c in _ROLLUP_SUMS)
     cur.execute("CREATE TEMP TABLE team_shift ON COMMIT DROP AS "
                 + _TEAM_SPANS.format(teams="id = ANY(%(teams)s)") + f""",
         mine AS (
             SELECT a.team_id, d.day, d.account_id, d.tool, d.model, {sums}
             FROM unnest(%(teams)s::int[]) AS a(team_id)
             JOIN usage_daily d ON d.email = %(person)s
-            JOIN accounts ON accounts.id = d.account_id
+            WHERE d.account_id IN (SELECT id FROM accounts)
             GROUP BY a.team_id, d.day, d.account_id, d.tool, d.model)
         SELECT m.*,
                EXISTS (SELECT 1 FROM spans s WHERE s.team_id = m.team_id
@@ -714,7 +705,7 @@ def _shift_member(cur, person: str, team_ids: list[int]) -> None:
                    AS then_in
         FROM mine m
     """, params)
-    names = ", ".join(_SHIFT_SUMS)
+    names = ", ".join(_ROLLUP_SUMS)
     widened = ("CASE WHEN length(t.people) > %(pid)s THEN t.people "
                "ELSE t.people || repeat('0', %(pid)s + 1 - length(t.people))::varbit END")
     cur.execute(f"""
@@ -724,12 +715,12 @@ def _shift_member(cur, person: str, team_ids: list[int]) -> None:
                set_bit(repeat('0', %(pid)s + 1)::varbit, %(pid)s, 1)
         FROM team_shift WHERE now_in AND NOT then_in
         ON CONFLICT (team_id, day, account_id, tool, model) DO UPDATE SET
-            {", ".join(f"{c} = t.{c} + EXCLUDED.{c}" for c in _SHIFT_SUMS)},
+            {", ".join(f"{c} = t.{c} + EXCLUDED.{c}" for c in _ROLLUP_SUMS)},
             people = set_bit({widened}, %(pid)s, 1)
     """, params)
     cur.execute(f"""
         UPDATE usage_team_days t SET
-            {", ".join(f"{c} = t.{c} - s.{c}" for c in _SHIFT_SUMS)},
+            {", ".join(f"{c} = t.{c} - s.{c}" for c in _ROLLUP_SUMS)},
             people = set_bit(t.people, %(pid)s, 0)
         FROM team_shift s
         WHERE s.then_in AND NOT s.now_in
@@ -790,8 +781,6 @@ def rebuild_team_days(team_ids: Iterable[int], session: Session | None = None) -
 
 
 _MEMBER_DAYS = ("team_id", "person", "valid_from", "valid_to")  # what the rows depend on
-
-
 _CHANGED_MEMBERS = "abacus.changed_members"  # session.info: (team, person) pairs to shift
 _MOVED_TEAMS = "abacus.moved_teams"  # session.info: teams to rebuild (a team moved from/to)
 _SHIFT_AT_MOST = 200  # people per commit shifted one by one; more rebuild their teams
